@@ -1,0 +1,318 @@
+// caec.h: the types every stage of the compiler shares.
+//
+// Pipeline (one file per stage):
+//   lexer.re      bytes -> tokens                       (re2c)
+//   parser.y      tokens -> AST                         (Bison)
+//   elaborate.c   AST -> layer graph: blocks expanded, names resolved, args bound
+//   shapes.c      per-op shape inference, parameters, FLOPs, size limits
+//   train.c       the `train` section -> TrainConfig
+//   graph.c       the graph's printers: layer table, IR text, Graphviz DOT
+//   main.c        the `caec` command line
+// Everything a compilation allocates lives in one arena (util.c), so a failed
+// compile frees all of it at once and no error path can leak.
+#ifndef CAEC_H
+#define CAEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CAEC_VERSION "0.1.0"
+
+// Hard limits: a .cae file is untrusted input, so every size is bounded before
+// anything is allocated for it.
+enum {
+  MAX_SOURCE_BYTES = 4 << 20,    // one .cae file
+  MAX_ERRORS = 20,               // diagnostics before giving up
+  MAX_BLOCK_DEPTH = 64,          // nested block instantiations
+  MAX_EXPR_DEPTH = 2000,         // nesting of one expression, a chain's length included
+  MAX_WARNINGS = 100,
+  MAX_NODES = 100000,            // layers in one elaborated graph
+  MAX_REPEAT = 1000,             // `-> blk(...) * N`
+  MAX_IMPORTS = 64,
+  MAX_DIM = 1 << 16,             // any one of C, H, W
+  MAX_KERNEL = 15,
+  MAX_STRIDE = 8,
+};
+#define MAX_TENSOR_ELEMS ((int64_t)1 << 31) // per image, and per parameter
+
+// ---- util.c: arena, strings, checked arithmetic -----------------------------
+
+typedef struct Arena Arena;
+Arena *arena_new(void);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t size); // zeroed; aborts only on out-of-memory
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Grows *items (n used, *cap allocated) so that one more fits.
+void arena_grow(Arena *a, void **items, int n, int *cap, size_t elem);
+#define ARENA_PUSH(a, items, n, cap) \
+  (arena_grow((a), (void **)&(items), (n), &(cap), sizeof *(items)), &(items)[(n)++])
+
+bool mul_ok(int64_t a, int64_t b, int64_t *out); // false on overflow
+bool add_ok(int64_t a, int64_t b, int64_t *out);
+int edit_distance(const char *a, const char *b);
+const char *with_commas(char buf[32], int64_t v); // 1234567 -> "1,234,567"
+
+// ---- diag.c: sources and diagnostics ----------------------------------------
+
+typedef struct Source {
+  const char *path; // as the user named it
+  const char *text; // NUL-terminated copy of the bytes
+  size_t len;
+} Source;
+
+typedef struct Loc {
+  const Source *src;
+  int line, col; // 1-based; col counts bytes
+} Loc;
+
+typedef struct Diag Diag;
+typedef struct Ctx {
+  Arena *arena;
+  FILE *err;       // where diagnostics go (stderr; a sink when fuzzing)
+  int errors, warnings;
+  bool werror;     // warnings count as errors
+  bool no_imports; // the fuzzer must not touch the file system
+  Diag *seen;      // emitted diagnostics, so block instances do not repeat them
+  int nseen, seen_cap;
+} Ctx;
+
+void error_at(Ctx *c, Loc at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void warning_at(Ctx *c, Loc at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void note_at(Ctx *c, Loc at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+// Reads a whole file into the arena; reports and returns NULL on failure.
+Source *source_read(Ctx *c, const char *path, Loc from);
+Source *source_from_memory(Ctx *c, const char *path, const char *data, size_t len);
+
+// ---- the AST (parser.y builds it, elaborate.c consumes it) -------------------
+
+typedef enum {
+  E_NAME,   // a tensor, a block/op parameter, or a keyword value such as `same`
+  E_INT, E_FLOAT, E_BOOL,
+  E_CALL,   // op or block application; `a -> f(args)` is f with input a
+  E_BINARY, // arithmetic, comparison, and/or
+  E_UNARY,  // - and not
+  E_TUPLE,  // (a, b): explicit padding
+} ExprKind;
+
+typedef enum { OP_ADD_, OP_SUB_, OP_MUL_, OP_DIV_, OP_EQ_, OP_NE_, OP_LT_, OP_LE_, OP_GT_, OP_GE_,
+               OP_AND_, OP_OR_, OP_NEG_, OP_NOT_ } Operator;
+
+typedef struct Expr Expr;
+typedef struct Arg {
+  const char *key; // NULL when positional
+  Loc loc;
+  Expr *value;
+} Arg;
+
+struct Expr {
+  ExprKind kind;
+  Loc loc;
+  const char *name; // E_NAME, E_CALL
+  int64_t ival;     // E_INT, E_BOOL
+  double fval;      // E_FLOAT
+  Operator op;      // E_BINARY, E_UNARY
+  Expr *lhs, *rhs;  // E_BINARY (lhs only for E_UNARY)
+  Expr *input;      // E_CALL: the chained input, NULL when written as f(x, ...)
+  Expr *repeat;     // E_CALL: `* N`, NULL when absent
+  Arg *args;        // E_CALL arguments, E_TUPLE elements
+  int nargs, args_cap;
+};
+
+typedef enum { S_ASSIGN, S_IF, S_RETURN, S_INPUT } StmtKind;
+
+typedef struct Stmt Stmt;
+struct Stmt {
+  StmtKind kind;
+  Loc loc;
+  const char *name; // S_ASSIGN, S_INPUT
+  Expr *value;      // S_ASSIGN, S_RETURN
+  Expr *cond;       // S_IF
+  Stmt *then_body, *else_body;
+  Expr *dims[4];    // S_INPUT: N, C, H, W
+  Stmt *next;
+};
+
+typedef enum { T_TENSOR, T_INT, T_FLOAT, T_BOOL } Type;
+
+typedef struct BlockParam {
+  const char *name;
+  Loc loc;
+  Type type;
+  Expr *def; // default value, or NULL
+} BlockParam;
+
+typedef struct Block {
+  const char *name;
+  Loc loc;
+  BlockParam *params;
+  int nparams, params_cap;
+  Stmt *body;
+  bool imported; // defined in an imported file: unused is not worth a warning
+  int uses;
+} Block;
+
+typedef struct TrainItem {
+  const char *key;
+  Loc loc;
+  Expr *value;
+} TrainItem;
+
+// One compilation unit: the main file plus everything it imports.
+typedef struct Program {
+  const Source *main_src;
+  const char *model_name;
+  Loc model_loc;
+  Stmt *model_body; // NULL when the unit has no model
+  Block **blocks;
+  int nblocks, blocks_cap;
+  TrainItem *train;
+  int ntrain, train_cap;
+  bool has_train;
+  const char **loaded; // files read so far: an import of one is skipped
+  int nloaded, loaded_cap;
+} Program;
+
+// parser.y: parses one file into prog, its imports included. False if any error.
+bool parse_source(Ctx *c, Program *prog, Source *src, bool is_main, int import_depth);
+
+// ---- the layer graph (elaborate.c builds it; later stages consume it) --------
+
+typedef enum {
+  OP_INPUT,
+  OP_CONV,      // attrs: out, k, stride, pad (added before/after)
+  OP_CONVT,     // attrs: out, k, stride, pad (cropped from the full output)
+  OP_BN,        // attrs: eps, momentum (Keras convention: running = m*running + (1-m)*batch)
+  OP_GN,        // attrs: groups, eps
+  OP_RELU,
+  OP_LEAKY_RELU, // attrs: alpha
+  OP_SIGMOID,
+  OP_ADD,
+  OP_CONCAT,    // along channels
+  OP_SPATIAL_DROPOUT, // attrs: rate (whole channels dropped, survivors scaled by 1/(1-rate))
+  OP_IDENTITY,
+  OP_COUNT
+} OpKind;
+
+typedef struct Shape { int c, h, w; } Shape; // per image; the batch is graph-wide
+
+// How conv/convT padding was written: `same` is TensorFlow's SAME (for stride 2
+// on an even size: 0 before, 1 after; convT: the full output cropped at the
+// end), `valid` is none, explicit values are given per side.
+typedef enum { PAD_SAME, PAD_VALID, PAD_EXPLICIT } PadMode;
+
+typedef enum { P_WEIGHT, P_BIAS, P_RUNNING_MEAN, P_RUNNING_VAR } ParamRole;
+
+typedef struct Param {
+  const char *name; // PyTorch state_dict key, e.g. "rb1.h.conv1.weight"
+  int node;
+  ParamRole role;
+  int ndim;
+  int dims[4];      // conv [out,in,kh,kw]; convT [in,out,kh,kw]; norms [C]
+  int64_t numel;
+  bool trainable;
+  bool l2;          // in the L2 penalty (flagged conv kernels only)
+} Param;
+
+typedef struct Node {
+  int id;           // index in Graph.nodes: SSA, inputs always have smaller ids
+  OpKind op;
+  const char *name; // dotted layer name, unique in the graph
+  Loc loc;          // the .cae call that made it
+  int *in;          // input node ids
+  int nin;
+  Shape shape;      // of the output
+  // Attributes (only those of op are meaningful).
+  int out_ch, k, stride;
+  PadMode pad_mode;
+  int pad[4];       // top, bottom, left, right; resolved by shape_node
+  bool bias, l2;
+  double eps, momentum, alpha, rate;
+  int groups;
+  int first_param, nparams;
+  int64_t flops;    // forward FLOPs per image (formulas in README)
+  int uses;         // consumers in the graph
+} Node;
+
+typedef enum { LOSS_MSE, LOSS_DSSIM } LossKind;
+typedef enum { OPT_RMSPROP, OPT_ADAM, OPT_SGD } OptimKind;
+
+// The `train` section; every field has the seed's default (train.c).
+typedef struct TrainConfig {
+  LossKind loss;
+  OptimKind optimizer;
+  double lr, rho, eps, beta1, beta2, momentum;
+  int batch, epochs;
+  double l2;               // penalty weight on the flagged kernels; 0 = off
+  uint64_t seed;
+  bool early_stopping;
+  int es_patience;
+  double es_min_delta;     // NAN: chosen by the loss (2e-7 mse, 5e-5 dssim)
+  bool es_restore_best;
+  bool reduce_lr;
+  double rl_factor, rl_min_lr;
+  int rl_patience;
+  double rl_min_delta;     // NAN: chosen by the loss (1e-7 mse, 2e-5 dssim)
+} TrainConfig;
+
+typedef struct Graph {
+  const char *model_name;
+  const Source *src;
+  int batch;               // 0: symbolic
+  const char *batch_name;  // the symbol, e.g. "N"
+  Node *nodes;
+  int nnodes, nodes_cap;
+  Param *params;
+  int nparams, params_cap;
+  int input, output;       // node ids
+  TrainConfig train;
+} Graph;
+
+// elaborate.c: program -> graph. NULL if any error was reported.
+Graph *elaborate(Ctx *c, Program *prog);
+// The whole front end: parse, elaborate, check. NULL if any error.
+Graph *compile_file(Ctx *c, const char *path);
+Graph *compile_source(Ctx *c, Source *src);
+
+// shapes.c: the op table. Each op's arguments are stored straight into the
+// Node field at `offset` by the elaborator.
+typedef enum { A_INT, A_FLOAT, A_BOOL, A_PAD } ArgType;
+typedef struct OpArg {
+  const char *key;
+  ArgType type;
+  bool required;
+  double def;
+  size_t offset;
+} OpArg;
+typedef struct OpInfo {
+  const char *name;
+  OpKind op;
+  int min_in, max_in; // tensor inputs
+  OpArg args[6];      // ends at key == NULL
+} OpInfo;
+const OpInfo *op_lookup(const char *name); // NULL if not an op
+const OpInfo *op_table(int *n);
+const char *op_name(OpKind op);
+// Infers n's shape, creates its parameters and counts its FLOPs; false after
+// reporting an error at n->loc.
+bool shape_node(Ctx *c, Graph *g, Node *n);
+char *shape_str(Arena *a, const Graph *g, Shape s); // "[N,32,64,64]"
+
+// train.c
+void train_defaults(TrainConfig *t);
+bool train_config(Ctx *c, Program *prog, TrainConfig *t);
+const char *loss_name(LossKind l);
+const char *optim_name(OptimKind o);
+double es_min_delta(const TrainConfig *t);
+double rl_min_delta(const TrainConfig *t);
+
+// graph.c
+typedef struct Totals { int64_t params, trainable, nontrainable, flops, act_bytes; } Totals;
+Totals graph_totals(const Graph *g);
+void print_table(FILE *out, Arena *a, const Graph *g);
+void print_ir(FILE *out, Arena *a, const Graph *g);
+void print_dot(FILE *out, Arena *a, const Graph *g);
+
+#endif

@@ -1,0 +1,153 @@
+// graph.c: the layer graph's printers: the layer table of `caec check`, the
+// typed SSA text of `caec ir`, and Graphviz DOT for `caec graph`.
+#include "caec.h"
+
+#include <math.h>
+#include <string.h>
+
+Totals graph_totals(const Graph *g) {
+  Totals t = {0};
+  for (int i = 0; i < g->nparams; i++) {
+    t.params += g->params[i].numel;
+    if (g->params[i].trainable)
+      t.trainable += g->params[i].numel;
+    else
+      t.nontrainable += g->params[i].numel;
+  }
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    t.flops += n->flops;
+    t.act_bytes += 4 * (int64_t)n->shape.c * n->shape.h * n->shape.w;
+  }
+  return t;
+}
+
+static int64_t node_params(const Graph *g, const Node *n) {
+  int64_t s = 0;
+  for (int j = 0; j < n->nparams; j++)
+    s += g->params[n->first_param + j].numel;
+  return s;
+}
+
+// "conv 3x3 s2" and the like: the op with the attributes that matter at a glance.
+static const char *op_summary(Arena *a, const Node *n) {
+  switch (n->op) {
+  case OP_CONV:
+  case OP_CONVT:
+    return n->stride == 1 ? arena_printf(a, "%s %dx%d", op_name(n->op), n->k, n->k)
+                          : arena_printf(a, "%s %dx%d s%d", op_name(n->op), n->k, n->k, n->stride);
+  case OP_GN: return arena_printf(a, "gn g%d", n->groups);
+  case OP_LEAKY_RELU: return arena_printf(a, "leaky_relu %g", n->alpha);
+  case OP_SPATIAL_DROPOUT: return arena_printf(a, "spatial_dropout %g", n->rate);
+  default: return op_name(n->op);
+  }
+}
+
+static const char *loc_str(Arena *a, Loc l) {
+  const char *slash = strrchr(l.src->path, '/');
+  return arena_printf(a, "%s:%d", slash ? slash + 1 : l.src->path, l.line);
+}
+
+void print_table(FILE *out, Arena *a, const Graph *g) {
+  int wname = 5;
+  for (int i = 0; i < g->nnodes; i++)
+    if ((int)strlen(g->nodes[i].name) > wname)
+      wname = (int)strlen(g->nodes[i].name);
+  fprintf(out, "model %s (%s)\n", g->model_name, g->src->path);
+  fprintf(out, "%4s  %-*s  %-18s %-16s %10s  %10s  %s\n", "#", wname, "layer", "op", "output", "params",
+          "MFLOP/img", "l2");
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    char p[32];
+    fprintf(out, "%4d  %-*s  %-18s %-16s %10s  %10.2f%s\n", i, wname, n->name, op_summary(a, n),
+            shape_str(a, g, n->shape), with_commas(p, node_params(g, n)), (double)n->flops / 1e6,
+            n->l2 ? "  yes" : "");
+  }
+  Totals t = graph_totals(g);
+  char tot[32], tr[32], nt[32];
+  fprintf(out, "params: %s (trainable %s, non-trainable %s)\n", with_commas(tot, t.params),
+          with_commas(tr, t.trainable), with_commas(nt, t.nontrainable));
+  fprintf(out, "forward: %.3f GFLOP per image, activations %.2f MiB per image\n", (double)t.flops / 1e9,
+          (double)t.act_bytes / (1 << 20));
+}
+
+static void print_real(FILE *out, const char *key, double v) {
+  if (isnan(v))
+    fprintf(out, "%s=auto", key);
+  else
+    fprintf(out, "%s=%g", key, v);
+}
+
+static void print_train(FILE *out, const TrainConfig *t) {
+  fprintf(out, "train loss=%s optimizer=%s(lr=%g", loss_name(t->loss), optim_name(t->optimizer), t->lr);
+  if (t->optimizer == OPT_RMSPROP)
+    fprintf(out, ", rho=%g, eps=%g)", t->rho, t->eps);
+  else if (t->optimizer == OPT_ADAM)
+    fprintf(out, ", beta1=%g, beta2=%g, eps=%g)", t->beta1, t->beta2, t->eps);
+  else
+    fprintf(out, ", momentum=%g)", t->momentum);
+  fprintf(out, " batch=%d epochs=%d l2=%g seed=%llu\n", t->batch, t->epochs, t->l2, (unsigned long long)t->seed);
+  if (t->early_stopping) {
+    fprintf(out, "  early_stopping=on(patience=%d, ", t->es_patience);
+    print_real(out, "min_delta", t->es_min_delta);
+    fprintf(out, ", restore_best=%s)\n", t->es_restore_best ? "true" : "false");
+  } else {
+    fprintf(out, "  early_stopping=off\n");
+  }
+  if (t->reduce_lr) {
+    fprintf(out, "  reduce_lr=on(factor=%g, patience=%d, min_lr=%g, ", t->rl_factor, t->rl_patience, t->rl_min_lr);
+    print_real(out, "min_delta", t->rl_min_delta);
+    fprintf(out, ")\n");
+  } else {
+    fprintf(out, "  reduce_lr=off\n");
+  }
+}
+
+void print_ir(FILE *out, Arena *a, const Graph *g) {
+  fprintf(out, "model %s\n", g->model_name);
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    fprintf(out, "%%%d %s = %s(", i, n->name, op_name(n->op));
+    for (int j = 0; j < n->nin; j++)
+      fprintf(out, "%s%%%d", j ? ", " : "", n->in[j]);
+    fputc(')', out);
+    switch (n->op) {
+    case OP_CONV:
+    case OP_CONVT:
+      fprintf(out, " out=%d k=%d stride=%d pad=(%d,%d,%d,%d)%s%s", n->out_ch, n->k, n->stride, n->pad[0], n->pad[1],
+              n->pad[2], n->pad[3], n->bias ? " bias" : "", n->l2 ? " l2" : "");
+      break;
+    case OP_BN: fprintf(out, " eps=%g momentum=%g", n->eps, n->momentum); break;
+    case OP_GN: fprintf(out, " groups=%d eps=%g", n->groups, n->eps); break;
+    case OP_LEAKY_RELU: fprintf(out, " alpha=%g", n->alpha); break;
+    case OP_SPATIAL_DROPOUT: fprintf(out, " rate=%g", n->rate); break;
+    default: break;
+    }
+    fprintf(out, " : %s  # %s, %lld FLOP/img\n", shape_str(a, g, n->shape), loc_str(a, n->loc), (long long)n->flops);
+    for (int j = 0; j < n->nparams; j++) {
+      const Param *p = &g->params[n->first_param + j];
+      fprintf(out, "    param %s [", p->name);
+      for (int d = 0; d < p->ndim; d++)
+        fprintf(out, "%s%d", d ? "," : "", p->dims[d]);
+      fprintf(out, "]%s%s\n", p->trainable ? " trainable" : "", p->l2 ? " l2" : "");
+    }
+  }
+  fprintf(out, "output %%%d\n", g->output);
+  print_train(out, &g->train);
+}
+
+void print_dot(FILE *out, Arena *a, const Graph *g) {
+  fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n",
+          g->model_name);
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    const char *style = n->op == OP_INPUT || i == g->output ? ", style=filled, fillcolor=\"#dde8f7\""
+                        : n->nparams                        ? ", style=filled, fillcolor=\"#f7ecd5\""
+                                                            : "";
+    fprintf(out, "  n%d [label=\"%s\\n%s\\n%s\"%s];\n", i, n->name, op_summary(a, n), shape_str(a, g, n->shape), style);
+  }
+  for (int i = 0; i < g->nnodes; i++)
+    for (int j = 0; j < g->nodes[i].nin; j++)
+      fprintf(out, "  n%d -> n%d;\n", g->nodes[i].in[j], i);
+  fprintf(out, "}\n");
+}

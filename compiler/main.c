@@ -1,0 +1,185 @@
+// main.c: the `caec` command line.
+#include "caec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CAEC_GIT
+#define CAEC_GIT "unknown"
+#endif
+
+typedef struct Command {
+  const char *name, *args, *summary, *help;
+  int (*run)(int argc, char **argv);
+} Command;
+
+static int cmd_check(int argc, char **argv);
+static int cmd_ir(int argc, char **argv);
+static int cmd_graph(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const Command commands[] = {
+    {"check", "[--werror] [-q] FILE.cae...", "parse and shape-check models; print their layer tables",
+     "Parses each model, expands its blocks, infers and checks every shape, and prints\n"
+     "a table of its layers (name, op, output shape, parameters, forward MFLOP per image,\n"
+     "L2 flag) and the line\n"
+     "  params: TOTAL (trainable T, non-trainable N)\n"
+     "Non-trainable parameters are the batch-norm running statistics.\n\n"
+     "  --werror   treat warnings as errors\n"
+     "  -q         print only the params line of each model\n",
+     cmd_check},
+    {"ir", "FILE.cae", "print the typed SSA layer graph",
+     "Prints the elaborated graph: one line per layer with its inputs, attributes\n"
+     "(padding resolved to explicit before/after values), output shape, source line\n"
+     "and FLOPs, followed by its parameters, and the train settings in effect.\n",
+     cmd_ir},
+    {"graph", "FILE.cae", "print the layer graph in Graphviz DOT",
+     "Writes the layer graph as Graphviz DOT to standard output, e.g.\n"
+     "  caec graph models/res_unet.cae | dot -Tsvg > res_unet.svg\n",
+     cmd_graph},
+    {"help", "[COMMAND]", "show help for a command", "Shows the help of COMMAND, or the overview.\n", cmd_help},
+};
+enum { NCOMMANDS = sizeof commands / sizeof *commands };
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "caec %s: a compiler for convolutional autoencoders of brain MRI\n\n"
+          "usage: caec COMMAND [OPTIONS] FILE...\n\ncommands:\n",
+          CAEC_VERSION);
+  for (int i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-7s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\noptions:\n  -h, --help     show this help (or COMMAND --help)\n"
+               "  -V, --version  show the version\n\n"
+               "The language is described in README.md.\n");
+}
+
+static void command_help(FILE *out, const Command *c) {
+  fprintf(out, "usage: caec %s %s\n\n%s", c->name, c->args, c->help);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+  fputs("caec: error: ", stderr);
+  fprintf(stderr, fmt, arg);
+  fputs(" (see 'caec --help')\n", stderr);
+  return 2;
+}
+
+// Splits argv into option flags (checked against `allowed`) and files.
+static int parse_args(const Command *c, int argc, char **argv, const char *allowed, int *nfiles, char ***files,
+                      bool *flags) {
+  *files = argv;
+  *nfiles = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      command_help(stdout, c);
+      return 0;
+    }
+    if (a[0] == '-' && a[1]) {
+      int index = 0;
+      const char *p = allowed;
+      for (size_t len; *p; p += len + (p[len] == ' '), index++) {
+        len = strcspn(p, " ");
+        if (len == strlen(a) && !strncmp(p, a, len))
+          break;
+      }
+      if (!*p) {
+        fprintf(stderr, "caec %s: error: unknown option '%s' (see 'caec %s --help')\n", c->name, a, c->name);
+        return 2;
+      }
+      flags[index] = true;
+      continue;
+    }
+    (*files)[(*nfiles)++] = argv[i];
+  }
+  if (*nfiles == 0) {
+    fprintf(stderr, "caec %s: error: no input file (usage: caec %s %s)\n", c->name, c->name, c->args);
+    return 2;
+  }
+  return -1;
+}
+
+static int finish(Ctx *ctx, bool ok) {
+  arena_free(ctx->arena);
+  return ok ? 0 : 1;
+}
+
+static int cmd_check(int argc, char **argv) {
+  bool flags[2] = {0};
+  int nfiles;
+  char **files;
+  int rc = parse_args(&commands[0], argc, argv, "--werror -q", &nfiles, &files, flags);
+  if (rc >= 0)
+    return rc;
+  bool ok = true;
+  for (int i = 0; i < nfiles; i++) {
+    Ctx ctx = {.arena = arena_new(), .err = stderr, .werror = flags[0]};
+    Graph *g = compile_file(&ctx, files[i]);
+    if (g && flags[1]) {
+      Totals t = graph_totals(g);
+      char tot[32], tr[32], nt[32];
+      printf("%s: params: %s (trainable %s, non-trainable %s)\n", files[i], with_commas(tot, t.params),
+             with_commas(tr, t.trainable), with_commas(nt, t.nontrainable));
+    } else if (g) {
+      if (i)
+        putchar('\n');
+      print_table(stdout, ctx.arena, g);
+    }
+    ok = finish(&ctx, g != NULL) == 0 && ok;
+  }
+  return ok ? 0 : 1;
+}
+
+static int single_file(int which, int argc, char **argv, void (*print)(FILE *, Arena *, const Graph *)) {
+  bool flags[1] = {0};
+  int nfiles;
+  char **files;
+  int rc = parse_args(&commands[which], argc, argv, "", &nfiles, &files, flags);
+  if (rc >= 0)
+    return rc;
+  if (nfiles > 1) {
+    fprintf(stderr, "caec %s: error: one file at a time\n", commands[which].name);
+    return 2;
+  }
+  Ctx ctx = {.arena = arena_new(), .err = stderr};
+  Graph *g = compile_file(&ctx, files[0]);
+  if (g)
+    print(stdout, ctx.arena, g);
+  return finish(&ctx, g != NULL);
+}
+
+static int cmd_ir(int argc, char **argv) { return single_file(1, argc, argv, print_ir); }
+static int cmd_graph(int argc, char **argv) { return single_file(2, argc, argv, print_dot); }
+
+static int cmd_help(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stdout);
+    return 0;
+  }
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(argv[1], commands[i].name)) {
+      command_help(stdout, &commands[i]);
+      return 0;
+    }
+  return usage_error("unknown command '%s'", argv[1]);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+    printf("caec %s (%s)\n", CAEC_VERSION, CAEC_GIT);
+    return 0;
+  }
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(cmd, commands[i].name))
+      return commands[i].run(argc - 1, argv + 1);
+  return usage_error(cmd[0] == '-' ? "unknown option '%s'" : "unknown command '%s'", cmd);
+}
