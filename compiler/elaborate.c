@@ -420,7 +420,7 @@ static bool set_arg(Elab *E, Node *n, const OpArg *spec, Value v, Loc at) {
   char *field = (char *)n + spec->offset;
   switch (spec->type) {
   case A_INT:
-    if (v.i < -MAX_DIM || v.i > MAX_DIM) {
+    if (v.i < INT32_MIN || v.i > INT32_MAX) { // shapes.c checks the op's own range
       error_at(E->c, at, "%s %s = %lld is out of range", op_name(n->op), spec->key, (long long)v.i);
       return false;
     }
