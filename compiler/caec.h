@@ -233,6 +233,7 @@ typedef struct Node {
   int groups;
   int first_param, nparams;
   int64_t flops;    // forward FLOPs per image (formulas in README)
+  int64_t bytes;    // forward activation traffic per image: inputs read + output written, fp32
   int uses;         // consumers in the graph
 } Node;
 

@@ -123,7 +123,8 @@ void print_ir(FILE *out, Arena *a, const Graph *g) {
     case OP_SPATIAL_DROPOUT: fprintf(out, " rate=%g", n->rate); break;
     default: break;
     }
-    fprintf(out, " : %s  # %s, %lld FLOP/img\n", shape_str(a, g, n->shape), loc_str(a, n->loc), (long long)n->flops);
+    fprintf(out, " : %s  # %s, %lld FLOP/img, %lld B/img\n", shape_str(a, g, n->shape), loc_str(a, n->loc),
+            (long long)n->flops, (long long)n->bytes);
     for (int j = 0; j < n->nparams; j++) {
       const Param *p = &g->params[n->first_param + j];
       fprintf(out, "    param %s [", p->name);

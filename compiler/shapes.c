@@ -263,5 +263,10 @@ bool shape_node(Ctx *c, Graph *g, Node *n) {
              n->op == OP_INPUT ? "" : " output", shape_str(c->arena, g, n->shape), MAX_DIM);
     return false;
   }
+  n->bytes = 4 * out_elems; // at most 16 inputs of at most 2^31 values: no overflow
+  for (int i = 0; i < n->nin; i++) {
+    Shape s = g->nodes[n->in[i]].shape;
+    n->bytes += 4 * (int64_t)s.c * s.h * s.w;
+  }
   return true;
 }
