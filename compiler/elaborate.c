@@ -444,80 +444,95 @@ static Value check_type(Elab *E, Value v, Expect want, Loc at, const char *what,
   return ERR;
 }
 
-static Value apply_op(Elab *E, Scope *sc, Expr *e, const OpInfo *info, Value input, bool has_input) {
-  int inputs[16], nin = 0;
+// A call's parameters: an op's input tensors (positional only) and arguments,
+// or a block's parameters.
+typedef struct Slot {
+  const char *name; // NULL: positional only
+  Expect want;
+} Slot;
+
+enum { MAX_SLOTS = 64 };
+
+// Binds a call's arguments to slots: the chained input to slot 0, then the
+// positional arguments in order, then the named ones. Reports every problem
+// and returns false if there was any.
+static bool bind_args(Elab *E, Scope *sc, Expr *e, const Slot *slots, int nslots, bool has_input, Value input,
+                      Value *vals, Loc *locs, bool *given) {
   bool ok = true;
-  if (has_input) { // an erroneous input still fills its slot, so arguments keep their meaning
+  int next = 0;
+  if (has_input) {
+    vals[0] = input;
+    locs[0] = e->loc;
+    given[0] = true;
+    next = 1;
     ok = input.kind != V_ERROR;
-    inputs[nin++] = input.node;
   }
-  Value vals[6];
-  Loc locs[6];
-  bool given[6] = {0};
-  int nspec = 0;
-  while (nspec < 6 && info->args[nspec].key)
-    nspec++;
-  int positional = 0;
   for (int i = 0; i < e->nargs; i++) {
     Arg *a = &e->args[i];
+    int k;
     if (!a->key) {
       if (i > 0 && e->args[i - 1].key) {
-        error_at(E->c, a->loc, "positional argument after a named one in '%s'", info->name);
+        error_at(E->c, a->loc, "positional argument after a named one in '%s'", e->name);
         ok = false;
         continue;
       }
-      if (nin < info->max_in && (nin < info->min_in || !nspec)) {
-        Value v = check_type(E, eval(E, sc, a->value, X_TENSOR), X_TENSOR, a->loc, "input", info->name);
-        if (v.kind == V_ERROR)
-          ok = false;
-        else
-          inputs[nin++] = v.node;
-        continue;
-      }
-      if (positional >= nspec) {
-        error_at(E->c, a->loc, "too many arguments for '%s'", info->name);
+      if ((k = next++) >= nslots) {
+        error_at(E->c, a->loc, "too many arguments for '%s'", e->name);
+        eval(E, sc, a->value, X_ANY); // still check it, and count its names as used
         ok = false;
         continue;
       }
-      int k = positional++;
-      vals[k] = check_type(E, eval(E, sc, a->value, expect_of(info->args[k].type)), expect_of(info->args[k].type),
-                           a->loc, info->args[k].key, info->name);
-      locs[k] = a->loc;
-      given[k] = true;
-      continue;
+    } else {
+      for (k = 0; k < nslots && !(slots[k].name && !strcmp(slots[k].name, a->key)); k++)
+        ;
+      if (k == nslots) {
+        char keys[256] = "";
+        for (int j = 0; j < nslots; j++)
+          if (slots[j].name)
+            snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", keys[0] ? ", " : "", slots[j].name);
+        error_at(E->c, a->loc, "unknown argument '%s' for '%s' (%s%s)", a->key, e->name,
+                 keys[0] ? "it takes " : "it takes no named arguments", keys);
+        eval(E, sc, a->value, X_ANY);
+        ok = false;
+        continue;
+      }
+      if (given[k]) {
+        error_at(E->c, a->loc, "argument '%s' of '%s' is given twice", a->key, e->name);
+        ok = false;
+        continue;
+      }
     }
-    int k = 0;
-    while (k < nspec && strcmp(info->args[k].key, a->key))
-      k++;
-    if (k == nspec) {
-      char keys[128] = "";
-      for (int j = 0; j < nspec; j++)
-        snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", j ? ", " : "", info->args[j].key);
-      error_at(E->c, a->loc, "unknown argument '%s' for '%s' (%s%s)", a->key, info->name,
-               nspec ? "it takes " : "it takes no arguments", keys);
-      ok = false;
-      continue;
-    }
-    if (given[k]) {
-      error_at(E->c, a->loc, "argument '%s' of '%s' is given twice", a->key, info->name);
-      ok = false;
-      continue;
-    }
-    vals[k] = check_type(E, eval(E, sc, a->value, expect_of(info->args[k].type)), expect_of(info->args[k].type), a->loc,
-                         a->key, info->name);
+    vals[k] = check_type(E, eval(E, sc, a->value, slots[k].want), slots[k].want, a->loc,
+                         slots[k].name ? slots[k].name : "input", e->name);
     locs[k] = a->loc;
     given[k] = true;
+    ok = ok && vals[k].kind != V_ERROR;
   }
+  return ok;
+}
+
+static Value apply_op(Elab *E, Scope *sc, Expr *e, const OpInfo *info, Value input, bool has_input) {
+  Slot slots[MAX_SLOTS];
+  int nslots = 0;
+  while (nslots < info->max_in)
+    slots[nslots++] = (Slot){NULL, X_TENSOR};
+  for (const OpArg *spec = info->args; spec < info->args + 6 && spec->key; spec++)
+    slots[nslots++] = (Slot){spec->key, expect_of(spec->type)};
+  Value vals[MAX_SLOTS];
+  Loc locs[MAX_SLOTS];
+  bool given[MAX_SLOTS] = {0};
+  bool ok = bind_args(E, sc, e, slots, nslots, has_input, input, vals, locs, given);
+  int nin = 0;
+  while (nin < info->max_in && given[nin])
+    nin++;
   if (nin < info->min_in && ok) {
     error_at(E->c, e->loc, "'%s' needs %d input tensor%s, got %d", info->name, info->min_in,
              info->min_in > 1 ? "s" : "", nin);
     ok = false;
   }
-  for (int k = 0; k < nspec; k++)
-    if (!given[k] && info->args[k].required) {
-      error_at(E->c, e->loc, "'%s' is missing its argument '%s'", info->name, info->args[k].key);
-      ok = false;
-    } else if (given[k] && vals[k].kind == V_ERROR) {
+  for (int k = info->max_in; k < nslots; k++)
+    if (!given[k] && info->args[k - info->max_in].required) {
+      error_at(E->c, e->loc, "'%s' is missing its argument '%s'", info->name, slots[k].name);
       ok = false;
     }
   if (!ok)
@@ -526,18 +541,16 @@ static Value apply_op(Elab *E, Scope *sc, Expr *e, const OpInfo *info, Value inp
   if (!n)
     return ERR;
   n->in = arena_alloc(E->c->arena, sizeof(int) * (size_t)nin);
-  memcpy(n->in, inputs, sizeof(int) * (size_t)nin);
+  for (int i = 0; i < nin; i++)
+    n->in[i] = vals[i].node;
   n->nin = nin;
-  for (int k = 0; k < nspec; k++) {
-    const OpArg *spec = &info->args[k];
-    Value v = given[k] ? vals[k]
-                       : (spec->type == A_FLOAT ? (Value){.kind = V_FLOAT, .f = spec->def}
-                                                : (Value){.kind = V_INT, .i = (int64_t)spec->def});
-    if (!given[k] && spec->type == A_PAD)
-      n->pad_mode = (PadMode)spec->def;
-    else if (!given[k] && spec->type == A_BOOL)
-      *(bool *)((char *)n + spec->offset) = spec->def != 0;
-    else if (!set_arg(E, n, spec, v, given[k] ? locs[k] : e->loc))
+  for (int k = info->max_in; k < nslots; k++) {
+    const OpArg *spec = &info->args[k - info->max_in];
+    Value def = spec->type == A_FLOAT ? (Value){.kind = V_FLOAT, .f = spec->def}
+                : spec->type == A_BOOL ? (Value){.kind = V_BOOL, .i = spec->def != 0}
+                : spec->type == A_PAD  ? (Value){.kind = V_SYMBOL, .sym = spec->def == PAD_SAME ? "same" : "valid"}
+                                       : (Value){.kind = V_INT, .i = (int64_t)spec->def};
+    if (!set_arg(E, n, spec, given[k] ? vals[k] : def, given[k] ? locs[k] : e->loc))
       return ERR;
   }
   return finish_node(E, n);
@@ -560,66 +573,27 @@ static Value apply_block(Elab *E, Scope *sc, Expr *e, Block *b, Value input, boo
     error_at(E->c, e->loc, "blocks nest deeper than %d", MAX_BLOCK_DEPTH);
     return ERR;
   }
-  Scope inner = {.block = b, .prefix = layer_name(E, b->name), .caller = sc, .depth = sc->depth + 1};
-  Value vals[64];
-  bool given[64] = {0};
-  bool ok = true;
-  if (b->nparams > 64) {
-    error_at(E->c, b->loc, "block '%s' has more than 64 parameters", b->name);
+  if (b->nparams > MAX_SLOTS) {
+    error_at(E->c, b->loc, "block '%s' has more than %d parameters", b->name, MAX_SLOTS);
     return ERR;
   }
-  int positional = 0;
-  if (has_input) {
-    if (!b->nparams || b->params[0].type != T_TENSOR) {
-      error_at(E->c, e->loc, "block '%s' cannot take a chained input: its first parameter is not a tensor", b->name);
-      return ERR;
-    }
-    vals[0] = input;
-    given[0] = true;
-    positional = 1;
-    ok = input.kind != V_ERROR;
+  if (has_input && (!b->nparams || b->params[0].type != T_TENSOR)) {
+    error_at(E->c, e->loc, "block '%s' cannot take a chained input: its first parameter is not a tensor", b->name);
+    return ERR;
   }
   static const Expect of_type[] = {X_TENSOR, X_INT, X_FLOAT, X_BOOL};
-  for (int i = 0; i < e->nargs; i++) {
-    Arg *a = &e->args[i];
-    int k;
-    if (!a->key) {
-      if (i > 0 && e->args[i - 1].key) {
-        error_at(E->c, a->loc, "positional argument after a named one in '%s'", b->name);
-        ok = false;
-        continue;
-      }
-      k = positional++;
-      if (k >= b->nparams) {
-        error_at(E->c, a->loc, "too many arguments for block '%s' (it takes %d)", b->name, b->nparams);
-        ok = false;
-        continue;
-      }
-    } else {
-      for (k = 0; k < b->nparams && strcmp(b->params[k].name, a->key); k++)
-        ;
-      if (k == b->nparams) {
-        error_at(E->c, a->loc, "block '%s' has no parameter '%s'", b->name, a->key);
-        note_at(E->c, b->loc, "'%s' is defined here", b->name);
-        ok = false;
-        continue;
-      }
-      if (given[k]) {
-        error_at(E->c, a->loc, "argument '%s' of '%s' is given twice", a->key, b->name);
-        ok = false;
-        continue;
-      }
-    }
-    Expect want = of_type[b->params[k].type];
-    vals[k] = check_type(E, eval(E, sc, a->value, want), want, a->loc, b->params[k].name, b->name);
-    given[k] = true;
-    ok = ok && vals[k].kind != V_ERROR;
-  }
+  Slot slots[MAX_SLOTS];
+  for (int k = 0; k < b->nparams; k++)
+    slots[k] = (Slot){b->params[k].name, of_type[b->params[k].type]};
+  Value vals[MAX_SLOTS];
+  Loc locs[MAX_SLOTS];
+  bool given[MAX_SLOTS] = {0};
+  bool ok = bind_args(E, sc, e, slots, b->nparams, has_input, input, vals, locs, given);
+  Scope inner = {.block = b, .prefix = layer_name(E, b->name), .caller = sc, .depth = sc->depth + 1};
   for (int k = 0; k < b->nparams; k++) {
     BlockParam *p = &b->params[k];
     if (!given[k] && p->def) {
-      Expect want = of_type[p->type];
-      vals[k] = check_type(E, eval(E, &inner, p->def, want), want, p->loc, p->name, b->name);
+      vals[k] = check_type(E, eval(E, &inner, p->def, slots[k].want), slots[k].want, p->loc, p->name, b->name);
       given[k] = vals[k].kind != V_ERROR;
     }
     if (!given[k]) {
