@@ -380,12 +380,7 @@ static void unknown_op(Elab *E, Expr *e) {
 }
 
 static bool set_pad(Elab *E, Node *n, Value v, Loc at) {
-  if (v.kind == V_SYMBOL) {
-    if (strcmp(v.sym, "same") && strcmp(v.sym, "valid")) {
-      error_at(E->c, at, "unknown padding '%s' (expected same, valid, P, (BEFORE, AFTER) or (TOP, BOTTOM, LEFT, RIGHT))",
-               v.sym);
-      return false;
-    }
+  if (v.kind == V_SYMBOL) { // eval_name makes symbols of `same` and `valid` only
     n->pad_mode = strcmp(v.sym, "same") ? PAD_VALID : PAD_SAME;
     return true;
   }
