@@ -29,6 +29,8 @@ enum {
   MAX_EXPR_DEPTH = 2000,         // nesting of one expression, a chain's length included
   MAX_WARNINGS = 100,
   MAX_NODES = 100000,            // layers in one elaborated graph
+  MAX_INSTANCES = 10000,         // block instances (they need not make layers, so count them too)
+  MAX_EVAL_STEPS = 20000000,     // expression evaluations: elaboration time stays bounded
   MAX_REPEAT = 1000,             // `-> blk(...) * N`
   MAX_IMPORTS = 64,
   MAX_DIM = 1 << 16,             // any one of C, H, W

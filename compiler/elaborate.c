@@ -63,6 +63,8 @@ typedef struct Elab {
   int names_cap;
   bool too_large;
   int depth; // of eval's recursion
+  int instances;
+  int64_t steps;
 } Elab;
 
 typedef enum { X_ANY, X_TENSOR, X_INT, X_FLOAT, X_BOOL, X_PAD } Expect;
@@ -560,6 +562,12 @@ static bool on_stack(Scope *sc, Block *b) {
 
 static Value apply_block(Elab *E, Scope *sc, Expr *e, Block *b, Value input, bool has_input) {
   b->uses++;
+  if (++E->instances > MAX_INSTANCES) {
+    if (!E->too_large)
+      error_at(E->c, e->loc, "the model is too large: more than %d block instances", MAX_INSTANCES);
+    E->too_large = true;
+    return ERR;
+  }
   if (on_stack(sc, b)) {
     error_at(E->c, e->loc, "block '%s' instantiates itself (recursion is not allowed)", b->name);
     return ERR;
@@ -657,6 +665,12 @@ static Value eval_expr(Elab *E, Scope *sc, Expr *e, Expect want);
 static Value eval(Elab *E, Scope *sc, Expr *e, Expect want) {
   if (E->depth >= MAX_EXPR_DEPTH) {
     error_at(E->c, e->loc, "expression is too long or nests too deeply (limit %d)", MAX_EXPR_DEPTH);
+    return ERR;
+  }
+  if (E->too_large || ++E->steps > MAX_EVAL_STEPS) {
+    if (!E->too_large)
+      error_at(E->c, e->loc, "the model is too large: elaborating it takes more than %d steps", MAX_EVAL_STEPS);
+    E->too_large = true;
     return ERR;
   }
   E->depth++;
