@@ -1,0 +1,22 @@
+// rng.h: counter-based random numbers. Philox4x32-10 (Salmon et al., SC'11;
+// the generator of cuRAND and JAX) maps (key, counter) to random bits with no
+// state, so a value depends only on (seed, stream, index): the same numbers
+// come out for any thread count, on the CPU and on a GPU, and resuming a run
+// needs only the counters.
+#ifndef CAEC_RNG_H
+#define CAEC_RNG_H
+
+#include <stdint.h>
+
+// What the numbers are for; part of the stream so that uses never overlap.
+enum { RNG_INIT = 1, RNG_DROPOUT = 2, RNG_AUGMENT = 3, RNG_SHUFFLE = 4 };
+
+static inline uint64_t rng_stream(uint32_t purpose, uint32_t id) { return (uint64_t)purpose << 32 | id; }
+
+void philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
+// 64 random bits at (seed, stream, index).
+uint64_t rng_bits(uint64_t seed, uint64_t stream, uint64_t index);
+// A double uniform in [0, 1) with 53 random bits.
+double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+
+#endif
