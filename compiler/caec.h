@@ -77,6 +77,7 @@ typedef struct Ctx {
   int errors, warnings;
   bool werror;     // warnings count as errors
   bool no_imports; // the fuzzer must not touch the file system
+  int input_size;  // > 0: overrides the input's height and width (the same architecture, resized)
   Diag *seen;      // emitted diagnostics, so block instances do not repeat them
   int nseen, seen_cap;
 } Ctx;
@@ -311,11 +312,28 @@ const char *optim_name(OptimKind o);
 double es_min_delta(const TrainConfig *t);
 double rl_min_delta(const TrainConfig *t);
 
+// interp.c: the reference interpreter (runtime/ref.h kernels, double precision).
+// A training step is forward(training) -> loss -> backward -> update.
+typedef struct Interp Interp;
+Interp *interp_new(const Graph *g, int batch);
+void interp_free(Interp *in);
+void interp_init(Interp *in, uint64_t seed); // Keras's initialisers
+double *interp_param(Interp *in, int p);     // values of g->params[p]
+double *interp_param_grad(Interp *in, int p);
+const double *interp_output(const Interp *in);
+int64_t interp_steps(const Interp *in);
+// training: batch statistics in bn and running statistics updated; dropout: spatial dropout on.
+const double *interp_forward(Interp *in, const double *x, bool training, bool dropout, uint64_t seed);
+double interp_loss(Interp *in, const double *target, LossKind loss, double l2); // sets the output gradient
+void interp_backward(Interp *in, double l2);
+void interp_update(Interp *in, const TrainConfig *t);
+
 // graph.c
 typedef struct Totals { int64_t params, trainable, nontrainable, flops, act_bytes; } Totals;
 Totals graph_totals(const Graph *g);
 void print_table(FILE *out, Arena *a, const Graph *g);
 void print_ir(FILE *out, Arena *a, const Graph *g);
 void print_dot(FILE *out, Arena *a, const Graph *g);
+void print_json(FILE *out, Arena *a, const Graph *g);
 
 #endif

@@ -738,6 +738,8 @@ static void elab_input(Elab *E, Scope *sc, Stmt *s) {
     }
     dims[i] = (int)v.i;
   }
+  if (E->c->input_size)
+    dims[1] = dims[2] = E->c->input_size;
   Node *n = new_node(E, OP_INPUT, s->name, s->loc);
   n->shape = (Shape){dims[0], dims[1], dims[2]};
   Value v = finish_node(E, n);

@@ -152,3 +152,33 @@ void print_dot(FILE *out, Arena *a, const Graph *g) {
       fprintf(out, "  n%d -> n%d;\n", g->nodes[i].in[j], i);
   fprintf(out, "}\n");
 }
+
+// The graph as JSON, for tools outside C (the PyTorch cross-check builds the
+// same model from it). Names are identifiers and dots, so need no escaping.
+void print_json(FILE *out, Arena *a, const Graph *g) {
+  (void)a;
+  fprintf(out, "{\n  \"model\": \"%s\",\n  \"input\": %d,\n  \"output\": %d,\n  \"nodes\": [\n", g->model_name,
+          g->input, g->output);
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    fprintf(out, "    {\"id\": %d, \"name\": \"%s\", \"op\": \"%s\", \"inputs\": [", i, n->name, op_name(n->op));
+    for (int j = 0; j < n->nin; j++)
+      fprintf(out, "%s%d", j ? ", " : "", n->in[j]);
+    fprintf(out, "], \"shape\": [%d, %d, %d], \"out\": %d, \"k\": %d, \"stride\": %d, \"pad\": [%d, %d, %d, %d], ",
+            n->shape.c, n->shape.h, n->shape.w, n->out_ch, n->k, n->stride, n->pad[0], n->pad[1], n->pad[2],
+            n->pad[3]);
+    fprintf(out, "\"eps\": %.17g, \"momentum\": %.17g, \"alpha\": %.17g, \"rate\": %.17g, \"groups\": %d}%s\n",
+            n->eps, n->momentum, n->alpha, n->rate, n->groups, i + 1 < g->nnodes ? "," : "");
+  }
+  fprintf(out, "  ],\n  \"params\": [\n");
+  static const char *roles[] = {"weight", "bias", "running_mean", "running_var"};
+  for (int p = 0; p < g->nparams; p++) {
+    const Param *pr = &g->params[p];
+    fprintf(out, "    {\"name\": \"%s\", \"node\": %d, \"role\": \"%s\", \"trainable\": %s, \"l2\": %s, \"shape\": [",
+            pr->name, pr->node, roles[pr->role], pr->trainable ? "true" : "false", pr->l2 ? "true" : "false");
+    for (int d = 0; d < pr->ndim; d++)
+      fprintf(out, "%s%d", d ? ", " : "", pr->dims[d]);
+    fprintf(out, "]}%s\n", p + 1 < g->nparams ? "," : "");
+  }
+  fprintf(out, "  ]\n}\n");
+}

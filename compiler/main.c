@@ -17,26 +17,31 @@ static int cmd_check(int argc, char **argv);
 static int cmd_ir(int argc, char **argv);
 static int cmd_graph(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
+int cmd_interp(int argc, char **argv); // interp_cli.c
 
 static const Command commands[] = {
-    {"check", "[--werror] [-q] FILE.cae...", "parse and shape-check models; print their layer tables",
+    {"check", "[--werror] [-q] [--size S] FILE.cae...", "parse and shape-check models; print their layer tables",
      "Parses each model, expands its blocks, infers and checks every shape, and prints\n"
      "a table of its layers (name, op, output shape, parameters, forward MFLOP per image,\n"
      "L2 flag) and the line\n"
      "  params: TOTAL (trainable T, non-trainable N)\n"
      "Non-trainable parameters are the batch-norm running statistics.\n\n"
      "  --werror   treat warnings as errors\n"
-     "  -q         print only the params line of each model\n",
+     "  -q         print only the params line of each model\n"
+     "  --size S   give the input S x S pixels instead of the declared height and width\n",
      cmd_check},
-    {"ir", "FILE.cae", "print the typed SSA layer graph",
+    {"ir", "[--json] [--size S] FILE.cae", "print the typed SSA layer graph",
      "Prints the elaborated graph: one line per layer with its inputs, attributes\n"
      "(padding resolved to explicit before/after values), output shape, source line\n"
-     "and FLOPs, followed by its parameters, and the train settings in effect.\n",
+     "and FLOPs, followed by its parameters, and the train settings in effect.\n\n"
+     "  --json     the layers and parameters as JSON, for tools outside C\n"
+     "  --size S   give the input S x S pixels instead of the declared height and width\n",
      cmd_ir},
-    {"graph", "FILE.cae", "print the layer graph in Graphviz DOT",
+    {"graph", "[--size S] FILE.cae", "print the layer graph in Graphviz DOT",
      "Writes the layer graph as Graphviz DOT to standard output, e.g.\n"
      "  caec graph models/res_unet.cae | dot -Tsvg > res_unet.svg\n",
      cmd_graph},
+    {"interp", NULL, "run a model on the reference interpreter", NULL, cmd_interp}, // it has its own help
     {"help", "[COMMAND]", "show help for a command", "Shows the help of COMMAND, or the overview.\n", cmd_help},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };
@@ -54,6 +59,11 @@ static void usage(FILE *out) {
 }
 
 static void command_help(FILE *out, const Command *c) {
+  if (!c->help) {
+    char *argv[] = {(char *)c->name, "--help", NULL};
+    c->run(2, argv);
+    return;
+  }
   fprintf(out, "usage: caec %s %s\n\n%s", c->name, c->args, c->help);
 }
 
@@ -64,9 +74,10 @@ static int usage_error(const char *fmt, const char *arg) {
   return 2;
 }
 
-// Splits argv into option flags (checked against `allowed`) and files.
+// Splits argv into option flags (checked against `allowed`), files, and
+// `--size S`, which every command takes: the input's height and width.
 static int parse_args(const Command *c, int argc, char **argv, const char *allowed, int *nfiles, char ***files,
-                      bool *flags) {
+                      bool *flags, int *size) {
   *files = argv;
   *nfiles = 0;
   for (int i = 1; i < argc; i++) {
@@ -74,6 +85,17 @@ static int parse_args(const Command *c, int argc, char **argv, const char *allow
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       command_help(stdout, c);
       return 0;
+    }
+    if (!strcmp(a, "--size")) {
+      char *end = NULL;
+      long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+      if (!end || *end || v < 1 || v > MAX_DIM) {
+        fprintf(stderr, "caec %s: error: --size needs an integer in [1, %d]\n", c->name, MAX_DIM);
+        return 2;
+      }
+      *size = (int)v;
+      i++;
+      continue;
     }
     if (a[0] == '-' && a[1]) {
       int index = 0;
@@ -106,14 +128,14 @@ static int finish(Ctx *ctx, bool ok) {
 
 static int cmd_check(int argc, char **argv) {
   bool flags[2] = {0};
-  int nfiles;
+  int nfiles, size = 0;
   char **files;
-  int rc = parse_args(&commands[0], argc, argv, "--werror -q", &nfiles, &files, flags);
+  int rc = parse_args(&commands[0], argc, argv, "--werror -q", &nfiles, &files, flags, &size);
   if (rc >= 0)
     return rc;
   bool ok = true;
   for (int i = 0; i < nfiles; i++) {
-    Ctx ctx = {.arena = arena_new(), .err = stderr, .werror = flags[0]};
+    Ctx ctx = {.arena = arena_new(), .err = stderr, .werror = flags[0], .input_size = size};
     Graph *g = compile_file(&ctx, files[i]);
     if (g && flags[1]) {
       Totals t = graph_totals(g);
@@ -130,26 +152,29 @@ static int cmd_check(int argc, char **argv) {
   return ok ? 0 : 1;
 }
 
-static int single_file(int which, int argc, char **argv, void (*print)(FILE *, Arena *, const Graph *)) {
+typedef void Printer(FILE *, Arena *, const Graph *);
+
+// `ir` and `graph`: one file, printed one way, or the other with --json.
+static int single_file(int which, int argc, char **argv, Printer *print, Printer *json) {
   bool flags[1] = {0};
-  int nfiles;
+  int nfiles, size = 0;
   char **files;
-  int rc = parse_args(&commands[which], argc, argv, "", &nfiles, &files, flags);
+  int rc = parse_args(&commands[which], argc, argv, json ? "--json" : "", &nfiles, &files, flags, &size);
   if (rc >= 0)
     return rc;
   if (nfiles > 1) {
     fprintf(stderr, "caec %s: error: one file at a time\n", commands[which].name);
     return 2;
   }
-  Ctx ctx = {.arena = arena_new(), .err = stderr};
+  Ctx ctx = {.arena = arena_new(), .err = stderr, .input_size = size};
   Graph *g = compile_file(&ctx, files[0]);
   if (g)
-    print(stdout, ctx.arena, g);
+    (flags[0] ? json : print)(stdout, ctx.arena, g);
   return finish(&ctx, g != NULL);
 }
 
-static int cmd_ir(int argc, char **argv) { return single_file(1, argc, argv, print_ir); }
-static int cmd_graph(int argc, char **argv) { return single_file(2, argc, argv, print_dot); }
+static int cmd_ir(int argc, char **argv) { return single_file(1, argc, argv, print_ir, print_json); }
+static int cmd_graph(int argc, char **argv) { return single_file(2, argc, argv, print_dot, NULL); }
 
 static int cmd_help(int argc, char **argv) {
   if (argc < 2) {
