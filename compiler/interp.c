@@ -243,9 +243,11 @@ void interp_backward(Interp *in, double l2) {
     size_t count = elems(in, i);
     int hw = n->shape.h * n->shape.w;
     RefConv p;
+    bool one_input = true; // the op's input gradient is in scratch, to be added to its input's
     switch (n->op) {
     case OP_INPUT:
     case OP_COUNT:
+      one_input = false;
       break;
     case OP_CONV:
     case OP_CONVT:
@@ -253,7 +255,6 @@ void interp_backward(Interp *in, double l2) {
       (n->op == OP_CONV ? ref_conv_bwd : ref_convt_bwd)(&p, a, node_param(in, n, P_WEIGHT, false), dy, in->scratch,
                                                          node_param(in, n, P_WEIGHT, true),
                                                          node_param(in, n, P_BIAS, true));
-      accumulate(in, n->in[0]);
       break;
     case OP_BN:
     case OP_GN:
@@ -263,32 +264,29 @@ void interp_backward(Interp *in, double l2) {
       else
         ref_gn_bwd(in->batch, n->shape.c, hw, n->groups, a, node_param(in, n, P_WEIGHT, false), in->mean[i],
                    in->invstd[i], dy, in->scratch, node_param(in, n, P_WEIGHT, true), node_param(in, n, P_BIAS, true));
-      accumulate(in, n->in[0]);
       break;
     case OP_RELU:
       ref_relu_bwd(count, in->act[i], dy, in->scratch);
-      accumulate(in, n->in[0]);
       break;
     case OP_LEAKY_RELU:
       ref_leaky_relu_bwd(count, n->alpha, a, dy, in->scratch);
-      accumulate(in, n->in[0]);
       break;
     case OP_SIGMOID:
       ref_sigmoid_bwd(count, in->act[i], dy, in->scratch);
-      accumulate(in, n->in[0]);
       break;
     case OP_SPATIAL_DROPOUT:
       ref_spatial_dropout(in->batch, n->shape.c, hw, in->rate[i], in->keep[i], dy, in->scratch);
-      accumulate(in, n->in[0]);
       break;
     case OP_ADD:
     case OP_IDENTITY:
+      one_input = false;
       for (int j = 0; j < n->nin; j++) {
         memcpy(in->scratch, dy, count * sizeof(double));
         accumulate(in, n->in[j]);
       }
       break;
     case OP_CONCAT: {
+      one_input = false;
       int cs[16];
       double *dxs[16];
       channel_counts(in, n, cs);
@@ -304,6 +302,8 @@ void interp_backward(Interp *in, double l2) {
       break;
     }
     }
+    if (one_input)
+      accumulate(in, n->in[0]);
   }
   for (int p = 0; p < g->nparams; p++)
     if (g->params[p].l2)
