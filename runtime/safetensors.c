@@ -11,6 +11,8 @@
 // to a temporary file that is synced and renamed over the target.
 #include "safetensors.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -875,73 +877,18 @@ int st_encode(const StTensor *tensors, int count, const char *const *meta_kv, un
   return -1;
 }
 
-// Returns 0 or an errno value.
-static int write_all(int fd, const void *p, size_t n) {
-  for (size_t done = 0; done < n;) {
-    ssize_t w = write(fd, (const char *)p + done, n - done);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return w < 0 ? errno : EIO;
-    done += (size_t)w;
-  }
-  return 0;
-}
-
-// Writes the file's bytes to fd and syncs them to disk; returns 0 or an errno value.
-static int write_file(int fd, const Buf *header, const StTensor *tensors, int count) {
-  if (fchmod(fd, 0644)) // mkstemp makes files private; weights are not secret
-    return errno;
-  int e = write_all(fd, header->p, header->len);
-  for (int i = 0; i < count && !e; i++)
-    e = write_all(fd, tensors[i].data, tensors[i].nbytes);
-  return e ? e : fsync(fd) ? errno : 0;
-}
-
-// Makes the rename durable. Best effort: some file systems refuse to sync a
-// folder, and the new file is in place already, so failures are not reported.
-static void sync_folder(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-  free(dir);
-}
-
 int st_write(const char *path, const StTensor *tensors, int count, const char *const *meta_kv, char *err,
              size_t errlen) {
   Buf b = {0};
-  size_t tmplen = strlen(path) + sizeof ".tmp.XXXXXX";
-  char *tmp = malloc(tmplen);
   int rc = -1;
-  if (!tmp) {
-    fail(err, errlen, path, "out of memory");
-  } else if (!encode_header(tensors, count, meta_kv, &b, path, err, errlen)) {
-    // The temporary file lives in the target's folder: rename is atomic only within one file system.
-    snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-      fail(err, errlen, path, "cannot create a temporary file next to it: %s", strerror(errno));
-    } else {
-      int e = write_file(fd, &b, tensors, count);
-      if (close(fd) && !e) // close can report a delayed write error (NFS)
+  AtomicFile out;
+  if (!encode_header(tensors, count, meta_kv, &b, path, err, errlen) && !atomic_open(&out, path, err, errlen)) {
+    int e = fwrite(b.p, 1, b.len, out.f) == b.len ? 0 : errno;
+    for (int i = 0; i < count && !e; i++)
+      if (tensors[i].nbytes && fwrite(tensors[i].data, 1, tensors[i].nbytes, out.f) != tensors[i].nbytes)
         e = errno;
-      if (e)
-        fail(err, errlen, path, "cannot write %s: %s", tmp, strerror(e));
-      else if (rename(tmp, path))
-        fail(err, errlen, path, "cannot rename %s over it: %s", tmp, strerror(errno));
-      else
-        rc = 0;
-      if (rc)
-        unlink(tmp);
-      else
-        sync_folder(path);
-    }
+    rc = atomic_commit(&out, e, err, errlen);
   }
-  free(tmp);
   free(b.p);
   return rc;
 }
