@@ -32,7 +32,8 @@ int vol_slices(const Volume *v, Plane p);
 //   sagittal: superior at the top, anterior on the left (as the seed's rotated IXI slices);
 //   coronal:  superior at the top, the subject's right on the left (radiological);
 //   axial:    anterior at the top, the subject's right on the left (radiological).
-// Slice 0 is the subject's right (sagittal), anterior (coronal) or inferior (axial) end.
+// Slice 0 is the subject's right (sagittal), anterior (coronal) or inferior (axial) end; the caller keeps
+// 0 <= s < vol_slices(v, p).
 void vol_slice(const Volume *v, Plane p, int s, float *out, int *h, int *w);
 
 #endif
