@@ -3,6 +3,7 @@
 // message each must produce (through st_parse and st_read alike), the writer's
 // checks of its input, and atomic replacement of an existing file.
 #include "safetensors.h"
+#include "../testutil.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -14,63 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int passed, failed;
-static char dir[64]; // a fresh temporary folder for the files the tests write
-
-#define CHECK(cond, ...)                                                                                          \
-  do {                                                                                                            \
-    if (cond) {                                                                                                   \
-      passed++;                                                                                                   \
-    } else {                                                                                                      \
-      failed++;                                                                                                   \
-      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                                                       \
-      fprintf(stderr, __VA_ARGS__);                                                                               \
-      fputc('\n', stderr);                                                                                        \
-    }                                                                                                             \
-  } while (0)
-
-static char *path_in_dir(const char *name) {
-  static char buf[4][512]; // a few live at once; fits dir, "/" and any d_name
-  static int next;
-  char *p = buf[next++ % 4];
-  snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-  return p;
-}
-
-static unsigned char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  rewind(f);
-  unsigned char *buf = malloc(*len + 1);
-  if (buf && fread(buf, 1, *len, f) != *len) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  return buf;
-}
-
-static void spit(const char *path, const void *buf, size_t len) {
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
-    fprintf(stderr, "cannot write %s\n", path);
-    exit(2);
-  }
-}
-
-// Temporary files st_write left behind in dir.
-static int leftover_temps(void) {
-  int n = 0;
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d));)
-    n += strstr(e->d_name, ".tmp.") != NULL;
-  if (d)
-    closedir(d);
-  return n;
-}
 
 // A file with this header and datalen bytes of data (i * 7 mod 256).
 static unsigned char *make_file(const char *json, size_t datalen, size_t *len) {
@@ -467,29 +411,12 @@ static void test_atomic(void) {
   rmdir(sub);
 }
 
-static void remove_dir(void) {
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-      unlink(path_in_dir(e->d_name));
-  if (d)
-    closedir(d);
-  rmdir(dir);
-}
-
 int main(void) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/caec_st_XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 2;
-  }
+  make_dir("caec_st");
   test_round_trip();
   test_valid_inputs();
   test_malformed();
   test_write_checks();
   test_atomic();
-  remove_dir();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

@@ -3,6 +3,7 @@
 // spreadsheets with each quirk, mutated and random bytes, and the manifest
 // written to a temporary folder and read back.
 #include "rng.h"
+#include "../testutil.h"
 #include "split.h"
 
 #include <dirent.h>
@@ -12,54 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int passed, failed;
-static char dir[64]; // a fresh temporary folder for the files the tests write
-
-#define CHECK(cond, ...)                                                                                          \
-  do {                                                                                                            \
-    if (cond) {                                                                                                   \
-      passed++;                                                                                                   \
-    } else {                                                                                                      \
-      failed++;                                                                                                   \
-      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                                                       \
-      fprintf(stderr, __VA_ARGS__);                                                                               \
-      fputc('\n', stderr);                                                                                        \
-    }                                                                                                             \
-  } while (0)
-
-static char *path_in_dir(const char *name) {
-  static char buf[4][512];
-  static int next;
-  char *p = buf[next++ % 4];
-  snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-  return p;
-}
-
-static void spit(const char *path, const void *buf, size_t len) {
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
-    fprintf(stderr, "cannot write %s\n", path);
-    exit(2);
-  }
-}
-
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  rewind(f);
-  char *buf = malloc((size_t)len + 1);
-  if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-    free(buf);
-    buf = NULL;
-  }
-  if (buf)
-    buf[len] = '\0';
-  fclose(f);
-  return buf;
-}
 
 // Writes text to a file in dir and reads it as demographics.
 static int demo_text(const char *name, const char *text, Demographics *d, char *err) {
@@ -80,17 +33,6 @@ static int same_rows(const Demographics *a, const Demographics *b) {
   return 1;
 }
 
-// Temporary files split_write_manifest left behind in dir.
-static int leftover_temps(void) {
-  int n = 0;
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d));)
-    n += strstr(e->d_name, ".tmp.") != NULL;
-  if (d)
-    closedir(d);
-  return n;
-}
-
 // ---- the real IXI data -------------------------------------------------------------
 
 // The 18 volumes the seed left out of stratification (15 without a row, 3 without AGE).
@@ -100,7 +42,7 @@ static const int seed_unstratified[18] = {81,  88,  117, 228, 333, 337, 340, 341
 // Reads t1_volumes.tsv: name, slices, kept slices, ...; the weight is the kept
 // slices, the ones a trainer sees. Names point into *text.
 static int read_volumes(const char *path, SplitVolume *v, int max, char **text) {
-  *text = slurp(path);
+  *text = slurp(path, NULL);
   if (!*text)
     return -1;
   int n = 0;
@@ -246,8 +188,8 @@ static void test_real(const char *data) {
   write_split(vols, n, &d, opt, "seed1_shuffled.tsv", &again);
   opt.seed = 2;
   write_split(vols, n, &d, opt, "seed2.tsv", &other);
-  char *m1 = slurp(path_in_dir("seed1.tsv")), *m1s = slurp(path_in_dir("seed1_shuffled.tsv")),
-       *m2 = slurp(path_in_dir("seed2.tsv"));
+  char *m1 = slurp(path_in_dir("seed1.tsv"), NULL), *m1s = slurp(path_in_dir("seed1_shuffled.tsv"), NULL),
+       *m2 = slurp(path_in_dir("seed2.tsv"), NULL);
   CHECK(m1 && m1s && m2 && !strcmp(m1, m1s), "the same seed on shuffled input gives another manifest");
   CHECK(m1 && m2 && strcmp(m1, m2), "seeds 1 and 2 give the same manifest");
   printf("seed 2: train %d, val %d, test %d\n", other.n[SET_TRAIN], other.n[SET_VAL], other.n[SET_TEST]);
@@ -515,7 +457,7 @@ static void test_manifest(void) {
   CHECK(leftover_temps() == 0, "temporary files left behind");
 
   // Read it back: the header, then each volume in ID order.
-  char *text = slurp(path), *save, *line = text ? strtok_r(text, "\n", &save) : NULL;
+  char *text = slurp(path, NULL), *save, *line = text ? strtok_r(text, "\n", &save) : NULL;
   CHECK(line && !strcmp(line, "name\tid\tset\tage_group\tsex\tethnicity\tslices"), "header %s", line ? line : "");
   static const char *const age_names[] = {"young", "adult", "elderly"}, *const sex_names[] = {"m", "f"},
                            *const ethnic_names[] = {"white", "other"};
@@ -549,24 +491,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s DATA_FOLDER (with IXI.csv and t1_volumes.tsv)\n", argv[0]);
     return 2;
   }
-  strcpy(dir, "/tmp/caec_split_XXXXXX");
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 2;
-  }
+  make_dir("caec_split");
   test_real(argv[1]);
   test_quirks();
   test_bytes();
   test_names_and_options();
   test_manifest();
 
-  DIR *d = opendir(dir); // clean up the temporary folder
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (e->d_name[0] != '.')
-      unlink(path_in_dir(e->d_name));
-  if (d)
-    closedir(d);
-  rmdir(dir);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

@@ -6,6 +6,7 @@
 // with the message each must give, and not a word from libnifti. With three arguments, Colin27 and ITK's T1
 // example (with its skull-strip label): their mid-sagittal slices must come out the same way up.
 #include "volume.h"
+#include "../testutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,38 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int passed, failed;
-static char dir[64]; // a fresh temporary folder for the files the tests write
-
-#define CHECK(cond, ...)                                                                                          \
-  do {                                                                                                            \
-    if (cond) {                                                                                                   \
-      passed++;                                                                                                   \
-    } else {                                                                                                      \
-      failed++;                                                                                                   \
-      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                                                       \
-      fprintf(stderr, __VA_ARGS__);                                                                               \
-      fputc('\n', stderr);                                                                                        \
-    }                                                                                                             \
-  } while (0)
-
-static char *path_in_dir(const char *name) {
-  static char buf[4][512];
-  static int next;
-  char *p = buf[next++ % 4];
-  snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-  return p;
-}
-
-static void remove_dir(void) {
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-      unlink(path_in_dir(e->d_name));
-  if (d)
-    closedir(d);
-  rmdir(dir);
-}
 
 // vol_read, with whatever it prints to stderr caught: it must print nothing.
 static int read_quietly(const char *path, Volume *v, char *err, size_t errlen) {
@@ -111,28 +80,6 @@ static void write_nifti(const char *path, nifti_image *nim, int version, int big
   }
   write_parts(path, &h, hsize, NULL, 0, data, nbytes);
   free(data);
-}
-
-static void spit(const char *path, const void *buf, size_t len) {
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
-    fprintf(stderr, "cannot write %s\n", path);
-    exit(2);
-  }
-}
-
-static unsigned char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  rewind(f);
-  unsigned char *buf = malloc(*len + 1);
-  if (fread(buf, 1, *len, f) != *len)
-    *len = 0;
-  fclose(f);
-  return buf;
 }
 
 // ---- the pattern ---------------------------------------------------------------
@@ -643,12 +590,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: test_volume [COLIN27_BRAIN ITK_T1 ITK_T1_SKULL_STRIP]\n");
     return 2;
   }
-  const char *tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/caec_vol_XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 2;
-  }
+  make_dir("caec_vol");
   if (argc == 4) {
     test_scans(argv[1], argv[2], argv[3]);
   } else {
@@ -656,7 +598,5 @@ int main(int argc, char **argv) {
     test_auto_plane();
     test_malformed();
   }
-  remove_dir();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

@@ -1,0 +1,102 @@
+// testutil.h: what the C test programs share: the CHECK tally that ends with
+// the line "N passed, M failed", a fresh temporary folder for the files a test
+// writes, and whole-file reads and writes.
+#ifndef CAEC_TESTUTIL_H
+#define CAEC_TESTUTIL_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int passed, failed;
+static char dir[64]; // the temporary folder
+
+#define CHECK(cond, ...)                                                                                          \
+  do {                                                                                                            \
+    if (cond) {                                                                                                   \
+      passed++;                                                                                                   \
+    } else {                                                                                                      \
+      failed++;                                                                                                   \
+      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                                                       \
+      fprintf(stderr, __VA_ARGS__);                                                                               \
+      fputc('\n', stderr);                                                                                        \
+    }                                                                                                             \
+  } while (0)
+
+// NAME in the temporary folder; the last four results stay valid.
+static inline char *path_in_dir(const char *name) {
+  static char buf[4][512];
+  static int next;
+  char *p = buf[next++ % 4];
+  snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+  return p;
+}
+
+// Makes the temporary folder, under $TMPDIR or /tmp.
+static inline void make_dir(const char *prefix) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/%s_XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp", prefix);
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    exit(2);
+  }
+}
+
+// Removes the temporary folder and prints the tally; returns main's exit status.
+static inline int finish(void) {
+  DIR *d = opendir(dir);
+  for (struct dirent *e; d && (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+      unlink(path_in_dir(e->d_name));
+  if (d)
+    closedir(d);
+  rmdir(dir);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
+
+static inline void spit(const char *path, const void *buf, size_t len) {
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
+    fprintf(stderr, "cannot write %s\n", path);
+    exit(2);
+  }
+}
+
+// The whole file with a NUL after it (so text reads as a string), its length in *len when len is not NULL;
+// NULL when it cannot be read.
+static inline void *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  rewind(f);
+  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  if (buf) {
+    buf[n] = '\0';
+    if (len)
+      *len = (size_t)n;
+  }
+  fclose(f);
+  return buf;
+}
+
+// Temporary files that atomic writes left behind in the folder.
+static inline int leftover_temps(void) {
+  int n = 0;
+  DIR *d = opendir(dir);
+  for (struct dirent *e; d && (e = readdir(d));)
+    n += strstr(e->d_name, ".tmp.") != NULL;
+  if (d)
+    closedir(d);
+  return n;
+}
+
+#endif
