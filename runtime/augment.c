@@ -1,0 +1,125 @@
+// augment.c: the seed's input corruption (see augment.h).
+#include "augment.h"
+
+#include "resize.h"
+#include "rng.h"
+
+#include <math.h>
+#include <string.h>
+
+AugmentParams augment_defaults(void) {
+  return (AugmentParams){.enabled = 1,
+                         .drop_max = 0.04,
+                         .noise_max = 0.04,
+                         .cutout_p = 0.2,
+                         .cutout_min = 10,
+                         .cutout_max = 29,
+                         .offset_min = 10,
+                         .offset_max = 99,
+                         .cutout_diagonal = 1,
+                         .blur_p = 0.1,
+                         .blur_sigma = 0.6};
+}
+
+// The first RNG index of a sample (augment.h gives the layout).
+static uint64_t sample_base(uint64_t sample, int h, int w) {
+  return sample * (AUGMENT_SLOTS + ((uint64_t)h * w + 1) / 2);
+}
+
+// An integer uniform on lo..hi from u in [0, 1).
+static int uniform_int(double u, int lo, int hi) { return lo + (int)(u * ((double)hi - lo + 1)); }
+
+AugmentDraws augment_draws(const AugmentParams *p, uint64_t seed, uint32_t epoch, uint64_t sample, int h, int w) {
+  uint64_t stream = rng_stream(RNG_AUGMENT, epoch);
+  uint64_t base = sample_base(sample, h, w);
+  AugmentDraws d = {0};
+  d.r_drop = p->drop_max * rng_uniform(seed, stream, base + 0);
+  d.r_noise = p->noise_max * rng_uniform(seed, stream, base + 1);
+  if (rng_uniform(seed, stream, base + 2) < p->cutout_p) {
+    d.cutout = 1;
+    d.cut_size = uniform_int(rng_uniform(seed, stream, base + 4), p->cutout_min, p->cutout_max);
+    d.cut_half = d.cut_size / 2;
+    if (p->cutout_diagonal) {
+      d.cut_row = d.cut_col = uniform_int(rng_uniform(seed, stream, base + 5), p->offset_min, p->offset_max);
+    } else {
+      d.cut_row = uniform_int(rng_uniform(seed, stream, base + 5), 0, h - 1);
+      d.cut_col = uniform_int(rng_uniform(seed, stream, base + 6), 0, w - 1);
+    }
+  }
+  d.blurred = rng_uniform(seed, stream, base + 3) < p->blur_p;
+  return d;
+}
+
+void augment_dropout_noise(float *x, size_t n, double r_drop, double r_noise, uint64_t seed, uint64_t stream,
+                           uint64_t index) {
+  // One Philox block serves two pixels: rng_uniform would spend a block per
+  // draw, three per pixel with Box-Muller, and the blocks are most of the cost.
+  const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  const uint32_t drop = (uint32_t)(r_drop * 4294967296.0); // a pixel drops when its word is below
+  const float scale = (float)(1.0 / (1.0 - r_drop)), sd = (float)r_noise;
+  for (size_t i = 0; i < n; i += 2) {
+    uint64_t c = index + i / 2;
+    const uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
+    uint32_t r[4];
+    philox4x32(key, ctr, r);
+    float a = ((float)(r[2] >> 8) + 0.5f) * 0x1p-24f; // in (0, 1): its log is finite
+    float b = (float)(r[3] >> 8) * 0x1p-24f;
+    float radius = sd * sqrtf(-2.0f * logf(a)), angle = 6.2831853f * b;
+    x[i] = (r[0] < drop ? 0.0f : x[i] * scale) + radius * cosf(angle);
+    if (i + 1 < n)
+      x[i + 1] = (r[1] < drop ? 0.0f : x[i + 1] * scale) + radius * sinf(angle);
+  }
+}
+
+void augment_cutout(float *x, int h, int w, int row, int col, int half) {
+  int r0 = row - half > 0 ? row - half : 0, r1 = row + half < h ? row + half : h;
+  int c0 = col - half > 0 ? col - half : 0, c1 = col + half < w ? col + half : w;
+  for (int r = r0; r < r1; r++)
+    for (int c = c0; c < c1; c++)
+      x[(size_t)r * w + c] = 0.0f;
+}
+
+// One pass of the 1-D kernel (edge, centre, edge) over n values spaced stride
+// apart, in place. Reflect padding without repeating the edge: x[-1] is x[1]
+// and x[n] is x[n-2]; a single value has nothing to reflect and stays.
+static void blur_line(float *x, int n, size_t stride, float edge, float centre) {
+  if (n < 2)
+    return;
+  float prev = x[stride]; // the old x[i-1]
+  for (int i = 0; i < n; i++) {
+    float cur = x[i * stride], next = i + 1 < n ? x[(i + 1) * stride] : prev;
+    x[i * stride] = edge * (prev + next) + centre * cur;
+    prev = cur;
+  }
+}
+
+void augment_blur(float *x, int h, int w, double sigma) {
+  // The 2-D kernel exp(-(dx^2 + dy^2) / (2 sigma^2)), normalised, is the outer
+  // product of this normalised 1-D one, so two 1-D passes apply it.
+  double e = exp(-1.0 / (2.0 * sigma * sigma)), sum = 1.0 + 2.0 * e;
+  float edge = (float)(e / sum), centre = (float)(1.0 / sum);
+  for (int r = 0; r < h; r++)
+    blur_line(x + (size_t)r * w, w, 1, edge, centre);
+  for (int c = 0; c < w; c++)
+    blur_line(x + c, h, (size_t)w, edge, centre);
+}
+
+void augment_image(const AugmentParams *p, uint64_t seed, uint32_t epoch, uint64_t sample, int h, int w,
+                   const float *clean, float *out, AugmentDraws *drawn) {
+  size_t n = (size_t)h * w;
+  if (out != clean)
+    memcpy(out, clean, n * sizeof *out);
+  AugmentDraws d = {0};
+  if (p->enabled) {
+    d = augment_draws(p, seed, epoch, sample, h, w);
+    augment_dropout_noise(out, n, d.r_drop, d.r_noise, seed, rng_stream(RNG_AUGMENT, epoch),
+                          sample_base(sample, h, w) + AUGMENT_SLOTS);
+    if (d.cutout)
+      augment_cutout(out, h, w, d.cut_row, d.cut_col, d.cut_half);
+    if (d.blurred)
+      augment_blur(out, h, w, p->blur_sigma);
+    minmax01(out, n);
+  }
+  if (drawn)
+    *drawn = d;
+}

@@ -1,0 +1,310 @@
+// test_augment.c: the seed's input corruption. Determinism in (seed, epoch,
+// sample), the statistics of the draws, each step against its definition, the
+// output range, and the time for 128 x 128 images (printed, not asserted).
+#include "../testutil.h"
+#include "augment.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { H = 128, W = 128, N = H * W };
+
+// A smooth image in [0.2, 1]: its minimum is above the zeros a corruption makes.
+static void smooth_image(float *x, int h, int w) {
+  for (int r = 0; r < h; r++)
+    for (int c = 0; c < w; c++)
+      x[r * w + c] = 0.6f + 0.4f * sinf(0.1f * (float)r) * cosf(0.07f * (float)c);
+}
+
+// No corruption but the ones a test turns on.
+static AugmentParams nothing(void) {
+  AugmentParams p = augment_defaults();
+  p.drop_max = p.noise_max = p.cutout_p = p.blur_p = 0.0;
+  return p;
+}
+
+static void test_determinism(void) {
+  static float clean[N], a[N], b[N];
+  smooth_image(clean, H, W);
+  AugmentParams p = augment_defaults();
+  p.cutout_p = p.blur_p = 1.0;
+  augment_image(&p, 7, 3, 42, H, W, clean, a, NULL);
+  augment_image(&p, 7, 3, 42, H, W, clean, b, NULL);
+  CHECK(memcmp(a, b, sizeof a) == 0, "same (seed, epoch, sample), different output");
+  memcpy(b, clean, sizeof b);
+  augment_image(&p, 7, 3, 42, H, W, b, b, NULL); // in place
+  CHECK(memcmp(a, b, sizeof a) == 0, "in place differs");
+  const uint64_t other[3][3] = {{8, 3, 42}, {7, 4, 42}, {7, 3, 43}};
+  for (int i = 0; i < 3; i++) {
+    augment_image(&p, other[i][0], (uint32_t)other[i][1], other[i][2], H, W, clean, b, NULL);
+    CHECK(memcmp(a, b, sizeof a) != 0, "(seed, epoch, sample) change %d gives the same output", i);
+  }
+  // Neighbouring samples draw different scalars.
+  AugmentDraws d0 = augment_draws(&p, 7, 3, 0, H, W), d1 = augment_draws(&p, 7, 3, 1, H, W);
+  CHECK(d0.r_drop != d1.r_drop, "samples 0 and 1 share r_drop");
+  p.enabled = 0;
+  AugmentDraws d;
+  augment_image(&p, 7, 3, 42, H, W, clean, b, &d);
+  CHECK(memcmp(clean, b, sizeof b) == 0 && !d.cutout && !d.blurred && d.r_drop == 0, "disabled changes the image");
+}
+
+// |x - mean| within 4 standard errors.
+static int near(double x, double mean, double sd) { return fabs(x - mean) <= 4 * sd; }
+
+static void test_statistics(void) {
+  enum { DRAWS = 20000 };
+  AugmentParams p = augment_defaults();
+  int cutouts = 0, blurs = 0, off_diagonal = 0, bad = 0, seen_size[40] = {0}, seen_offset[100] = {0};
+  double sum_drop = 0, sum_noise = 0, max_r = 0, min_r = 1;
+  for (int s = 0; s < DRAWS; s++) {
+    AugmentDraws d = augment_draws(&p, 1234, 5, (uint64_t)s, H, W);
+    sum_drop += d.r_drop;
+    sum_noise += d.r_noise;
+    max_r = fmax(max_r, fmax(d.r_drop, d.r_noise));
+    min_r = fmin(min_r, fmin(d.r_drop, d.r_noise));
+    blurs += d.blurred;
+    if (d.cutout) {
+      cutouts++;
+      if (d.cut_size < 10 || d.cut_size > 29 || d.cut_row < 10 || d.cut_row > 99 || d.cut_half != d.cut_size / 2) {
+        bad++;
+        continue;
+      }
+      seen_size[d.cut_size]++;
+      seen_offset[d.cut_row]++;
+      off_diagonal += d.cut_row != d.cut_col;
+    }
+  }
+  CHECK(near((double)cutouts / DRAWS, 0.2, sqrt(0.2 * 0.8 / DRAWS)), "cutout frequency %g", (double)cutouts / DRAWS);
+  CHECK(near((double)blurs / DRAWS, 0.1, sqrt(0.1 * 0.9 / DRAWS)), "blur frequency %g", (double)blurs / DRAWS);
+  double se = 0.04 / sqrt(12.0 * DRAWS);
+  CHECK(near(sum_drop / DRAWS, 0.02, se), "r_drop mean %g", sum_drop / DRAWS);
+  CHECK(near(sum_noise / DRAWS, 0.02, se), "r_noise mean %g", sum_noise / DRAWS);
+  CHECK(min_r >= 0 && min_r < 1e-4 && max_r < 0.04 && max_r > 0.0399, "rates in [%g, %g]", min_r, max_r);
+  CHECK(bad == 0, "%d cutouts outside sizes 10..29 or offsets 10..99", bad);
+  int missing = 0;
+  for (int v = 10; v <= 29; v++)
+    missing += !seen_size[v];
+  for (int v = 10; v <= 99; v++)
+    missing += !seen_offset[v];
+  CHECK(missing == 0, "%d sizes or offsets never drawn", missing);
+  CHECK(off_diagonal == 0, "%d cutout centres off the diagonal", off_diagonal);
+
+  // Anywhere: centres cover the image, rows and columns independent.
+  p.cutout_diagonal = 0;
+  p.cutout_p = 1.0;
+  int lo_row = H, hi_row = -1, lo_col = W, hi_col = -1, diagonal = 0;
+  for (int s = 0; s < DRAWS; s++) {
+    AugmentDraws d = augment_draws(&p, 1234, 5, (uint64_t)s, H, W);
+    lo_row = d.cut_row < lo_row ? d.cut_row : lo_row;
+    hi_row = d.cut_row > hi_row ? d.cut_row : hi_row;
+    lo_col = d.cut_col < lo_col ? d.cut_col : lo_col;
+    hi_col = d.cut_col > hi_col ? d.cut_col : hi_col;
+    diagonal += d.cut_row == d.cut_col;
+  }
+  CHECK(lo_row == 0 && hi_row == H - 1 && lo_col == 0 && hi_col == W - 1, "anywhere: rows %d..%d, columns %d..%d",
+        lo_row, hi_row, lo_col, hi_col);
+  CHECK(near((double)diagonal / DRAWS, 1.0 / W, sqrt(1.0 / W / DRAWS)), "anywhere: %d centres on the diagonal",
+        diagonal);
+}
+
+static void test_dropout_noise(void) {
+  enum { M = 4 * N };
+  static float x[M];
+  const uint64_t stream = rng_stream(RNG_AUGMENT, 0);
+  // Dropout alone: zeros with probability r, survivors scaled exactly.
+  for (int i = 0; i < M; i++)
+    x[i] = 0.5f;
+  double r = 0.03;
+  augment_dropout_noise(x, M, r, 0.0, 99, stream, 0);
+  int zeros = 0, wrong = 0;
+  float survivor = 0.5f * (float)(1.0 / (1.0 - r));
+  for (int i = 0; i < M; i++) {
+    zeros += x[i] == 0.0f;
+    wrong += x[i] != 0.0f && x[i] != survivor;
+  }
+  CHECK(near((double)zeros / M, r, sqrt(r * (1 - r) / M)), "dropout rate %g for %g", (double)zeros / M, r);
+  CHECK(wrong == 0, "%d survivors not 0.5 / (1 - r)", wrong);
+
+  // Through augment_image: the zero fraction is the drawn r_drop; min-max sends survivors to 1.
+  static float clean[N], out[N];
+  for (int i = 0; i < N; i++)
+    clean[i] = 0.5f;
+  AugmentParams p = nothing();
+  p.drop_max = 0.04;
+  AugmentDraws d;
+  augment_image(&p, 99, 1, 17, H, W, clean, out, &d);
+  zeros = wrong = 0;
+  for (int i = 0; i < N; i++) {
+    zeros += out[i] == 0.0f;
+    wrong += out[i] != 0.0f && out[i] != 1.0f;
+  }
+  CHECK(d.r_drop > 0.005 && near((double)zeros / N, d.r_drop, sqrt(d.r_drop / N)), "image dropout %g for %g",
+        (double)zeros / N, d.r_drop);
+  CHECK(wrong == 0, "%d pixels neither 0 nor 1", wrong);
+
+  // Noise alone: mean 0, sd r (the sample sd within 4 standard errors, about sd / sqrt(2M)).
+  for (int i = 0; i < M; i++)
+    x[i] = 0.5f;
+  augment_dropout_noise(x, M, 0.0, 0.04, 99, stream, 0);
+  double sum = 0, sq = 0;
+  for (int i = 0; i < M; i++) {
+    sum += x[i] - 0.5;
+    sq += (x[i] - 0.5) * (x[i] - 0.5);
+  }
+  double mean = sum / M, sd = sqrt(sq / M - mean * mean);
+  CHECK(near(mean, 0, 0.04 / sqrt(M)) && near(sd, 0.04, 0.04 / sqrt(2.0 * M)), "noise mean %g sd %g", mean, sd);
+  // An odd count leaves the value past the end alone.
+  x[2] = -7.0f;
+  augment_dropout_noise(x, 1, 0.5, 0.5, 99, stream, 0);
+  CHECK(x[2] == -7.0f, "wrote past an odd count");
+}
+
+// Reflect without repeating the edge pixel: -1 -> 1, n -> n - 2.
+static int reflect(int i, int n) { return i < 0 ? -i : i >= n ? 2 * n - 2 - i : i; }
+
+static void test_blur(void) {
+  const double sigma = 0.6;
+  double k[3][3], sum = 0;
+  for (int dy = -1; dy <= 1; dy++)
+    for (int dx = -1; dx <= 1; dx++)
+      sum += k[dy + 1][dx + 1] = exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
+  for (int i = 0; i < 9; i++)
+    k[i / 3][i % 3] /= sum;
+  // An impulse in the middle of 5 x 5 gives back the kernel.
+  float x[25] = {0};
+  x[12] = 1.0f;
+  augment_blur(x, 5, 5, sigma);
+  double err = 0;
+  for (int r = 0; r < 5; r++)
+    for (int c = 0; c < 5; c++)
+      err = fmax(err, fabs(x[r * 5 + c] - (abs(r - 2) <= 1 && abs(c - 2) <= 1 ? k[r - 1][c - 1] : 0)));
+  CHECK(err < 1e-7, "impulse response off by %g", err);
+  CHECK(fabs(k[1][1] - 0.44521) < 1e-5 && fabs(k[0][0] - 0.027682) < 1e-6, "kernel centre %g corner %g", k[1][1],
+        k[0][0]);
+
+  // Reflect padding, by hand: an impulse at (1, 1) of 4 x 4 reaches (0, 0)
+  // through its four corner neighbours, since row and column -1 read 1.
+  float y[16] = {0};
+  y[5] = 1.0f;
+  augment_blur(y, 4, 4, sigma);
+  CHECK(fabs(y[0] - 4 * k[0][0]) < 1e-7, "corner %g, want 4 * %g", y[0], k[0][0]);
+  CHECK(fabs(y[1] - 2 * k[0][1]) < 1e-7 && fabs(y[4] - 2 * k[1][0]) < 1e-7, "edges %g %g", y[1], y[4]);
+  CHECK(y[3] == 0.0f && y[15] == 0.0f, "far corners %g %g", y[3], y[15]);
+
+  // A hand-made 4 x 4 image against the direct 3 x 3 sum.
+  const float img[16] = {0.1f, 0.9f, 0.3f, 0.4f, 0.8f, 0.0f, 1.0f, 0.2f,
+                         0.5f, 0.6f, 0.7f, 0.25f, 0.05f, 0.35f, 0.95f, 0.15f};
+  float z[16];
+  memcpy(z, img, sizeof z);
+  augment_blur(z, 4, 4, sigma);
+  err = 0;
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 4; c++) {
+      double want = 0;
+      for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+          want += k[dy + 1][dx + 1] * img[reflect(r + dy, 4) * 4 + reflect(c + dx, 4)];
+      err = fmax(err, fabs(z[r * 4 + c] - want));
+    }
+  CHECK(err < 1e-6, "4 x 4 blur off by %g", err);
+  // One row or column has no neighbours to reflect: it is left as it is.
+  float line[3] = {0.2f, 0.7f, 0.4f};
+  augment_blur(line, 1, 1, sigma);
+  CHECK(line[0] == 0.2f, "1 x 1 changed");
+}
+
+static void test_cutout(void) {
+  static float x[N];
+  // Clipped at the top-left: centre (2, 3), half 5 zeroes rows [0, 7) and columns [0, 8).
+  for (int i = 0; i < N; i++)
+    x[i] = 1.0f;
+  augment_cutout(x, H, W, 2, 3, 5);
+  int wrong = 0;
+  for (int r = 0; r < H; r++)
+    for (int c = 0; c < W; c++)
+      wrong += (x[r * W + c] == 0.0f) != (r < 7 && c < 8);
+  CHECK(wrong == 0, "clipped cutout: %d pixels wrong", wrong);
+
+  // Through augment_image: exactly [centre - half, centre + half) is zero after min-max.
+  static float clean[N], out[N];
+  smooth_image(clean, H, W);
+  AugmentParams p = nothing();
+  p.cutout_p = 1.0;
+  int cases = 0;
+  for (int diagonal = 0; diagonal <= 1; diagonal++) {
+    p.cutout_diagonal = diagonal;
+    for (uint64_t s = 0; s < 50; s++) {
+      AugmentDraws d;
+      augment_image(&p, 5, 0, s, H, W, clean, out, &d);
+      wrong = 0;
+      for (int r = 0; r < H; r++)
+        for (int c = 0; c < W; c++) {
+          int inside = r >= d.cut_row - d.cut_half && r < d.cut_row + d.cut_half && c >= d.cut_col - d.cut_half &&
+                       c < d.cut_col + d.cut_half;
+          wrong += (out[r * W + c] == 0.0f) != inside;
+        }
+      cases += wrong == 0 && d.cutout && (!diagonal || d.cut_row == d.cut_col);
+    }
+  }
+  CHECK(cases == 100, "%d of 100 cutouts exactly the documented square", cases);
+}
+
+static void test_range(void) {
+  static float clean[N], out[N];
+  AugmentParams all = augment_defaults();
+  all.cutout_p = all.blur_p = 1.0;
+  const AugmentParams params[2] = {augment_defaults(), all};
+  int bad = 0, nonzero_constant = 0;
+  for (int s = 0; s < 200; s++) {
+    int constant = s % 4 == 0;
+    float level = (float)rng_uniform(3, 0, (uint64_t)s);
+    for (int i = 0; i < N; i++)
+      clean[i] = constant ? level : (float)rng_uniform(3, 1 + (uint64_t)s, (uint64_t)i);
+    augment_image(&params[s % 2], 11, 2, (uint64_t)s, H, W, clean, out, NULL);
+    for (int i = 0; i < N; i++)
+      bad += !(out[i] >= 0.0f && out[i] <= 1.0f); // NaN fails both
+  }
+  CHECK(bad == 0, "%d pixels outside [0, 1] or NaN", bad);
+  // A constant image with no corruption stays constant: min-max gives zeros.
+  AugmentParams p = nothing();
+  for (int i = 0; i < N; i++)
+    clean[i] = 0.3f;
+  augment_image(&p, 11, 2, 0, H, W, clean, out, NULL);
+  for (int i = 0; i < N; i++)
+    nonzero_constant += out[i] != 0.0f;
+  CHECK(nonzero_constant == 0, "constant image: %d pixels not 0", nonzero_constant);
+}
+
+static void time_images(int images) {
+  static float clean[N], out[N];
+  smooth_image(clean, H, W);
+  AugmentParams p = augment_defaults();
+  double checksum = 0;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int s = 0; s < images; s++) {
+    augment_image(&p, 1, 0, (uint64_t)s, H, W, clean, out, NULL);
+    checksum += out[s % N];
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+  printf("augmented %d images of %d x %d in %.3f s: %.0f images/s on one thread (checksum %g)\n", images, H, W, secs,
+         images / secs, checksum);
+}
+
+// argv[1]: how many images to time (10,000 unless given).
+int main(int argc, char **argv) {
+  test_determinism();
+  test_statistics();
+  test_dropout_noise();
+  test_blur();
+  test_cutout();
+  test_range();
+  time_images(argc > 1 ? atoi(argv[1]) : 10000);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
