@@ -42,6 +42,9 @@ enum {
 // ---- util.c: arena, strings, checked arithmetic -----------------------------
 
 typedef struct Arena Arena;
+// malloc and calloc that exit with a message when memory runs out.
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
 Arena *arena_new(void);
 void arena_free(Arena *a);
 void *arena_alloc(Arena *a, size_t size); // zeroed; aborts only on out-of-memory

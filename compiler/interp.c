@@ -24,15 +24,6 @@ struct Interp {
   int64_t step;              // optimizer steps taken
 };
 
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size);
-  if (!p) {
-    fputs("caec: out of memory\n", stderr);
-    exit(2);
-  }
-  return p;
-}
-
 static size_t elems(const Interp *in, int node) {
   Shape s = in->g->nodes[node].shape;
   return (size_t)in->batch * s.c * s.h * s.w;

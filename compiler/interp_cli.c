@@ -111,15 +111,6 @@ static int parse_options(int argc, char **argv, Options *o) {
   return -1;
 }
 
-static void *xmalloc(size_t n) {
-  void *p = malloc(n ? n : 1);
-  if (!p) {
-    fputs("caec: out of memory\n", stderr);
-    exit(2);
-  }
-  return p;
-}
-
 // Tensors to write, converted from doubles to the chosen dtype.
 typedef struct Tensors {
   StTensor *items;

@@ -17,8 +17,17 @@ struct Arena {
 
 enum { CHUNK_BYTES = 64 << 10 };
 
-static void *xmalloc(size_t n) {
-  void *p = malloc(n);
+void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fputs("caec: out of memory\n", stderr);
+    exit(2);
+  }
+  return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
   if (!p) {
     fputs("caec: out of memory\n", stderr);
     exit(2);
