@@ -1,0 +1,152 @@
+// kern.h: the fast fp32 kernels that generated trainers call. caec emits one
+// small function per fused kernel of a model, with literal shapes, that calls
+// these; ref.h holds the naive double-precision kernels they are tested against.
+//
+// Layout. Activations are channel-blocked for the whole network: a tensor of n
+// images, c channels and h x w pixels is stored [n][ceil(c/16)][h][w][16]
+// ("NCHW16c"); lanes of channels >= c are kept zero. A 1-channel tensor (the
+// model's input and output) is stored plain, [n][h][w]. Parameters, gradients
+// and optimizer state stay in the front end's (PyTorch) layouts.
+//
+// Determinism. Every output value is computed by one thread in a fixed order,
+// and every reduction (batch-norm statistics, bias gradients, losses) sums
+// fixed-size chunks and combines them in a fixed order: results are bitwise
+// the same for any number of OpenMP threads.
+//
+// Writes. Kernels that produce an activation gradient either assign it or add
+// to it (`acc`), as caec decides statically; nothing is zeroed per step.
+#ifndef CAEC_KERN_H
+#define CAEC_KERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { KB = 16 }; // channels per block
+
+static inline int kb_blocks(int c) { return c == 1 ? 1 : (c + KB - 1) / KB; }
+// Floats of a blocked tensor (its padding lanes included).
+static inline size_t kb_elems(int n, int c, int h, int w) {
+  return (size_t)n * (size_t)h * (size_t)w * (c == 1 ? 1 : (size_t)KB * (size_t)kb_blocks(c));
+}
+
+// A tensor read by a kernel: channels [0, ca) from a, [ca, c) from b (a
+// concatenation that is never copied); b is NULL for a single tensor. When b
+// is set, ca % 16 == 0 and both pieces are blocked tensors of their own
+// channel counts.
+typedef struct KIn {
+  const float *a, *b;
+  int ca;
+} KIn;
+
+// A tensor written by a kernel, split the same way; acc_a/acc_b: add to the
+// piece instead of assigning it.
+typedef struct KOut {
+  float *a, *b;
+  int ca;
+  bool acc_a, acc_b;
+} KOut;
+
+// ---- kern_layout.c: layout conversion -------------------------------------------
+
+// Canonical NCHW [n][c][hw] <-> blocked; the blocked padding lanes are written as 0.
+void kb_to_blocked(int n, int c, int hw, const float *x, float *xb);
+void kb_from_blocked(int n, int c, int hw, const float *xb, float *x);
+
+// ---- kern_conv.c: convolution and transposed convolution --------------------------
+//
+// As in ref_conv.c, both ops are one linear map between a "grid" tensor, whose
+// pixel (i, j) owns the k x k window at (i*stride - pad_top, j*stride -
+// pad_left) of an "image" tensor, with weights [grid channel][image channel][k][k]
+// (the front end's layout of both conv and convT weights). conv reads the image
+// and writes the grid; convT the reverse. Three kernels serve both ops:
+//   gather:  grid  = sum over taps of image * w     conv forward, convT data gradient
+//   scatter: image = sum over taps of grid * w      conv data gradient, convT forward
+//   wgrad:   dw    = sum over pixels of grid * image, both ops' weight gradient
+// Taps outside the image are skipped (zero padding; cropped convT writes).
+typedef struct KConv {
+  int n;
+  int gc, gh, gw; // grid
+  int ic, ih, iw; // image
+  int k, stride, pad_top, pad_left;
+} KConv;
+
+// Floats of the packed weights each of gather and scatter reads.
+size_t kc_packed_floats(const KConv *g);
+// Canonical weights w [gc][ic][k][k] -> the layouts gather and scatter read.
+void kc_pack_gather(const KConv *g, const float *w, float *wp);
+void kc_pack_scatter(const KConv *g, const float *w, float *wp);
+// grid = gather(image) (+ bias[gc], nullable).
+void kc_gather(const KConv *g, KIn image, const float *wp, const float *bias, KOut grid);
+// image = scatter(grid) (+ bias[ic], nullable).
+void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KOut image);
+// dw [gc][ic][k][k] = sum grid * image (assigned). db (nullable) = the
+// per-channel sum of the grid (bias_of_grid, conv's bias gradient) or of the
+// image (convT's).
+void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid);
+
+// ---- kern_norm.c: batch norm and group norm ----------------------------------------
+//
+// Both as in ref_norm.c (biased variance for normalising, Keras's momentum and
+// the unbiased variance for the running statistics), statistics accumulated in
+// double. `relu` fuses a following ReLU: the forward writes relu(bn(x)), and
+// the backward takes dy of relu's output and recomputes the mask from x.
+// mean, invstd: [c] for bn, [n*groups] for gn, saved by the forward for the backward.
+void kn_bn_train(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
+                 float *running_mean, float *running_var, float *mean, float *invstd, bool relu, float *y);
+void kn_bn_eval(int n, int c, int hw, float eps, KIn x, const float *gamma, const float *beta,
+                const float *running_mean, const float *running_var, bool relu, float *y);
+void kn_bn_bwd(int n, int c, int hw, KIn x, const float *gamma, const float *beta, const float *mean,
+               const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx);
+void kn_gn_fwd(int n, int c, int hw, int groups, float eps, KIn x, const float *gamma, const float *beta,
+               float *mean, float *invstd, bool relu, float *y);
+void kn_gn_bwd(int n, int c, int hw, int groups, KIn x, const float *gamma, const float *beta, const float *mean,
+               const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx);
+
+// ---- kern_pointwise.c: elementwise ops on whole blocked tensors of `count` floats ----
+
+void kp_relu(size_t count, const float *x, float *y);
+void kp_relu_bwd(size_t count, const float *y, const float *dy, KOut dx);                 // mask from the output
+void kp_leaky_relu(size_t count, float alpha, const float *x, float *y);
+void kp_leaky_relu_bwd(size_t count, float alpha, const float *x, const float *dy, KOut dx); // mask from the input
+void kp_sigmoid(size_t count, const float *x, float *y);
+void kp_sigmoid_bwd(size_t count, const float *y, const float *dy, KOut dx);
+// y = a + b, then relu when asked.
+void kp_add(size_t count, const float *a, const float *b, bool relu, float *y);
+// dx (=|+=) dy: a gradient that caec could not alias (a copy or an accumulation).
+void kp_copy(size_t count, const float *dy, KOut dx);
+// Spatial dropout over blocked [n, c, hw]: y = keep[i*c + ch] ? x / (1 - rate) : 0; the
+// backward is the same map (kp_dropout with dy, dx).
+void kp_dropout(int n, int c, int hw, float rate, const uint8_t *keep, const float *x, KOut y);
+// Copies channels of a blocked tensor into a channel range of another: the
+// concatenation caec falls back to when a piece does not start on a 16-channel block.
+void kp_concat_piece(int n, int hw, int c_from, int c_to, int offset, const float *x, float *y);
+void kp_split_piece(int n, int hw, int c_from, int c_to, int offset, const float *dy, KOut dx);
+
+// ---- kern_loss.c: losses with their gradients, and metrics -----------------------
+//
+// Images are 1-channel, plain [n][h][w]. Sums are per image, in double, in a
+// fixed order. The *_sigmoid variants take the logits z of the model's final
+// sigmoid: they write y = sigmoid(z) and the gradient with respect to z, in
+// one kernel.
+double kl_mse(int n, int hw, const float *y, const float *t, float *dy /*nullable*/);
+double kl_mse_sigmoid(int n, int hw, const float *z, const float *t, float *y, float *dz);
+double kl_dssim(int n, int h, int w, const float *y, const float *t, float *dy /*nullable*/);
+double kl_dssim_sigmoid(int n, int h, int w, const float *z, const float *t, float *y, float *dz);
+// Per image: MSE, DSSIM and PSNR (max 1.0), each array [n].
+void kl_metrics(int n, int h, int w, const float *y, const float *t, double *mse, double *dssim, double *psnr);
+
+// ---- kern_optim.c: optimizer updates in place, with L2 ------------------------------
+//
+// Each first adds the L2 term to the gradient in place (g += 2 l2 w; l2 may
+// be 0), so the gradient a step reports is the one applied, then updates w
+// as Keras does (see ref.h).
+void ko_rmsprop(size_t count, float lr, float rho, float eps, float l2, float *w, float *g, float *ms);
+void ko_adam(size_t count, float lr, float b1, float b2, float eps, int64_t t, float l2, float *w, float *g,
+             float *m, float *v);
+void ko_sgd(size_t count, float lr, float momentum, float l2, float *w, float *g, float *v);
+void ko_l2_grad(size_t count, float l2, const float *w, float *g); // g += 2 l2 w (no update)
+// sum w^2 in double, in a fixed order (the L2 term of the loss).
+double ko_sumsq(size_t count, const float *w);
+
+#endif

@@ -1,0 +1,2 @@
+// kern_conv.c: (being written)
+#include "kern.h"

@@ -1,0 +1,2 @@
+// kern_layout.c: (being written)
+#include "kern.h"

@@ -1,0 +1,2 @@
+// kern_loss.c: (being written)
+#include "kern.h"

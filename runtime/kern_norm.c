@@ -1,0 +1,2 @@
+// kern_norm.c: (being written)
+#include "kern.h"

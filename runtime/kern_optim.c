@@ -1,0 +1,2 @@
+// kern_optim.c: (being written)
+#include "kern.h"

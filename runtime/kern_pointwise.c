@@ -1,0 +1,2 @@
+// kern_pointwise.c: (being written)
+#include "kern.h"
