@@ -1,0 +1,2 @@
+// cache.c: (being written)
+#include <stddef.h>

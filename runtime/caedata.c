@@ -1,0 +1,2 @@
+// caedata.c: (being written)
+int main(void) { return 0; }
