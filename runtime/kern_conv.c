@@ -1,2 +1,549 @@
-// kern_conv.c: (being written)
+// kern_conv.c: fp32 convolution and transposed convolution on blocked
+// tensors (see kern.h). Direct convolution with register tiles: an output
+// block's 16 channels are a vector, an input channel's value at a pixel is
+// broadcast, and a tile of up to RT output pixels of one row accumulates in
+// registers over every input channel and tap before it is stored once. Taps
+// that fall outside the input read a block of zeros, so edge tiles run the
+// same code; tiles are balanced along a row, and those wholly inside the input
+// get code specialised for their stride.
+//
+//   gather   output pixel j of a grid row reads image columns j*stride + c - pad_left.
+//   scatter  the adjoint without zero insertion: the image columns of one phase
+//            (s + pad_left) % stride read consecutive grid columns, so the same
+//            tile serves both with its own column taps.
+//   wgrad    parallel over the weights (grid block x image channels x taps), each
+//            summed by one thread over (n, i, j) in order.
+//
+// A 1-channel output (plain layout) would waste 15 of 16 lanes, so there the
+// vector runs over the input's channels instead and is summed at the end
+// ("reduce" tiles). Every output value is computed by one thread in an order
+// that does not depend on the thread count.
 #include "kern.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Native vectors and the tile sizes their register files allow. A block is NV
+// vectors. GCC contracts a*b+c only with -ffp-contract=fast, which ISO C mode
+// turns off, hence the FMA intrinsics.
+//   RT:   output pixels per gather/scatter tile (RT*NV accumulators, NV weights, 1 broadcast);
+//   WACC: wgrad accumulators, in blocks (WACC*NV registers).
+#if defined(__AVX512F__)
+#include <immintrin.h>
+typedef float vf __attribute__((vector_size(64)));
+enum { VW = 16, RT = 12, WACC = 24 };
+static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
+static inline vf vbc(float x) { return (vf)_mm512_set1_ps(x); }
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+typedef float vf __attribute__((vector_size(32)));
+enum { VW = 8, RT = 6, WACC = 6 };
+static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
+static inline vf vbc(float x) { return (vf)_mm256_set1_ps(x); }
+#else
+typedef float vf __attribute__((vector_size(16)));
+enum { VW = 4, RT = 2, WACC = 3 };
+static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
+static inline vf vbc(float x) { return (vf){x, x, x, x}; }
+#endif
+enum { NV = KB / VW, KMAX = 16 }; // KMAX: the largest kernel size (tap lists live on the stack)
+
+#define INLINE static inline __attribute__((always_inline))
+
+// memcpy keeps loads and stores free of alignment and aliasing assumptions; it compiles to vmovups.
+INLINE vf vld(const float *p) {
+  vf v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+INLINE void vst(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+static int mod(int a, int m) { return ((a % m) + m) % m; }
+
+// ---- blocked tensors split in two pieces ---------------------------------------------------
+
+// Offset of block cb of image n in a tensor of pc channels, and its pixel stride (16, or 1 when plain).
+static size_t plane_at(int pc, int n, int cb, size_t hw, int *ps) {
+  *ps = pc == 1 ? 1 : KB;
+  return ((size_t)n * (size_t)kb_blocks(pc) + (size_t)cb) * hw * (size_t)*ps;
+}
+
+static const float *in_plane(KIn t, int c, int n, int cb, size_t hw, int *ps) {
+  if (!t.b)
+    return t.a + plane_at(c, n, cb, hw, ps);
+  int nba = t.ca / KB;
+  return cb < nba ? t.a + plane_at(t.ca, n, cb, hw, ps) : t.b + plane_at(c - t.ca, n, cb - nba, hw, ps);
+}
+
+static float *out_plane(KOut t, int c, int n, int cb, size_t hw, int *ps, bool *acc) {
+  if (!t.b) {
+    *acc = t.acc_a;
+    return t.a + plane_at(c, n, cb, hw, ps);
+  }
+  int nba = t.ca / KB;
+  *acc = cb < nba ? t.acc_a : t.acc_b;
+  return cb < nba ? t.a + plane_at(t.ca, n, cb, hw, ps) : t.b + plane_at(c - t.ca, n, cb - nba, hw, ps);
+}
+
+static int block_channels(int c, int cb) { return imin(KB, c - cb * KB); }
+
+// Rows keep their taps in arrays of KMAX.
+static void check_k(const KConv *g) {
+  if (g->k > KMAX) {
+    fprintf(stderr, "kern_conv: kernel size %d > %d\n", g->k, KMAX);
+    abort();
+  }
+}
+
+// ---- gather and scatter: one output row in tiles of RT pixels ---------------------------------
+
+// What the tiles of one output row share.
+typedef struct Row {
+  KIn in;
+  int ic, ih, iw, n; // input channels and size; the image of the batch
+  const float *w;    // packed weights of the output block: [in channel (or block)][k][k][16]
+  int k;
+  int nra, ra[KMAX], rr[KMAX]; // row taps: weight row, input row
+  int nt, wc[KMAX], off[KMAX]; // column taps: weight column, input column relative to a pixel's base
+  float *out;                  // the output row
+  int ops, ostep;              // output pixel stride (16, or 1 when plain); columns between tile pixels
+  bool acc;                    // add to the output instead of assigning it
+  float bias[KB];              // of the output block's channels, 0 past them
+} Row;
+
+static const float zeros[KB]; // read in place of taps that fall outside the input
+
+// The input pixels that the R tile pixels read through column tap t of a row: zeros where a tap falls
+// outside the input or a pixel is past m. `inside` tiles are known to be full and inside.
+INLINE void tap_pixels(const Row *r, const float *row, int t, int col0, int m, const float *xp[RT], const int R,
+                       const int inside, const int istep, const int PS) {
+  for (int p = 0; p < R; p++) {
+    int col = col0 + p * istep + r->off[t];
+    xp[p] = inside || (p < m && col >= 0 && col < r->iw) ? row + (ptrdiff_t)col * PS : zeros;
+  }
+}
+
+// Accumulates input block b (pixel stride PS) into a tile by broadcasts: each input channel's value times the
+// output block's weight vector. In reduce tiles only plain (1-channel) blocks come here; their weights are
+// per block, and only lane 0 of them is nonzero.
+INLINE void bcast_block(const Row *r, vf acc[RT][NV], int b, const float *plane, int nq, int col0, int m, const int R,
+                        const int inside, const int istep, const int reduce, const int PS) {
+  const int k = r->k;
+  for (int ia = 0; ia < r->nra; ia++) {
+    const float *row = plane + (size_t)r->rr[ia] * (size_t)r->iw * PS;
+    for (int t = 0; t < r->nt; t++) {
+      const float *xp[RT];
+      tap_pixels(r, row, t, col0, m, xp, R, inside, istep, PS);
+      for (int q = 0; q < nq; q++) {
+        size_t wi = reduce ? (size_t)b : (size_t)b * KB + (size_t)q;
+        const float *wt = r->w + ((wi * (size_t)k + (size_t)r->ra[ia]) * (size_t)k + (size_t)r->wc[t]) * KB;
+        vf wv[NV];
+        for (int v = 0; v < NV; v++)
+          wv[v] = vld(wt + v * VW);
+        for (int p = 0; p < R; p++) {
+          vf x = vbc(xp[p][q]);
+          for (int v = 0; v < NV; v++)
+            acc[p][v] = vfma(x, wv[v], acc[p][v]);
+        }
+      }
+    }
+  }
+}
+
+// The same for a reduce tile's blocked input: the lanes are input channels, summed when the tile is stored.
+INLINE void reduce_block(const Row *r, vf acc[RT][NV], int b, const float *plane, int col0, int m, const int R,
+                         const int inside, const int istep) {
+  const int k = r->k;
+  for (int ia = 0; ia < r->nra; ia++) {
+    const float *row = plane + (size_t)r->rr[ia] * (size_t)r->iw * KB;
+    for (int t = 0; t < r->nt; t++) {
+      const float *xp[RT];
+      tap_pixels(r, row, t, col0, m, xp, R, inside, istep, KB);
+      const float *wt = r->w + (((size_t)b * (size_t)k + (size_t)r->ra[ia]) * (size_t)k + (size_t)r->wc[t]) * KB;
+      vf wv[NV];
+      for (int v = 0; v < NV; v++)
+        wv[v] = vld(wt + v * VW);
+      for (int p = 0; p < R; p++)
+        for (int v = 0; v < NV; v++)
+          acc[p][v] = vfma(vld(xp[p] + v * VW), wv[v], acc[p][v]);
+    }
+  }
+}
+
+// Output pixels ocol0 + p*ostep (p < m <= R) of the row, whose taps read input columns col0 + p*istep + off[t].
+INLINE void tile(const Row *r, int col0, int ocol0, int m, const int R, const int inside, const int istep,
+                 const int reduce) {
+  vf acc[RT][NV];
+  for (int p = 0; p < R; p++)
+    for (int v = 0; v < NV; v++)
+      acc[p][v] = (vf){0};
+  const size_t hw = (size_t)r->ih * (size_t)r->iw;
+  for (int b = 0; b < kb_blocks(r->ic); b++) {
+    int ps;
+    const float *plane = in_plane(r->in, r->ic, r->n, b, hw, &ps);
+    if (ps == 1)
+      bcast_block(r, acc, b, plane, 1, col0, m, R, inside, istep, reduce, 1);
+    else if (reduce)
+      reduce_block(r, acc, b, plane, col0, m, R, inside, istep);
+    else
+      bcast_block(r, acc, b, plane, block_channels(r->ic, b), col0, m, R, inside, istep, 0, KB);
+  }
+  for (int p = 0; p < m; p++) {
+    float *o = r->out + (size_t)(ocol0 + p * r->ostep) * (size_t)r->ops;
+    if (reduce) { // lanes in a fixed order
+      vf s = acc[p][0];
+      for (int v = 1; v < NV; v++)
+        s += acc[p][v];
+      float sum = s[0];
+      for (int l = 1; l < VW; l++)
+        sum += s[l];
+      sum += r->bias[0];
+      *o = r->acc ? *o + sum : sum;
+    } else if (r->ops == 1) { // a plain output: lane 0
+      float y = acc[p][0][0] + r->bias[0];
+      *o = r->acc ? *o + y : y;
+    } else
+      for (int v = 0; v < NV; v++) {
+        vf y = acc[p][v] + vld(r->bias + v * VW);
+        vst(o + v * VW, r->acc ? vld(o + v * VW) + y : y);
+      }
+  }
+}
+
+// Tiles of RT or RT-1 pixels get their own code, specialised for stride 1 and 2 where they lie inside the
+// input; smaller ones (short rows) run as partial RT tiles.
+INLINE void tile_r(const Row *r, int col0, int ocol0, int m, bool inside, int istep, const int reduce, const int R) {
+  if (inside && m == R && istep == 1)
+    tile(r, col0, ocol0, m, R, 1, 1, reduce);
+  else if (inside && m == R && istep == 2)
+    tile(r, col0, ocol0, m, R, 1, 2, reduce);
+  else
+    tile(r, col0, ocol0, m, R, 0, istep, reduce);
+}
+
+static void tile_any(const Row *r, int col0, int ocol0, int m, bool inside, int istep, bool reduce) {
+  if (m == RT - 1 && reduce)
+    tile_r(r, col0, ocol0, m, inside, istep, 1, RT - 1);
+  else if (m == RT - 1)
+    tile_r(r, col0, ocol0, m, inside, istep, 0, RT - 1);
+  else if (reduce)
+    tile_r(r, col0, ocol0, m, inside, istep, 1, RT);
+  else
+    tile_r(r, col0, ocol0, m, inside, istep, 0, RT);
+}
+
+// A row of `cols` tile pixels split into the fewest tiles of balanced sizes (at most RT, differing by 1).
+static int tile_start(int cols, int tiles, int i) { return (int)((long)cols * i / tiles); }
+
+// The output block's part of a Row: where it writes, and its bias.
+static void row_output(Row *r, KOut out, int oc, int oh, int ow, int n, int ob, int orow, const float *bias,
+                       bool reduce) {
+  bool acc;
+  float *plane = out_plane(out, oc, n, ob, (size_t)oh * (size_t)ow, &r->ops, &acc);
+  r->out = plane + (size_t)orow * (size_t)ow * (size_t)r->ops;
+  r->acc = acc;
+  for (int l = 0; l < KB; l++)
+    r->bias[l] = bias && (reduce ? l == 0 : ob * KB + l < oc) ? bias[reduce ? 0 : ob * KB + l] : 0.0f;
+}
+
+// Whether an output of oc channels from an input of inc channels uses reduce tiles (and their packing).
+static bool reduces(int oc, int inc) { return oc == 1 && inc > 1; }
+
+void kc_gather(const KConv *g, KIn image, const float *wp, const float *bias, KOut grid) {
+  check_k(g);
+  const bool reduce = reduces(g->gc, g->ic);
+  const size_t wob = (size_t)g->ic * (size_t)g->k * (size_t)g->k * KB; // packed floats per grid block
+  const int st = g->stride, nob = kb_blocks(g->gc);
+#pragma omp parallel for collapse(3) schedule(static)
+  for (int n = 0; n < g->n; n++)
+    for (int ob = 0; ob < nob; ob++)
+      for (int i = 0; i < g->gh; i++) {
+        Row r = {.in = image, .ic = g->ic, .ih = g->ih, .iw = g->iw, .n = n, .k = g->k, .ostep = 1};
+        r.w = wp + (reduce ? 0 : (size_t)ob * wob);
+        row_output(&r, grid, g->gc, g->gh, g->gw, n, ob, i, bias, reduce);
+        for (int a = 0; a < g->k; a++) {
+          int ir = i * st + a - g->pad_top;
+          if (ir >= 0 && ir < g->ih)
+            r.ra[r.nra] = a, r.rr[r.nra++] = ir;
+        }
+        for (int c = 0; c < g->k; c++)
+          r.wc[c] = c, r.off[c] = c;
+        r.nt = g->k;
+        const int tiles = (g->gw + RT - 1) / RT;
+        for (int ti = 0; ti < tiles; ti++) {
+          int j0 = tile_start(g->gw, tiles, ti), m = tile_start(g->gw, tiles, ti + 1) - j0,
+              col0 = j0 * st - g->pad_left;
+          bool inside = col0 >= 0 && col0 + (m - 1) * st + g->k - 1 < g->iw;
+          tile_any(&r, col0, j0, m, inside, st, reduce);
+        }
+      }
+}
+
+void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KOut image) {
+  check_k(g);
+  const bool reduce = reduces(g->ic, g->gc);
+  const size_t wob = (size_t)g->gc * (size_t)g->k * (size_t)g->k * KB; // packed floats per image block
+  const int st = g->stride, nob = kb_blocks(g->ic);
+#pragma omp parallel for collapse(3) schedule(static)
+  for (int n = 0; n < g->n; n++)
+    for (int ob = 0; ob < nob; ob++)
+      for (int r0 = 0; r0 < g->ih; r0++) {
+        Row r = {.in = grid, .ic = g->gc, .ih = g->gh, .iw = g->gw, .n = n, .k = g->k, .ostep = st};
+        r.w = wp + (reduce ? 0 : (size_t)ob * wob);
+        row_output(&r, image, g->ic, g->ih, g->iw, n, ob, r0, bias, reduce);
+        // Row taps: grid rows i with i*stride + a - pad_top = r0.
+        for (int a = mod(r0 + g->pad_top, st); a < g->k; a += st) {
+          int num = r0 + g->pad_top - a;
+          if (num >= 0 && num / st < g->gh)
+            r.ra[r.nra] = a, r.rr[r.nra++] = num / st;
+        }
+        // Image columns s of phase ph = (s + pad_left) % stride, taken as s = sf + m*stride, read grid columns
+        // jb + m - t through the taps c = ph + t*stride.
+        for (int ph = 0; ph < st; ph++) {
+          int sf = mod(ph - g->pad_left, st);
+          if (sf >= g->iw)
+            continue;
+          int cols = (g->iw - sf + st - 1) / st, jb = (sf + g->pad_left - ph) / st;
+          r.nt = 0;
+          for (int c = ph; c < g->k; c += st)
+            r.wc[r.nt] = c, r.off[r.nt] = -r.nt, r.nt++;
+          const int tiles = (cols + RT - 1) / RT;
+          for (int ti = 0; ti < tiles; ti++) {
+            int m0 = tile_start(cols, tiles, ti), m = tile_start(cols, tiles, ti + 1) - m0, col0 = jb + m0;
+            bool inside = col0 - (r.nt - 1) >= 0 && col0 + m - 1 < g->gw;
+            tile_any(&r, col0, sf + m0 * st, m, inside, 1, reduce);
+          }
+        }
+      }
+}
+
+// ---- packing ----------------------------------------------------------------------------------
+
+size_t kc_packed_floats(const KConv *g) {
+  size_t gp = (size_t)kb_blocks(g->gc) * (size_t)g->ic, sp = (size_t)kb_blocks(g->ic) * (size_t)g->gc;
+  return (gp > sp ? gp : sp) * (size_t)g->k * (size_t)g->k * KB; // reduce packings are smaller
+}
+
+// Packs w [gc][ic][k][k] with out-channels (the vector lanes) of oc and in-channels of inc; `grid_out` says
+// which of gc/ic is the output. Broadcast tiles read [out block][in channel][k][k][16 out lanes], reduce
+// tiles (1 output channel) [in block][k][k][16 in lanes]; lanes past the channels are 0.
+static void pack(const KConv *g, const float *w, float *wp, bool grid_out) {
+  const int k = g->k, kk = k * k, oc = grid_out ? g->gc : g->ic, inc = grid_out ? g->ic : g->gc;
+  // Element (out channel o, in channel q, tap) of the canonical weights.
+#define W(o, q, tap) w[((size_t)(grid_out ? (o) : (q)) * (size_t)g->ic + (size_t)(grid_out ? (q) : (o))) * kk + (tap)]
+  if (reduces(oc, inc)) {
+    for (int b = 0; b < kb_blocks(inc); b++)
+      for (int tap = 0; tap < kk; tap++)
+        for (int l = 0; l < KB; l++)
+          wp[((size_t)b * kk + tap) * KB + l] = b * KB + l < inc ? W(0, b * KB + l, tap) : 0.0f;
+  } else {
+    for (int ob = 0; ob < kb_blocks(oc); ob++)
+      for (int q = 0; q < inc; q++)
+        for (int tap = 0; tap < kk; tap++)
+          for (int l = 0; l < KB; l++)
+            wp[(((size_t)ob * inc + q) * kk + tap) * KB + l] = ob * KB + l < oc ? W(ob * KB + l, q, tap) : 0.0f;
+  }
+#undef W
+}
+
+void kc_pack_gather(const KConv *g, const float *w, float *wp) { pack(g, w, wp, true); }
+void kc_pack_scatter(const KConv *g, const float *w, float *wp) { pack(g, w, wp, false); }
+
+// ---- weight gradient -----------------------------------------------------------------------------
+//
+// A task owns dw for one grid block (16 lanes), QT image channels, one kernel row a and KC kernel columns
+// from c0, and keeps them in WACC accumulators. The batch is the outer loop: for each image every task adds
+// its pixels (i, j) in order to its accumulators, saved between images in `buf` laid out
+// [grid block][image channel][k][k][16 grid lanes]. Going image by image keeps one image's blocks in cache
+// while a thread's tasks on them run.
+
+typedef struct WG {
+  const KConv *g;
+  const float *gp, *ip; // grid and image blocks of the current image
+  int gps, ips;         // their pixel strides
+  float *buf;           // accumulators of the task's first (q, c), [q][..][c][16] with strides qs, 16
+  size_t qs;
+  int q0, a, c0; // first image lane in the block, kernel row, first kernel column
+} WG;
+
+// Grid-lane tasks: vector over the grid block's lanes (lane 0 alone for a plain grid block), broadcasts of
+// QT image channels (1 when the image block is plain).
+INLINE void wg_grid(const WG *t, const int KC, const int QT, const int GPS, const int IPS) {
+  const KConv *g = t->g;
+  vf acc[WACC][NV];
+  for (int q = 0; q < QT; q++)
+    for (int c = 0; c < KC; c++)
+      for (int v = 0; v < NV; v++)
+        acc[q * KC + c][v] = vld(t->buf + q * t->qs + (size_t)c * KB + v * VW);
+  const int st = g->stride, lo = g->pad_left - t->c0, hi = g->iw - t->c0 - KC + g->pad_left;
+  // Pixels [jlo, jhi) read only inside the image with every column tap.
+  const int jlo = imin(g->gw, lo > 0 ? (lo + st - 1) / st : 0), jhi = imax(jlo, imin(g->gw, hi >= 0 ? hi / st + 1 : 0));
+  for (int i = 0; i < g->gh; i++) {
+    int ir = i * st + t->a - g->pad_top;
+    if (ir < 0 || ir >= g->ih)
+      continue;
+    const float *grow = t->gp + (size_t)i * g->gw * GPS, *irow = t->ip + (size_t)ir * g->iw * IPS + t->q0;
+    for (int j = 0; j < g->gw; j++) {
+      const bool edge = j < jlo || j >= jhi;
+      vf gv[NV];
+      for (int v = 0; v < NV; v++)
+        gv[v] = GPS == KB ? vld(grow + (size_t)j * KB + v * VW) : (vf){0};
+      if (GPS != KB)
+        gv[0][0] = grow[j];
+      for (int c = 0; c < KC; c++) {
+        int s = j * st + t->c0 + c - g->pad_left;
+        if (edge && (s < 0 || s >= g->iw))
+          continue;
+        for (int q = 0; q < QT; q++) {
+          vf x = vbc(irow[(size_t)s * IPS + q]);
+          for (int v = 0; v < NV; v++)
+            acc[q * KC + c][v] = vfma(x, gv[v], acc[q * KC + c][v]);
+        }
+      }
+    }
+  }
+  for (int q = 0; q < QT; q++)
+    for (int c = 0; c < KC; c++)
+      for (int v = 0; v < NV; v++)
+        vst(t->buf + q * t->qs + (size_t)c * KB + v * VW, acc[q * KC + c][v]);
+}
+
+// Image-lane tasks, for a plain grid (1 grid channel) and a blocked image: vector over the image block's
+// lanes, broadcasts of the grid. Their dw is lane 0 of buf for each image channel.
+INLINE void wg_image(const WG *t, const int KC) {
+  const KConv *g = t->g;
+  vf acc[WACC][NV];
+  float lanes[KB];
+  for (int c = 0; c < KC; c++) {
+    for (int l = 0; l < KB; l++)
+      lanes[l] = t->buf[l * t->qs + (size_t)c * KB];
+    for (int v = 0; v < NV; v++)
+      acc[c][v] = vld(lanes + v * VW);
+  }
+  const int st = g->stride, lo = g->pad_left - t->c0, hi = g->iw - t->c0 - KC + g->pad_left;
+  const int jlo = imin(g->gw, lo > 0 ? (lo + st - 1) / st : 0), jhi = imax(jlo, imin(g->gw, hi >= 0 ? hi / st + 1 : 0));
+  for (int i = 0; i < g->gh; i++) {
+    int ir = i * st + t->a - g->pad_top;
+    if (ir < 0 || ir >= g->ih)
+      continue;
+    const float *grow = t->gp + (size_t)i * g->gw, *irow = t->ip + (size_t)ir * g->iw * KB;
+    for (int j = 0; j < g->gw; j++) {
+      const bool edge = j < jlo || j >= jhi;
+      vf x = vbc(grow[j]);
+      for (int c = 0; c < KC; c++) {
+        int s = j * st + t->c0 + c - g->pad_left;
+        if (edge && (s < 0 || s >= g->iw))
+          continue;
+        for (int v = 0; v < NV; v++)
+          acc[c][v] = vfma(x, vld(irow + (size_t)s * KB + v * VW), acc[c][v]);
+      }
+    }
+  }
+  for (int c = 0; c < KC; c++) {
+    for (int v = 0; v < NV; v++)
+      vst(lanes + v * VW, acc[c][v]);
+    for (int l = 0; l < KB; l++)
+      t->buf[l * t->qs + (size_t)c * KB] = lanes[l];
+  }
+}
+
+// Image channels per grid-lane task for KC column taps: a power of two, so tasks tile a block exactly.
+INLINE int qt_of(int kc) {
+  const int fit = WACC / kc;
+  return fit >= 16 ? 16 : fit >= 8 ? 8 : fit >= 4 ? 4 : fit >= 2 ? 2 : 1;
+}
+
+// One task with KC known at compile time; which kind follows from the blocks' layouts.
+INLINE void wg_task(const WG *t, const int KC) {
+  if (t->gps == KB && t->ips == KB)
+    wg_grid(t, KC, qt_of(KC), KB, KB);
+  else if (t->gps == KB && t->ips == 1)
+    wg_grid(t, KC, 1, KB, 1);
+  else if (t->gps == 1 && t->ips == KB)
+    wg_image(t, KC);
+  else
+    wg_grid(t, KC, 1, 1, 1);
+}
+
+void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid) {
+  const int k = g->k, gcb = kb_blocks(g->gc), icb = kb_blocks(g->ic);
+  // Column taps per task: all k where their accumulators fit, else one.
+  const int kc = (k == 3 || k == 5) && qt_of(k) * k <= WACC ? k : 1;
+  // A plain grid or image has one task per block (see below), so no idle tasks unbalance the threads.
+  const int qt = qt_of(kc), nqt = g->gc > 1 && g->ic > 1 ? KB / qt : 1, ncg = k / kc;
+  const size_t ggs = (size_t)g->gh * g->gw, igs = (size_t)g->ih * g->iw, qs = (size_t)k * k * KB;
+  const int ntask = gcb * icb * nqt * k * ncg;
+  float *buf = calloc((size_t)gcb * icb * KB * qs, sizeof *buf);
+  if (!buf) {
+    fputs("kc_wgrad: out of memory\n", stderr);
+    abort();
+  }
+#pragma omp parallel
+  {
+    // Each thread takes a fixed range of tasks through the whole batch, with no barrier between images.
+    const int nth = omp_get_num_threads(), me = omp_get_thread_num();
+    const int first = (int)((long)ntask * me / nth), last = (int)((long)ntask * (me + 1) / nth);
+    for (int n = 0; n < g->n; n++) {
+      for (int task = first; task < last; task++) {
+        // task = (((ob * icb + ib) * nqt + iq) * k + a) * ncg + cg: consecutive tasks share the blocks.
+        int cg = task % ncg, a = task / ncg % k, iq = task / ncg / k % nqt, ib = task / ncg / k / nqt % icb,
+            ob = task / ncg / k / nqt / icb;
+        WG t = {.g = g, .qs = qs, .a = a, .c0 = cg * kc};
+        t.gp = in_plane(grid, g->gc, n, ob, ggs, &t.gps);
+        t.ip = in_plane(image, g->ic, n, ib, igs, &t.ips);
+        // Plain blocks and image-lane tasks have one task per block: the first.
+        int tq = t.gps == KB && t.ips == KB ? qt : KB;
+        if (iq * tq >= block_channels(g->ic, ib))
+          continue;
+        t.q0 = iq * tq;
+        t.buf = buf + (((size_t)ob * icb * KB + (size_t)ib * KB + t.q0) * k + a) * k * KB + (size_t)t.c0 * KB;
+        if (kc == 3)
+          wg_task(&t, 3);
+        else if (WACC >= 5 && kc == 5)
+          wg_task(&t, 5);
+        else
+          wg_task(&t, 1);
+      }
+    }
+#pragma omp barrier
+    // dw from the accumulators; db as per-row vector sums added into doubles in a fixed order.
+#pragma omp for schedule(static)
+    for (int o = 0; o < g->gc; o++)
+      for (int q = 0; q < g->ic; q++)
+        for (int tap = 0; tap < k * k; tap++)
+          dw[((size_t)o * g->ic + q) * k * k + tap] =
+              buf[(((size_t)(o / KB) * icb * KB + q) * k * k + tap) * KB + o % KB];
+    if (db) {
+      const KIn x = bias_of_grid ? grid : image;
+      const int c = bias_of_grid ? g->gc : g->ic, h = bias_of_grid ? g->gh : g->ih, w = bias_of_grid ? g->gw : g->iw;
+#pragma omp for schedule(static)
+      for (int cb = 0; cb < kb_blocks(c); cb++) {
+        double sum[KB] = {0};
+        for (int n = 0; n < g->n; n++) {
+          int ps;
+          const float *plane = in_plane(x, c, n, cb, (size_t)h * w, &ps);
+          for (int i = 0; i < h; i++) {
+            vf rs[NV] = {0};
+            for (int j = 0; j < w; j++) {
+              const float *px = plane + ((size_t)i * w + j) * ps;
+              if (ps == KB)
+                for (int v = 0; v < NV; v++)
+                  rs[v] += vld(px + v * VW);
+              else
+                rs[0][0] += *px;
+            }
+            for (int l = 0; l < KB; l++)
+              sum[l] += rs[l / VW][l % VW];
+          }
+        }
+        for (int l = 0; l < block_channels(c, cb); l++)
+          db[cb * KB + l] = (float)sum[l];
+      }
+    }
+  }
+  free(buf);
+}
