@@ -111,8 +111,7 @@ void interp_init(Interp *in, uint64_t seed) {
     double fans = kernel ? (double)(pr->dims[0] + pr->dims[1]) * pr->dims[2] * pr->dims[3] : 1;
     double limit = sqrt(6.0 / fans);
     for (int64_t i = 0; i < pr->numel; i++)
-      in->param[p][i] = kernel ? (2 * rng_uniform(seed, rng_stream(RNG_INIT, (uint32_t)p), (uint64_t)i) - 1) * limit
-                               : fill;
+      in->param[p][i] = kernel ? rng_glorot(seed, (uint32_t)p, (uint64_t)i, limit) : fill;
     memset(in->opt1[p], 0, sizeof(double) * (size_t)pr->numel);
     memset(in->opt2[p], 0, sizeof(double) * (size_t)pr->numel);
   }
@@ -185,11 +184,8 @@ const double *interp_forward(Interp *in, const double *x, bool training, bool dr
     case OP_SPATIAL_DROPOUT: {
       // Each (step, image, channel) draws once; without dropout every channel is kept, unscaled.
       bool drop = training && dropout;
-      size_t nc = (size_t)in->batch * n->shape.c;
-      for (size_t j = 0; j < nc; j++)
-        in->keep[i][j] = !drop || rng_uniform(seed, rng_stream(RNG_DROPOUT, (uint32_t)i),
-                                              (uint64_t)in->step * nc + j) >= n->rate;
       in->rate[i] = drop ? n->rate : 0;
+      rng_dropout_mask(seed, (uint32_t)i, in->step, (size_t)in->batch * n->shape.c, in->rate[i], in->keep[i]);
       ref_spatial_dropout(in->batch, n->shape.c, hw, in->rate[i], in->keep[i], a, y);
       break;
     }

@@ -28,3 +28,12 @@ uint64_t rng_bits(uint64_t seed, uint64_t stream, uint64_t index) {
 double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
   return (double)(rng_bits(seed, stream, index) >> 11) * 0x1.0p-53;
 }
+
+double rng_glorot(uint64_t seed, uint32_t param, uint64_t i, double limit) {
+  return (2 * rng_uniform(seed, rng_stream(RNG_INIT, param), i) - 1) * limit;
+}
+
+void rng_dropout_mask(uint64_t seed, uint32_t node, int64_t step, size_t count, double rate, unsigned char *keep) {
+  for (size_t j = 0; j < count; j++)
+    keep[j] = rng_uniform(seed, rng_stream(RNG_DROPOUT, node), (uint64_t)step * count + j) >= rate;
+}

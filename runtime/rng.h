@@ -6,6 +6,7 @@
 #ifndef CAEC_RNG_H
 #define CAEC_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 // What the numbers are for; part of the stream so that uses never overlap.
@@ -18,5 +19,15 @@ void philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
 uint64_t rng_bits(uint64_t seed, uint64_t stream, uint64_t index);
 // A double uniform in [0, 1) with 53 random bits.
 double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+
+
+// The values the interpreter and the generated trainers share, so both start
+// from the same weights and drop the same channels:
+// parameter `param`'s value i under Keras's Glorot-uniform, in [-limit, limit);
+double rng_glorot(uint64_t seed, uint32_t param, uint64_t i, double limit);
+// the spatial-dropout mask of dropout layer `node` at optimizer step `step`:
+// keep[j] for the count = batch * channels (image, channel) pairs, each kept
+// with probability 1 - rate.
+void rng_dropout_mask(uint64_t seed, uint32_t node, int64_t step, size_t count, double rate, unsigned char *keep);
 
 #endif
