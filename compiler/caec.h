@@ -7,6 +7,12 @@
 //   shapes.c      per-op shape inference, parameters, FLOPs, size limits
 //   train.c       the `train` section -> TrainConfig
 //   graph.c       the graph's printers: layer table, IR text, Graphviz DOT
+//   fusion.c      which layers share a kernel; concatenations kept as two pointers
+//   autodiff.c    graph -> step programs: forward, loss, backward (one adjoint
+//                 rule per op), optimizer update, and the inference forward
+//   memplan.c     liveness and offsets of every buffer in a few arenas
+//   emit_c.c      step programs -> C source (emit_c_*.c: one file per op family)
+//   build.c       `caec compile` and `caec build`
 //   main.c        the `caec` command line
 // Everything a compilation allocates lives in one arena (util.c), so a failed
 // compile frees all of it at once and no error path can leak.
@@ -17,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "kern.h" // the generated code's layouts and kernel geometry
 
 #define CAEC_VERSION "0.1.0"
 
@@ -36,6 +44,7 @@ enum {
   MAX_DIM = 1 << 16,             // any one of C, H, W
   MAX_KERNEL = 15,
   MAX_STRIDE = 8,
+  MAX_CODEGEN_NODES = 20000,     // layers of a graph that is lowered to a training step
 };
 #define MAX_TENSOR_ELEMS ((int64_t)1 << 31) // per image, and per parameter
 
@@ -330,6 +339,91 @@ const double *interp_forward(Interp *in, const double *x, bool training, bool dr
 double interp_loss(Interp *in, const double *target, LossKind loss, double l2); // sets the output gradient
 void interp_backward(Interp *in, double l2);
 void interp_update(Interp *in, const TrainConfig *t);
+
+// ---- the step programs (fusion.c, autodiff.c, memplan.c; printed by emit_c*.c) ----
+
+// Arenas, as the generated header exports them. Parameters, their gradients
+// and the optimizer state persist across steps; activations (saved from the
+// forward for the backward) and scratch (activation gradients, packed weights,
+// statistics) are planned by liveness. IO buffers are the caller's x and y.
+typedef enum { AR_PARAMS, AR_GRADS, AR_OPTIM, AR_ACTS, AR_SCRATCH, AR_IO, AR_COUNT } ArenaId;
+enum { ARENA_ALIGN = 64 };
+
+typedef struct Buf {
+  const char *name;  // C identifier in the generated source
+  const char *shape; // its comment: "[32,64,32,32] NCHW16c"
+  ArenaId arena;
+  int prog;          // the program that plans it (-1: persistent)
+  int64_t bytes;
+  int first, last;   // the kernels that use it first and last (liveness); -1: unused
+  int64_t offset;    // bytes into its arena
+} Buf;
+
+// A tensor as kernels see it: buffer a, or the concatenation of channels
+// [0, ca) in a and the rest in b (b == -1: none).
+typedef struct View { int a, b, ca; } View;
+
+typedef enum {
+  K_PACK_GATHER, K_PACK_SCATTER,         // conv weights into the kernels' layouts
+  K_GATHER, K_SCATTER, K_WGRAD,          // conv / convT forward and backward
+  K_BN_TRAIN, K_BN_EVAL, K_BN_BWD, K_GN, K_GN_BWD,
+  K_RELU, K_RELU_BWD, K_LEAKY, K_LEAKY_BWD, K_SIGMOID, K_SIGMOID_BWD,
+  K_ADD, K_COPY, K_DROPOUT_MASK, K_DROPOUT, K_CONCAT, K_SPLIT,
+  K_LOSS,                                // loss and its gradient (sigmoid fused when `fused`)
+  K_L2_LOSS,                             // + l2 * sum w^2 of the flagged kernels
+  K_UPDATE,                              // one parameter's L2 gradient and optimizer step
+  K_COUNT
+} KernKind;
+
+typedef struct Kern {
+  KernKind kind;
+  int node;          // the layer it comes from (its .cae line)
+  const char *covers; // the source ops it computes, for --dump-fusion
+  View in, in2, out; // the kind's tensors (see autodiff.c)
+  bool acc_a, acc_b; // add to out's pieces instead of assigning
+  bool relu;         // a fused relu (norms, add)
+  bool flag;         // conv: convT; wgrad: the bias is the grid's; loss: sigmoid fused
+  int p[6];          // parameter-side buffers: w, b / gamma, beta, running mean, running var, ...
+  int aux[2];        // saved statistics (mean, invstd) or the dropout mask
+  int param;         // K_UPDATE: the parameter
+  int piece;         // K_CONCAT / K_SPLIT: channel offset of the piece
+} Kern;
+
+typedef enum { PROG_TRAIN, PROG_FORWARD, PROG_COUNT } ProgId;
+
+typedef struct Step {
+  const Graph *g;
+  int batch;
+  // fusion.c
+  int *absorbed_by;  // per node: -1, or the node whose kernel also computes it
+  int *fused_out;    // per node: the node whose output its kernel writes (itself, or the relu it absorbed)
+  bool *view;        // per node: a concat kept as two pointers
+  bool sigmoid_loss; // the output sigmoid is computed by the loss kernel (training)
+  // autodiff.c
+  Buf *bufs;
+  int nbufs, bufs_cap;
+  Kern *kerns;       // the programs one after another
+  int nkerns, kerns_cap;
+  int prog_start[PROG_COUNT + 1];
+  int param_buf[AR_COUNT]; // first buffer of the params, grads and optim arenas (one per parameter
+                           // each), and of IO (x, then y)
+  // memplan.c
+  bool planned;
+  int64_t arena_bytes[AR_COUNT];
+  int64_t max_live[AR_COUNT]; // lower bound: the most bytes live at one kernel
+} Step;
+
+void fuse(Arena *a, Step *s);
+// Can the graph be a trainer: 1-channel input and output of the same size?
+bool reconstructs(const Graph *g);
+// Builds both programs; s->batch is the batch the shapes are compiled for.
+Step *build_step(Arena *a, const Graph *g, int batch);
+KConv conv_geom(const Graph *g, int batch, int node); // conv or convT node as kern.h's grid and image
+// plan: place by liveness (greedy by size); else every buffer on its own.
+void plan_memory(Step *s, bool plan);
+const char *kern_name(KernKind k);
+void print_fusion(FILE *out, const Step *s);
+void print_memory(FILE *out, const Step *s);
 
 // graph.c
 typedef struct Totals { int64_t params, trainable, nontrainable, flops, act_bytes; } Totals;

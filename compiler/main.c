@@ -25,7 +25,10 @@ static const Command commands[] = {
      "a table of its layers (name, op, output shape, parameters, forward MFLOP per image,\n"
      "L2 flag) and the line\n"
      "  params: TOTAL (trainable T, non-trainable N)\n"
-     "Non-trainable parameters are the batch-norm running statistics.\n\n"
+     "Non-trainable parameters are the batch-norm running statistics.\n"
+     "For models that reconstruct 1-channel images, it then prints the training step's\n"
+     "memory plan at the train section's batch: the bytes of each arena, the most bytes\n"
+     "live at once (a lower bound) and their ratio.\n\n"
      "  --werror   treat warnings as errors\n"
      "  -q         print only the params line of each model\n"
      "  --size S   give the input S x S pixels instead of the declared height and width\n",
@@ -146,6 +149,11 @@ static int cmd_check(int argc, char **argv) {
       if (i)
         putchar('\n');
       print_table(stdout, ctx.arena, g);
+      if (reconstructs(g) && g->nnodes <= MAX_CODEGEN_NODES) {
+        Step *s = build_step(ctx.arena, g, g->batch ? g->batch : g->train.batch);
+        plan_memory(s, true);
+        print_memory(stdout, s);
+      }
     }
     ok = finish(&ctx, g != NULL) == 0 && ok;
   }

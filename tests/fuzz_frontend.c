@@ -1,6 +1,9 @@
 // fuzz_frontend.c: the whole front end (lexer, parser, elaboration, shapes,
-// printers) on arbitrary bytes. Beyond the sanitizers it checks that a
-// successful compile reports no error and yields a well-formed SSA graph.
+// printers) on arbitrary bytes, then the lowering to a training step (fusion,
+// autodiff, memory plan) of the graphs that can be trainers. Beyond the
+// sanitizers it checks that a successful compile reports no error and yields
+// a well-formed SSA graph, and that planned buffers never share bytes while
+// both are live.
 #include "caec.h"
 
 #include <stdlib.h>
@@ -21,6 +24,17 @@ static void check_graph(const Graph *g) {
   }
 }
 
+static void check_plan(const Step *s) {
+  for (int i = 0; i < s->nbufs; i++)
+    for (int j = i + 1; j < s->nbufs; j++) {
+      const Buf *a = &s->bufs[i], *b = &s->bufs[j];
+      if (a->arena == b->arena && a->prog == b->prog && a->prog >= 0 && a->first >= 0 && b->first >= 0 &&
+          a->first <= b->last && b->first <= a->last && a->offset < b->offset + b->bytes &&
+          b->offset < a->offset + a->bytes)
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   static FILE *sink;
   if (!sink && !(sink = fopen("/dev/null", "w")))
@@ -35,6 +49,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     print_table(sink, ctx.arena, g);
     print_ir(sink, ctx.arena, g);
     print_dot(sink, ctx.arena, g);
+    if (reconstructs(g) && g->nnodes <= 500) { // bigger graphs: slow to check pairwise, not different
+      Step *s = build_step(ctx.arena, g, 2);
+      plan_memory(s, true);
+      check_plan(s);
+      print_fusion(sink, s);
+      print_memory(sink, s);
+    }
   } else if (!ctx.errors) {
     abort(); // a failed compile must say why
   }
