@@ -425,6 +425,19 @@ const char *kern_name(KernKind k);
 void print_fusion(FILE *out, const Step *s);
 void print_memory(FILE *out, const Step *s);
 
+// emit_c.c: writes DIR/NAME.h and DIR/NAME.c; false after a message.
+bool emit_c(Ctx *c, const Step *s, const char *dir, const char *command);
+// What the op families' emitters share: a view as a KIn or KOut literal over
+// the kernel's parameter `name` (and name_b), and a node's blocked float count.
+void emit_kin(FILE *out, View v, const char *name);
+void emit_kout(FILE *out, const Kern *k, const char *name);
+int64_t emit_count(const Step *s, int node);
+// The bodies of the kernels' functions, by op family.
+void emit_conv(FILE *out, const Step *s, const Kern *k);      // emit_c_conv.c
+void emit_norm(FILE *out, const Step *s, const Kern *k);      // emit_c_norm.c
+void emit_pointwise(FILE *out, const Step *s, const Kern *k); // emit_c_pointwise.c
+void emit_train(FILE *out, const Step *s, const Kern *k);     // emit_c_train.c: loss, L2, update
+
 // graph.c
 typedef struct Totals { int64_t params, trainable, nontrainable, flops, act_bytes; } Totals;
 Totals graph_totals(const Graph *g);

@@ -18,6 +18,8 @@ static int cmd_ir(int argc, char **argv);
 static int cmd_graph(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 int cmd_interp(int argc, char **argv); // interp_cli.c
+int cmd_compile(int argc, char **argv); // build.c
+int cmd_build(int argc, char **argv);   // build.c
 
 static const Command commands[] = {
     {"check", "[--werror] [-q] [--size S] FILE.cae...", "parse and shape-check models; print their layer tables",
@@ -44,7 +46,9 @@ static const Command commands[] = {
      "Writes the layer graph as Graphviz DOT to standard output, e.g.\n"
      "  caec graph models/res_unet.cae | dot -Tsvg > res_unet.svg\n",
      cmd_graph},
-    {"interp", NULL, "run a model on the reference interpreter", NULL, cmd_interp}, // it has its own help
+    {"compile", NULL, "emit a model's trainer as C source", NULL, cmd_compile}, // these have their own help
+    {"build", NULL, "compile a model into a trainer executable", NULL, cmd_build},
+    {"interp", NULL, "run a model on the reference interpreter", NULL, cmd_interp},
     {"help", "[COMMAND]", "show help for a command", "Shows the help of COMMAND, or the overview.\n", cmd_help},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };

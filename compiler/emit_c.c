@@ -1,0 +1,343 @@
+// emit_c.c: the step programs -> C source. For model NAME it writes NAME.h,
+// the model's interface (parameter table, arena sizes, entry points), and
+// NAME.c: one small function per kernel, with literal shapes, the .cae line it
+// comes from and what it computes, calling the fast kernels of runtime/kern.h;
+// then the two programs, which name every buffer with its shape and its place
+// in the arenas; then the CaecModel that runtime/trainer.c drives. The bodies
+// of the kernels are printed by one file per op family (emit_c_*.c).
+#include "caec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+// The names a kernel's buffers go by inside its function, by Kern field:
+// in, in2, out, p0..p5, aux0, aux1.
+enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + 6, R_COUNT = R_AUX0 + 2 };
+static const char *const roles[K_COUNT][R_COUNT] = {
+    [K_PACK_GATHER] = {"w", NULL, "wp"},
+    [K_PACK_SCATTER] = {"w", NULL, "wp"},
+    [K_GATHER] = {"image", NULL, "grid", "wp", "bias"},
+    [K_SCATTER] = {"grid", NULL, "image", "wp", "bias"},
+    [K_WGRAD] = {"grid", "image", NULL, "dw", "db"},
+    [K_BN_TRAIN] = {"x", NULL, "y", "gamma", "beta", "running_mean", "running_var", NULL, NULL, "mean", "invstd"},
+    [K_BN_EVAL] = {"x", NULL, "y", "gamma", "beta", "running_mean", "running_var"},
+    [K_BN_BWD] = {"x", "dy", "dx", "gamma", "beta", "dgamma", "dbeta", NULL, NULL, "mean", "invstd"},
+    [K_GN] = {"x", NULL, "y", "gamma", "beta", NULL, NULL, NULL, NULL, "mean", "invstd"},
+    [K_GN_BWD] = {"x", "dy", "dx", "gamma", "beta", "dgamma", "dbeta", NULL, NULL, "mean", "invstd"},
+    [K_RELU] = {"x", NULL, "y"},
+    [K_RELU_BWD] = {"y", "dy", "dx"},
+    [K_LEAKY] = {"x", NULL, "y"},
+    [K_LEAKY_BWD] = {"x", "dy", "dx"},
+    [K_SIGMOID] = {"x", NULL, "y"},
+    [K_SIGMOID_BWD] = {"y", "dy", "dx"},
+    [K_ADD] = {"a", "b", "y"},
+    [K_COPY] = {"dy", NULL, "dx"},
+    [K_DROPOUT_MASK] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "keep"},
+    [K_DROPOUT] = {"x", NULL, "y", NULL, NULL, NULL, NULL, NULL, NULL, "keep"},
+    [K_CONCAT] = {"x", NULL, "y"},
+    [K_SPLIT] = {"dy", NULL, "dx"},
+    [K_LOSS] = {"y", "target", "dy", "y_out"},
+    [K_L2_LOSS] = {NULL},
+    [K_UPDATE] = {NULL, NULL, NULL, "w", "g", "opt"},
+};
+
+static const char *role(const Kern *k, int r) {
+  if (k->kind == K_LOSS && k->flag) // the sigmoid is fused: the loss reads logits
+    return r == R_IN ? "z" : r == R_OUT ? "dz" : roles[K_LOSS][r];
+  return roles[k->kind][r];
+}
+
+// The buffers of a kernel's roles; views contribute their second piece as ROLE_b.
+static void role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]) {
+  const View *v[3] = {&k->in, &k->in2, &k->out};
+  for (int r = 0; r < 3; r++)
+    buf[r] = v[r]->a, second[r] = v[r]->b;
+  for (int r = 0; r < 6; r++)
+    buf[R_P0 + r] = k->p[r], second[R_P0 + r] = -1;
+  for (int r = 0; r < 2; r++)
+    buf[R_AUX0 + r] = k->aux[r], second[R_AUX0 + r] = -1;
+}
+
+static bool writes(const Kern *k, int r) {
+  if (r == R_OUT)
+    return true;
+  switch (k->kind) {
+  case K_WGRAD: return r == R_P0 || r == R_P0 + 1;
+  case K_BN_TRAIN: return r == R_P0 + 2 || r == R_P0 + 3 || r >= R_AUX0;
+  case K_BN_BWD: case K_GN_BWD: return r == R_P0 + 2 || r == R_P0 + 3;
+  case K_GN: case K_DROPOUT_MASK: return r >= R_AUX0;
+  case K_LOSS: return r == R_P0;
+  case K_UPDATE: return true;
+  default: return false;
+  }
+}
+
+static const char *buf_type(const Buf *b) { return strncmp(b->name, "keep_", 5) ? "float" : "uint8_t"; }
+
+// One parameter of a kernel's function: the role's buffer, or (suffix "_b") its second piece.
+static void emit_param(FILE *out, const Step *s, const Kern *k, int r, int buf, const char *suffix, bool *first) {
+  const char *type = buf_type(&s->bufs[buf]);
+  fprintf(out, "%s%s%s *restrict %s%s", *first ? "" : ", ", writes(k, r) ? "" : "const ", type, role(k, r), suffix);
+  *first = false;
+}
+
+static const char *kern_fn(Arena *a, const Step *s, int idx) {
+  int prog = idx >= s->prog_start[PROG_FORWARD];
+  return arena_printf(a, "%s%d_%s", prog ? "f" : "t", idx - s->prog_start[prog], kern_name(s->kerns[idx].kind));
+}
+
+static bool has_hyper(const Kern *k) {
+  return k->kind == K_LOSS || k->kind == K_L2_LOSS || k->kind == K_DROPOUT_MASK || k->kind == K_DROPOUT ||
+         k->kind == K_UPDATE;
+}
+
+// The kernel's function: its comment, signature and body.
+static void emit_kernel(FILE *out, Arena *a, const Step *s, int idx) {
+  const Kern *k = &s->kerns[idx];
+  const Node *n = &s->g->nodes[k->node];
+  int buf[R_COUNT], second[R_COUNT];
+  role_bufs(k, buf, second);
+  fprintf(out, "// %s:%d: %s\n", n->loc.src ? n->loc.src->path : "?", n->loc.line, k->covers);
+  for (int r = 0; r < R_COUNT; r++)
+    if (buf[r] >= 0 && roles[k->kind][r])
+      fprintf(out, "//   %-12s %s%s%s\n", role(k, r), s->bufs[buf[r]].shape, second[r] >= 0 ? " + " : "",
+              second[r] >= 0 ? s->bufs[second[r]].shape : "");
+  bool is_loss = k->kind == K_LOSS || k->kind == K_L2_LOSS;
+  fprintf(out, "static %s %s(", is_loss ? "double" : "void", kern_fn(a, s, idx));
+  bool first = true;
+  if (has_hyper(k))
+    fprintf(out, "const CaecHyper *h"), first = false;
+  if (k->kind == K_DROPOUT_MASK || k->kind == K_UPDATE)
+    fprintf(out, ", int64_t step");
+  if (k->kind == K_L2_LOSS)
+    fprintf(out, ", const float *restrict params");
+  for (int r = 0; r < R_COUNT; r++) {
+    if (buf[r] < 0 || !roles[k->kind][r])
+      continue;
+    emit_param(out, s, k, r, buf[r], "", &first);
+    if (second[r] >= 0)
+      emit_param(out, s, k, r, second[r], "_b", &first);
+  }
+  fprintf(out, ") {\n");
+  switch (k->kind) {
+  case K_PACK_GATHER: case K_PACK_SCATTER: case K_GATHER: case K_SCATTER: case K_WGRAD:
+    emit_conv(out, s, k);
+    break;
+  case K_BN_TRAIN: case K_BN_EVAL: case K_BN_BWD: case K_GN: case K_GN_BWD:
+    emit_norm(out, s, k);
+    break;
+  case K_LOSS: case K_L2_LOSS: case K_UPDATE:
+    emit_train(out, s, k);
+    break;
+  default:
+    emit_pointwise(out, s, k);
+    break;
+  }
+  fprintf(out, "}\n\n");
+}
+
+static const char *arena_base[AR_COUNT] = {"s->params", "s->grads", "s->optim", "s->acts", "s->scratch", NULL};
+
+// A program's buffer declarations, then its kernel calls.
+static void emit_program(FILE *out, const Step *s, int prog, Arena *a) {
+  if (prog == PROG_TRAIN)
+    fprintf(out, "// One training step: forward (training mode), loss, backward, optimizer update.\n"
+                 "static double train_step(CaecState *s, const CaecHyper *h, const float *restrict x, "
+                 "float *restrict y) {\n");
+  else
+    fprintf(out, "// Inference: batch norm on the running statistics, no dropout.\n"
+                 "static void forward(CaecState *s, const float *restrict x, float *restrict y) {\n");
+  bool *used = arena_alloc(a, (size_t)s->nbufs);
+  for (int k = s->prog_start[prog]; k < s->prog_start[prog + 1]; k++) {
+    int buf[R_COUNT], second[R_COUNT];
+    role_bufs(&s->kerns[k], buf, second);
+    for (int r = 0; r < R_COUNT; r++) {
+      if (buf[r] >= 0)
+        used[buf[r]] = true;
+      if (second[r] >= 0)
+        used[second[r]] = true;
+    }
+  }
+  for (int i = 0; i < s->nbufs; i++) {
+    const Buf *b = &s->bufs[i];
+    if (!used[i] || b->arena == AR_IO)
+      continue;
+    const char *type = buf_type(b);
+    if (b->arena == AR_ACTS || b->arena == AR_SCRATCH)
+      fprintf(out, "  %s *%s = (%s *)(%s + %lld); // %s\n", type, b->name, type, arena_base[b->arena],
+              (long long)b->offset, b->shape);
+    else // the persistent arenas are float arrays
+      fprintf(out, "  float *%s = %s + %lld; // %s\n", b->name, arena_base[b->arena], (long long)b->offset / 4,
+              b->shape);
+  }
+  if (prog == PROG_TRAIN)
+    fprintf(out, "  double loss = 0;\n");
+  for (int k = s->prog_start[prog]; k < s->prog_start[prog + 1]; k++) {
+    const Kern *kn = &s->kerns[k];
+    if (kn->kind == K_UPDATE && (k == s->prog_start[prog] || kn[-1].kind != K_UPDATE))
+      fprintf(out, "  if (h->update)\n    s->step++;\n");
+    int buf[R_COUNT], second[R_COUNT];
+    role_bufs(kn, buf, second);
+    fprintf(out, "  %s%s(", kn->kind == K_LOSS || kn->kind == K_L2_LOSS ? "loss += " : "", kern_fn(a, s, k));
+    bool first = true;
+    if (has_hyper(kn))
+      fprintf(out, "h"), first = false;
+    if (kn->kind == K_DROPOUT_MASK || kn->kind == K_UPDATE)
+      fprintf(out, ", s->step");
+    if (kn->kind == K_L2_LOSS)
+      fprintf(out, ", s->params");
+    for (int r = 0; r < R_COUNT; r++) {
+      if (buf[r] < 0 || !roles[kn->kind][r])
+        continue;
+      fprintf(out, "%s%s", first ? "" : ", ", s->bufs[buf[r]].name);
+      first = false;
+      if (second[r] >= 0)
+        fprintf(out, ", %s", s->bufs[second[r]].name);
+    }
+    fprintf(out, ");\n");
+  }
+  fprintf(out, prog == PROG_TRAIN ? "  return loss;\n}\n\n" : "}\n\n");
+}
+
+void emit_kin(FILE *out, View v, const char *name) {
+  if (v.b >= 0)
+    fprintf(out, "(KIn){%s, %s_b, %d}", name, name, v.ca);
+  else
+    fprintf(out, "(KIn){%s, NULL, 0}", name);
+}
+
+void emit_kout(FILE *out, const Kern *k, const char *name) {
+  if (k->out.b >= 0)
+    fprintf(out, "(KOut){%s, %s_b, %d, %s, %s}", name, name, k->out.ca, k->acc_a ? "true" : "false",
+            k->acc_b ? "true" : "false");
+  else
+    fprintf(out, "(KOut){%s, NULL, 0, %s, false}", name, k->acc_a ? "true" : "false");
+}
+
+int64_t emit_count(const Step *s, int node) {
+  Shape sh = s->g->nodes[node].shape;
+  return (int64_t)kb_elems(s->batch, sh.c, sh.h, sh.w);
+}
+
+// ---- the files ---------------------------------------------------------------------
+
+static void provenance(FILE *out, const Step *s, const char *command, const char *what) {
+  fprintf(out, "// %s: %s of model '%s' from %s.\n// Generated by caec %s: %s\n// Do not edit: change the "
+               ".cae file and run caec again.\n",
+          what, strstr(what, ".h") ? "the interface" : "the training step and inference", s->g->model_name,
+          s->g->src->path, CAEC_VERSION, command);
+}
+
+static void emit_header(FILE *out, const Step *s, const char *command, const char *file) {
+  const Graph *g = s->g;
+  provenance(out, s, command, file);
+  fprintf(out, "#ifndef CAEC_MODEL_%s_H\n#define CAEC_MODEL_%s_H\n\n#include \"trainer.h\"\n\n", g->model_name,
+          g->model_name);
+  Shape in = g->nodes[g->input].shape;
+  fprintf(out, "// Batches x and outputs y are [%d,1,%d,%d] float32 (the shapes are compiled in).\n", s->batch,
+          in.h, in.w);
+  fprintf(out, "// Arenas (bytes, 64-byte aligned)%s:\n", s->planned ? "" : ", unplanned: every buffer on its own");
+  static const char *const names[5] = {"params", "grads", "optim", "acts", "scratch"};
+  for (int a = 0; a < 5; a++)
+    fprintf(out, "//   %-8s %lld\n", names[a], (long long)s->arena_bytes[a]);
+  fprintf(out, "// Parameters: name, shape, offset in floats into params (and grads).\n");
+  for (int p = 0; p < g->nparams; p++) {
+    const Buf *b = &s->bufs[s->param_buf[AR_PARAMS] + p];
+    fprintf(out, "//   %-32s %-16s %lld%s\n", g->params[p].name, b->shape, (long long)b->offset / 4,
+            g->params[p].trainable ? "" : " (running statistic)");
+  }
+  fprintf(out, "extern const CaecModel %s_model;\n\n#endif\n", g->model_name);
+}
+
+static void emit_model(FILE *out, const Step *s, const char *command) {
+  const Graph *g = s->g;
+  const TrainConfig *t = &g->train;
+  fprintf(out, "static const CaecParam params[%d] = {\n", g->nparams);
+  for (int p = 0; p < g->nparams; p++) {
+    const Param *pr = &g->params[p];
+    const Node *n = &g->nodes[pr->node];
+    bool kernel = pr->role == P_WEIGHT && (n->op == OP_CONV || n->op == OP_CONVT);
+    bool ones = pr->role == P_RUNNING_VAR || (pr->role == P_WEIGHT && !kernel);
+    double fans = kernel ? (double)(pr->dims[0] + pr->dims[1]) * pr->dims[2] * pr->dims[3] : 1;
+    fprintf(out, "    {\"%s\", %d, {%d, %d, %d, %d}, %lld, %lld, %s, %.17g, %s, %s},\n", pr->name, pr->ndim,
+            pr->dims[0], pr->dims[1], pr->dims[2], pr->dims[3], (long long)pr->numel,
+            (long long)s->bufs[s->param_buf[AR_PARAMS] + p].offset / 4,
+            kernel ? "CAEC_GLOROT" : ones ? "CAEC_ONES" : "CAEC_ZEROS", kernel ? sqrt(6.0 / fans) : 0.0,
+            pr->trainable ? "true" : "false", pr->l2 ? "true" : "false");
+  }
+  fprintf(out, "};\n\n");
+  Shape in = g->nodes[g->input].shape;
+  static const char *const optims[] = {"CAEC_RMSPROP", "CAEC_ADAM", "CAEC_SGD"};
+  fprintf(out, "const CaecModel %s_model = {\n", g->model_name);
+  fprintf(out, "    .name = \"%s\",\n    .source = \"%s\",\n    .caec_version = \"%s\",\n", g->model_name,
+          g->src->path, CAEC_VERSION);
+  fprintf(out, "    .command = \"");
+  for (const char *c = command; *c; c++)
+    fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+  fprintf(out, "\",\n    .batch = %d,\n    .height = %d,\n    .width = %d,\n    .nparams = %d,\n    .params = params,\n",
+          s->batch, in.h, in.w, g->nparams);
+  fprintf(out, "    .arena_bytes = {%lld, %lld, %lld, %lld, %lld},\n", (long long)s->arena_bytes[0],
+          (long long)s->arena_bytes[1], (long long)s->arena_bytes[2], (long long)s->arena_bytes[3],
+          (long long)s->arena_bytes[4]);
+  fprintf(out, "    .defaults = {%s, %s, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, true, false, %llu},\n",
+          t->loss == LOSS_MSE ? "CAEC_MSE" : "CAEC_DSSIM", optims[t->optimizer], t->lr, t->rho, t->eps, t->beta1,
+          t->beta2, t->momentum, t->l2, (unsigned long long)t->seed);
+  fprintf(out, "    .forward = forward,\n    .train_step = train_step,\n};\n\n");
+  fprintf(out, "// The model that trainer_main.c runs; define CAEC_NO_MAIN_MODEL to link several models.\n"
+               "#ifndef CAEC_NO_MAIN_MODEL\nconst CaecModel *const caec_main_model = &%s_model;\n#endif\n",
+          g->model_name);
+}
+
+static void emit_source(FILE *out, Arena *a, const Step *s, const char *command, const char *file) {
+  provenance(out, s, command, file);
+  fprintf(out, "#include \"%s.h\"\n\n#include \"kern.h\"\n#include \"rng.h\"\n\n", s->g->model_name);
+  for (int k = 0; k < s->nkerns; k++)
+    emit_kernel(out, a, s, k);
+  for (int p = 0; p < PROG_COUNT; p++)
+    emit_program(out, s, p, a);
+  emit_model(out, s, command);
+}
+
+// Writes path through a temporary file and a rename, so a failed write leaves no half file.
+static bool write_file(Ctx *c, const char *path, void (*fill)(FILE *, void *), void *arg) {
+  char *tmp = arena_printf(c->arena, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    fprintf(c->err, "caec: error: cannot write '%s': %s\n", path, strerror(errno));
+    return false;
+  }
+  fill(f, arg);
+  bool ok = !ferror(f);
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    fprintf(c->err, "caec: error: cannot write '%s': %s\n", path, strerror(errno));
+    remove(tmp);
+    return false;
+  }
+  return true;
+}
+
+typedef struct FillArgs {
+  Ctx *c;
+  const Step *s;
+  const char *command, *file;
+} FillArgs;
+
+static void fill_header(FILE *f, void *arg) {
+  FillArgs *fa = arg;
+  emit_header(f, fa->s, fa->command, fa->file);
+}
+
+static void fill_source(FILE *f, void *arg) {
+  FillArgs *fa = arg;
+  emit_source(f, fa->c->arena, fa->s, fa->command, fa->file);
+}
+
+bool emit_c(Ctx *c, const Step *s, const char *dir, const char *command) {
+  const char *name = s->g->model_name;
+  FillArgs h = {c, s, command, arena_printf(c->arena, "%s.h", name)};
+  FillArgs src = {c, s, command, arena_printf(c->arena, "%s.c", name)};
+  return write_file(c, arena_printf(c->arena, "%s/%s.h", dir, name), fill_header, &h) &&
+         write_file(c, arena_printf(c->arena, "%s/%s.c", dir, name), fill_source, &src);
+}

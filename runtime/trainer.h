@@ -1,0 +1,68 @@
+// trainer.h: the interface between a model's generated C source and the
+// runtime. caec emits, per model, the kernels and one CaecModel that
+// describes them: the parameter table (names, shapes, offsets), the arena
+// sizes, the train section's settings, and the two programs (the training step
+// and the inference forward). trainer.c turns any CaecModel into the trainer's
+// commands.
+#ifndef CAEC_TRAINER_H
+#define CAEC_TRAINER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { CAEC_MSE, CAEC_DSSIM } CaecLoss;
+typedef enum { CAEC_RMSPROP, CAEC_ADAM, CAEC_SGD } CaecOptim;
+typedef enum { CAEC_ZEROS, CAEC_ONES, CAEC_GLOROT } CaecInit; // Keras's defaults per role
+
+typedef struct CaecParam {
+  const char *name; // PyTorch state_dict key
+  int ndim, dims[4];
+  int64_t numel;
+  int64_t offset;   // floats into the params arena, and the same into grads
+  CaecInit init;
+  double limit;     // Glorot-uniform: values in [-limit, limit)
+  bool trainable, l2;
+} CaecParam;
+
+// One step's settings; the model's train section gives the defaults.
+typedef struct CaecHyper {
+  CaecLoss loss;
+  CaecOptim optimizer;
+  double lr, rho, eps, beta1, beta2, momentum, l2;
+  bool dropout;  // spatial dropout on (training)
+  bool update;   // run the optimizer after the gradients
+  uint64_t seed; // spatial dropout's random numbers
+} CaecHyper;
+
+// The arenas (64-byte aligned) and the step counter.
+typedef struct CaecState {
+  float *params, *grads, *optim;
+  unsigned char *acts, *scratch;
+  int64_t step; // optimizer steps taken
+} CaecState;
+
+typedef struct CaecModel {
+  const char *name, *source, *caec_version, *command;
+  int batch, height, width; // the shapes are compiled in: x and y are [batch, 1, height, width]
+  int nparams;
+  const CaecParam *params;
+  int64_t arena_bytes[5]; // params, grads, optim, acts, scratch
+  CaecHyper defaults;
+  // x, y: [batch, 1, height, width]. train_step returns the loss, L2 term included.
+  void (*forward)(CaecState *s, const float *x, float *y);
+  double (*train_step)(CaecState *s, const CaecHyper *h, const float *x, float *y);
+} CaecModel;
+
+// trainer.c
+bool caec_state_new(const CaecModel *m, CaecState *s); // false when out of memory
+void caec_state_free(CaecState *s);
+void caec_init(const CaecModel *m, CaecState *s, uint64_t seed); // Keras's initialisers, optimizer state zeroed
+// The optimizer update of one parameter of count values at step t (>= 1), with
+// the L2 term when l2; without h->update only the L2 term is added to g.
+// opt holds two values per parameter value (Adam's moments).
+void caec_update(const CaecHyper *h, int64_t t, size_t count, bool l2, float *w, float *g, float *opt);
+// The trainer's command line: init, step, info.
+int caec_trainer_main(const CaecModel *m, int argc, char **argv);
+
+#endif
