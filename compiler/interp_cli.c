@@ -12,24 +12,30 @@
 typedef struct Options {
   const char *cae, *action, *weights, *batch, *out;
   uint64_t seed;
-  int size;
+  int size, steps;
   bool has_loss, no_dropout, update, f64;
   LossKind loss;
   double l2;
   bool has_l2;
+  int optimizer;   // -1: the train section's
+  double lr;       // 0: the train section's
 } Options;
 
 static const char usage_text[] =
     "usage: caec interp FILE.cae init [--seed S] [--f64] [--size S] --out W.safetensors\n"
     "       caec interp FILE.cae step --weights W.safetensors --batch X.safetensors --out S.safetensors\n"
-    "                             [--loss mse|dssim] [--l2 V] [--seed S] [--no-dropout] [--update] [--size S]\n\n"
+    "                             [--loss mse|dssim] [--l2 V] [--seed S] [--no-dropout] [--update] [--size S]\n"
+    "                             [--steps K] [--optimizer rmsprop|adam|sgd] [--lr X]\n\n"
     "Runs the model on the reference interpreter (naive kernels, double precision).\n"
     "init writes freshly initialised parameters (Keras's initialisers; float32, or\n"
     "float64 with --f64). step runs one training step on the batch 'x' ([N,C,H,W];\n"
     "the target is x) and writes the output 'y', the scalar 'loss' and 'grad.NAME'\n"
     "for every trainable parameter, in the weights' dtype; with --update also every\n"
     "parameter after the optimizer step of the model's train section. --loss and\n"
-    "--l2 override the train section; --no-dropout turns spatial dropout off.\n"
+    "--l2, --optimizer and --lr override the train section; --no-dropout turns spatial\n"
+    "dropout off.\n"
+    "--steps K (with --update) runs K steps on the batch and writes the last one's\n"
+    "results.\n"
     "--size S runs the same architecture on S x S inputs instead of the declared size.\n";
 
 static int usage_error(const char *msg, const char *arg) {
@@ -60,7 +66,8 @@ static int parse_options(int argc, char **argv, Options *o) {
     } else if (!strcmp(a, "--f64")) {
       o->f64 = true;
     } else if (!strcmp(a, "--weights") || !strcmp(a, "--batch") || !strcmp(a, "--out") || !strcmp(a, "--loss") ||
-               !strcmp(a, "--l2") || !strcmp(a, "--seed") || !strcmp(a, "--size")) {
+               !strcmp(a, "--l2") || !strcmp(a, "--seed") || !strcmp(a, "--size") || !strcmp(a, "--steps") ||
+               !strcmp(a, "--optimizer") || !strcmp(a, "--lr")) {
       if (!value)
         return usage_error("option '%s' needs a value", a);
       i++;
@@ -85,6 +92,19 @@ static int parse_options(int argc, char **argv, Options *o) {
         if (!parse_number(value, &v) || v < 1 || v > MAX_DIM || v != floor(v))
           return usage_error("--size must be an integer in [1, 65536], not '%s'", value);
         o->size = (int)v;
+      } else if (!strcmp(a, "--optimizer")) {
+        o->optimizer = !strcmp(value, "rmsprop") ? OPT_RMSPROP : !strcmp(value, "adam") ? OPT_ADAM
+                                                                 : !strcmp(value, "sgd") ? OPT_SGD : -1;
+        if (o->optimizer < 0)
+          return usage_error("--optimizer must be rmsprop, adam or sgd, not '%s'", value);
+      } else if (!strcmp(a, "--lr")) {
+        if (!parse_number(value, &v) || v <= 0)
+          return usage_error("--lr must be a number > 0, not '%s'", value);
+        o->lr = v;
+      } else if (!strcmp(a, "--steps")) {
+        if (!parse_number(value, &v) || v < 1 || v > 1000000 || v != floor(v))
+          return usage_error("--steps must be an integer in [1, 1000000], not '%s'", value);
+        o->steps = (int)v;
       } else {
         if (!parse_number(value, &v) || v < 0 || v > 9007199254740992.0 || v != floor(v))
           return usage_error("--seed must be a non-negative integer, not '%s'", value);
@@ -108,6 +128,8 @@ static int parse_options(int argc, char **argv, Options *o) {
     return usage_error("%s", "needs --out");
   if (!strcmp(o->action, "step") && (!o->weights || !o->batch))
     return usage_error("%s", "step needs --weights and --batch");
+  if (o->steps > 1 && !o->update)
+    return usage_error("%s", "--steps needs --update");
   return -1;
 }
 
@@ -196,6 +218,16 @@ static bool step(Ctx *c, const Options *o, const Graph *g, Interp *in, const dou
     t.loss = o->loss;
   if (o->has_l2)
     t.l2 = o->l2;
+  if (o->optimizer >= 0)
+    t.optimizer = (OptimKind)o->optimizer;
+  if (o->lr > 0)
+    t.lr = o->lr;
+  for (int i = 1; i < o->steps; i++) { // the steps before the one reported
+    interp_forward(in, x, true, !o->no_dropout, o->seed);
+    interp_loss(in, x, t.loss, t.l2);
+    interp_backward(in, t.l2);
+    interp_update(in, &t);
+  }
   interp_forward(in, x, true, !o->no_dropout, o->seed);
   double loss = interp_loss(in, x, t.loss, t.l2);
   interp_backward(in, t.l2);
@@ -257,7 +289,7 @@ static int run_step(Ctx *c, const Options *o, const Graph *g) {
 }
 
 int cmd_interp(int argc, char **argv) {
-  Options o = {0};
+  Options o = {.optimizer = -1};
   int rc = parse_options(argc, argv, &o);
   if (rc >= 0)
     return rc;
