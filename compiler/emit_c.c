@@ -202,17 +202,20 @@ static void emit_program(FILE *out, const Step *s, int prog, Arena *a) {
 
 void emit_kin(FILE *out, View v, const char *name) {
   if (v.b >= 0)
-    fprintf(out, "(KIn){%s, %s_b, %d}", name, name, v.ca);
+    fprintf(out, "(KIn){.a = %s, .b = %s_b, .ca = %d}", name, name, v.ca);
   else
-    fprintf(out, "(KIn){%s, NULL, 0}", name);
+    fprintf(out, "(KIn){.a = %s}", name);
 }
 
 void emit_kout(FILE *out, const Kern *k, const char *name) {
+  fprintf(out, "(KOut){.a = %s", name);
   if (k->out.b >= 0)
-    fprintf(out, "(KOut){%s, %s_b, %d, %s, %s}", name, name, k->out.ca, k->acc_a ? "true" : "false",
-            k->acc_b ? "true" : "false");
-  else
-    fprintf(out, "(KOut){%s, NULL, 0, %s, false}", name, k->acc_a ? "true" : "false");
+    fprintf(out, ", .b = %s_b, .ca = %d", name, k->out.ca);
+  if (k->acc_a)
+    fprintf(out, ", .acc_a = true");
+  if (k->acc_b)
+    fprintf(out, ", .acc_b = true");
+  fprintf(out, "}");
 }
 
 int64_t emit_count(const Step *s, int node) {

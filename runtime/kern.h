@@ -30,21 +30,42 @@ static inline size_t kb_elems(int n, int c, int h, int w) {
   return (size_t)n * (size_t)h * (size_t)w * (c == 1 ? 1 : (size_t)KB * (size_t)kb_blocks(c));
 }
 
+// A prologue applied to every value a convolution kernel reads from a tensor
+// piece: v = scale[ch] * x + shift[ch] (a batch norm whose statistics are
+// known), then max(v, 0) when relu. scale == NULL: no affine part. The arrays
+// have one entry per channel of the piece. Taps outside the image still read
+// 0 (zero padding comes after the prologue), and padding lanes stay 0.
+typedef struct KPro {
+  const float *scale, *shift;
+  bool relu;
+} KPro;
+
 // A tensor read by a kernel: channels [0, ca) from a, [ca, c) from b (a
 // concatenation that is never copied); b is NULL for a single tensor. When b
-// is set, ca % 16 == 0 and both pieces are blocked tensors of their own
-// channel counts.
+// is set, ca % 16 == 0 and both pieces are tensors of their own channel counts
+// (a 1-channel piece is plain). pro_a, pro_b: the pieces' prologues, read by
+// the convolution kernels only (zero-initialised: none).
 typedef struct KIn {
   const float *a, *b;
   int ca;
+  KPro pro_a, pro_b;
 } KIn;
 
 // A tensor written by a kernel, split the same way; acc_a/acc_b: add to the
-// piece instead of assigning it.
+// piece instead of assigning it. The convolution kernels gather and scatter
+// (single-piece outputs only) also take an epilogue on the value v they
+// compute (bias included): v += res[i] (a tensor of the output's shape), then
+// max(v, 0) when relu, then store (or add); and stats, when not NULL, gets the
+// batch-norm partial sums of the values stored, per image and row:
+// stats[((image * rows + row) * 2 + {0: sum, 1: sum of squares}) * 16 * blocks + channel],
+// in double, each summed by one thread in a fixed order.
 typedef struct KOut {
   float *a, *b;
   int ca;
   bool acc_a, acc_b;
+  const float *res;
+  bool relu;
+  double *stats;
 } KOut;
 
 // ---- kern_layout.c: layout conversion -------------------------------------------
@@ -98,6 +119,19 @@ void kn_bn_eval(int n, int c, int hw, float eps, KIn x, const float *gamma, cons
                 const float *running_mean, const float *running_var, bool relu, float *y);
 void kn_bn_bwd(int n, int c, int hw, KIn x, const float *gamma, const float *beta, const float *mean,
                const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx);
+// Batch-norm training statistics from per-part sums (stats as a KOut epilogue
+// writes them: parts = images * rows, each [2][16 * blocks]) of count values
+// per channel: running statistics updated as kn_bn_train does, mean and invstd
+// saved, and a consumer's prologue: scale = gamma * invstd, shift = beta - mean * scale.
+void kn_bn_from_sums(int c, int parts, int64_t count, const double *stats, float eps, float momentum,
+                     const float *gamma, const float *beta, float *running_mean, float *running_var, float *mean,
+                     float *invstd, float *scale, float *shift);
+// The same from the tensor itself (when no kernel's epilogue summed it), without writing y.
+void kn_bn_stats(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
+                 float *running_mean, float *running_var, float *mean, float *invstd, float *scale, float *shift);
+// Inference: the prologue from the running statistics.
+void kn_bn_eval_coeffs(int c, float eps, const float *gamma, const float *beta, const float *running_mean,
+                       const float *running_var, float *scale, float *shift);
 void kn_gn_fwd(int n, int c, int hw, int groups, float eps, KIn x, const float *gamma, const float *beta,
                float *mean, float *invstd, bool relu, float *y);
 void kn_gn_bwd(int n, int c, int hw, int groups, KIn x, const float *gamma, const float *beta, const float *mean,

@@ -144,7 +144,7 @@ static void copy_channels(int n, int hw, const float *src, int sc, int s0, KOut 
 }
 
 void kp_concat_piece(int n, int hw, int c_from, int c_to, int offset, const float *x, float *y) {
-  copy_channels(n, hw, x, c_from, 0, (KOut){y, NULL, 0, false, false}, c_to, offset, c_from);
+  copy_channels(n, hw, x, c_from, 0, (KOut){.a = y}, c_to, offset, c_from);
 }
 
 void kp_split_piece(int n, int hw, int c_from, int c_to, int offset, const float *dy, KOut dx) {

@@ -23,7 +23,7 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/myronenko.cae:9: conv1.spatial_dropout mask
@@ -37,7 +37,7 @@ static void t2_dropout_mask(const CaecHyper *h, int64_t step, uint8_t *restrict 
 //   y            [32,32,128,128] NCHW16c
 //   keep         [32,32] u8
 static void t3_dropout(const CaecHyper *h, const float *restrict x, float *restrict y, const uint8_t *restrict keep) {
-  kp_dropout(32, 32, 128 * 128, h->dropout ? 0.1f : 0.0f, keep, x, (KOut){y, NULL, 0, false, false});
+  kp_dropout(32, 32, 128 * 128, h->dropout ? 0.1f : 0.0f, keep, x, (KOut){.a = y});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu)
@@ -51,7 +51,7 @@ static void t3_dropout(const CaecHyper *h, const float *restrict x, float *restr
 //   invstd       [32] f32
 static void t4_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -71,7 +71,7 @@ static void t5_pack_gather(const float *restrict w, float *restrict wp) {
 static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu)
@@ -85,7 +85,7 @@ static void t6_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [32] f32
 static void t7_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -105,7 +105,7 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -125,7 +125,7 @@ static void t10_pack_gather(const float *restrict w, float *restrict wp) {
 static void t11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level1 (add)
@@ -153,7 +153,7 @@ static void t13_pack_gather(const float *restrict w, float *restrict wp) {
 static void t14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu)
@@ -167,7 +167,7 @@ static void t14_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [32] f32
 static void t15_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
@@ -187,7 +187,7 @@ static void t16_pack_gather(const float *restrict w, float *restrict wp) {
 static void t17_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu)
@@ -201,7 +201,7 @@ static void t17_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t18_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
@@ -221,7 +221,7 @@ static void t19_pack_gather(const float *restrict w, float *restrict wp) {
 static void t20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
@@ -241,7 +241,7 @@ static void t21_pack_gather(const float *restrict w, float *restrict wp) {
 static void t22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level2.res_myronenko1 (add)
@@ -263,7 +263,7 @@ static void t23_add(const float *restrict a, const float *restrict b, float *res
 //   invstd       [64] f32
 static void t24_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
@@ -283,7 +283,7 @@ static void t25_pack_gather(const float *restrict w, float *restrict wp) {
 static void t26_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu)
@@ -297,7 +297,7 @@ static void t26_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t27_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
@@ -317,7 +317,7 @@ static void t28_pack_gather(const float *restrict w, float *restrict wp) {
 static void t29_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
@@ -337,7 +337,7 @@ static void t30_pack_gather(const float *restrict w, float *restrict wp) {
 static void t31_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level2.res_myronenko2 (add)
@@ -365,7 +365,7 @@ static void t33_pack_gather(const float *restrict w, float *restrict wp) {
 static void t34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu)
@@ -379,7 +379,7 @@ static void t34_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t35_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
@@ -399,7 +399,7 @@ static void t36_pack_gather(const float *restrict w, float *restrict wp) {
 static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu)
@@ -413,7 +413,7 @@ static void t37_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [128] f32
 static void t38_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
@@ -433,7 +433,7 @@ static void t39_pack_gather(const float *restrict w, float *restrict wp) {
 static void t40_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
@@ -453,7 +453,7 @@ static void t41_pack_gather(const float *restrict w, float *restrict wp) {
 static void t42_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level3.res_myronenko1 (add)
@@ -475,7 +475,7 @@ static void t43_add(const float *restrict a, const float *restrict b, float *res
 //   invstd       [128] f32
 static void t44_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
@@ -495,7 +495,7 @@ static void t45_pack_gather(const float *restrict w, float *restrict wp) {
 static void t46_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu)
@@ -509,7 +509,7 @@ static void t46_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [128] f32
 static void t47_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
@@ -529,7 +529,7 @@ static void t48_pack_gather(const float *restrict w, float *restrict wp) {
 static void t49_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
@@ -549,7 +549,7 @@ static void t50_pack_gather(const float *restrict w, float *restrict wp) {
 static void t51_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level3.res_myronenko2 (add)
@@ -577,7 +577,7 @@ static void t53_pack_gather(const float *restrict w, float *restrict wp) {
 static void t54_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -597,7 +597,7 @@ static void t55_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t56_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
@@ -611,7 +611,7 @@ static void t56_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t57_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -631,7 +631,7 @@ static void t58_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t59_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
@@ -645,7 +645,7 @@ static void t59_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [32] f32
 static void t60_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -665,7 +665,7 @@ static void t61_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t62_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
@@ -679,7 +679,7 @@ static void t62_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t63_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/myronenko.cae:17: output.conv weights
@@ -699,7 +699,7 @@ static void t64_pack_gather(const float *restrict w, float *restrict wp) {
 static void t65_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/myronenko.cae:17: output.sigmoid (sigmoid) + loss + gradient
@@ -747,7 +747,7 @@ static double t67_l2_loss(const CaecHyper *h, const float *restrict params) {
 static void t68_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/myronenko.cae:17: output.conv weights
@@ -766,7 +766,7 @@ static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) backward
@@ -781,7 +781,7 @@ static void t70_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT (convT) weight and bias gradient
@@ -792,7 +792,7 @@ static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t72_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -811,7 +811,7 @@ static void t73_pack_gather(const float *restrict w, float *restrict wp) {
 static void t74_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) backward
@@ -826,7 +826,7 @@ static void t74_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [32] f32
 static void t75_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT (convT) weight and bias gradient
@@ -837,7 +837,7 @@ static void t75_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t76_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -856,7 +856,7 @@ static void t77_pack_gather(const float *restrict w, float *restrict wp) {
 static void t78_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) backward
@@ -871,7 +871,7 @@ static void t78_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t79_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) weight and bias gradient
@@ -882,7 +882,7 @@ static void t79_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t80_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -901,7 +901,7 @@ static void t81_pack_gather(const float *restrict w, float *restrict wp) {
 static void t82_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/myronenko.cae:15: latent (conv) weight and bias gradient
@@ -912,7 +912,7 @@ static void t82_gather(const float *restrict image, float *restrict grid, const 
 static void t83_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/myronenko.cae:15: latent weights
@@ -931,7 +931,7 @@ static void t84_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t85_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut (conv) weight and bias gradient
@@ -942,7 +942,7 @@ static void t85_scatter(const float *restrict grid, float *restrict image, const
 static void t86_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
@@ -961,7 +961,7 @@ static void t87_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t88_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) weight and bias gradient
@@ -972,7 +972,7 @@ static void t88_scatter(const float *restrict grid, float *restrict image, const
 static void t89_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
@@ -991,7 +991,7 @@ static void t90_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t91_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) backward
@@ -1006,7 +1006,7 @@ static void t91_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [128] f32
 static void t92_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) weight and bias gradient
@@ -1017,7 +1017,7 @@ static void t92_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t93_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
@@ -1036,7 +1036,7 @@ static void t94_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t95_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu) backward
@@ -1051,7 +1051,7 @@ static void t95_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [128] f32
 static void t96_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut (conv) weight and bias gradient
@@ -1062,7 +1062,7 @@ static void t96_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t97_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
@@ -1081,7 +1081,7 @@ static void t98_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t99_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) weight and bias gradient
@@ -1092,7 +1092,7 @@ static void t99_scatter(const float *restrict grid, float *restrict image, const
 static void t100_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
@@ -1111,7 +1111,7 @@ static void t101_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t102_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) backward
@@ -1126,7 +1126,7 @@ static void t102_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [128] f32
 static void t103_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) weight and bias gradient
@@ -1137,7 +1137,7 @@ static void t103_bn_bwd(const float *restrict x, const float *restrict dy, float
 static void t104_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
@@ -1156,7 +1156,7 @@ static void t105_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t106_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu) backward
@@ -1171,7 +1171,7 @@ static void t106_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [64] f32
 static void t107_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/myronenko.cae:13: level3.conv (conv) weight and bias gradient
@@ -1182,7 +1182,7 @@ static void t107_bn_bwd(const float *restrict x, const float *restrict dy, float
 static void t108_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/myronenko.cae:13: level3.conv weights
@@ -1201,7 +1201,7 @@ static void t109_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t110_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut (conv) weight and bias gradient
@@ -1212,7 +1212,7 @@ static void t110_scatter(const float *restrict grid, float *restrict image, cons
 static void t111_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
@@ -1231,7 +1231,7 @@ static void t112_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t113_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) weight and bias gradient
@@ -1242,7 +1242,7 @@ static void t113_scatter(const float *restrict grid, float *restrict image, cons
 static void t114_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
@@ -1261,7 +1261,7 @@ static void t115_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t116_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) backward
@@ -1276,7 +1276,7 @@ static void t116_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [64] f32
 static void t117_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) weight and bias gradient
@@ -1287,7 +1287,7 @@ static void t117_bn_bwd(const float *restrict x, const float *restrict dy, float
 static void t118_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
@@ -1306,7 +1306,7 @@ static void t119_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t120_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu) backward
@@ -1321,7 +1321,7 @@ static void t120_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [64] f32
 static void t121_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut (conv) weight and bias gradient
@@ -1332,7 +1332,7 @@ static void t121_bn_bwd(const float *restrict x, const float *restrict dy, float
 static void t122_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
@@ -1351,7 +1351,7 @@ static void t123_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t124_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) weight and bias gradient
@@ -1362,7 +1362,7 @@ static void t124_scatter(const float *restrict grid, float *restrict image, cons
 static void t125_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
@@ -1381,7 +1381,7 @@ static void t126_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t127_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) backward
@@ -1396,7 +1396,7 @@ static void t127_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [64] f32
 static void t128_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) weight and bias gradient
@@ -1407,7 +1407,7 @@ static void t128_bn_bwd(const float *restrict x, const float *restrict dy, float
 static void t129_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
@@ -1426,7 +1426,7 @@ static void t130_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t131_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu) backward
@@ -1441,7 +1441,7 @@ static void t131_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [32] f32
 static void t132_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/myronenko.cae:11: level2.conv (conv) weight and bias gradient
@@ -1452,7 +1452,7 @@ static void t132_bn_bwd(const float *restrict x, const float *restrict dy, float
 static void t133_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/myronenko.cae:11: level2.conv weights
@@ -1471,7 +1471,7 @@ static void t134_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t135_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut (conv) weight and bias gradient
@@ -1482,7 +1482,7 @@ static void t135_scatter(const float *restrict grid, float *restrict image, cons
 static void t136_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -1501,7 +1501,7 @@ static void t137_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t138_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) weight and bias gradient
@@ -1512,7 +1512,7 @@ static void t138_scatter(const float *restrict grid, float *restrict image, cons
 static void t139_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -1531,7 +1531,7 @@ static void t140_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t141_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) backward
@@ -1546,7 +1546,7 @@ static void t141_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [32] f32
 static void t142_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) weight and bias gradient
@@ -1557,7 +1557,7 @@ static void t142_bn_bwd(const float *restrict x, const float *restrict dy, float
 static void t143_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -1576,7 +1576,7 @@ static void t144_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t145_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu) backward
@@ -1591,7 +1591,7 @@ static void t145_scatter(const float *restrict grid, float *restrict image, cons
 //   invstd       [32] f32
 static void t146_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/myronenko.cae:9: conv1.spatial_dropout (spatial_dropout) backward
@@ -1599,7 +1599,7 @@ static void t146_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   y            [32,32,128,128] NCHW16c
 //   keep         [32,32] u8
 static void t147_dropout(const CaecHyper *h, const float *restrict x, float *restrict y, const uint8_t *restrict keep) {
-  kp_dropout(32, 32, 128 * 128, h->dropout ? 0.1f : 0.0f, keep, x, (KOut){y, NULL, 0, false, false});
+  kp_dropout(32, 32, 128 * 128, h->dropout ? 0.1f : 0.0f, keep, x, (KOut){.a = y});
 }
 
 // models/myronenko.cae:9: conv1.conv (conv) weight and bias gradient
@@ -1610,7 +1610,7 @@ static void t147_dropout(const CaecHyper *h, const float *restrict x, float *res
 static void t148_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/myronenko.cae:9: conv1.conv.weight update
@@ -2206,7 +2206,7 @@ static void f0_pack_gather(const float *restrict w, float *restrict wp) {
 static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu)
@@ -2218,7 +2218,7 @@ static void f1_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [32]
 static void f2_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -2238,7 +2238,7 @@ static void f3_pack_gather(const float *restrict w, float *restrict wp) {
 static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu)
@@ -2250,7 +2250,7 @@ static void f4_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [32]
 static void f5_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -2270,7 +2270,7 @@ static void f6_pack_gather(const float *restrict w, float *restrict wp) {
 static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -2290,7 +2290,7 @@ static void f8_pack_gather(const float *restrict w, float *restrict wp) {
 static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level1 (add)
@@ -2318,7 +2318,7 @@ static void f11_pack_gather(const float *restrict w, float *restrict wp) {
 static void f12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu)
@@ -2330,7 +2330,7 @@ static void f12_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [32]
 static void f13_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
@@ -2350,7 +2350,7 @@ static void f14_pack_gather(const float *restrict w, float *restrict wp) {
 static void f15_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu)
@@ -2362,7 +2362,7 @@ static void f15_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 static void f16_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
@@ -2382,7 +2382,7 @@ static void f17_pack_gather(const float *restrict w, float *restrict wp) {
 static void f18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
@@ -2402,7 +2402,7 @@ static void f19_pack_gather(const float *restrict w, float *restrict wp) {
 static void f20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level2.res_myronenko1 (add)
@@ -2422,7 +2422,7 @@ static void f21_add(const float *restrict a, const float *restrict b, float *res
 //   running_var  [64]
 static void f22_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
@@ -2442,7 +2442,7 @@ static void f23_pack_gather(const float *restrict w, float *restrict wp) {
 static void f24_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu)
@@ -2454,7 +2454,7 @@ static void f24_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 static void f25_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
@@ -2474,7 +2474,7 @@ static void f26_pack_gather(const float *restrict w, float *restrict wp) {
 static void f27_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
@@ -2494,7 +2494,7 @@ static void f28_pack_gather(const float *restrict w, float *restrict wp) {
 static void f29_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level2.res_myronenko2 (add)
@@ -2522,7 +2522,7 @@ static void f31_pack_gather(const float *restrict w, float *restrict wp) {
 static void f32_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu)
@@ -2534,7 +2534,7 @@ static void f32_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 static void f33_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
@@ -2554,7 +2554,7 @@ static void f34_pack_gather(const float *restrict w, float *restrict wp) {
 static void f35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu)
@@ -2566,7 +2566,7 @@ static void f35_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [128]
 static void f36_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
@@ -2586,7 +2586,7 @@ static void f37_pack_gather(const float *restrict w, float *restrict wp) {
 static void f38_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
@@ -2606,7 +2606,7 @@ static void f39_pack_gather(const float *restrict w, float *restrict wp) {
 static void f40_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level3.res_myronenko1 (add)
@@ -2626,7 +2626,7 @@ static void f41_add(const float *restrict a, const float *restrict b, float *res
 //   running_var  [128]
 static void f42_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
@@ -2646,7 +2646,7 @@ static void f43_pack_gather(const float *restrict w, float *restrict wp) {
 static void f44_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu)
@@ -2658,7 +2658,7 @@ static void f44_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [128]
 static void f45_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
@@ -2678,7 +2678,7 @@ static void f46_pack_gather(const float *restrict w, float *restrict wp) {
 static void f47_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
@@ -2698,7 +2698,7 @@ static void f48_pack_gather(const float *restrict w, float *restrict wp) {
 static void f49_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:38: level3.res_myronenko2 (add)
@@ -2726,7 +2726,7 @@ static void f51_pack_gather(const float *restrict w, float *restrict wp) {
 static void f52_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -2746,7 +2746,7 @@ static void f53_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f54_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
@@ -2758,7 +2758,7 @@ static void f54_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [64]
 static void f55_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -2778,7 +2778,7 @@ static void f56_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
@@ -2790,7 +2790,7 @@ static void f57_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [32]
 static void f58_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -2810,7 +2810,7 @@ static void f59_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f60_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
@@ -2822,7 +2822,7 @@ static void f60_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [16]
 static void f61_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/myronenko.cae:17: output.conv weights
@@ -2842,7 +2842,7 @@ static void f62_pack_gather(const float *restrict w, float *restrict wp) {
 static void f63_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/myronenko.cae:17: output.sigmoid (sigmoid)

@@ -23,7 +23,7 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu)
@@ -37,7 +37,7 @@ static void t1_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [32] f32
 static void t2_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
@@ -57,7 +57,7 @@ static void t3_pack_gather(const float *restrict w, float *restrict wp) {
 static void t4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu)
@@ -71,7 +71,7 @@ static void t4_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [64] f32
 static void t5_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -91,7 +91,7 @@ static void t6_pack_gather(const float *restrict w, float *restrict wp) {
 static void t7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -111,7 +111,7 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:30: rb1 (add)
@@ -133,7 +133,7 @@ static void t10_add(const float *restrict a, const float *restrict b, float *res
 //   invstd       [64] f32
 static void t11_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
@@ -153,7 +153,7 @@ static void t12_pack_gather(const float *restrict w, float *restrict wp) {
 static void t13_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu)
@@ -167,7 +167,7 @@ static void t13_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t14_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
@@ -187,7 +187,7 @@ static void t15_pack_gather(const float *restrict w, float *restrict wp) {
 static void t16_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:30: rb2 (add)
@@ -209,7 +209,7 @@ static void t17_add(const float *restrict a, const float *restrict b, float *res
 //   invstd       [64] f32
 static void t18_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
@@ -229,7 +229,7 @@ static void t19_pack_gather(const float *restrict w, float *restrict wp) {
 static void t20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu)
@@ -243,7 +243,7 @@ static void t20_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [128] f32
 static void t21_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
@@ -263,7 +263,7 @@ static void t22_pack_gather(const float *restrict w, float *restrict wp) {
 static void t23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
@@ -283,7 +283,7 @@ static void t24_pack_gather(const float *restrict w, float *restrict wp) {
 static void t25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:30: latent (add)
@@ -311,7 +311,7 @@ static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
@@ -325,7 +325,7 @@ static void t28_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t29_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -345,7 +345,7 @@ static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t31_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
@@ -359,7 +359,7 @@ static void t31_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [32] f32
 static void t32_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -379,7 +379,7 @@ static void t33_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t34_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
@@ -393,7 +393,7 @@ static void t34_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t35_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/shallow_res_full_pre.cae:14: output.conv weights
@@ -413,7 +413,7 @@ static void t36_pack_gather(const float *restrict w, float *restrict wp) {
 static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/shallow_res_full_pre.cae:14: output.sigmoid (sigmoid) + loss + gradient
@@ -453,7 +453,7 @@ static double t39_l2_loss(const CaecHyper *h, const float *restrict params) {
 static void t40_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/shallow_res_full_pre.cae:14: output.conv weights
@@ -472,7 +472,7 @@ static void t41_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t42_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) backward
@@ -487,7 +487,7 @@ static void t42_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT (convT) weight and bias gradient
@@ -498,7 +498,7 @@ static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t44_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -517,7 +517,7 @@ static void t45_pack_gather(const float *restrict w, float *restrict wp) {
 static void t46_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) backward
@@ -532,7 +532,7 @@ static void t46_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [32] f32
 static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT (convT) weight and bias gradient
@@ -543,7 +543,7 @@ static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t48_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -562,7 +562,7 @@ static void t49_pack_gather(const float *restrict w, float *restrict wp) {
 static void t50_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) backward
@@ -577,7 +577,7 @@ static void t50_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) weight and bias gradient
@@ -588,7 +588,7 @@ static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t52_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -607,7 +607,7 @@ static void t53_pack_gather(const float *restrict w, float *restrict wp) {
 static void t54_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut (conv) weight and bias gradient
@@ -618,7 +618,7 @@ static void t54_gather(const float *restrict image, float *restrict grid, const 
 static void t55_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
@@ -637,7 +637,7 @@ static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) weight and bias gradient
@@ -648,7 +648,7 @@ static void t57_scatter(const float *restrict grid, float *restrict image, const
 static void t58_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
@@ -667,7 +667,7 @@ static void t59_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t60_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu) backward
@@ -682,7 +682,7 @@ static void t60_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [128] f32
 static void t61_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 (conv) weight and bias gradient
@@ -693,7 +693,7 @@ static void t61_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t62_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
@@ -712,7 +712,7 @@ static void t63_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t64_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) backward
@@ -727,14 +727,14 @@ static void t64_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t65_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/lib/seed_blocks.cae:30: rb2 (add) backward
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
 static void t66_copy(const float *restrict dy, float *restrict dx) {
-  kp_copy(2097152, dy, (KOut){dx, NULL, 0, false, false});
+  kp_copy(2097152, dy, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) weight and bias gradient
@@ -745,7 +745,7 @@ static void t66_copy(const float *restrict dy, float *restrict dx) {
 static void t67_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
@@ -764,7 +764,7 @@ static void t68_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t69_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) backward
@@ -779,7 +779,7 @@ static void t69_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t70_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) weight and bias gradient
@@ -790,7 +790,7 @@ static void t70_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t71_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
@@ -809,7 +809,7 @@ static void t72_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t73_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu) backward
@@ -824,7 +824,7 @@ static void t73_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t74_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut (conv) weight and bias gradient
@@ -835,7 +835,7 @@ static void t74_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t75_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -854,7 +854,7 @@ static void t76_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t77_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) weight and bias gradient
@@ -865,7 +865,7 @@ static void t77_scatter(const float *restrict grid, float *restrict image, const
 static void t78_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -884,7 +884,7 @@ static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t80_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu) backward
@@ -899,7 +899,7 @@ static void t80_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 (conv) weight and bias gradient
@@ -910,7 +910,7 @@ static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t82_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
@@ -929,7 +929,7 @@ static void t83_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t84_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu) backward
@@ -944,7 +944,7 @@ static void t84_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [32] f32
 static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, true, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/shallow_res_full_pre.cae:8: conv1 (conv) weight and bias gradient
@@ -955,7 +955,7 @@ static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t86_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/shallow_res_full_pre.cae:8: conv1.weight update
@@ -1327,7 +1327,7 @@ static void f0_pack_gather(const float *restrict w, float *restrict wp) {
 static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu)
@@ -1339,7 +1339,7 @@ static void f1_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [32]
 static void f2_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
@@ -1359,7 +1359,7 @@ static void f3_pack_gather(const float *restrict w, float *restrict wp) {
 static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu)
@@ -1371,7 +1371,7 @@ static void f4_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [64]
 static void f5_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -1391,7 +1391,7 @@ static void f6_pack_gather(const float *restrict w, float *restrict wp) {
 static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -1411,7 +1411,7 @@ static void f8_pack_gather(const float *restrict w, float *restrict wp) {
 static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:30: rb1 (add)
@@ -1431,7 +1431,7 @@ static void f10_add(const float *restrict a, const float *restrict b, float *res
 //   running_var  [64]
 static void f11_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
@@ -1451,7 +1451,7 @@ static void f12_pack_gather(const float *restrict w, float *restrict wp) {
 static void f13_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu)
@@ -1463,7 +1463,7 @@ static void f13_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 static void f14_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
@@ -1483,7 +1483,7 @@ static void f15_pack_gather(const float *restrict w, float *restrict wp) {
 static void f16_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:30: rb2 (add)
@@ -1503,7 +1503,7 @@ static void f17_add(const float *restrict a, const float *restrict b, float *res
 //   running_var  [64]
 static void f18_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
@@ -1523,7 +1523,7 @@ static void f19_pack_gather(const float *restrict w, float *restrict wp) {
 static void f20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu)
@@ -1535,7 +1535,7 @@ static void f20_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [128]
 static void f21_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
@@ -1555,7 +1555,7 @@ static void f22_pack_gather(const float *restrict w, float *restrict wp) {
 static void f23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
@@ -1575,7 +1575,7 @@ static void f24_pack_gather(const float *restrict w, float *restrict wp) {
 static void f25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:30: latent (add)
@@ -1603,7 +1603,7 @@ static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
@@ -1615,7 +1615,7 @@ static void f28_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [64]
 static void f29_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -1635,7 +1635,7 @@ static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f31_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
@@ -1647,7 +1647,7 @@ static void f31_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [32]
 static void f32_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -1667,7 +1667,7 @@ static void f33_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f34_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
@@ -1679,7 +1679,7 @@ static void f34_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [16]
 static void f35_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/shallow_res_full_pre.cae:14: output.conv weights
@@ -1699,7 +1699,7 @@ static void f36_pack_gather(const float *restrict w, float *restrict wp) {
 static void f37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/shallow_res_full_pre.cae:14: output.sigmoid (sigmoid)

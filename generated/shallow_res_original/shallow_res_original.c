@@ -23,7 +23,7 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 weights
@@ -43,7 +43,7 @@ static void t2_pack_gather(const float *restrict w, float *restrict wp) {
 static void t3_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu)
@@ -57,7 +57,7 @@ static void t3_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [64] f32
 static void t4_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -77,7 +77,7 @@ static void t5_pack_gather(const float *restrict w, float *restrict wp) {
 static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn)
@@ -91,7 +91,7 @@ static void t6_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [64] f32
 static void t7_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
 
 // models/lib/seed_blocks.cae:13: rb1.shortcut weights
@@ -111,7 +111,7 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:17: rb1.add (add) + rb1.relu (relu)
@@ -139,7 +139,7 @@ static void t11_pack_gather(const float *restrict w, float *restrict wp) {
 static void t12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu)
@@ -153,7 +153,7 @@ static void t12_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t13_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
@@ -173,7 +173,7 @@ static void t14_pack_gather(const float *restrict w, float *restrict wp) {
 static void t15_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn)
@@ -187,7 +187,7 @@ static void t15_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t16_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
 
 // models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu)
@@ -215,7 +215,7 @@ static void t18_pack_gather(const float *restrict w, float *restrict wp) {
 static void t19_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu)
@@ -229,7 +229,7 @@ static void t19_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [128] f32
 static void t20_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
@@ -249,7 +249,7 @@ static void t21_pack_gather(const float *restrict w, float *restrict wp) {
 static void t22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn)
@@ -263,7 +263,7 @@ static void t22_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [128] f32
 static void t23_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
 
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
@@ -283,7 +283,7 @@ static void t24_pack_gather(const float *restrict w, float *restrict wp) {
 static void t25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:17: latent.add (add) + latent.relu (relu)
@@ -311,7 +311,7 @@ static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
@@ -325,7 +325,7 @@ static void t28_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t29_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -345,7 +345,7 @@ static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t31_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
@@ -359,7 +359,7 @@ static void t31_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [32] f32
 static void t32_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -379,7 +379,7 @@ static void t33_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t34_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
@@ -393,7 +393,7 @@ static void t34_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t35_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
@@ -413,7 +413,7 @@ static void t36_pack_gather(const float *restrict w, float *restrict wp) {
 static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/shallow_res_original.cae:14: output.sigmoid (sigmoid) + loss + gradient
@@ -453,7 +453,7 @@ static double t39_l2_loss(const CaecHyper *h, const float *restrict params) {
 static void t40_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
@@ -472,7 +472,7 @@ static void t41_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t42_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) backward
@@ -487,7 +487,7 @@ static void t42_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT (convT) weight and bias gradient
@@ -498,7 +498,7 @@ static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t44_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -517,7 +517,7 @@ static void t45_pack_gather(const float *restrict w, float *restrict wp) {
 static void t46_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) backward
@@ -532,7 +532,7 @@ static void t46_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [32] f32
 static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT (convT) weight and bias gradient
@@ -543,7 +543,7 @@ static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t48_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -562,7 +562,7 @@ static void t49_pack_gather(const float *restrict w, float *restrict wp) {
 static void t50_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) backward
@@ -577,7 +577,7 @@ static void t50_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [64] f32
 static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) weight and bias gradient
@@ -588,7 +588,7 @@ static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t52_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -607,7 +607,7 @@ static void t53_pack_gather(const float *restrict w, float *restrict wp) {
 static void t54_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:17: latent.add (add) + latent.relu (relu) backward
@@ -615,7 +615,7 @@ static void t54_gather(const float *restrict image, float *restrict grid, const 
 //   dy           [32,128,16,16] NCHW16c
 //   dx           [32,128,16,16] NCHW16c
 static void t55_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
-  kp_relu_bwd(1048576, y, dy, (KOut){dx, NULL, 0, false, false});
+  kp_relu_bwd(1048576, y, dy, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:13: latent.shortcut (conv) weight and bias gradient
@@ -626,7 +626,7 @@ static void t55_relu_bwd(const float *restrict y, const float *restrict dy, floa
 static void t56_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
@@ -645,7 +645,7 @@ static void t57_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t58_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn) backward
@@ -660,7 +660,7 @@ static void t58_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [128] f32
 static void t59_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) weight and bias gradient
@@ -671,7 +671,7 @@ static void t59_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t60_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
@@ -690,7 +690,7 @@ static void t61_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t62_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu) backward
@@ -705,7 +705,7 @@ static void t62_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [128] f32
 static void t63_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 (conv) weight and bias gradient
@@ -716,7 +716,7 @@ static void t63_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t64_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 weights
@@ -735,7 +735,7 @@ static void t65_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t66_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, true, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
 }
 
 // models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu) backward
@@ -743,14 +743,14 @@ static void t66_scatter(const float *restrict grid, float *restrict image, const
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
 static void t67_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
-  kp_relu_bwd(2097152, y, dy, (KOut){dx, NULL, 0, false, false});
+  kp_relu_bwd(2097152, y, dy, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu) backward
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
 static void t68_copy(const float *restrict dy, float *restrict dx) {
-  kp_copy(2097152, dy, (KOut){dx, NULL, 0, false, false});
+  kp_copy(2097152, dy, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn) backward
@@ -765,7 +765,7 @@ static void t68_copy(const float *restrict dy, float *restrict dx) {
 //   invstd       [64] f32
 static void t69_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) weight and bias gradient
@@ -776,7 +776,7 @@ static void t69_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t70_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
@@ -795,7 +795,7 @@ static void t71_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t72_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) backward
@@ -810,7 +810,7 @@ static void t72_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t73_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) weight and bias gradient
@@ -821,7 +821,7 @@ static void t73_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t74_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
@@ -840,7 +840,7 @@ static void t75_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t76_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, true, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
 }
 
 // models/lib/seed_blocks.cae:17: rb1.add (add) + rb1.relu (relu) backward
@@ -848,7 +848,7 @@ static void t76_scatter(const float *restrict grid, float *restrict image, const
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
 static void t77_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
-  kp_relu_bwd(2097152, y, dy, (KOut){dx, NULL, 0, false, false});
+  kp_relu_bwd(2097152, y, dy, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:13: rb1.shortcut (conv) weight and bias gradient
@@ -859,7 +859,7 @@ static void t77_relu_bwd(const float *restrict y, const float *restrict dy, floa
 static void t78_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:13: rb1.shortcut weights
@@ -878,7 +878,7 @@ static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t80_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn) backward
@@ -893,7 +893,7 @@ static void t80_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) weight and bias gradient
@@ -904,7 +904,7 @@ static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t82_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -923,7 +923,7 @@ static void t83_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t84_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu) backward
@@ -938,7 +938,7 @@ static void t84_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 (conv) weight and bias gradient
@@ -949,7 +949,7 @@ static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t86_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 weights
@@ -968,7 +968,7 @@ static void t87_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t88_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, true, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
 }
 
 // models/shallow_res_original.cae:8: conv1 (conv) weight and bias gradient
@@ -979,7 +979,7 @@ static void t88_scatter(const float *restrict grid, float *restrict image, const
 static void t89_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/shallow_res_original.cae:8: conv1.weight update
@@ -1351,7 +1351,7 @@ static void f0_pack_gather(const float *restrict w, float *restrict wp) {
 static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 weights
@@ -1371,7 +1371,7 @@ static void f2_pack_gather(const float *restrict w, float *restrict wp) {
 static void f3_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu)
@@ -1383,7 +1383,7 @@ static void f3_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [64]
 static void f4_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -1403,7 +1403,7 @@ static void f5_pack_gather(const float *restrict w, float *restrict wp) {
 static void f6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn)
@@ -1415,7 +1415,7 @@ static void f6_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [64]
 static void f7_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
 // models/lib/seed_blocks.cae:13: rb1.shortcut weights
@@ -1435,7 +1435,7 @@ static void f8_pack_gather(const float *restrict w, float *restrict wp) {
 static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:17: rb1.add (add) + rb1.relu (relu)
@@ -1463,7 +1463,7 @@ static void f11_pack_gather(const float *restrict w, float *restrict wp) {
 static void f12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu)
@@ -1475,7 +1475,7 @@ static void f12_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 static void f13_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
@@ -1495,7 +1495,7 @@ static void f14_pack_gather(const float *restrict w, float *restrict wp) {
 static void f15_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn)
@@ -1507,7 +1507,7 @@ static void f15_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 static void f16_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
 // models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu)
@@ -1535,7 +1535,7 @@ static void f18_pack_gather(const float *restrict w, float *restrict wp) {
 static void f19_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu)
@@ -1547,7 +1547,7 @@ static void f19_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [128]
 static void f20_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
@@ -1567,7 +1567,7 @@ static void f21_pack_gather(const float *restrict w, float *restrict wp) {
 static void f22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn)
@@ -1579,7 +1579,7 @@ static void f22_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [128]
 static void f23_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
@@ -1599,7 +1599,7 @@ static void f24_pack_gather(const float *restrict w, float *restrict wp) {
 static void f25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:17: latent.add (add) + latent.relu (relu)
@@ -1627,7 +1627,7 @@ static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
@@ -1639,7 +1639,7 @@ static void f28_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [64]
 static void f29_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -1659,7 +1659,7 @@ static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f31_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
@@ -1671,7 +1671,7 @@ static void f31_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [32]
 static void f32_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -1691,7 +1691,7 @@ static void f33_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f34_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
@@ -1703,7 +1703,7 @@ static void f34_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [16]
 static void f35_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
@@ -1723,7 +1723,7 @@ static void f36_pack_gather(const float *restrict w, float *restrict wp) {
 static void f37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/shallow_res_original.cae:14: output.sigmoid (sigmoid)

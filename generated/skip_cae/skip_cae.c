@@ -23,7 +23,7 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:9: a.bn (bn)
@@ -37,7 +37,7 @@ static void t1_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [32] f32
 static void t2_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
 
 // models/skip_cae.cae:10: b.relu (relu)
@@ -64,7 +64,7 @@ static void t4_pack_gather(const float *restrict w, float *restrict wp) {
 static void t5_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:10: b.bn (bn)
@@ -78,7 +78,7 @@ static void t5_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [64] f32
 static void t6_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
 
 // models/skip_cae.cae:11: latent.relu1 (relu)
@@ -105,7 +105,7 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu)
@@ -119,7 +119,7 @@ static void t9_gather(const float *restrict image, float *restrict grid, const f
 //   invstd       [128] f32
 static void t10_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -139,7 +139,7 @@ static void t11_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:13: dconv3.bn (bn)
@@ -153,7 +153,7 @@ static void t12_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [64] f32
 static void t13_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
 
 // models/skip_cae.cae:13: dconv3.add (add) + dconv3.relu (relu)
@@ -181,7 +181,7 @@ static void t15_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t16_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:14: dconv2.bn (bn)
@@ -195,7 +195,7 @@ static void t16_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [32] f32
 static void t17_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
 
 // models/skip_cae.cae:14: dconv2.add (add) + dconv2.relu (relu)
@@ -223,7 +223,7 @@ static void t19_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t20_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu)
@@ -237,7 +237,7 @@ static void t20_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t21_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -257,7 +257,7 @@ static void t22_pack_gather(const float *restrict w, float *restrict wp) {
 static void t23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:15: output.sigmoid (sigmoid) + loss + gradient
@@ -290,7 +290,7 @@ static double t25_l2_loss(const CaecHyper *h, const float *restrict params) {
 static void t26_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -309,7 +309,7 @@ static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) backward
@@ -324,7 +324,7 @@ static void t28_scatter(const float *restrict grid, float *restrict image, const
 //   invstd       [16] f32
 static void t29_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT (convT) weight and bias gradient
@@ -335,7 +335,7 @@ static void t29_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t30_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT weights
@@ -354,7 +354,7 @@ static void t31_pack_gather(const float *restrict w, float *restrict wp) {
 static void t32_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:14: dconv2.add (add) + dconv2.relu (relu) backward
@@ -362,14 +362,14 @@ static void t32_gather(const float *restrict image, float *restrict grid, const 
 //   dy           [32,32,64,64] NCHW16c
 //   dx           [32,32,64,64] NCHW16c
 static void t33_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
-  kp_relu_bwd(4194304, y, dy, (KOut){dx, NULL, 0, false, false});
+  kp_relu_bwd(4194304, y, dy, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:14: dconv2.add (add) + dconv2.relu (relu) backward
 //   dy           [32,32,64,64] NCHW16c
 //   dx           [32,32,64,64] NCHW16c
 static void t34_copy(const float *restrict dy, float *restrict dx) {
-  kp_copy(4194304, dy, (KOut){dx, NULL, 0, false, false});
+  kp_copy(4194304, dy, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:14: dconv2.bn (bn) backward
@@ -384,7 +384,7 @@ static void t34_copy(const float *restrict dy, float *restrict dx) {
 //   invstd       [32] f32
 static void t35_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:14: dconv2.convT (convT) weight and bias gradient
@@ -395,7 +395,7 @@ static void t35_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t36_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/skip_cae.cae:14: dconv2.convT weights
@@ -414,7 +414,7 @@ static void t37_pack_gather(const float *restrict w, float *restrict wp) {
 static void t38_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:13: dconv3.add (add) + dconv3.relu (relu) backward
@@ -422,14 +422,14 @@ static void t38_gather(const float *restrict image, float *restrict grid, const 
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
 static void t39_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
-  kp_relu_bwd(2097152, y, dy, (KOut){dx, NULL, 0, false, false});
+  kp_relu_bwd(2097152, y, dy, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:13: dconv3.add (add) + dconv3.relu (relu) backward
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
 static void t40_copy(const float *restrict dy, float *restrict dx) {
-  kp_copy(2097152, dy, (KOut){dx, NULL, 0, false, false});
+  kp_copy(2097152, dy, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:13: dconv3.bn (bn) backward
@@ -444,7 +444,7 @@ static void t40_copy(const float *restrict dy, float *restrict dx) {
 //   invstd       [64] f32
 static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:13: dconv3.convT (convT) weight and bias gradient
@@ -455,7 +455,7 @@ static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t42_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -474,7 +474,7 @@ static void t43_pack_gather(const float *restrict w, float *restrict wp) {
 static void t44_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, NULL, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu) backward
@@ -489,7 +489,7 @@ static void t44_gather(const float *restrict image, float *restrict grid, const 
 //   invstd       [128] f32
 static void t45_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:11: latent.conv (conv) weight and bias gradient
@@ -500,7 +500,7 @@ static void t45_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t46_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/skip_cae.cae:11: latent.conv weights
@@ -519,7 +519,7 @@ static void t47_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t48_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:11: latent.relu1 (relu) backward
@@ -527,7 +527,7 @@ static void t48_scatter(const float *restrict grid, float *restrict image, const
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
 static void t49_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
-  kp_relu_bwd(2097152, y, dy, (KOut){dx, NULL, 0, true, false});
+  kp_relu_bwd(2097152, y, dy, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/skip_cae.cae:10: b.bn (bn) backward
@@ -542,7 +542,7 @@ static void t49_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   invstd       [64] f32
 static void t50_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:10: b.conv (conv) weight and bias gradient
@@ -553,7 +553,7 @@ static void t50_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t51_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/skip_cae.cae:10: b.conv weights
@@ -572,7 +572,7 @@ static void t52_pack_scatter(const float *restrict w, float *restrict wp) {
 static void t53_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, NULL, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:10: b.relu (relu) backward
@@ -580,7 +580,7 @@ static void t53_scatter(const float *restrict grid, float *restrict image, const
 //   dy           [32,32,64,64] NCHW16c
 //   dx           [32,32,64,64] NCHW16c
 static void t54_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
-  kp_relu_bwd(4194304, y, dy, (KOut){dx, NULL, 0, true, false});
+  kp_relu_bwd(4194304, y, dy, (KOut){.a = dx, .acc_a = true});
 }
 
 // models/skip_cae.cae:9: a.bn (bn) backward
@@ -595,7 +595,7 @@ static void t54_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   invstd       [32] f32
 static void t55_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){x, NULL, 0}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
 
 // models/skip_cae.cae:9: a.conv (conv) weight and bias gradient
@@ -606,7 +606,7 @@ static void t55_bn_bwd(const float *restrict x, const float *restrict dy, float 
 static void t56_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){grid, NULL, 0}, (KIn){image, NULL, 0}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
 }
 
 // models/skip_cae.cae:9: a.conv.weight update
@@ -834,7 +834,7 @@ static void f0_pack_gather(const float *restrict w, float *restrict wp) {
 static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:9: a.bn (bn)
@@ -846,7 +846,7 @@ static void f1_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [32]
 static void f2_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
 // models/skip_cae.cae:10: b.relu (relu)
@@ -873,7 +873,7 @@ static void f4_pack_gather(const float *restrict w, float *restrict wp) {
 static void f5_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:10: b.bn (bn)
@@ -885,7 +885,7 @@ static void f5_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [64]
 static void f6_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
 // models/skip_cae.cae:11: latent.relu1 (relu)
@@ -912,7 +912,7 @@ static void f8_pack_gather(const float *restrict w, float *restrict wp) {
 static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu)
@@ -924,7 +924,7 @@ static void f9_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [128]
 static void f10_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -944,7 +944,7 @@ static void f11_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:13: dconv3.bn (bn)
@@ -956,7 +956,7 @@ static void f12_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [64]
 static void f13_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
 // models/skip_cae.cae:13: dconv3.add (add) + dconv3.relu (relu)
@@ -984,7 +984,7 @@ static void f15_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f16_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:14: dconv2.bn (bn)
@@ -996,7 +996,7 @@ static void f16_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [32]
 static void f17_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
 // models/skip_cae.cae:14: dconv2.add (add) + dconv2.relu (relu)
@@ -1024,7 +1024,7 @@ static void f19_pack_scatter(const float *restrict w, float *restrict wp) {
 static void f20_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){grid, NULL, 0}, wp, bias, (KOut){image, NULL, 0, false, false});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu)
@@ -1036,7 +1036,7 @@ static void f20_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [16]
 static void f21_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){x, NULL, 0}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -1056,7 +1056,7 @@ static void f22_pack_gather(const float *restrict w, float *restrict wp) {
 static void f23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){image, NULL, 0}, wp, bias, (KOut){grid, NULL, 0, false, false});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:15: output.sigmoid (sigmoid)

@@ -111,8 +111,8 @@ static void fill(T *t, float v) {
       t->piece[p][e] = v;
 }
 
-static KIn kin(const T *t) { return (KIn){t->piece[0], t->piece[1], t->ca}; }
-static KOut kout(const T *t, bool acc_a, bool acc_b) { return (KOut){t->piece[0], t->piece[1], t->ca, acc_a, acc_b}; }
+static KIn kin(const T *t) { return (KIn){.a = t->piece[0], .b = t->piece[1], .ca = t->ca}; }
+static KOut kout(const T *t, bool acc_a, bool acc_b) { return (KOut){.a = t->piece[0], .b = t->piece[1], .ca = t->ca, .acc_a = acc_a, .acc_b = acc_b}; }
 
 // The blocked output against want (+ the canonical `prev` of t where a piece accumulates); padding lanes must
 // be exactly 0.

@@ -125,9 +125,9 @@ static void set_channels(int n, int c, int hw, double *x, int c0, int c1, const 
 // x as a kernel input: one blocked tensor (ca == 0) or the pieces [0, ca) and [ca, c).
 static KIn kin_of(int n, int c, int hw, const double *x, int ca) {
   if (!ca)
-    return (KIn){blocked_of(n, c, hw, x), NULL, 0};
+    return (KIn){.a = blocked_of(n, c, hw, x)};
   double *a = channels(n, c, hw, x, 0, ca), *b = channels(n, c, hw, x, ca, c);
-  KIn v = {blocked_of(n, ca, hw, a), blocked_of(n, c - ca, hw, b), ca};
+  KIn v = {.a = blocked_of(n, ca, hw, a), .b = blocked_of(n, c - ca, hw, b), .ca = ca};
   free(a);
   free(b);
   return v;
@@ -151,7 +151,7 @@ static KOut kout_make(int n, int c, int hw, int ca, bool acc_a, bool acc_b, doub
       piece[k] = nan_filled(kb_elems(n, cs[k], hw, 1));
     }
   }
-  return (KOut){piece[0], piece[1], ca, acc_a, acc_b};
+  return (KOut){.a = piece[0], .b = piece[1], .ca = ca, .acc_a = acc_a, .acc_b = acc_b};
 }
 
 // The canonical tensor of a gradient output, and whether its pieces' padding lanes are 0.
@@ -672,16 +672,16 @@ static void reductions(int threads, const float *x, const float *dy, const float
     rm[ch] = 0;
     rv[ch] = 1;
   }
-  KIn in = {x, NULL, 0};
+  KIn in = {.a = x};
   float *mean = take(&next, DC), *invstd = take(&next, DC), *y = take(&next, DBIG);
   kn_bn_train(DN, DC, DH * DW, 1e-3f, 0.9f, in, gamma, beta, rm, rv, mean, invstd, true, y);
   float *dg = take(&next, DC), *db = take(&next, DC), *dx = take(&next, DBIG);
-  kn_bn_bwd(DN, DC, DH * DW, in, gamma, beta, mean, invstd, true, dy, dg, db, (KOut){dx, NULL, 0, false, false});
+  kn_bn_bwd(DN, DC, DH * DW, in, gamma, beta, mean, invstd, true, dy, dg, db, (KOut){.a = dx});
   float *gmean = take(&next, DN * DGROUPS), *ginvstd = take(&next, DN * DGROUPS), *gy = take(&next, DBIG);
   kn_gn_fwd(DN, DC, DH * DW, DGROUPS, 1e-3f, in, gamma, beta, gmean, ginvstd, false, gy);
   float *gdg = take(&next, DC), *gdb = take(&next, DC), *gdx = take(&next, DBIG);
   kn_gn_bwd(DN, DC, DH * DW, DGROUPS, in, gamma, beta, gmean, ginvstd, false, dy, gdg, gdb,
-            (KOut){gdx, NULL, 0, false, false});
+            (KOut){.a = gdx});
   float *ys = take(&next, 2 * DSMALL), *dz = take(&next, 4 * DSMALL);
   r->d[0] = kl_mse(DN, DH * DW, img, tgt, dz);
   r->d[1] = kl_mse_sigmoid(DN, DH * DW, img, tgt, ys, dz + DSMALL);
