@@ -4,21 +4,17 @@
 // and results are safetensors files, named and laid out as the front end says.
 #include "caec.h"
 #include "safetensors.h"
+#include "trainer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct Options {
-  const char *cae, *action, *weights, *batch, *out;
-  uint64_t seed;
-  int size, steps;
-  bool has_loss, no_dropout, update, f64;
-  LossKind loss;
-  double l2;
-  bool has_l2;
-  int optimizer;   // -1: the train section's
-  double lr;       // 0: the train section's
+  const char *cae, *action;
+  CaecStepArgs step; // the options the trainers share
+  int size;
+  bool f64;
 } Options;
 
 static const char usage_text[] =
@@ -31,7 +27,7 @@ static const char usage_text[] =
     "float64 with --f64). step runs one training step on the batch 'x' ([N,C,H,W];\n"
     "the target is x) and writes the output 'y', the scalar 'loss' and 'grad.NAME'\n"
     "for every trainable parameter, in the weights' dtype; with --update also every\n"
-    "parameter after the optimizer step of the model's train section. --loss and\n"
+    "parameter after the optimizer step of the model's train section. --loss,\n"
     "--l2, --optimizer and --lr override the train section; --no-dropout turns spatial\n"
     "dropout off.\n"
     "--steps K (with --update) runs K steps on the batch and writes the last one's\n"
@@ -45,71 +41,28 @@ static int usage_error(const char *msg, const char *arg) {
   return 2;
 }
 
-static bool parse_number(const char *s, double *v) {
-  char *end;
-  *v = strtod(s, &end);
-  return *s && !*end && isfinite(*v);
-}
-
 static int parse_options(int argc, char **argv, Options *o) {
   int positional = 0;
+  o->step = (CaecStepArgs)CAEC_STEP_ARGS_INIT;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+    int taken = caec_step_arg("caec interp", argc, argv, &i, &o->step);
+    if (taken == 2)
+      return 2;
+    if (taken)
+      continue;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(usage_text, stdout);
       return 0;
-    } else if (!strcmp(a, "--no-dropout")) {
-      o->no_dropout = true;
-    } else if (!strcmp(a, "--update")) {
-      o->update = true;
     } else if (!strcmp(a, "--f64")) {
       o->f64 = true;
-    } else if (!strcmp(a, "--weights") || !strcmp(a, "--batch") || !strcmp(a, "--out") || !strcmp(a, "--loss") ||
-               !strcmp(a, "--l2") || !strcmp(a, "--seed") || !strcmp(a, "--size") || !strcmp(a, "--steps") ||
-               !strcmp(a, "--optimizer") || !strcmp(a, "--lr")) {
-      if (!value)
-        return usage_error("option '%s' needs a value", a);
+    } else if (!strcmp(a, "--size")) {
+      char *end = NULL;
+      long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+      if (!end || *end || v < 1 || v > MAX_DIM)
+        return usage_error("--size must be an integer in [1, 65536], not '%s'", i + 1 < argc ? argv[i + 1] : "");
+      o->size = (int)v;
       i++;
-      double v;
-      if (!strcmp(a, "--weights"))
-        o->weights = value;
-      else if (!strcmp(a, "--batch"))
-        o->batch = value;
-      else if (!strcmp(a, "--out"))
-        o->out = value;
-      else if (!strcmp(a, "--loss")) {
-        if (strcmp(value, "mse") && strcmp(value, "dssim"))
-          return usage_error("--loss must be mse or dssim, not '%s'", value);
-        o->has_loss = true;
-        o->loss = strcmp(value, "mse") ? LOSS_DSSIM : LOSS_MSE;
-      } else if (!strcmp(a, "--l2")) {
-        if (!parse_number(value, &v) || v < 0)
-          return usage_error("--l2 must be a number >= 0, not '%s'", value);
-        o->has_l2 = true;
-        o->l2 = v;
-      } else if (!strcmp(a, "--size")) {
-        if (!parse_number(value, &v) || v < 1 || v > MAX_DIM || v != floor(v))
-          return usage_error("--size must be an integer in [1, 65536], not '%s'", value);
-        o->size = (int)v;
-      } else if (!strcmp(a, "--optimizer")) {
-        o->optimizer = !strcmp(value, "rmsprop") ? OPT_RMSPROP : !strcmp(value, "adam") ? OPT_ADAM
-                                                                 : !strcmp(value, "sgd") ? OPT_SGD : -1;
-        if (o->optimizer < 0)
-          return usage_error("--optimizer must be rmsprop, adam or sgd, not '%s'", value);
-      } else if (!strcmp(a, "--lr")) {
-        if (!parse_number(value, &v) || v <= 0)
-          return usage_error("--lr must be a number > 0, not '%s'", value);
-        o->lr = v;
-      } else if (!strcmp(a, "--steps")) {
-        if (!parse_number(value, &v) || v < 1 || v > 1000000 || v != floor(v))
-          return usage_error("--steps must be an integer in [1, 1000000], not '%s'", value);
-        o->steps = (int)v;
-      } else {
-        if (!parse_number(value, &v) || v < 0 || v > 9007199254740992.0 || v != floor(v))
-          return usage_error("--seed must be a non-negative integer, not '%s'", value);
-        o->seed = (uint64_t)v;
-      }
     } else if (a[0] == '-') {
       return usage_error("unknown option '%s'", a);
     } else if (positional == 0) {
@@ -120,15 +73,16 @@ static int parse_options(int argc, char **argv, Options *o) {
       return usage_error("unexpected argument '%s'", a);
     }
   }
+  const CaecStepArgs *s = &o->step;
   if (!o->cae || !o->action)
     return usage_error("%s", "needs FILE.cae and an action, init or step");
   if (strcmp(o->action, "init") && strcmp(o->action, "step"))
     return usage_error("unknown action '%s' (init or step)", o->action);
-  if (!o->out)
+  if (!s->out)
     return usage_error("%s", "needs --out");
-  if (!strcmp(o->action, "step") && (!o->weights || !o->batch))
+  if (!strcmp(o->action, "step") && (!s->weights || !s->batch))
     return usage_error("%s", "step needs --weights and --batch");
-  if (o->steps > 1 && !o->update)
+  if (s->steps > 1 && !s->update)
     return usage_error("%s", "--steps needs --update");
   return -1;
 }
@@ -201,11 +155,11 @@ static bool read_tensor(const char *path, const StTensor *t, const char *name, i
 
 static int init(const Options *o, const Graph *g) {
   Interp *in = interp_new(g, 1);
-  interp_init(in, o->seed);
+  interp_init(in, o->step.seed);
   Tensors ts = {xmalloc(sizeof(StTensor) * (size_t)g->nparams), 0, o->f64};
   for (int p = 0; p < g->nparams; p++)
     add_param(&ts, &g->params[p], g->params[p].name, interp_param(in, p));
-  bool ok = write_tensors(o->out, &ts, true);
+  bool ok = write_tensors(o->step.out, &ts, true);
   interp_free(in);
   return ok ? 0 : 1;
 }
@@ -214,21 +168,22 @@ static int init(const Options *o, const Graph *g) {
 static bool step(Ctx *c, const Options *o, const Graph *g, Interp *in, const double *x, const int64_t *xshape,
                  bool f64) {
   TrainConfig t = g->train;
-  if (o->has_loss)
-    t.loss = o->loss;
-  if (o->has_l2)
-    t.l2 = o->l2;
-  if (o->optimizer >= 0)
-    t.optimizer = (OptimKind)o->optimizer;
-  if (o->lr > 0)
-    t.lr = o->lr;
-  for (int i = 1; i < o->steps; i++) { // the steps before the one reported
-    interp_forward(in, x, true, !o->no_dropout, o->seed);
+  const CaecStepArgs *a = &o->step; // the runtime's enums, mapped to the front end's
+  if (a->loss >= 0)
+    t.loss = a->loss == CAEC_MSE ? LOSS_MSE : LOSS_DSSIM;
+  if (a->optimizer >= 0)
+    t.optimizer = a->optimizer == CAEC_RMSPROP ? OPT_RMSPROP : a->optimizer == CAEC_ADAM ? OPT_ADAM : OPT_SGD;
+  if (a->lr >= 0)
+    t.lr = a->lr;
+  if (a->l2 >= 0)
+    t.l2 = a->l2;
+  for (int i = 1; i < a->steps; i++) { // the steps before the one reported
+    interp_forward(in, x, true, !a->no_dropout, a->seed);
     interp_loss(in, x, t.loss, t.l2);
     interp_backward(in, t.l2);
     interp_update(in, &t);
   }
-  interp_forward(in, x, true, !o->no_dropout, o->seed);
+  interp_forward(in, x, true, !a->no_dropout, a->seed);
   double loss = interp_loss(in, x, t.loss, t.l2);
   interp_backward(in, t.l2);
   if (!isfinite(loss)) {
@@ -242,18 +197,18 @@ static bool step(Ctx *c, const Options *o, const Graph *g, Interp *in, const dou
   for (int p = 0; p < g->nparams; p++)
     if (g->params[p].trainable)
       add_param(&ts, &g->params[p], arena_printf(c->arena, "grad.%s", g->params[p].name), interp_param_grad(in, p));
-  if (o->update) {
+  if (a->update) {
     interp_update(in, &t);
     for (int p = 0; p < g->nparams; p++)
       add_param(&ts, &g->params[p], g->params[p].name, interp_param(in, p));
   }
-  return write_tensors(o->out, &ts, true);
+  return write_tensors(a->out, &ts, true);
 }
 
 static int run_step(Ctx *c, const Options *o, const Graph *g) {
   StFile weights = {0}, batch = {0};
   char err[512];
-  if (st_read(o->batch, &batch, err, sizeof err) || st_read(o->weights, &weights, err, sizeof err)) {
+  if (st_read(o->step.batch, &batch, err, sizeof err) || st_read(o->step.weights, &weights, err, sizeof err)) {
     fprintf(stderr, "caec interp: error: %s\n", err);
     st_free(&batch);
     return 1;
@@ -264,20 +219,20 @@ static int run_step(Ctx *c, const Options *o, const Graph *g) {
   int64_t xshape[4] = {n, s.c, s.h, s.w};
   if (!n) {
     fprintf(stderr, "caec interp: error: %s: needs a tensor 'x' of shape [N,%d,%d,%d] with 1 <= N <= 4096\n",
-            o->batch, s.c, s.h, s.w);
+            o->step.batch, s.c, s.h, s.w);
     st_free(&batch), st_free(&weights);
     return 1;
   }
   Interp *in = interp_new(g, n);
   double *x = xmalloc(sizeof(double) * (size_t)n * s.c * s.h * s.w);
-  bool ok = read_tensor(o->batch, xt, "x", 4, xshape, x), f64 = false;
+  bool ok = read_tensor(o->step.batch, xt, "x", 4, xshape, x), f64 = false;
   for (int p = 0; p < g->nparams && ok; p++) {
     const Param *pr = &g->params[p];
     int64_t shape[4];
     for (int d = 0; d < pr->ndim; d++)
       shape[d] = pr->dims[d];
     const StTensor *t = st_find(&weights, pr->name);
-    ok = read_tensor(o->weights, t, pr->name, pr->ndim, shape, interp_param(in, p));
+    ok = read_tensor(o->step.weights, t, pr->name, pr->ndim, shape, interp_param(in, p));
     f64 = f64 || t->dtype == ST_F64;
   }
   ok = ok && step(c, o, g, in, x, xshape, f64);
@@ -289,7 +244,7 @@ static int run_step(Ctx *c, const Options *o, const Graph *g) {
 }
 
 int cmd_interp(int argc, char **argv) {
-  Options o = {.optimizer = -1};
+  Options o = {0};
   int rc = parse_options(argc, argv, &o);
   if (rc >= 0)
     return rc;

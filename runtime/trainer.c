@@ -69,9 +69,9 @@ void caec_update(const CaecHyper *h, int64_t t, size_t count, bool l2_flag, floa
 // ---- the command line --------------------------------------------------------------
 
 typedef struct Options {
-  const char *action, *weights, *batch, *out;
+  const char *action;
+  CaecStepArgs step;
   CaecHyper h;
-  int steps;
 } Options;
 
 static void usage(const CaecModel *m, FILE *out) {
@@ -88,17 +88,17 @@ static void usage(const CaecModel *m, FILE *out) {
           "step runs one training step on the batch 'x' (the target is x) and writes the output\n"
           "'y', the scalar 'loss' and 'grad.NAME' for every trainable parameter; with --update\n"
           "also every parameter after the optimizer step of the model's train section.\n"
-          "bench times training steps (with the update) on a random batch after one warm-up\n"
-          "step and prints the median and best images/s (OMP_NUM_THREADS sets the threads).\n"
           "--steps K (with --update) runs K steps on the batch and writes the last one's results.\n"
-          "--loss, --l2, --optimizer and --lr override the train section.\n",
+          "--loss, --l2, --optimizer and --lr override the train section.\n"
+          "bench times training steps (with the update) on a random batch after one warm-up\n"
+          "step and prints the median and best images/s (OMP_NUM_THREADS sets the threads).\n",
           m->name, m->name, m->name, m->name, m->name, m->source, m->caec_version, m->batch, m->height, m->width);
 }
 
-static int usage_error(const CaecModel *m, const char *msg, const char *arg) {
-  fprintf(stderr, "%s: error: ", m->name);
+static int usage_error(const char *prog, const char *msg, const char *arg) {
+  fprintf(stderr, "%s: error: ", prog);
   fprintf(stderr, msg, arg);
-  fprintf(stderr, " (see '%s --help')\n", m->name);
+  fprintf(stderr, " (see '%s --help')\n", prog);
   return 2;
 }
 
@@ -108,77 +108,112 @@ static bool parse_number(const char *s, double *v) {
   return *s && !*end && isfinite(*v);
 }
 
+int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs *o) {
+  static const char *const valued[] = {"--weights", "--batch", "--out", "--loss", "--l2",
+                                       "--seed", "--steps", "--optimizer", "--lr"};
+  const char *a = argv[*i];
+  if (!strcmp(a, "--no-dropout") || !strcmp(a, "--update")) {
+    *(a[2] == 'n' ? &o->no_dropout : &o->update) = true;
+    return 1;
+  }
+  size_t which = 0;
+  while (which < sizeof valued / sizeof *valued && strcmp(a, valued[which]))
+    which++;
+  if (which == sizeof valued / sizeof *valued)
+    return 0;
+  if (*i + 1 >= argc)
+    return usage_error(prog, "option '%s' needs a value", a);
+  const char *value = argv[++*i];
+  double v;
+  bool number = parse_number(value, &v), integer = number && v == floor(v);
+  switch (which) {
+  case 0: o->weights = value; break;
+  case 1: o->batch = value; break;
+  case 2: o->out = value; break;
+  case 3:
+    if (strcmp(value, "mse") && strcmp(value, "dssim"))
+      return usage_error(prog, "--loss must be mse or dssim, not '%s'", value);
+    o->loss = strcmp(value, "mse") ? CAEC_DSSIM : CAEC_MSE;
+    break;
+  case 4:
+    if (!number || v < 0)
+      return usage_error(prog, "--l2 must be a number >= 0, not '%s'", value);
+    o->l2 = v;
+    break;
+  case 5:
+    if (!integer || v < 0 || v > 9007199254740992.0)
+      return usage_error(prog, "--seed must be a non-negative integer, not '%s'", value);
+    o->seed = (uint64_t)v;
+    break;
+  case 6:
+    if (!integer || v < 1 || v > 1000000)
+      return usage_error(prog, "--steps must be an integer in [1, 1000000], not '%s'", value);
+    o->steps = (int)v;
+    break;
+  case 7:
+    o->optimizer = !strcmp(value, "rmsprop") ? CAEC_RMSPROP : !strcmp(value, "adam") ? CAEC_ADAM
+                                                            : !strcmp(value, "sgd") ? CAEC_SGD : -1;
+    if (o->optimizer < 0)
+      return usage_error(prog, "--optimizer must be rmsprop, adam or sgd, not '%s'", value);
+    break;
+  default:
+    if (!number || v <= 0)
+      return usage_error(prog, "--lr must be a number > 0, not '%s'", value);
+    o->lr = v;
+    break;
+  }
+  return 1;
+}
+
+CaecHyper caec_step_hyper(const CaecStepArgs *o, CaecHyper h) {
+  if (o->loss >= 0)
+    h.loss = (CaecLoss)o->loss;
+  if (o->optimizer >= 0)
+    h.optimizer = (CaecOptim)o->optimizer;
+  if (o->lr >= 0)
+    h.lr = o->lr;
+  if (o->l2 >= 0)
+    h.l2 = o->l2;
+  h.dropout = h.dropout && !o->no_dropout;
+  h.update = o->update;
+  h.seed = o->seed;
+  return h;
+}
+
 // -1: go on; otherwise the exit status.
 static int parse_options(const CaecModel *m, int argc, char **argv, Options *o) {
-  o->h = m->defaults;
+  o->step = (CaecStepArgs)CAEC_STEP_ARGS_INIT;
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-    double v;
+    const char *a = argv[i];
+    int taken = caec_step_arg(m->name, argc, argv, &i, &o->step);
+    if (taken == 2)
+      return 2;
+    if (taken)
+      continue;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(m, stdout);
       return 0;
-    } else if (!strcmp(a, "--no-dropout")) {
-      o->h.dropout = false;
-    } else if (!strcmp(a, "--update")) {
-      o->h.update = true;
-    } else if (!strcmp(a, "--weights") || !strcmp(a, "--batch") || !strcmp(a, "--out") || !strcmp(a, "--loss") ||
-               !strcmp(a, "--l2") || !strcmp(a, "--seed") || !strcmp(a, "--steps") || !strcmp(a, "--optimizer") ||
-               !strcmp(a, "--lr")) {
-      if (!value)
-        return usage_error(m, "option '%s' needs a value", a);
-      i++;
-      if (!strcmp(a, "--weights"))
-        o->weights = value;
-      else if (!strcmp(a, "--batch"))
-        o->batch = value;
-      else if (!strcmp(a, "--out"))
-        o->out = value;
-      else if (!strcmp(a, "--loss")) {
-        if (strcmp(value, "mse") && strcmp(value, "dssim"))
-          return usage_error(m, "--loss must be mse or dssim, not '%s'", value);
-        o->h.loss = strcmp(value, "mse") ? CAEC_DSSIM : CAEC_MSE;
-      } else if (!strcmp(a, "--l2")) {
-        if (!parse_number(value, &v) || v < 0)
-          return usage_error(m, "--l2 must be a number >= 0, not '%s'", value);
-        o->h.l2 = v;
-      } else if (!strcmp(a, "--optimizer")) {
-        int opt = !strcmp(value, "rmsprop") ? CAEC_RMSPROP : !strcmp(value, "adam") ? CAEC_ADAM
-                                                            : !strcmp(value, "sgd") ? CAEC_SGD : -1;
-        if (opt < 0)
-          return usage_error(m, "--optimizer must be rmsprop, adam or sgd, not '%s'", value);
-        o->h.optimizer = (CaecOptim)opt;
-      } else if (!strcmp(a, "--lr")) {
-        if (!parse_number(value, &v) || v <= 0)
-          return usage_error(m, "--lr must be a number > 0, not '%s'", value);
-        o->h.lr = v;
-      } else if (!strcmp(a, "--steps")) {
-        if (!parse_number(value, &v) || v < 1 || v > 1000000 || v != floor(v))
-          return usage_error(m, "--steps must be an integer in [1, 1000000], not '%s'", value);
-        o->steps = (int)v;
-      } else {
-        if (!parse_number(value, &v) || v < 0 || v > 9007199254740992.0 || v != floor(v))
-          return usage_error(m, "--seed must be a non-negative integer, not '%s'", value);
-        o->h.seed = (uint64_t)v;
-      }
     } else if (a[0] == '-') {
-      return usage_error(m, "unknown option '%s'", a);
+      return usage_error(m->name, "unknown option '%s'", a);
     } else if (!o->action) {
       o->action = a;
     } else {
-      return usage_error(m, "unexpected argument '%s'", a);
+      return usage_error(m->name, "unexpected argument '%s'", a);
     }
   }
+  o->h = caec_step_hyper(&o->step, m->defaults);
+  const CaecStepArgs *s = &o->step;
   if (!o->action)
-    return usage_error(m, "%s", "needs a command: init, step or info");
+    return usage_error(m->name, "%s", "needs a command: init, step, bench or info");
   if (strcmp(o->action, "init") && strcmp(o->action, "step") && strcmp(o->action, "info") &&
       strcmp(o->action, "bench"))
-    return usage_error(m, "unknown command '%s' (init, step, bench or info)", o->action);
-  if ((!strcmp(o->action, "init") || !strcmp(o->action, "step")) && !o->out)
-    return usage_error(m, "%s", "needs --out");
-  if (!strcmp(o->action, "step") && (!o->weights || !o->batch))
-    return usage_error(m, "%s", "step needs --weights and --batch");
-  if (o->steps > 1 && !o->h.update && strcmp(o->action, "bench"))
-    return usage_error(m, "%s", "--steps needs --update");
+    return usage_error(m->name, "unknown command '%s' (init, step, bench or info)", o->action);
+  if ((!strcmp(o->action, "init") || !strcmp(o->action, "step")) && !s->out)
+    return usage_error(m->name, "%s", "needs --out");
+  if (!strcmp(o->action, "step") && (!s->weights || !s->batch))
+    return usage_error(m->name, "%s", "step needs --weights and --batch");
+  if (s->steps > 1 && !s->update && strcmp(o->action, "bench"))
+    return usage_error(m->name, "%s", "--steps needs --update");
   return -1;
 }
 
@@ -206,7 +241,7 @@ static int cmd_init(const CaecModel *m, const Options *o, CaecState *s) {
     return fprintf(stderr, "%s: error: out of memory\n", m->name), 1;
   for (int p = 0; p < m->nparams; p++)
     ts[p] = param_tensor(&m->params[p], m->params[p].name, s->params + m->params[p].offset);
-  bool ok = write_file(m, o->out, ts, m->nparams);
+  bool ok = write_file(m, o->step.out, ts, m->nparams);
   free(ts);
   return ok ? 0 : 1;
 }
@@ -240,21 +275,21 @@ static int cmd_step(const CaecModel *m, const Options *o, CaecState *s) {
   bool ok = x && y && ts && names;
   if (!ok)
     fprintf(stderr, "%s: error: out of memory\n", m->name);
-  if (ok && (st_read(o->weights, &wf, err, sizeof err) || st_read(o->batch, &bf, err, sizeof err))) {
+  if (ok && (st_read(o->step.weights, &wf, err, sizeof err) || st_read(o->step.batch, &bf, err, sizeof err))) {
     fprintf(stderr, "%s: error: %s\n", m->name, err);
     ok = false;
   }
   int64_t xshape[4] = {m->batch, 1, m->height, m->width};
-  ok = ok && load(m, o->batch, st_find(&bf, "x"), "x", 4, xshape, x);
+  ok = ok && load(m, o->step.batch, st_find(&bf, "x"), "x", 4, xshape, x);
   for (int p = 0; ok && p < m->nparams; p++) {
     const CaecParam *pr = &m->params[p];
     int64_t shape[4] = {pr->dims[0], pr->dims[1], pr->dims[2], pr->dims[3]};
-    ok = load(m, o->weights, st_find(&wf, pr->name), pr->name, pr->ndim, shape, s->params + pr->offset);
+    ok = load(m, o->step.weights, st_find(&wf, pr->name), pr->name, pr->ndim, shape, s->params + pr->offset);
   }
   if (ok) {
     // The optimizer state starts at zero: a step from a weights file is the first of a run.
     memset(s->optim, 0, (size_t)m->arena_bytes[2]);
-    for (int i = 1; i < o->steps; i++)
+    for (int i = 1; i < o->step.steps; i++)
       m->train_step(s, &o->h, x, y);
     double loss = m->train_step(s, &o->h, x, y);
     int n = 0;
@@ -278,7 +313,7 @@ static int cmd_step(const CaecModel *m, const Options *o, CaecState *s) {
       fprintf(stderr, "%s: error: the loss is not finite (%g)\n", m->name, loss);
       ok = false;
     }
-    ok = ok && write_file(m, o->out, ts, n);
+    ok = ok && write_file(m, o->step.out, ts, n);
   }
   for (int p = 0; names && p < m->nparams; p++)
     free(names[p]);
@@ -300,7 +335,7 @@ static int by_value(const void *a, const void *b) {
 
 static int cmd_bench(const CaecModel *m, const Options *o, CaecState *s) {
   size_t pixels = (size_t)m->batch * (size_t)m->height * (size_t)m->width;
-  int steps = o->steps ? o->steps : 5;
+  int steps = o->step.steps ? o->step.steps : 5;
   float *x = malloc(pixels * sizeof(float)), *y = malloc(pixels * sizeof(float));
   double *secs = malloc(sizeof(double) * (size_t)steps);
   if (!x || !y || !secs) {

@@ -54,6 +54,23 @@ typedef struct CaecModel {
   double (*train_step)(CaecState *s, const CaecHyper *h, const float *x, float *y);
 } CaecModel;
 
+// The options of a training step that `caec interp` and the trainers share.
+typedef struct CaecStepArgs {
+  const char *weights, *batch, *out;
+  int loss, optimizer; // a CaecLoss and a CaecOptim; -1: the model's
+  double lr, l2;       // < 0: the model's
+  bool no_dropout, update;
+  uint64_t seed;
+  int steps;           // 0: one
+} CaecStepArgs;
+#define CAEC_STEP_ARGS_INIT {NULL, NULL, NULL, -1, -1, -1, -1, false, false, 0, 0}
+// Takes argv[*i] (and its value, advancing *i) when it is one of those
+// options: returns 1; 0 when it is not one; 2 after printing
+// "PROG: error: ..." for a missing or bad value.
+int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs *o);
+// Settings from the model's defaults and the options given.
+CaecHyper caec_step_hyper(const CaecStepArgs *o, CaecHyper defaults);
+
 // trainer.c
 bool caec_state_new(const CaecModel *m, CaecState *s); // false when out of memory
 void caec_state_free(CaecState *s);
