@@ -18,6 +18,15 @@
 // vector runs over the input's channels instead and is summed at the end
 // ("reduce" tiles). Every output value is computed by one thread in an order
 // that does not depend on the thread count.
+//
+// Fusion (kern.h). An input piece's prologue (batch norm, relu) is applied to
+// copies of the input rows that a thread reads, not per broadcast, where it
+// would cost an FMA and a max for every NV FMAs of the tile (double the work
+// on AVX2); a copy costs them about once per input value and output block:
+// gather and scatter keep a thread's last k prologue'd input rows (Cache),
+// wgrad a thread's prologue'd blocks of the current image (Copies). An
+// output's epilogue (bias, residual, relu, batch-norm sums) runs on a tile's
+// accumulators as they are stored.
 #include "kern.h"
 
 #include <omp.h>
@@ -36,18 +45,23 @@ typedef float vf __attribute__((vector_size(64)));
 enum { VW = 16, RT = 12, WACC = 24 };
 static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
 static inline vf vbc(float x) { return (vf)_mm512_set1_ps(x); }
+static inline vf vmax0(vf a) { return (vf)_mm512_max_ps((__m512)a, _mm512_setzero_ps()); }
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 typedef float vf __attribute__((vector_size(32)));
 enum { VW = 8, RT = 6, WACC = 6 };
 static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
 static inline vf vbc(float x) { return (vf)_mm256_set1_ps(x); }
+static inline vf vmax0(vf a) { return (vf)_mm256_max_ps((__m256)a, _mm256_setzero_ps()); }
 #else
 typedef float vf __attribute__((vector_size(16)));
 enum { VW = 4, RT = 2, WACC = 3 };
 static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf vbc(float x) { return (vf){x, x, x, x}; }
+typedef int vi __attribute__((vector_size(16)));
+static inline vf vmax0(vf a) { return (vf)((vi)(a > 0) & (vi)a); }
 #endif
+// vmax0: max(a, 0) per lane, with NaN -> 0 like the scalar !(y > 0) ? 0 : y.
 enum { NV = KB / VW, KMAX = 16 }; // KMAX: the largest kernel size (tap lists live on the stack)
 
 #define INLINE static inline __attribute__((always_inline))
@@ -59,6 +73,15 @@ INLINE vf vld(const float *p) {
   return v;
 }
 INLINE void vst(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+static void *xcalloc(size_t count, size_t size) {
+  void *p = calloc(count ? count : 1, size);
+  if (!p) {
+    fputs("kern_conv: out of memory\n", stderr);
+    abort();
+  }
+  return p;
+}
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -99,13 +122,97 @@ static void check_k(const KConv *g) {
   }
 }
 
+// Epilogues are for single-piece outputs (kern.h).
+static void check_out(KOut o) {
+  if (o.b && (o.res || o.relu || o.stats)) {
+    fputs("kern_conv: an epilogue on a two-piece output\n", stderr);
+    abort();
+  }
+}
+
+// ---- prologues -----------------------------------------------------------------------------------
+
+// The prologue of one input block, its coefficients zero past the piece's channels so that padding
+// lanes stay 0 (they are 0, and 0 * 0 + 0 = 0). on: the block has a prologue.
+typedef struct BlockPro {
+  float s[KB], b[KB];
+  bool on, relu;
+} BlockPro;
+
+static bool has_pro(KPro p) { return p.scale || p.relu; }
+
+// Per-block prologues of a tensor of c channels, or NULL when neither piece has one.
+static BlockPro *block_pros(KIn t, int c) {
+  if (!has_pro(t.pro_a) && !(t.b && has_pro(t.pro_b)))
+    return NULL;
+  const int nb = kb_blocks(c), nba = t.b ? t.ca / KB : nb;
+  BlockPro *bp = xcalloc((size_t)nb, sizeof *bp);
+  for (int cb = 0; cb < nb; cb++) {
+    const KPro p = cb < nba ? t.pro_a : t.pro_b;
+    const int first = cb < nba ? 0 : t.ca; // the piece's first channel
+    bp[cb].on = has_pro(p);
+    bp[cb].relu = p.relu;
+    for (int l = 0; l < block_channels(c, cb); l++) {
+      const int ch = cb * KB + l - first;
+      bp[cb].s[l] = p.scale ? p.scale[ch] : 1.0f;
+      bp[cb].b[l] = p.scale ? p.shift[ch] : 0.0f;
+    }
+  }
+  return bp;
+}
+
+// y = the prologue of `count` pixels x of a block with pixel stride PS (KB, or 1 when plain). Every kernel
+// reads prologue'd values through this one function, so all see the same bits. A plain pixel takes lane 0
+// of the same vector FMA.
+INLINE void pro_pixels(const BlockPro *p, const float *x, float *y, size_t count, const int PS, const int relu) {
+  vf s[NV], b[NV];
+  for (int v = 0; v < NV; v++)
+    s[v] = PS == KB ? vld(p->s + v * VW) : vbc(p->s[0]), b[v] = PS == KB ? vld(p->b + v * VW) : vbc(p->b[0]);
+  for (size_t px = 0; px < count; px++) {
+    if (PS == KB)
+      for (int v = 0; v < NV; v++) {
+        vf t = vfma(vld(x + px * KB + v * VW), s[v], b[v]);
+        vst(y + px * KB + v * VW, relu ? vmax0(t) : t);
+      }
+    else {
+      vf t = vfma(vbc(x[px]), s[0], b[0]);
+      y[px] = (relu ? vmax0(t) : t)[0];
+    }
+  }
+}
+
+static void pro_run(const BlockPro *p, const float *x, float *y, size_t count, int ps) {
+  if (ps == 1)
+    p->relu ? pro_pixels(p, x, y, count, 1, 1) : pro_pixels(p, x, y, count, 1, 0);
+  else
+    p->relu ? pro_pixels(p, x, y, count, KB, 1) : pro_pixels(p, x, y, count, KB, 0);
+}
+
+// A thread's prologue'd copies of the input rows that gather and scatter read: k slots of [block][iw][16]
+// (plain blocks use the first iw floats), input row r in slot r % k. The rows one output row reads lie
+// within k consecutive input rows, so they never share a slot, and the next output row of the thread
+// (the same image and block, one row down) finds all but `stride` of them in place.
+typedef struct Cache {
+  float *buf; // NULL without prologues
+  int image[KMAX], row[KMAX];
+} Cache;
+
+static Cache cache_new(const BlockPro *pro, int k, int blocks, int iw) {
+  Cache c = {.buf = pro ? xcalloc((size_t)k * (size_t)blocks * (size_t)iw * KB, sizeof(float)) : NULL};
+  for (int s = 0; s < KMAX; s++)
+    c.image[s] = c.row[s] = -1;
+  return c;
+}
+
 // ---- gather and scatter: one output row in tiles of RT pixels ---------------------------------
 
 // What the tiles of one output row share.
 typedef struct Row {
   KIn in;
-  int ic, ih, iw, n; // input channels and size; the image of the batch
-  const float *w;    // packed weights of the output block: [in channel (or block)][k][k][16]
+  const BlockPro *pro;         // the input blocks' prologues (NULL: none); blocks that have one are read
+  const float *cache;          // from their copies in Cache.buf
+  int ic, ih, iw, n;           // input channels and size; the image of the batch
+  const float *w;              // packed weights of the output block: [in channel (or block)][k][k][16]
   int k;
   int nra, ra[KMAX], rr[KMAX]; // row taps: weight row, input row
   int nt, wc[KMAX], off[KMAX]; // column taps: weight column, input column relative to a pixel's base
@@ -113,7 +220,38 @@ typedef struct Row {
   int ops, ostep;              // output pixel stride (16, or 1 when plain); columns between tile pixels
   bool acc;                    // add to the output instead of assigning it
   float bias[KB];              // of the output block's channels, 0 past them
+  const float *res;            // epilogue: the residual's row (NULL: none), laid out as out
+  bool relu;                   // epilogue: relu before the store
+  double *stat;                // epilogue: [2][16] sums and sums of squares of the values stored (NULL: none)
 } Row;
+
+// Row tap ia of input block b (pixel stride PS) in `plane`, or its prologue'd copy.
+INLINE const float *in_row(const Row *r, const float *plane, int b, int ia, const int PS) {
+  if (r->pro && r->pro[b].on)
+    return r->cache + ((size_t)(r->rr[ia] % r->k) * (size_t)kb_blocks(r->ic) + (size_t)b) * (size_t)r->iw * KB;
+  return plane + (size_t)r->rr[ia] * (size_t)r->iw * PS;
+}
+
+// Fills the cache slots of the row's input rows that hold other rows.
+static void cache_rows(Row *r, Cache *c) {
+  if (!r->pro)
+    return;
+  const size_t hw = (size_t)r->ih * (size_t)r->iw;
+  for (int ia = 0; ia < r->nra; ia++) {
+    const int slot = r->rr[ia] % r->k;
+    if (c->image[slot] == r->n && c->row[slot] == r->rr[ia])
+      continue;
+    for (int b = 0; b < kb_blocks(r->ic); b++)
+      if (r->pro[b].on) {
+        int ps;
+        const float *plane = in_plane(r->in, r->ic, r->n, b, hw, &ps);
+        pro_run(&r->pro[b], plane + (size_t)r->rr[ia] * (size_t)r->iw * (size_t)ps,
+                c->buf + ((size_t)slot * (size_t)kb_blocks(r->ic) + (size_t)b) * (size_t)r->iw * KB, (size_t)r->iw, ps);
+      }
+    c->image[slot] = r->n, c->row[slot] = r->rr[ia];
+  }
+  r->cache = c->buf;
+}
 
 static const float zeros[KB]; // read in place of taps that fall outside the input
 
@@ -134,7 +272,7 @@ INLINE void bcast_block(const Row *r, vf acc[RT][NV], int b, const float *plane,
                         const int inside, const int istep, const int reduce, const int PS) {
   const int k = r->k;
   for (int ia = 0; ia < r->nra; ia++) {
-    const float *row = plane + (size_t)r->rr[ia] * (size_t)r->iw * PS;
+    const float *row = in_row(r, plane, b, ia, PS);
     for (int t = 0; t < r->nt; t++) {
       const float *xp[RT];
       tap_pixels(r, row, t, col0, m, xp, R, inside, istep, PS);
@@ -159,7 +297,7 @@ INLINE void reduce_block(const Row *r, vf acc[RT][NV], int b, const float *plane
                          const int inside, const int istep) {
   const int k = r->k;
   for (int ia = 0; ia < r->nra; ia++) {
-    const float *row = plane + (size_t)r->rr[ia] * (size_t)r->iw * KB;
+    const float *row = in_row(r, plane, b, ia, KB);
     for (int t = 0; t < r->nt; t++) {
       const float *xp[RT];
       tap_pixels(r, row, t, col0, m, xp, R, inside, istep, KB);
@@ -172,6 +310,33 @@ INLINE void reduce_block(const Row *r, vf acc[RT][NV], int b, const float *plane
           acc[p][v] = vfma(vld(xp[p] + v * VW), wv[v], acc[p][v]);
     }
   }
+}
+
+// The epilogue of an output pixel at offset `at` of the row: v = acc + bias (+ res), relu, then assigned or
+// added; the row's sums are of the value stored (old + v when adding), as the next batch norm sees it.
+static inline void store1(const Row *r, float *o, size_t at, float y) {
+  y += r->bias[0];
+  if (r->res)
+    y += r->res[at];
+  if (r->relu && !(y > 0))
+    y = 0;
+  *o = r->acc ? *o + y : y;
+  if (r->stat)
+    r->stat[0] += *o, r->stat[KB] += (double)*o * *o;
+}
+
+INLINE void store_block(const Row *r, float *o, size_t at, const vf acc[NV]) {
+  for (int v = 0; v < NV; v++) {
+    vf y = acc[v] + vld(r->bias + v * VW);
+    if (r->res)
+      y += vld(r->res + at + v * VW);
+    if (r->relu)
+      y = vmax0(y);
+    vst(o + v * VW, r->acc ? vld(o + v * VW) + y : y);
+  }
+  if (r->stat)
+    for (int l = 0; l < KB; l++)
+      r->stat[l] += o[l], r->stat[KB + l] += (double)o[l] * o[l];
 }
 
 // Output pixels ocol0 + p*ostep (p < m <= R) of the row, whose taps read input columns col0 + p*istep + off[t].
@@ -193,24 +358,21 @@ INLINE void tile(const Row *r, int col0, int ocol0, int m, const int R, const in
       bcast_block(r, acc, b, plane, block_channels(r->ic, b), col0, m, R, inside, istep, 0, KB);
   }
   for (int p = 0; p < m; p++) {
-    float *o = r->out + (size_t)(ocol0 + p * r->ostep) * (size_t)r->ops;
-    if (reduce) { // lanes in a fixed order
-      vf s = acc[p][0];
-      for (int v = 1; v < NV; v++)
-        s += acc[p][v];
-      float sum = s[0];
-      for (int l = 1; l < VW; l++)
-        sum += s[l];
-      sum += r->bias[0];
-      *o = r->acc ? *o + sum : sum;
-    } else if (r->ops == 1) { // a plain output: lane 0
-      float y = acc[p][0][0] + r->bias[0];
-      *o = r->acc ? *o + y : y;
-    } else
-      for (int v = 0; v < NV; v++) {
-        vf y = acc[p][v] + vld(r->bias + v * VW);
-        vst(o + v * VW, r->acc ? vld(o + v * VW) + y : y);
+    const size_t at = (size_t)(ocol0 + p * r->ostep) * (size_t)r->ops;
+    float *o = r->out + at;
+    if (r->ops == 1) { // a plain output: lane 0, or a reduce tile's lanes summed in a fixed order
+      float y = acc[p][0][0];
+      if (reduce) {
+        vf s = acc[p][0];
+        for (int v = 1; v < NV; v++)
+          s += acc[p][v];
+        y = s[0];
+        for (int l = 1; l < VW; l++)
+          y += s[l];
       }
+      store1(r, o, at, y);
+    } else
+      store_block(r, o, at, acc[p]);
   }
 }
 
@@ -239,15 +401,31 @@ static void tile_any(const Row *r, int col0, int ocol0, int m, bool inside, int 
 // A row of `cols` tile pixels split into the fewest tiles of balanced sizes (at most RT, differing by 1).
 static int tile_start(int cols, int tiles, int i) { return (int)((long)cols * i / tiles); }
 
-// The output block's part of a Row: where it writes, and its bias.
+// The output block's part of a Row: where it writes, its bias and epilogue; stat: the row's sums, zeroed.
 static void row_output(Row *r, KOut out, int oc, int oh, int ow, int n, int ob, int orow, const float *bias,
-                       bool reduce) {
+                       bool reduce, double stat[2 * KB]) {
   bool acc;
   float *plane = out_plane(out, oc, n, ob, (size_t)oh * (size_t)ow, &r->ops, &acc);
   r->out = plane + (size_t)orow * (size_t)ow * (size_t)r->ops;
   r->acc = acc;
   for (int l = 0; l < KB; l++)
     r->bias[l] = bias && (reduce ? l == 0 : ob * KB + l < oc) ? bias[reduce ? 0 : ob * KB + l] : 0.0f;
+  r->res = out.res ? out.res + (r->out - out.a) : NULL; // a single piece: the same offset
+  r->relu = out.relu;
+  memset(stat, 0, 2 * KB * sizeof *stat);
+  r->stat = out.stats ? stat : NULL;
+}
+
+// The row's sums into the output's stats, [image][row][sum, sum of squares][channel]: the output block's 16
+// channels (for a plain output, channel 0 and 15 zeros).
+static void row_stats(const Row *r, KOut out, int oc, int oh, int n, int ob, int orow) {
+  if (!r->stat)
+    return;
+  const size_t width = (size_t)KB * (size_t)kb_blocks(oc), at = ((size_t)n * (size_t)oh + (size_t)orow) * 2 * width;
+  for (int l = 0; l < KB; l++) {
+    out.stats[at + (size_t)ob * KB + (size_t)l] = r->stat[l];
+    out.stats[at + width + (size_t)ob * KB + (size_t)l] = r->stat[KB + l];
+  }
 }
 
 // Whether an output of oc channels from an input of inc channels uses reduce tiles (and their packing).
@@ -255,70 +433,92 @@ static bool reduces(int oc, int inc) { return oc == 1 && inc > 1; }
 
 void kc_gather(const KConv *g, KIn image, const float *wp, const float *bias, KOut grid) {
   check_k(g);
+  check_out(grid);
   const bool reduce = reduces(g->gc, g->ic);
   const size_t wob = (size_t)g->ic * (size_t)g->k * (size_t)g->k * KB; // packed floats per grid block
   const int st = g->stride, nob = kb_blocks(g->gc);
-#pragma omp parallel for collapse(3) schedule(static)
-  for (int n = 0; n < g->n; n++)
-    for (int ob = 0; ob < nob; ob++)
-      for (int i = 0; i < g->gh; i++) {
-        Row r = {.in = image, .ic = g->ic, .ih = g->ih, .iw = g->iw, .n = n, .k = g->k, .ostep = 1};
-        r.w = wp + (reduce ? 0 : (size_t)ob * wob);
-        row_output(&r, grid, g->gc, g->gh, g->gw, n, ob, i, bias, reduce);
-        for (int a = 0; a < g->k; a++) {
-          int ir = i * st + a - g->pad_top;
-          if (ir >= 0 && ir < g->ih)
-            r.ra[r.nra] = a, r.rr[r.nra++] = ir;
+  BlockPro *pro = block_pros(image, g->ic);
+#pragma omp parallel
+  {
+    Cache cache = cache_new(pro, g->k, kb_blocks(g->ic), g->iw);
+#pragma omp for collapse(3) schedule(static)
+    for (int n = 0; n < g->n; n++)
+      for (int ob = 0; ob < nob; ob++)
+        for (int i = 0; i < g->gh; i++) {
+          Row r = {.in = image, .pro = pro, .ic = g->ic, .ih = g->ih, .iw = g->iw, .n = n, .k = g->k, .ostep = 1};
+          double stat[2 * KB];
+          r.w = wp + (reduce ? 0 : (size_t)ob * wob);
+          row_output(&r, grid, g->gc, g->gh, g->gw, n, ob, i, bias, reduce, stat);
+          for (int a = 0; a < g->k; a++) {
+            int ir = i * st + a - g->pad_top;
+            if (ir >= 0 && ir < g->ih)
+              r.ra[r.nra] = a, r.rr[r.nra++] = ir;
+          }
+          cache_rows(&r, &cache);
+          for (int c = 0; c < g->k; c++)
+            r.wc[c] = c, r.off[c] = c;
+          r.nt = g->k;
+          const int tiles = (g->gw + RT - 1) / RT;
+          for (int ti = 0; ti < tiles; ti++) {
+            int j0 = tile_start(g->gw, tiles, ti), m = tile_start(g->gw, tiles, ti + 1) - j0,
+                col0 = j0 * st - g->pad_left;
+            bool inside = col0 >= 0 && col0 + (m - 1) * st + g->k - 1 < g->iw;
+            tile_any(&r, col0, j0, m, inside, st, reduce);
+          }
+          row_stats(&r, grid, g->gc, g->gh, n, ob, i);
         }
-        for (int c = 0; c < g->k; c++)
-          r.wc[c] = c, r.off[c] = c;
-        r.nt = g->k;
-        const int tiles = (g->gw + RT - 1) / RT;
-        for (int ti = 0; ti < tiles; ti++) {
-          int j0 = tile_start(g->gw, tiles, ti), m = tile_start(g->gw, tiles, ti + 1) - j0,
-              col0 = j0 * st - g->pad_left;
-          bool inside = col0 >= 0 && col0 + (m - 1) * st + g->k - 1 < g->iw;
-          tile_any(&r, col0, j0, m, inside, st, reduce);
-        }
-      }
+    free(cache.buf);
+  }
+  free(pro);
 }
 
 void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KOut image) {
   check_k(g);
+  check_out(image);
   const bool reduce = reduces(g->ic, g->gc);
   const size_t wob = (size_t)g->gc * (size_t)g->k * (size_t)g->k * KB; // packed floats per image block
   const int st = g->stride, nob = kb_blocks(g->ic);
-#pragma omp parallel for collapse(3) schedule(static)
-  for (int n = 0; n < g->n; n++)
-    for (int ob = 0; ob < nob; ob++)
-      for (int r0 = 0; r0 < g->ih; r0++) {
-        Row r = {.in = grid, .ic = g->gc, .ih = g->gh, .iw = g->gw, .n = n, .k = g->k, .ostep = st};
-        r.w = wp + (reduce ? 0 : (size_t)ob * wob);
-        row_output(&r, image, g->ic, g->ih, g->iw, n, ob, r0, bias, reduce);
-        // Row taps: grid rows i with i*stride + a - pad_top = r0.
-        for (int a = mod(r0 + g->pad_top, st); a < g->k; a += st) {
-          int num = r0 + g->pad_top - a;
-          if (num >= 0 && num / st < g->gh)
-            r.ra[r.nra] = a, r.rr[r.nra++] = num / st;
-        }
-        // Image columns s of phase ph = (s + pad_left) % stride, taken as s = sf + m*stride, read grid columns
-        // jb + m - t through the taps c = ph + t*stride.
-        for (int ph = 0; ph < st; ph++) {
-          int sf = mod(ph - g->pad_left, st);
-          if (sf >= g->iw)
-            continue;
-          int cols = (g->iw - sf + st - 1) / st, jb = (sf + g->pad_left - ph) / st;
-          r.nt = 0;
-          for (int c = ph; c < g->k; c += st)
-            r.wc[r.nt] = c, r.off[r.nt] = -r.nt, r.nt++;
-          const int tiles = (cols + RT - 1) / RT;
-          for (int ti = 0; ti < tiles; ti++) {
-            int m0 = tile_start(cols, tiles, ti), m = tile_start(cols, tiles, ti + 1) - m0, col0 = jb + m0;
-            bool inside = col0 - (r.nt - 1) >= 0 && col0 + m - 1 < g->gw;
-            tile_any(&r, col0, sf + m0 * st, m, inside, 1, reduce);
+  BlockPro *pro = block_pros(grid, g->gc);
+#pragma omp parallel
+  {
+    Cache cache = cache_new(pro, g->k, kb_blocks(g->gc), g->gw);
+#pragma omp for collapse(3) schedule(static)
+    for (int n = 0; n < g->n; n++)
+      for (int ob = 0; ob < nob; ob++)
+        for (int r0 = 0; r0 < g->ih; r0++) {
+          Row r = {.in = grid, .pro = pro, .ic = g->gc, .ih = g->gh, .iw = g->gw, .n = n, .k = g->k, .ostep = st};
+          double stat[2 * KB];
+          r.w = wp + (reduce ? 0 : (size_t)ob * wob);
+          row_output(&r, image, g->ic, g->ih, g->iw, n, ob, r0, bias, reduce, stat);
+          // Row taps: grid rows i with i*stride + a - pad_top = r0 (consecutive rows, as the cache wants).
+          for (int a = mod(r0 + g->pad_top, st); a < g->k; a += st) {
+            int num = r0 + g->pad_top - a;
+            if (num >= 0 && num / st < g->gh)
+              r.ra[r.nra] = a, r.rr[r.nra++] = num / st;
           }
+          cache_rows(&r, &cache);
+          // Image columns s of phase ph = (s + pad_left) % stride, taken as s = sf + m*stride, read grid columns
+          // jb + m - t through the taps c = ph + t*stride.
+          for (int ph = 0; ph < st; ph++) {
+            int sf = mod(ph - g->pad_left, st);
+            if (sf >= g->iw)
+              continue;
+            int cols = (g->iw - sf + st - 1) / st, jb = (sf + g->pad_left - ph) / st;
+            r.nt = 0;
+            for (int c = ph; c < g->k; c += st)
+              r.wc[r.nt] = c, r.off[r.nt] = -r.nt, r.nt++;
+            const int tiles = (cols + RT - 1) / RT;
+            for (int ti = 0; ti < tiles; ti++) {
+              int m0 = tile_start(cols, tiles, ti), m = tile_start(cols, tiles, ti + 1) - m0, col0 = jb + m0;
+              bool inside = col0 - (r.nt - 1) >= 0 && col0 + m - 1 < g->gw;
+              tile_any(&r, col0, sf + m0 * st, m, inside, 1, reduce);
+            }
+          }
+          row_stats(&r, image, g->ic, g->ih, n, ob, r0);
         }
-      }
+    free(cache.buf);
+  }
+  free(pro);
 }
 
 // ---- packing ----------------------------------------------------------------------------------
@@ -457,6 +657,42 @@ INLINE int qt_of(int kc) {
   return fit >= 16 ? 16 : fit >= 8 ? 8 : fit >= 4 ? 4 : fit >= 2 ? 2 : 1;
 }
 
+// A thread's prologue'd copies of the grid's or the image's blocks, [block][hw][16], each made when one of
+// its tasks first reads the block of an image. Consecutive tasks share blocks, so a thread copies a block
+// once per image; threads whose tasks share a block each copy it, which costs less than a barrier per image.
+typedef struct Copies {
+  float *buf; // NULL without prologues
+  int *image; // [block]: the image whose block the copy holds, -1 none
+} Copies;
+
+static Copies copies_new(const BlockPro *pro, int blocks, size_t hw) {
+  Copies c = {NULL, NULL};
+  if (pro) {
+    c.buf = xcalloc((size_t)blocks * hw * KB, sizeof *c.buf);
+    c.image = xcalloc((size_t)blocks, sizeof *c.image);
+    for (int b = 0; b < blocks; b++)
+      c.image[b] = -1;
+  }
+  return c;
+}
+
+static void copies_free(Copies *c) {
+  free(c->buf);
+  free(c->image);
+}
+
+// Image n's block cb (`plane`, pixel stride ps) as the tasks read it: through its prologue if it has one.
+static const float *pro_plane(const BlockPro *pro, Copies *c, int n, int cb, size_t hw, const float *plane, int ps) {
+  if (!pro || !pro[cb].on)
+    return plane;
+  float *copy = c->buf + (size_t)cb * hw * KB;
+  if (c->image[cb] != n) {
+    pro_run(&pro[cb], plane, copy, hw, ps);
+    c->image[cb] = n;
+  }
+  return copy;
+}
+
 // One task with KC known at compile time; which kind follows from the blocks' layouts.
 INLINE void wg_task(const WG *t, const int KC) {
   if (t->gps == KB && t->ips == KB)
@@ -477,16 +713,14 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
   const int qt = qt_of(kc), nqt = g->gc > 1 && g->ic > 1 ? KB / qt : 1, ncg = k / kc;
   const size_t ggs = (size_t)g->gh * g->gw, igs = (size_t)g->ih * g->iw, qs = (size_t)k * k * KB;
   const int ntask = gcb * icb * nqt * k * ncg;
-  float *buf = calloc((size_t)gcb * icb * KB * qs, sizeof *buf);
-  if (!buf) {
-    fputs("kc_wgrad: out of memory\n", stderr);
-    abort();
-  }
+  float *buf = xcalloc((size_t)gcb * icb * KB * qs, sizeof *buf);
+  BlockPro *gpro = block_pros(grid, g->gc), *ipro = block_pros(image, g->ic);
 #pragma omp parallel
   {
     // Each thread takes a fixed range of tasks through the whole batch, with no barrier between images.
     const int nth = omp_get_num_threads(), me = omp_get_thread_num();
     const int first = (int)((long)ntask * me / nth), last = (int)((long)ntask * (me + 1) / nth);
+    Copies gcp = copies_new(gpro, gcb, ggs), icp = copies_new(ipro, icb, igs);
     for (int n = 0; n < g->n; n++) {
       for (int task = first; task < last; task++) {
         // task = (((ob * icb + ib) * nqt + iq) * k + a) * ncg + cg: consecutive tasks share the blocks.
@@ -499,6 +733,8 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
         int tq = t.gps == KB && t.ips == KB ? qt : KB;
         if (iq * tq >= block_channels(g->ic, ib))
           continue;
+        t.gp = pro_plane(gpro, &gcp, n, ob, ggs, t.gp, t.gps);
+        t.ip = pro_plane(ipro, &icp, n, ib, igs, t.ip, t.ips);
         t.q0 = iq * tq;
         t.buf = buf + (((size_t)ob * icb * KB + (size_t)ib * KB + t.q0) * k + a) * k * KB + (size_t)t.c0 * KB;
         if (kc == 3)
@@ -509,6 +745,8 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
           wg_task(&t, 1);
       }
     }
+    copies_free(&gcp);
+    copies_free(&icp);
 #pragma omp barrier
     // dw from the accumulators; db as per-row vector sums added into doubles in a fixed order.
 #pragma omp for schedule(static)
@@ -519,17 +757,22 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
               buf[(((size_t)(o / KB) * icb * KB + q) * k * k + tap) * KB + o % KB];
     if (db) {
       const KIn x = bias_of_grid ? grid : image;
+      const BlockPro *pro = bias_of_grid ? gpro : ipro;
       const int c = bias_of_grid ? g->gc : g->ic, h = bias_of_grid ? g->gh : g->ih, w = bias_of_grid ? g->gw : g->iw;
 #pragma omp for schedule(static)
       for (int cb = 0; cb < kb_blocks(c); cb++) {
         double sum[KB] = {0};
+        float *copy = pro && pro[cb].on ? xcalloc((size_t)w * KB, sizeof *copy) : NULL; // a prologue'd row
         for (int n = 0; n < g->n; n++) {
           int ps;
           const float *plane = in_plane(x, c, n, cb, (size_t)h * w, &ps);
           for (int i = 0; i < h; i++) {
+            const float *row = plane + (size_t)i * w * ps;
+            if (copy)
+              pro_run(&pro[cb], row, copy, (size_t)w, ps), row = copy;
             vf rs[NV] = {0};
             for (int j = 0; j < w; j++) {
-              const float *px = plane + ((size_t)i * w + j) * ps;
+              const float *px = row + (size_t)j * ps;
               if (ps == KB)
                 for (int v = 0; v < NV; v++)
                   rs[v] += vld(px + v * VW);
@@ -542,8 +785,11 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
         }
         for (int l = 0; l < block_channels(c, cb); l++)
           db[cb * KB + l] = (float)sum[l];
+        free(copy);
       }
     }
   }
   free(buf);
+  free(gpro);
+  free(ipro);
 }

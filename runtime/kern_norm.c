@@ -6,6 +6,11 @@
 //
 // Work is split by plane: image i's block bk of 16 channels, [hw][16]. A
 // 1-channel tensor is plain, [hw], and its planes have stride 1.
+//
+// A batch norm fused into the convolution that reads its output (a prologue,
+// kern.h) needs only its statistics: kn_bn_stats takes them from the tensor
+// with kn_bn_train's code, kn_bn_from_sums from the sums that the producing
+// convolution's epilogue left.
 #include "kern.h"
 
 #include <math.h>
@@ -82,11 +87,18 @@ static const float *read_plane(KIn x, int c, int hw, int i, int bk, float *tmp) 
 // For stride S = KB or 1. They vectorise only when S, relu and acc are constants (a runtime flag
 // keeps gcc from if-converting the 16 lanes), so each is called through a dispatcher that fixes them.
 
-// The affine map of one plane's lanes: y = (x - m) s + b, with s = gamma invstd, and xhat = (x - m) invstd.
-// Padding lanes have all zero, so they map to 0. g0, gx: the backward's terms (below).
+// The affine map of one plane's lanes: y = s x + t, with s = gamma invstd and t = beta - mean s (bn_shift),
+// and xhat = (x - m) invstd. Padding lanes have all zero, so they map to 0. g0, gx: the backward's terms (below).
 typedef struct Coef {
-  float m[KB], inv[KB], s[KB], b[KB], g0[KB], gx[KB];
+  float m[KB], inv[KB], s[KB], t[KB], g0[KB], gx[KB];
 } Coef;
+
+// The normalisation is one multiply-add, s x + t, with t rounded once from double: the forward here, a
+// consumer conv's prologue (kern_conv.c, with these s and t) and the backward's relu mask compute the
+// same bits, so the mask is exactly the forward's whichever wrote the activation.
+static inline float bn_shift(float beta, float mean, float scale) {
+  return (float)((double)beta - (double)mean * (double)scale);
+}
 
 static void coef(const Norm *k, int i, int bk, const float *mean, const float *invstd, const float *gamma,
                  const float *beta, const float *g0, const float *gx, Coef *cf) {
@@ -96,7 +108,7 @@ static void coef(const Norm *k, int i, int bk, const float *mean, const float *i
     cf->m[l] = mean[s];
     cf->inv[l] = invstd[s];
     cf->s[l] = gamma[ch] * invstd[s];
-    cf->b[l] = beta[ch];
+    cf->t[l] = bn_shift(beta[ch], mean[s], cf->s[l]);
     if (g0) {
       cf->g0[l] = g0[s];
       cf->gx[l] = gx[s];
@@ -106,7 +118,7 @@ static void coef(const Norm *k, int i, int bk, const float *mean, const float *i
 
 // The forward's value before the relu. The backward recomputes it with the same code and the same
 // float coefficients, so its relu mask is exactly the forward's.
-static inline float affine(float x, const Coef *cf, int l) { return (x - cf->m[l]) * cf->s[l] + cf->b[l]; }
+static inline float affine(float x, const Coef *cf, int l) { return fmaf(cf->s[l], x, cf->t[l]); }
 
 static inline float masked_dy(float dy, float x, const Coef *cf, int l, bool relu) {
   return relu && !(affine(x, cf, l) > 0) ? 0.0f : dy;
@@ -335,29 +347,97 @@ static void backward(const Norm *k, KIn x, const float *gamma, const float *beta
 
 // ---- the entry points ------------------------------------------------------------
 
-void kn_bn_train(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
-                 float *running_mean, float *running_var, float *mean, float *invstd, bool relu, float *y) {
-  Norm k = {n, c, hw, 0};
-  double *moments = xcalloc(2 * (size_t)c, sizeof *moments);
-  statistics(&k, eps, x, mean, invstd, moments);
-  // TensorFlow's fused kernel takes count - 1 as 1 for a single value rather than dividing by zero.
-  double count = (double)n * hw, unbiased = count / (count > 1 ? count - 1 : 1);
+// Keras's running statistics from the batch's mean and biased variance (moments [c][2]) of count values per
+// channel, with the unbiased variance: TensorFlow's fused kernel takes count - 1 as 1 for a single value
+// rather than dividing by zero.
+static void update_running(int c, double count, float momentum, const double *moments, float *running_mean,
+                           float *running_var) {
+  double unbiased = count / (count > 1 ? count - 1 : 1);
   for (int ch = 0; ch < c; ch++) {
     running_mean[ch] = (float)(momentum * (double)running_mean[ch] + (1 - (double)momentum) * moments[2 * ch]);
     running_var[ch] =
         (float)(momentum * (double)running_var[ch] + (1 - (double)momentum) * moments[2 * ch + 1] * unbiased);
   }
+}
+
+// A consumer's prologue for one channel: the forward's own s and t (see coef), from the saved float mean.
+static void prologue_of(float gamma, float beta, float mean, float invstd, float *scale, float *shift) {
+  *scale = gamma * invstd;
+  *shift = bn_shift(beta, mean, *scale);
+}
+
+// kn_bn_train's statistics, running statistics included; moments [c][2] as statistics() leaves them.
+static void bn_batch(const Norm *k, float eps, float momentum, KIn x, float *running_mean, float *running_var,
+                     float *mean, float *invstd, double *moments) {
+  statistics(k, eps, x, mean, invstd, moments);
+  update_running(k->c, (double)k->n * k->hw, momentum, moments, running_mean, running_var);
+}
+
+void kn_bn_train(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
+                 float *running_mean, float *running_var, float *mean, float *invstd, bool relu, float *y) {
+  Norm k = {n, c, hw, 0};
+  double *moments = xcalloc(2 * (size_t)c, sizeof *moments);
+  bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, moments);
   free(moments);
   normalise(&k, x, gamma, beta, mean, invstd, relu, y);
+}
+
+void kn_bn_stats(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
+                 float *running_mean, float *running_var, float *mean, float *invstd, float *scale, float *shift) {
+  Norm k = {n, c, hw, 0};
+  double *moments = xcalloc(2 * (size_t)c, sizeof *moments);
+  bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, moments);
+  for (int ch = 0; ch < c; ch++)
+    prologue_of(gamma[ch], beta[ch], mean[ch], invstd[ch], &scale[ch], &shift[ch]);
+  free(moments);
+}
+
+// The parts' sums are added in part order, on one thread: parts are few next to the values they sum. The
+// variance is E[x^2] - mean^2 in double, clamped at 0 against cancellation.
+void kn_bn_from_sums(int c, int parts, int64_t count, const double *stats, float eps, float momentum,
+                     const float *gamma, const float *beta, float *running_mean, float *running_var, float *mean,
+                     float *invstd, float *scale, float *shift) {
+  const size_t width = (size_t)KB * (size_t)kb_blocks(c);
+  double *moments = xcalloc(2 * (size_t)c, sizeof *moments); // the sums first
+  for (int p = 0; p < parts; p++)
+    for (int ch = 0; ch < c; ch++) {
+      moments[2 * ch] += stats[(size_t)p * 2 * width + (size_t)ch];
+      moments[2 * ch + 1] += stats[((size_t)p * 2 + 1) * width + (size_t)ch];
+    }
+  for (int ch = 0; ch < c; ch++) {
+    double mu = moments[2 * ch] / (double)count, var = moments[2 * ch + 1] / (double)count - mu * mu;
+    moments[2 * ch] = mu;
+    moments[2 * ch + 1] = var > 0 ? var : 0;
+    mean[ch] = (float)mu;
+    invstd[ch] = (float)(1 / sqrt(moments[2 * ch + 1] + eps));
+  }
+  update_running(c, (double)count, momentum, moments, running_mean, running_var);
+  for (int ch = 0; ch < c; ch++)
+    prologue_of(gamma[ch], beta[ch], mean[ch], invstd[ch], &scale[ch], &shift[ch]);
+  free(moments);
+}
+
+// The inference invstd of each channel, as kn_bn_eval and kn_bn_eval_coeffs use it.
+static void eval_invstd(int c, float eps, const float *running_var, float *invstd) {
+  for (int ch = 0; ch < c; ch++)
+    invstd[ch] = (float)(1 / sqrt((double)running_var[ch] + eps));
 }
 
 void kn_bn_eval(int n, int c, int hw, float eps, KIn x, const float *gamma, const float *beta,
                 const float *running_mean, const float *running_var, bool relu, float *y) {
   Norm k = {n, c, hw, 0};
   float *invstd = xcalloc((size_t)c, sizeof *invstd);
-  for (int ch = 0; ch < c; ch++)
-    invstd[ch] = (float)(1 / sqrt((double)running_var[ch] + eps));
+  eval_invstd(c, eps, running_var, invstd);
   normalise(&k, x, gamma, beta, running_mean, invstd, relu, y);
+  free(invstd);
+}
+
+void kn_bn_eval_coeffs(int c, float eps, const float *gamma, const float *beta, const float *running_mean,
+                       const float *running_var, float *scale, float *shift) {
+  float *invstd = xcalloc((size_t)c, sizeof *invstd);
+  eval_invstd(c, eps, running_var, invstd);
+  for (int ch = 0; ch < c; ch++)
+    prologue_of(gamma[ch], beta[ch], running_mean[ch], invstd[ch], &scale[ch], &shift[ch]);
   free(invstd);
 }
 

@@ -4,13 +4,21 @@
 // even sizes, k 1/3/5, stride 1/2, TensorFlow 'same', explicit and cropping
 // paddings, inputs and outputs in two pieces, accumulating outputs, biases.
 // Each kernel also runs on 1 and 2 threads and must give the same bits.
+// Fused runs add prologues to the inputs (batch norm and relu on the first
+// piece only, as a U-Net's skip concatenation reads them, or batch norm on the
+// first and relu alone on the second), the reference reading the prologue'd
+// values, and epilogues to single-piece outputs (residual, relu, batch-norm
+// row sums, checked against the sums of the values stored).
 //
 // Tolerance: a sum of F products, each at most M in magnitude, carries an fp32
 // rounding error of at most about F * eps * M (the worst case of recursive
 // summation; random rounding makes the typical error far smaller). With
 // inputs in [-1, 1], M <= 1 + max|ref| bounds it, so the check is
 // |fast - ref| <= F * eps * (1 + max|ref|): loose for rounding, but a wrong
-// tap, channel or offset moves a value by about one product, far more.
+// tap, channel or offset moves a value by about one product, far more. A
+// prologue makes inputs of up to 2 in magnitude, each rounded once: the 1
+// becomes 4 for the conv kernels (2 for the products, 2 for their inputs'
+// rounding) and 12 for wgrad (products of two such inputs).
 #include "kern.h"
 #include "ref.h"
 #include "testutil.h"
@@ -111,13 +119,63 @@ static void fill(T *t, float v) {
       t->piece[p][e] = v;
 }
 
-static KIn kin(const T *t) { return (KIn){.a = t->piece[0], .b = t->piece[1], .ca = t->ca}; }
+// Prologues of a tensor's pieces: kind 0 none; 1: batch norm + relu on piece a, piece b raw (a U-Net's skip
+// concatenation); 2: batch norm on piece a, relu alone on piece b. Scale and shift have exactly the piece's
+// channels, so that the sanitizer sees a read past them.
+typedef struct Pro {
+  KPro k[2];
+  float *scale, *shift;
+} Pro;
+
+static Pro make_pro(const T *t, int kind) {
+  Pro p = {{{0}, {0}}, NULL, NULL};
+  if (!kind)
+    return p;
+  int pc = piece_channels(t, 0);
+  p.scale = malloc((size_t)pc * sizeof *p.scale), p.shift = malloc((size_t)pc * sizeof *p.shift);
+  if (!p.scale || !p.shift) {
+    fputs("out of memory\n", stderr);
+    exit(2);
+  }
+  for (int ch = 0; ch < pc; ch++)
+    p.scale[ch] = 1 + uniform() / 2, p.shift[ch] = uniform() / 2; // |scale x + shift| <= 2
+  p.k[0] = (KPro){p.scale, p.shift, kind == 1};
+  p.k[1] = (KPro){NULL, NULL, kind == 2};
+  return p;
+}
+
+static void drop_pro(Pro *p) {
+  free(p->scale);
+  free(p->shift);
+}
+
+// The canonical values of t as the kernels read them through the prologues, in double.
+static double *through(const T *t, const Pro *p) {
+  double *v = dalloc((size_t)t->n * t->c * t->hw);
+  for (int i = 0; i < t->n; i++)
+    for (int ch = 0; ch < t->c; ch++) {
+      int piece = t->ca && ch >= t->ca, lc = ch - (piece ? t->ca : 0);
+      KPro k = p->k[piece];
+      for (int x = 0; x < t->hw; x++) {
+        size_t e = ((size_t)i * t->c + ch) * t->hw + x;
+        double y = t->canon[e];
+        if (k.scale)
+          y = (double)k.scale[lc] * y + k.shift[lc];
+        v[e] = k.relu ? fmax(y, 0) : y;
+      }
+    }
+  return v;
+}
+
+static KIn kin(const T *t, const Pro *p) {
+  return (KIn){.a = t->piece[0], .b = t->piece[1], .ca = t->ca, .pro_a = p->k[0], .pro_b = p->k[1]};
+}
 static KOut kout(const T *t, bool acc_a, bool acc_b) { return (KOut){.a = t->piece[0], .b = t->piece[1], .ca = t->ca, .acc_a = acc_a, .acc_b = acc_b}; }
 
 // The blocked output against want (+ the canonical `prev` of t where a piece accumulates); padding lanes must
 // be exactly 0.
 static void compare(const char *what, const char *name, const T *t, const double *want, const T *prev,
-                    const bool acc[2], double fan_in) {
+                    const bool acc[2], double fan_in, double bound) {
   double maxref = 0, maxdiff = 0;
   for (size_t e = 0; e < (size_t)t->n * t->c * t->hw; e++)
     maxref = fmax(maxref, fabs(want[e]));
@@ -140,7 +198,7 @@ static void compare(const char *what, const char *name, const T *t, const double
           for (int l = pc % KB ? pc % KB : KB; l < KB; l++)
             lanes_zero &= t->piece[p][blocked_at(pc, kb_blocks(pc) - 1, x, l, t->hw, i)] == 0.0f;
   }
-  double tol = fan_in * FLT_EPSILON * (1 + maxref);
+  double tol = fan_in * FLT_EPSILON * (bound + maxref);
   CHECK(maxdiff <= tol, "%s %s: max |diff| %g > tol %g (max |ref| %g)", name, what, maxdiff, tol, maxref);
   CHECK(lanes_zero, "%s %s: padding lanes not 0", name, what);
 }
@@ -153,20 +211,34 @@ typedef struct Run {
   bool acc[2];
   float *dw, *db;
   bool bias_of_grid;
+  const Pro *pro_i, *pro_g; // the inputs' prologues
+  const float *res;         // the output's epilogue (gather's or scatter's)
+  bool relu;
+  double *stats;
 } Run;
 
+static KOut kout_epi(const Run *r, const T *t) {
+  KOut o = kout(t, r->acc[0], r->acc[1]);
+  o.res = r->res, o.relu = r->relu, o.stats = r->stats;
+  return o;
+}
+
 static void run_gather(const Run *r) {
-  kc_gather(r->g, kin(r->image), r->wg, r->bias_g, kout(r->grid, r->acc[0], r->acc[1]));
+  kc_gather(r->g, kin(r->image, r->pro_i), r->wg, r->bias_g, kout_epi(r, r->grid));
 }
 static void run_scatter(const Run *r) {
-  kc_scatter(r->g, kin(r->grid), r->ws, r->bias_i, kout(r->image, r->acc[0], r->acc[1]));
+  kc_scatter(r->g, kin(r->grid, r->pro_g), r->ws, r->bias_i, kout_epi(r, r->image));
 }
-static void run_wgrad(const Run *r) { kc_wgrad(r->g, kin(r->grid), kin(r->image), r->dw, r->db, r->bias_of_grid); }
+static void run_wgrad(const Run *r) {
+  kc_wgrad(r->g, kin(r->grid, r->pro_g), kin(r->image, r->pro_i), r->dw, r->db, r->bias_of_grid);
+}
 
-// Output pieces (and dw, db) are saved after the 1-thread run, restored to `start`, rerun on 2 threads, compared.
+// Output pieces (and `extra`: dw, db or stats) are saved after the 1-thread run, restored to `start`, rerun on 2
+// threads, compared.
 static void deterministic(const char *what, const char *name, void (*f)(const Run *), const Run *r, T *out,
-                          float *extra, size_t extra_n) {
-  float *start[2] = {NULL, NULL}, *one[2] = {NULL, NULL}, *one_extra = falloc(extra_n);
+                          void *extra, size_t extra_bytes) {
+  float *start[2] = {NULL, NULL}, *one[2] = {NULL, NULL};
+  char *one_extra = (char *)falloc((extra_bytes + sizeof(float) - 1) / sizeof(float));
   for (int p = 0; p < 2; p++)
     if (out && out->piece[p]) {
       start[p] = falloc(out->size[p]), one[p] = falloc(out->size[p]);
@@ -180,15 +252,15 @@ static void deterministic(const char *what, const char *name, void (*f)(const Ru
       memcpy(one[p], out->piece[p], out->size[p] * sizeof(float));
       memcpy(out->piece[p], start[p], out->size[p] * sizeof(float));
     }
-  if (extra_n)
-    memcpy(one_extra, extra, extra_n * sizeof(float));
+  if (extra_bytes)
+    memcpy(one_extra, extra, extra_bytes);
   omp_set_num_threads(2);
   f(r);
   for (int p = 0; p < 2; p++)
     if (start[p])
       same &= memcmp(one[p], out->piece[p], out->size[p] * sizeof(float)) == 0;
-  if (extra_n)
-    same &= memcmp(one_extra, extra, extra_n * sizeof(float)) == 0;
+  if (extra_bytes)
+    same &= memcmp(one_extra, extra, extra_bytes) == 0;
   CHECK(same, "%s %s: 1 and 2 threads differ", name, what);
   for (int p = 0; p < 2; p++)
     free(start[p]), free(one[p]);
@@ -214,14 +286,58 @@ static void prefill(T *out, T *prev, const bool acc[2]) {
     }
 }
 
-static void test_case(const Case *cs, int variant) {
+// The epilogue's expected values: want (+ res), then relu; stats holds space for the output's row sums.
+static void epilogue(T *out, T *res, bool relu, double *want) {
+  randomize(res);
+  for (size_t e = 0; e < (size_t)out->n * out->c * out->hw; e++) {
+    want[e] += res->canon[e];
+    if (relu)
+      want[e] = fmax(want[e], 0);
+  }
+}
+
+// The stats an epilogue wrote for an output of h rows, against the sums of the values stored, in double
+// (the order differs, hence the tolerance); the entries of channels past the output's are exactly 0.
+static void check_stats(const char *what, const char *name, const T *t, int h, const double *stats) {
+  const int w = t->hw / h, width = KB * kb_blocks(t->c);
+  double maxdiff = 0, tol = 0;
+  bool zero = true;
+  for (int i = 0; i < t->n; i++)
+    for (int row = 0; row < h; row++)
+      for (int ch = 0; ch < width; ch++) {
+        const double *got = stats + ((size_t)i * h + row) * 2 * width + ch;
+        if (ch >= t->c) {
+          zero &= got[0] == 0 && got[width] == 0;
+          continue;
+        }
+        double sum = 0, sq = 0;
+        for (int x = row * w; x < (row + 1) * w; x++) {
+          int p;
+          size_t at;
+          locate(t, i, ch, x, &p, &at);
+          double v = t->piece[p][at];
+          sum += v, sq += v * v;
+        }
+        maxdiff = fmax(maxdiff, fmax(fabs(got[0] - sum), fabs(got[width] - sq)));
+        tol = fmax(tol, 1e-13 * (1 + sq)); // sum |v| <= 1 + sum v^2
+      }
+  CHECK(maxdiff <= tol, "%s %s: stats max |diff| %g > tol %g", name, what, maxdiff, tol);
+  CHECK(zero, "%s %s: stats of padding channels not 0", name, what);
+}
+
+// fused: the inputs' prologues (make_pro's kinds) and, for single-piece outputs, an epilogue with a residual,
+// relu (kind 1) and stats.
+static void test_case(const Case *cs, int variant, int fused) {
   const KConv g = {cs->n, cs->gc, cs->gh, cs->gw, cs->ic, cs->ih, cs->iw, cs->k, cs->stride, cs->pad_top, cs->pad_left};
   const RefConv conv = {g.n, g.ic, g.ih, g.iw, g.gc, g.gh, g.gw, g.k, g.stride, g.pad_top, g.pad_left};
   const RefConv convt = {g.n, g.gc, g.gh, g.gw, g.ic, g.ih, g.iw, g.k, g.stride, g.pad_top, g.pad_left};
   const bool with_bias = variant & 1, acc[2] = {variant & 2, variant & 4};
   const size_t ihw = (size_t)g.ih * g.iw, ghw = (size_t)g.gh * g.gw, nw = (size_t)g.gc * g.ic * g.k * g.k;
+  const double bound = fused ? 4 : 1, wbound = fused ? 12 : 1; // see the tolerance above
   T image = make(g.n, g.ic, (int)ihw, cs->ica), grid = make(g.n, g.gc, (int)ghw, cs->gca);
   T prev_i = make(g.n, g.ic, (int)ihw, cs->ica), prev_g = make(g.n, g.gc, (int)ghw, cs->gca);
+  T res_i = make(g.n, g.ic, (int)ihw, 0), res_g = make(g.n, g.gc, (int)ghw, 0);
+  Pro pro_i = make_pro(&image, fused), pro_g = make_pro(&grid, fused);
   double *w = dalloc(nw), *bg = dalloc((size_t)g.gc), *bi = dalloc((size_t)g.ic);
   float *wf = falloc(nw), *bgf = falloc((size_t)g.gc), *bif = falloc((size_t)g.ic);
   for (size_t e = 0; e < nw; e++)
@@ -233,51 +349,83 @@ static void test_case(const Case *cs, int variant) {
   float *wg = falloc(kc_packed_floats(&g)), *ws = falloc(kc_packed_floats(&g));
   kc_pack_gather(&g, wf, wg);
   kc_pack_scatter(&g, wf, ws);
-  Run r = {&g,   wg,   ws,   with_bias ? bgf : NULL, with_bias ? bif : NULL, &image, &grid, {acc[0], acc[1]},
-           NULL, NULL, false};
-  char name[160];
-  snprintf(name, sizeof name, "%s [n %d, image %d:%d %dx%d, grid %d:%d %dx%d, k %d s %d pad %d,%d, bias %d acc %d%d]",
-           cs->name, g.n, g.ic, cs->ica, g.ih, g.iw, g.gc, cs->gca, g.gh, g.gw, g.k, g.stride, g.pad_top, g.pad_left,
-           with_bias, acc[0], acc[1]);
+  Run r = {.g = &g,
+           .wg = wg,
+           .ws = ws,
+           .bias_g = with_bias ? bgf : NULL,
+           .bias_i = with_bias ? bif : NULL,
+           .image = &image,
+           .grid = &grid,
+           .acc = {acc[0], acc[1]},
+           .pro_i = &pro_i,
+           .pro_g = &pro_g};
+  char name[192];
+  snprintf(name, sizeof name,
+           "%s [n %d, image %d:%d %dx%d, grid %d:%d %dx%d, k %d s %d pad %d,%d, bias %d acc %d%d fused %d]", cs->name,
+           g.n, g.ic, cs->ica, g.ih, g.iw, g.gc, cs->gca, g.gh, g.gw, g.k, g.stride, g.pad_top, g.pad_left, with_bias,
+           acc[0], acc[1], fused);
 
-  // gather: conv's forward.
+  // gather: conv's forward, with the epilogue on a single-piece grid.
   double *want_g = dalloc((size_t)g.n * g.gc * ghw), *want_i = dalloc((size_t)g.n * g.ic * ihw);
+  const bool epi_g = fused && !cs->gca, epi_i = fused && !cs->ica;
+  double *stats = dalloc((size_t)g.n * (g.gh > g.ih ? g.gh : g.ih) * 2 * KB * kb_blocks(g.gc > g.ic ? g.gc : g.ic));
   randomize(&image);
   prefill(&grid, &prev_g, acc);
-  ref_conv_fwd(&conv, image.canon, w, with_bias ? bg : NULL, want_g);
-  deterministic("gather", name, run_gather, &r, &grid, NULL, 0);
-  compare("gather", name, &grid, want_g, &prev_g, acc, (double)g.ic * g.k * g.k + 1);
+  double *in = through(&image, &pro_i);
+  ref_conv_fwd(&conv, in, w, with_bias ? bg : NULL, want_g);
+  free(in);
+  if (epi_g) {
+    epilogue(&grid, &res_g, fused == 1, want_g);
+    r.res = res_g.piece[0], r.relu = fused == 1, r.stats = stats;
+  }
+  deterministic("gather", name, run_gather, &r, &grid, stats,
+                epi_g ? (size_t)g.n * g.gh * 2 * KB * kb_blocks(g.gc) * sizeof *stats : 0);
+  compare("gather", name, &grid, want_g, &prev_g, acc, (double)g.ic * g.k * g.k + 1, bound);
+  if (epi_g)
+    check_stats("gather", name, &grid, g.gh, stats);
 
-  // scatter: convT's forward.
+  // scatter: convT's forward, with the epilogue on a single-piece image.
   randomize(&grid);
   prefill(&image, &prev_i, acc);
-  ref_convt_fwd(&convt, grid.canon, w, with_bias ? bi : NULL, want_i);
-  deterministic("scatter", name, run_scatter, &r, &image, NULL, 0);
-  compare("scatter", name, &image, want_i, &prev_i, acc, (double)g.gc * g.k * g.k + 1);
+  in = through(&grid, &pro_g);
+  ref_convt_fwd(&convt, in, w, with_bias ? bi : NULL, want_i);
+  free(in);
+  r.res = NULL, r.relu = false, r.stats = NULL;
+  if (epi_i) {
+    epilogue(&image, &res_i, fused == 1, want_i);
+    r.res = res_i.piece[0], r.relu = fused == 1, r.stats = stats;
+  }
+  deterministic("scatter", name, run_scatter, &r, &image, stats,
+                epi_i ? (size_t)g.n * g.ih * 2 * KB * kb_blocks(g.ic) * sizeof *stats : 0);
+  compare("scatter", name, &image, want_i, &prev_i, acc, (double)g.gc * g.k * g.k + 1, bound);
+  if (epi_i)
+    check_stats("scatter", name, &image, g.ih, stats);
+  r.res = NULL, r.relu = false, r.stats = NULL;
 
   // wgrad, with conv's bias gradient (of the grid, conv_bwd) and convT's (of the image, convt_bwd).
   randomize(&image);
   double *dw = dalloc(nw), *db = dalloc((size_t)(g.gc > g.ic ? g.gc : g.ic)), *dx = dalloc((size_t)g.n * g.ic * ihw);
+  double *gin = through(&grid, &pro_g), *iin = through(&image, &pro_i);
   float *dwf = falloc(nw + (size_t)g.gc + (size_t)g.ic);
   for (int of_grid = 0; of_grid < 2; of_grid++) {
     int nb = of_grid ? g.gc : g.ic;
     if (of_grid)
-      ref_conv_bwd(&conv, image.canon, w, grid.canon, dx, dw, db);
+      ref_conv_bwd(&conv, iin, w, gin, dx, dw, db);
     else
-      ref_convt_bwd(&convt, grid.canon, w, image.canon, NULL, dw, db);
+      ref_convt_bwd(&convt, gin, w, iin, NULL, dw, db);
     r.dw = dwf, r.db = with_bias || of_grid ? dwf + nw : NULL, r.bias_of_grid = of_grid;
     deterministic(of_grid ? "wgrad (db of grid)" : "wgrad (db of image)", name, run_wgrad, &r, NULL, dwf,
-                  nw + (r.db ? (size_t)nb : 0));
+                  (nw + (r.db ? (size_t)nb : 0)) * sizeof *dwf);
     double maxref = 0, maxdiff = 0;
     for (size_t e = 0; e < nw; e++)
       maxref = fmax(maxref, fabs(dw[e])), maxdiff = fmax(maxdiff, fabs(dwf[e] - dw[e]));
-    double tol = (double)g.n * ghw * FLT_EPSILON * (1 + maxref);
+    double tol = (double)g.n * ghw * FLT_EPSILON * (wbound + maxref);
     CHECK(maxdiff <= tol, "%s wgrad: dw max |diff| %g > tol %g", name, maxdiff, tol);
     if (r.db) {
       maxref = maxdiff = 0;
       for (int c = 0; c < nb; c++)
         maxref = fmax(maxref, fabs(db[c])), maxdiff = fmax(maxdiff, fabs(r.db[c] - db[c]));
-      tol = (double)g.n * (of_grid ? ghw : ihw) * FLT_EPSILON * (1 + maxref);
+      tol = (double)g.n * (of_grid ? ghw : ihw) * FLT_EPSILON * (bound + maxref);
       CHECK(maxdiff <= tol, "%s wgrad: db (of %s) max |diff| %g > tol %g", name, of_grid ? "grid" : "image", maxdiff,
             tol);
     }
@@ -288,12 +436,13 @@ static void test_case(const Case *cs, int variant) {
       Run s = r;
       s.acc[0] = s.acc[1] = false;
       run_scatter(&s);
-      compare("scatter (conv dx)", name, &image, dx, &prev_i, assign, (double)g.gc * g.k * g.k + 1);
+      compare("scatter (conv dx)", name, &image, dx, &prev_i, assign, (double)g.gc * g.k * g.k + 1, bound);
     }
   }
-  free(dw), free(db), free(dx), free(dwf), free(want_g), free(want_i);
+  free(dw), free(db), free(dx), free(dwf), free(want_g), free(want_i), free(stats), free(gin), free(iin);
   free(w), free(bg), free(bi), free(wf), free(bgf), free(bif), free(wg), free(ws);
-  drop(&image), drop(&grid), drop(&prev_i), drop(&prev_g);
+  drop(&image), drop(&grid), drop(&prev_i), drop(&prev_g), drop(&res_i), drop(&res_g);
+  drop_pro(&pro_i), drop_pro(&pro_g);
 }
 
 // TensorFlow's 'same' padding before the image: half the total, rounded down.
@@ -335,10 +484,13 @@ int main(void) {
       {"k3 s3", 1, 5, 10, 11, 17, 4, 4, 3, 3, 1, 1, 0, 0},
   };
   const int ncases = (int)(sizeof cases / sizeof *cases);
-  for (int i = 0; i < ncases; i++)
-    // Rotate bias and the two pieces' acc flags (variant bits 0, 1, 2) through the cases, two per case.
+  for (int i = 0; i < ncases; i++) {
+    // Rotate bias and the two pieces' acc flags (variant bits 0, 1, 2) through the cases, two per case, and
+    // a third fused, alternating the two kinds of prologues.
     for (int v = 0; v < 8; v++)
       if (v == i % 8 || v == (i * 5 + 3) % 8)
-        test_case(&cases[i], v);
+        test_case(&cases[i], v, 0);
+    test_case(&cases[i], (i * 3 + 1) % 8, 1 + i % 2);
+  }
   return finish();
 }

@@ -319,6 +319,88 @@ static void test_norm(Shape s, int groups, int ca, bool relu, bool acc_a, bool a
 
 static int groups_of(int c) { return c == 16 || c == 40 ? 4 : c == 3 ? 3 : 1; }
 
+// y = scale x + shift per channel, in double: a convolution's prologue as the reference sees it.
+static double *affine_of(int n, int c, int hw, const double *x, const float *scale, const float *shift) {
+  size_t count = (size_t)n * (size_t)c * (size_t)hw;
+  double *y = dalloc(count);
+  for (size_t k = 0; k < count; k++) {
+    int ch = (int)(k / (size_t)hw % (size_t)c);
+    y[k] = (double)scale[ch] * x[k] + shift[ch];
+  }
+  return y;
+}
+
+// The statistics behind a fused batch norm: kn_bn_stats (from the tensor, of one or two pieces), and
+// kn_bn_from_sums (from per-row sums laid out as a convolution's epilogue leaves them, NaN in the padding
+// channels, which it must not read) against the reference's training forward, whose y their prologues
+// must reproduce; kn_bn_stats must match kn_bn_train bit for bit. Then kn_bn_eval_coeffs against the
+// reference's inference.
+static void test_bn_fused(Shape s, int ca) {
+  int n = s.n, c = s.c, hw = s.h * s.w, width = KB * kb_blocks(c);
+  size_t count = (size_t)n * (size_t)c * (size_t)hw;
+  char name[96];
+  snprintf(name, sizeof name, "fused bn n=%d c=%d %dx%d ca=%d", n, c, s.h, s.w, ca);
+  const float eps = 1e-3f, momentum = 0.9f;
+  double *x = random_exact(count, -1, 3), *gamma = random_exact((size_t)c, -1.5, 1.5),
+         *beta = random_exact((size_t)c, -0.5, 0.5), *rmean = random_exact((size_t)c, -1, 1),
+         *rvar = random_exact((size_t)c, 0.5, 2);
+  double *yr = dalloc(count), *mean_r = dalloc((size_t)c), *invstd_r = dalloc((size_t)c);
+  float *gamma_f = to_float((size_t)c, gamma), *beta_f = to_float((size_t)c, beta);
+  KIn xin = kin_of(n, c, hw, x, ca);
+  // outputs [run][rm, rv, mean, invstd, scale, shift][c]: kn_bn_stats, kn_bn_from_sums, kn_bn_train
+  float *out = falloc(3 * 6 * (size_t)c), *y = falloc(kb_elems(n, c, hw, 1));
+  for (int run = 0; run < 3; run++)
+    for (int ch = 0; ch < c; ch++)
+      out[(run * 6 + 0) * c + ch] = (float)rmean[ch], out[(run * 6 + 1) * c + ch] = (float)rvar[ch];
+  ref_bn_fwd_train(n, c, hw, eps, momentum, x, gamma, beta, rmean, rvar, yr, mean_r, invstd_r);
+
+  double *stats = dalloc((size_t)n * (size_t)s.h * 2 * (size_t)width);
+  for (int i = 0; i < n; i++)
+    for (int r = 0; r < s.h; r++)
+      for (int ch = 0; ch < width; ch++) {
+        double *at = stats + ((size_t)i * (size_t)s.h + (size_t)r) * 2 * (size_t)width + ch;
+        at[0] = at[width] = ch < c ? 0 : NAN;
+        for (int j = 0; ch < c && j < s.w; j++) {
+          double v = x[((size_t)i * (size_t)c + (size_t)ch) * (size_t)hw + (size_t)r * (size_t)s.w + (size_t)j];
+          at[0] += v, at[width] += v * v;
+        }
+      }
+  float *o[3][6];
+  for (int run = 0; run < 3; run++)
+    for (int k = 0; k < 6; k++)
+      o[run][k] = out + (size_t)(run * 6 + k) * (size_t)c;
+  kn_bn_stats(n, c, hw, eps, momentum, xin, gamma_f, beta_f, o[0][0], o[0][1], o[0][2], o[0][3], o[0][4], o[0][5]);
+  kn_bn_from_sums(c, n * s.h, (int64_t)n * hw, stats, eps, momentum, gamma_f, beta_f, o[1][0], o[1][1], o[1][2],
+                  o[1][3], o[1][4], o[1][5]);
+  kn_bn_train(n, c, hw, eps, momentum, xin, gamma_f, beta_f, o[2][0], o[2][1], o[2][2], o[2][3], false, y);
+  CHECK(!memcmp(o[0][0], o[2][0], 4 * (size_t)c * sizeof(float)), "%s: kn_bn_stats differs from kn_bn_train", name);
+  static const char *runs[] = {"stats", "from sums"}, *outs[] = {"running mean", "running var", "mean", "invstd"};
+  const double *want[] = {rmean, rvar, mean_r, invstd_r};
+  char what[192];
+  for (int run = 0; run < 2; run++) {
+    for (int k = 0; k < 4; k++) {
+      snprintf(what, sizeof what, "%s %s: %s", name, runs[run], outs[k]);
+      close_f(what, (size_t)c, o[run][k], want[k], 1e-6);
+    }
+    double *ya = affine_of(n, c, hw, x, o[run][4], o[run][5]);
+    snprintf(what, sizeof what, "%s %s: prologue", name, runs[run]);
+    close_to(what, count, ya, yr, 2e-6);
+    free(ya);
+  }
+
+  // Inference, from the running statistics just updated.
+  double *rm = to_double((size_t)c, o[0][0]), *rv = to_double((size_t)c, o[0][1]), *ye = dalloc(count);
+  kn_bn_eval_coeffs(c, eps, gamma_f, beta_f, o[0][0], o[0][1], o[2][4], o[2][5]);
+  ref_bn_fwd_eval(n, c, hw, eps, x, gamma, beta, rm, rv, ye);
+  double *ya = affine_of(n, c, hw, x, o[2][4], o[2][5]);
+  snprintf(what, sizeof what, "%s eval coeffs: prologue", name);
+  close_to(what, count, ya, ye, 2e-6);
+  void *blocks[] = {x,   gamma,   beta, rmean, rvar, yr, mean_r, invstd_r, gamma_f, beta_f, (void *)xin.a,
+                    (void *)xin.b, out,  y,     stats, rm, rv,     ye,       ya};
+  for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++)
+    free(blocks[k]);
+}
+
 static void test_norms(void) {
   for (int k = 0; k < NSHAPES; k++)
     for (int relu = 0; relu < 2; relu++) {
@@ -332,6 +414,11 @@ static void test_norms(void) {
           test_norm(s, groups, ca, relu, !relu, relu);
       }
     }
+  for (int k = 0; k < NSHAPES; k++) {
+    test_bn_fused(shapes[k], 0);
+    if (split_of(shapes[k]))
+      test_bn_fused(shapes[k], split_of(shapes[k]));
+  }
 }
 
 // ---- pointwise ----------------------------------------------------------------------------
@@ -652,7 +739,7 @@ typedef struct Run {
 enum { DN = 4, DC = 64, DH = 64, DW = 64, DGROUPS = 8 };
 #define DBIG (kb_elems(DN, DC, DH * DW, 1))
 #define DSMALL ((size_t)DN * DH * DW)
-#define DFLOATS (10 * (size_t)DC + 2 * (size_t)DN * DGROUPS + 4 * DBIG + 6 * DSMALL)
+#define DFLOATS (16 * (size_t)DC + 2 * (size_t)DN * DGROUPS + 4 * DBIG + 6 * DSMALL)
 
 static float *take(float **next, size_t count) {
   float *p = *next;
@@ -675,6 +762,13 @@ static void reductions(int threads, const float *x, const float *dy, const float
   KIn in = {.a = x};
   float *mean = take(&next, DC), *invstd = take(&next, DC), *y = take(&next, DBIG);
   kn_bn_train(DN, DC, DH * DW, 1e-3f, 0.9f, in, gamma, beta, rm, rv, mean, invstd, true, y);
+  float *st = take(&next, 6 * DC); // kn_bn_stats: running mean and var, mean, invstd, scale, shift
+  for (int ch = 0; ch < DC; ch++) {
+    st[ch] = 0;
+    st[DC + ch] = 1;
+  }
+  kn_bn_stats(DN, DC, DH * DW, 1e-3f, 0.9f, in, gamma, beta, st, st + DC, st + 2 * DC, st + 3 * DC, st + 4 * DC,
+              st + 5 * DC);
   float *dg = take(&next, DC), *db = take(&next, DC), *dx = take(&next, DBIG);
   kn_bn_bwd(DN, DC, DH * DW, in, gamma, beta, mean, invstd, true, dy, dg, db, (KOut){.a = dx});
   float *gmean = take(&next, DN * DGROUPS), *ginvstd = take(&next, DN * DGROUPS), *gy = take(&next, DBIG);
