@@ -21,6 +21,14 @@ AugmentParams augment_defaults(void) {
                          .blur_sigma = 0.6};
 }
 
+AugmentParams augment_for_size(int size) {
+  AugmentParams p = augment_defaults();
+  double f = size / 128.0;
+  p.cutout_min = (int)lround(p.cutout_min * f), p.cutout_max = (int)lround(p.cutout_max * f);
+  p.offset_min = (int)lround(p.offset_min * f), p.offset_max = (int)lround(p.offset_max * f);
+  return p;
+}
+
 // The first RNG index of a sample (augment.h gives the layout).
 static uint64_t sample_base(uint64_t sample, int h, int w) {
   return sample * (AUGMENT_SLOTS + ((uint64_t)h * w + 1) / 2);

@@ -52,6 +52,8 @@ typedef struct AugmentDraws {
 
 // The seed's trained settings.
 AugmentParams augment_defaults(void);
+// The same with the pixel sizes (cutout size and offset) scaled from 128 to size.
+AugmentParams augment_for_size(int size);
 
 // The scalar draws of one image, without touching pixels (for previews and tests).
 AugmentDraws augment_draws(const AugmentParams *p, uint64_t seed, uint32_t epoch, uint64_t sample, int h, int w);

@@ -1,7 +1,7 @@
 // caedata.c: the data pipeline's command line. `prepare` turns a folder of
 // NIfTI volumes into the slice cache trainers read (cache.h), `inspect` shows
 // how one volume would be cut, `preview` draws clean and corrupted training
-// slices from a cache.
+// slices from a cache, `synth` makes an IXI-like cohort from one real scan.
 //
 // Exit status: 0 on success, 1 when the work fails (a message names the file
 // and the problem), 2 for a command line that does not parse.
@@ -11,6 +11,7 @@
 #include "resize.h"
 #include "rng.h"
 #include "split.h"
+#include "synth.h"
 #include "volume.h"
 
 #include <dirent.h>
@@ -34,6 +35,10 @@
 #define CACHE_FILE "slices.bin"
 #define MANIFEST_FILE "manifest.tsv"
 #define SPLIT_FILE "split.tsv"
+// The files of a synthetic cohort besides its volumes, in synth's --out folder.
+#define SYNTH_DEMOGRAPHICS "demographics.csv"
+#define SYNTH_README "README.txt"
+#define DEFAULT_TEMPLATE "/usr/share/mricron/templates/ch2.nii.gz"
 
 // Volumes without an IXI ID get split IDs from here up, beyond any IXI ID, so
 // that they match no demographics row and go to training.
@@ -70,6 +75,7 @@ static const char usage_main[] =
     "            into train/val/test and write the cache with its manifest\n"
     "  inspect   show a volume's geometry, orientation and the slices each selection keeps\n"
     "  preview   draw clean and corrupted training slices of a cache as a PNG\n"
+    "  synth     make an IXI-like cohort of T1 volumes, with demographics, from one real scan (Colin27)\n"
     "\n"
     "caedata COMMAND --help describes a command; caedata --version prints the version.\n";
 
@@ -117,6 +123,27 @@ static const char usage_preview[] =
     "  --count N        pairs (default 8, at most 64)\n"
     "  --seed S         which slices and corruptions (default 1)\n"
     "  --epoch E        the epoch whose corruptions to draw (default 0)\n";
+
+static const char usage_synth[] =
+    "usage: caedata synth --subjects N --out DIR [OPTIONS]\n"
+    "\n"
+    "Makes a synthetic IXI-like cohort from one real T1 scan, for where IXI cannot be downloaded. Each\n"
+    "subject is the scan under its own random anatomy and scanner: a smaller size (the scan is Colin27, in\n"
+    "MNI space), a small rotation and shift, a smooth displacement field of a few mm, a contrast (gamma)\n"
+    "change, a smooth bias field of +-10 to 16% and Rician noise of 1 to 4% of the white matter, resampled\n"
+    "onto IXI's T1 grid (256 x 256 x 150 voxels of 0.9375 x 0.9375 x 1.2 mm, stored as IXI stores it: int16,\n"
+    "voxel axes towards P, S and R). Writes DIR/IXI900-Guys-0123-T1.nii.gz and so on (subject IDs from 900\n"
+    "up, beyond IXI's; each header's description names caec synth), DIR/" SYNTH_DEMOGRAPHICS " with IXI's columns\n"
+    "and a SYNTHETIC one (for caedata prepare --demographics), and DIR/" SYNTH_README ", which says what they\n"
+    "are and lists each subject's parameters. Subject k is the same bytes for the same seed, whatever the\n"
+    "number of subjects or threads.\n"
+    "\n"
+    "  --subjects N      how many subjects (1 to 9000)\n"
+    "  --out DIR         the folder (made when missing); files of the same names are replaced\n"
+    "  --template FILE   the scan (default " DEFAULT_TEMPLATE ", Colin27 from\n"
+    "                    Debian's mricron-data)\n"
+    "  --seed S          which cohort (default 1)\n"
+    "  --threads T       threads (default: the number of processors)\n";
 
 typedef enum { OPT_TEXT, OPT_INT, OPT_REAL, OPT_U64, OPT_CHOICE } OptKind;
 
@@ -678,15 +705,6 @@ enum { GAP = 4, PAIRS_PER_ROW = 4, GAP_SHADE = 96 };
 // The preview's draws of training slices: the shuffle purpose, a stream of its own ("prev").
 static const uint32_t PREVIEW_STREAM = 0x70726576;
 
-// The seed's corruption, whose pixel sizes are for 128 x 128 slices, scaled to size x size.
-static AugmentParams augment_for(int size) {
-  AugmentParams p = augment_defaults();
-  double f = size / 128.0;
-  p.cutout_min = (int)lround(p.cutout_min * f), p.cutout_max = (int)lround(p.cutout_max * f);
-  p.offset_min = (int)lround(p.offset_min * f), p.offset_max = (int)lround(p.offset_max * f);
-  return p;
-}
-
 static void blit(unsigned char *img, int stride, int top, int left, const float *x, int h, int w) {
   for (int r = 0; r < h; r++)
     for (int c = 0; c < w; c++) {
@@ -733,7 +751,7 @@ static int cmd_preview(int argc, char **argv) {
   unsigned char *img = xcalloc((size_t)width * height, 1);
   memset(img, GAP_SHADE, (size_t)width * height);
   float *clean = xcalloc((size_t)h * w, sizeof *clean), *noisy = xcalloc((size_t)h * w, sizeof *noisy);
-  AugmentParams p = augment_for(w);
+  AugmentParams p = augment_for_size(w);
   for (int k = 0; k < count; k++) {
     // Pair k: a training slice drawn by (seed, k), corrupted as the sample of its place among them.
     uint64_t sample = rng_bits(seed, rng_stream(RNG_SHUFFLE, PREVIEW_STREAM), (uint64_t)k) % (uint64_t)ntrain;
@@ -772,6 +790,158 @@ static int cmd_preview(int argc, char **argv) {
   return rc ? 1 : 0;
 }
 
+// ---- synth -----------------------------------------------------------------------------
+
+// The template's file name, for the headers' descriptions.
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+// Writes text to path atomically; 0, or -1 after a message.
+static int write_text(const char *path, const char *text) {
+  AtomicFile a;
+  char err[1024];
+  int rc = atomic_open(&a, path, err, sizeof err);
+  if (!rc) {
+    int e = fputs(text, a.f) < 0 ? (errno ? errno : EIO) : 0;
+    rc = atomic_commit(&a, e, err, sizeof err);
+  }
+  if (rc)
+    fprintf(stderr, "caedata: %s\n", err);
+  return rc;
+}
+
+// Appends to a growing malloc'ed string.
+__attribute__((format(printf, 2, 3))) static void append(char **text, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  size_t len = *text ? strlen(*text) : 0;
+  char *more = realloc(*text, len + (size_t)n + 1);
+  if (!more) {
+    fputs("caedata: out of memory\n", stderr);
+    exit(1);
+  }
+  va_start(ap, fmt);
+  vsnprintf(more + len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  *text = more;
+}
+
+// The demographics in IXI's columns (demo_read's), with ages to the day as IXI has them, and the README:
+// what the files are, how they were made, and each subject's parameters.
+static int write_cohort_files(const char *out, const char *template_path, uint64_t seed, const SynthSubject *s,
+                              int n) {
+  char *csv = NULL, *readme = NULL;
+  append(&csv, "IXI_ID,\"SEX_ID (1=m, 2=f)\",ETHNIC_ID,AGE,SYNTHETIC\n");
+  append(&readme,
+         "SYNTHETIC DATA: these are not IXI subjects.\n\n"
+         "caedata synth --subjects %d --seed %llu made them from one real T1 scan,\n  %s\n"
+         "Each subject is that scan under its own random anatomy and scanner, resampled onto IXI's T1 grid\n"
+         "and named as IXI names its files, with subject IDs from 900 up, beyond IXI's. " SYNTH_DEMOGRAPHICS "\n"
+         "has IXI's columns with drawn values, and SYNTHETIC = 1.\n\n"
+         "Per subject below: size (the scan's scale along x, y, z), rotation (degrees about x, y, z), shift\n"
+         "(mm), the contrast's gamma and gain (the white matter's intensity), and the Rician noise's sd as a\n"
+         "fraction of the white matter. A smooth displacement field of a few mm and a bias field of about\n"
+         "+-10 to 16%% come on top.\n\n"
+         "file\tsex\tage\tsize\trotation\tshift\tgamma\tgain\tnoise\n",
+         n, (unsigned long long)seed, template_path);
+  for (int k = 0; k < n; k++) {
+    const SynthSubject *x = &s[k];
+    char name[64];
+    synth_file_name(x, name, sizeof name);
+    append(&csv, "%d,%d,%d,%.2f,1\n", x->id, x->sex, x->ethnic, x->age);
+    append(&readme, "%s\t%s\t%.1f\t%.3f,%.3f,%.3f\t%.1f,%.1f,%.1f\t%.1f,%.1f,%.1f\t%.2f\t%.0f\t%.3f\n", name,
+           x->sex == 1 ? "m" : "f", x->age, x->scale[0], x->scale[1], x->scale[2], x->angle[0], x->angle[1],
+           x->angle[2], x->shift[0], x->shift[1], x->shift[2], x->gamma, x->gain, x->noise);
+  }
+  char *csv_path = join(out, SYNTH_DEMOGRAPHICS), *readme_path = join(out, SYNTH_README);
+  int rc = write_text(csv_path, csv) || write_text(readme_path, readme);
+  free(csv);
+  free(readme);
+  free(csv_path);
+  free(readme_path);
+  return rc;
+}
+
+static int cmd_synth(int argc, char **argv) {
+  const char *template_path = DEFAULT_TEMPLATE, *out = NULL;
+  int n = 0, threads = omp_get_num_procs();
+  uint64_t seed = 1;
+  const Option opts[] = {
+      {"template", OPT_TEXT, &template_path, 0, 0, NULL, 0},
+      {"subjects", OPT_INT, &n, 1, SYNTH_MAX_SUBJECTS, NULL, 0},
+      {"out", OPT_TEXT, &out, 0, 0, NULL, 0},
+      {"seed", OPT_U64, &seed, 0, 0, NULL, 0},
+      {"threads", OPT_INT, &threads, 1, 1024, NULL, 0},
+  };
+  int rc = parse("synth", usage_synth, argc, argv, opts, sizeof opts / sizeof *opts, NULL);
+  if (rc)
+    return rc == 1 ? 0 : rc;
+  if (!n || !out)
+    return usage_error("synth", "--subjects and --out are required");
+  SynthTemplate t;
+  char err[1024];
+  if (synth_template(template_path, &t, err, sizeof err)) {
+    fprintf(stderr, "caedata: %s\n", err);
+    return 1;
+  }
+  if (mkdir(out, 0777) && errno != EEXIST) {
+    fprintf(stderr, "caedata: %s: cannot make the folder: %s\n", out, strerror(errno));
+    synth_template_free(&t);
+    return 1;
+  }
+  // Subjects on as many threads as there are subjects, each volume on its share of the rest.
+  int outer = threads < n ? threads : n, inner = threads / outer, failed = 0;
+  omp_set_max_active_levels(2);
+  SynthSubject *s = xcalloc((size_t)n, sizeof *s);
+  size_t voxels = (size_t)SYNTH_NI * SYNTH_NJ * SYNTH_NK;
+  double start = seconds();
+#pragma omp parallel for ordered schedule(dynamic, 1) num_threads(outer)
+  for (int k = 0; k < n; k++) {
+    double begin = seconds();
+    s[k] = synth_subject(seed, k);
+    char name[64], descrip[80], why[1024];
+    synth_file_name(&s[k], name, sizeof name);
+    snprintf(descrip, sizeof descrip, "caec synth from %.24s, subject %d, seed %llu", base_name(template_path), k,
+             (unsigned long long)seed);
+    int16_t *vol = xcalloc(voxels, sizeof *vol);
+    char *path = join(out, name);
+    if (synth_volume(&t, &s[k], seed, inner, vol)) {
+      fputs("caedata: out of memory\n", stderr);
+      exit(1);
+    }
+    int bad = synth_write(path, &t, vol, descrip, why, sizeof why);
+    free(vol);
+    free(path);
+#pragma omp ordered
+    {
+      if (bad) {
+        fprintf(stderr, "caedata: %s\n", why);
+        failed++;
+      } else {
+        const SynthSubject *x = &s[k];
+        printf("%s: %s, %.1f years, size %.2f, pitch %+.1f deg, gamma %.2f, noise %.1f%%, %.2f s\n", name,
+               x->sex == 1 ? "m" : "f", x->age, (x->scale[0] + x->scale[1] + x->scale[2]) / 3, x->angle[0],
+               x->gamma, 100 * x->noise, seconds() - begin);
+      }
+    }
+  }
+  double elapsed = seconds() - start;
+  rc = failed ? 1 : write_cohort_files(out, template_path, seed, s, n) ? 1 : 0;
+  if (!rc)
+    printf("wrote %d synthetic subjects to %s with " SYNTH_DEMOGRAPHICS " and " SYNTH_README
+           ": %.2f s, %.2f s per subject on %d threads\n",
+           n, out, elapsed, elapsed / n, threads);
+  else if (failed)
+    fprintf(stderr, "caedata: %d of %d subjects could not be written\n", failed, n);
+  free(s);
+  synth_template_free(&t);
+  return rc;
+}
+
 // ---- main ------------------------------------------------------------------------------
 
 int main(int argc, char **argv) {
@@ -794,6 +964,8 @@ int main(int argc, char **argv) {
     return cmd_inspect(argc - 2, argv + 2);
   if (!strcmp(command, "preview"))
     return cmd_preview(argc - 2, argv + 2);
+  if (!strcmp(command, "synth"))
+    return cmd_synth(argc - 2, argv + 2);
   fprintf(stderr, "caedata: unknown command '%s'\n\n%s", command, usage_main);
   return 2;
 }

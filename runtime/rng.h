@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 // What the numbers are for; part of the stream so that uses never overlap.
-enum { RNG_INIT = 1, RNG_DROPOUT = 2, RNG_AUGMENT = 3, RNG_SHUFFLE = 4 };
+enum { RNG_INIT = 1, RNG_DROPOUT = 2, RNG_AUGMENT = 3, RNG_SHUFFLE = 4, RNG_SYNTH = 5 };
 
 static inline uint64_t rng_stream(uint32_t purpose, uint32_t id) { return (uint64_t)purpose << 32 | id; }
 
