@@ -7,6 +7,8 @@
 #ifndef CAEC_TRAINER_H
 #define CAEC_TRAINER_H
 
+#include "safetensors.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,12 +37,26 @@ typedef struct CaecHyper {
   uint64_t seed; // spatial dropout's random numbers
 } CaecHyper;
 
-// The arenas (64-byte aligned) and the step counter.
+// The arenas (64-byte aligned), the step counter and the loss's target.
 typedef struct CaecState {
   float *params, *grads, *optim;
   unsigned char *acts, *scratch;
-  int64_t step; // optimizer steps taken
+  int64_t step;        // optimizer steps taken
+  const float *target; // train_step's target, [batch, 1, height, width]; NULL: x (denoising needs the clean image)
 } CaecState;
+
+// The train section's run settings for the `train` command (seed-models.md
+// section 5: Keras's EarlyStopping and ReduceLROnPlateau on val_loss).
+typedef struct CaecSchedule {
+  int epochs;
+  bool early_stopping;
+  int es_patience;
+  double es_min_delta; // < 0: by the loss, 2e-7 (mse) or 5e-5 (dssim)
+  bool reduce_lr;
+  double rl_factor, rl_min_lr;
+  int rl_patience;
+  double rl_min_delta; // < 0: by the loss, 1e-7 (mse) or 2e-5 (dssim)
+} CaecSchedule;
 
 typedef struct CaecModel {
   const char *name, *source, *caec_version, *command;
@@ -49,6 +65,7 @@ typedef struct CaecModel {
   const CaecParam *params;
   int64_t arena_bytes[5]; // params, grads, optim, acts, scratch
   CaecHyper defaults;
+  CaecSchedule schedule;
   // x, y: [batch, 1, height, width]. train_step returns the loss, L2 term included.
   void (*forward)(CaecState *s, const float *x, float *y);
   double (*train_step)(CaecState *s, const CaecHyper *h, const float *x, float *y);
@@ -79,7 +96,22 @@ void caec_init(const CaecModel *m, CaecState *s, uint64_t seed); // Keras's init
 // the L2 term when l2; without h->update only the L2 term is added to g.
 // opt holds two values per parameter value (Adam's moments).
 void caec_update(const CaecHyper *h, int64_t t, size_t count, bool l2, float *w, float *g, float *opt);
-// The trainer's command line: init, step, info.
+// The trainer's command line: init, step, bench, info, train.
 int caec_trainer_main(const CaecModel *m, int argc, char **argv);
+
+// Shared by the commands. A parameter (or a buffer of its shape) as a tensor.
+StTensor caec_param_tensor(const CaecParam *p, const char *name, float *data);
+// Writes path atomically with the trainer's metadata (format, producer) and
+// meta_kv's (NULL or NULL-terminated key, value pairs); false after a message.
+bool caec_write(const CaecModel *m, const char *path, const StTensor *ts, int count, const char *const *meta_kv);
+// Prints "PROG: error: MSG (see 'PROG --help')", MSG a format of one string; returns 2.
+int caec_usage_error(const char *prog, const char *msg, const char *arg);
+// A whole string as a finite number.
+bool caec_parse_number(const char *s, double *v);
+// Reads every parameter by name from f (read from path) into s->params; false after a message.
+bool caec_load_params(const CaecModel *m, const char *path, const StFile *f, CaecState *s);
+
+// train.c: `NAME train ...` (argv[0] is "train").
+int caec_train_main(const CaecModel *m, int argc, char **argv);
 
 #endif

@@ -1,0 +1,303 @@
+// test_train.c: the trainer's train command (argv[1], tiny.cae's trainer at
+// batch 4) on small slice caches written here: a run's files, a falling loss,
+// bit-exact resumption (after --epochs and after Ctrl-C), the same weights for
+// any thread count, a diverging run stopped with its last checkpoint intact,
+// and the messages for bad input.
+#include "cache.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+enum { H = 16, W = 16, PER_VOLUME = 10 };
+static const char *trainer;
+
+// Smooth blobs, a different one per slice: an easy set to reconstruct.
+static void make_cache(const char *name, int size, const SplitSet *sets, int volumes) {
+  CacheWriter w;
+  char err[256];
+  CHECK(cache_create(&w, path_in_dir(name), size, size, err, sizeof err) == 0, "%s", err);
+  float *slices = malloc(sizeof(float) * PER_VOLUME * (size_t)(size * size));
+  int index[PER_VOLUME];
+  for (int v = 0; v < volumes; v++) {
+    for (int s = 0; s < PER_VOLUME; s++) {
+      index[s] = s;
+      double cy = size * (0.3 + 0.04 * s), cx = size * (0.3 + 0.05 * v), r = size * (0.15 + 0.01 * (s + v));
+      for (int i = 0; i < size * size; i++) {
+        double dy = i / size - cy, dx = i % size - cx;
+        slices[s * size * size + i] = (float)exp(-(dy * dy + dx * dx) / (2 * r * r));
+      }
+    }
+    cache_add_volume(&w, slices, index, PER_VOLUME);
+  }
+  free(slices);
+  CHECK(cache_commit(&w, sets, err, sizeof err) == 0, "%s", err);
+}
+
+// Makes the folder NAME in the test folder holding the cache; returns its path.
+static const char *data_set(const char *name, int size, const SplitSet *sets, int volumes) {
+  static char paths[4][512];
+  static int next;
+  char *p = paths[next++ % 4], file[64];
+  snprintf(p, sizeof paths[0], "%s", path_in_dir(name));
+  mkdir(p, 0777);
+  snprintf(file, sizeof file, "%s/slices.bin", name);
+  make_cache(file, size, sets, volumes);
+  return p;
+}
+
+// Starts `trainer train ARGS...` (NULL-terminated) with its output in the test folder's out.txt.
+static pid_t start(const char *const *args) {
+  char *argv[32] = {(char *)trainer, "train"};
+  int n = 2;
+  for (; n < 31 && args[n - 2]; n++)
+    argv[n] = (char *)args[n - 2];
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE *out = freopen(path_in_dir("out.txt"), "w", stdout);
+    if (!out || dup2(fileno(stdout), 2) < 0)
+      _exit(125);
+    execv(trainer, argv);
+    _exit(126);
+  }
+  return pid;
+}
+
+static int status(pid_t pid) {
+  int st;
+  if (waitpid(pid, &st, 0) != pid)
+    return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Runs the trainer to its end: the exit status; its output stays in out.txt.
+#define TRAIN(...) status(start((const char *[]){__VA_ARGS__, NULL}))
+
+static char *output(void) {
+  static char *text;
+  free(text);
+  text = slurp(path_in_dir("out.txt"), NULL);
+  return text ? text : "";
+}
+
+static char *file_in(const char *run, const char *name) {
+  static char buf[4][4352];
+  static int next;
+  char *p = buf[next++ % 4];
+  snprintf(p, sizeof buf[0], "%s/%s", run, name);
+  return p;
+}
+
+// Two checkpoints hold the same tensors, bit for bit, and the same metadata but the time.
+static bool same_state(const char *a, const char *b) {
+  StFile fa = {0}, fb = {0};
+  char err[512];
+  bool same = st_read(a, &fa, err, sizeof err) == 0 && st_read(b, &fb, err, sizeof err) == 0;
+  CHECK(same, "%s", err);
+  same = same && fa.count == fb.count && fa.nmeta == fb.nmeta && fa.count > 1;
+  for (int i = 0; same && i < fa.count; i++) {
+    const StTensor *t = st_find(&fb, fa.tensors[i].name);
+    same = t && t->nbytes == fa.tensors[i].nbytes && !memcmp(t->data, fa.tensors[i].data, t->nbytes);
+    if (!same)
+      fprintf(stderr, "%s and %s differ in '%s'\n", a, b, fa.tensors[i].name);
+  }
+  for (int i = 0; same && i < fa.nmeta; i++) {
+    const char *v = st_meta(&fb, fa.meta[i].key);
+    same = !strcmp(fa.meta[i].key, "seconds") || (v && !strcmp(v, fa.meta[i].value));
+    if (!same)
+      fprintf(stderr, "%s and %s differ in metadata '%s'\n", a, b, fa.meta[i].key);
+  }
+  st_free(&fa), st_free(&fb);
+  return same;
+}
+
+// log.csv's rows without the time column; the number of rows in *rows.
+static char *log_without_time(const char *run, int *rows) {
+  char *text = slurp(file_in(run, "log.csv"), NULL);
+  *rows = -1; // the header
+  if (!text)
+    return NULL;
+  char *out = text;
+  for (char *p = text; *p; p++) {
+    if (*p == '\n') {
+      char *cut = out;
+      while (cut > text && cut[-1] != ',' && cut[-1] != '\n')
+        cut--;
+      out = cut, ++*rows;
+    }
+    *out++ = *p;
+  }
+  *out = '\0';
+  return text;
+}
+
+// Column col (0: epoch) of row `row` of a run's log.csv.
+static double log_value(const char *run, int row, int col) {
+  char *text = slurp(file_in(run, "log.csv"), NULL), *p = text;
+  for (int r = -1; p && r < row; r++)
+    p = strchr(p, '\n'), p = p ? p + 1 : NULL;
+  for (int c = 0; p && c < col; c++)
+    p = strchr(p, ','), p = p ? p + 1 : NULL;
+  double v = p ? strtod(p, NULL) : NAN;
+  free(text);
+  return v;
+}
+
+// Rewrites a checkpoint with every value NaN (one NaN weight may never reach
+// the loss: a ReLU turns NaN into 0).
+static void poison(const char *path) {
+  StFile f = {0};
+  char err[512];
+  const char *meta[2 * 64 + 1] = {NULL};
+  CHECK(st_read(path, &f, err, sizeof err) == 0 && f.nmeta <= 64, "%s", err);
+  for (int i = 0; i < f.nmeta && i < 64; i++)
+    meta[2 * i] = f.meta[i].key, meta[2 * i + 1] = f.meta[i].value;
+  for (int t = 0; t < f.count; t++)
+    for (size_t i = 0; f.tensors[t].dtype == ST_F32 && i < f.tensors[t].nbytes / sizeof(float); i++)
+      ((float *)f.tensors[t].data)[i] = NAN;
+  CHECK(st_write(path, f.tensors, f.count, meta, err, sizeof err) == 0, "%s", err);
+  st_free(&f);
+}
+
+static void remove_run(const char *run) {
+  static const char *const files[] = {"log.csv", "last.safetensors", "best.safetensors"};
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+    unlink(file_in(run, files[i]));
+  rmdir(run);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_train TRAINER\n");
+    return 2;
+  }
+  trainer = argv[1];
+  make_dir("train");
+  SplitSet sets[6] = {SET_TRAIN, SET_TRAIN, SET_VAL, SET_TRAIN, SET_TEST, SET_TRAIN}; // 40 training slices: 10 steps
+  const char *data = data_set("data", H, sets, 6);
+  char runs[8][512], missing[512];
+  for (int i = 0; i < 8; i++)
+    snprintf(runs[i], sizeof runs[i], "%s/run%d", dir, i);
+  snprintf(missing, sizeof missing, "%s/missing", dir);
+  const char *straight = runs[0], *resumed = runs[1], *threads2 = runs[2];
+
+  // Three epochs straight, on one thread: the files, a falling loss.
+  CHECK(TRAIN("--data", data, "--out", straight, "--epochs", "3", "--seed", "5", "--threads", "1") == 0, "train: %s",
+        output());
+  int rows;
+  free(log_without_time(straight, &rows));
+  CHECK(rows == 3, "log.csv has %d rows", rows);
+  char *log = slurp(file_in(straight, "log.csv"), NULL);
+  CHECK(log && !strncmp(log, "epoch,loss,val_loss,val_mse,val_dssim,val_psnr,lr,seconds\n", 58), "log.csv header");
+  free(log);
+  CHECK(log_value(straight, 2, 0) == 2, "the last row is epoch 2");
+  CHECK(log_value(straight, 2, 1) < 0.8 * log_value(straight, 0, 1), "the loss falls: %g -> %g",
+        log_value(straight, 0, 1), log_value(straight, 2, 1));
+  CHECK(fabs(log_value(straight, 0, 6) - 1e-3) < 1e-10, "the seed's learning rate");
+  CHECK(log_value(straight, 0, 2) == log_value(straight, 0, 3), "val_loss is val_mse for the mse loss");
+  CHECK(access(file_in(straight, "last.safetensors"), F_OK) == 0, "last.safetensors");
+  CHECK(access(file_in(straight, "best.safetensors"), F_OK) == 0, "best.safetensors");
+  CHECK(strstr(output(), "best val_loss"), "the summary: %s", output());
+
+  // Two epochs, then one more with --resume: the same state, bit for bit.
+  CHECK(TRAIN("--data", data, "--out", resumed, "--epochs", "2", "--seed", "5", "--threads", "1") == 0, "%s",
+        output());
+  CHECK(TRAIN("--data", data, "--out", resumed, "--epochs", "3", "--resume", "--threads", "1") == 0, "resume: %s",
+        output());
+  CHECK(same_state(file_in(straight, "last.safetensors"), file_in(resumed, "last.safetensors")),
+        "2 epochs + 1 resumed = 3 epochs");
+  char *l1 = log_without_time(straight, &rows), *l2 = log_without_time(resumed, &rows);
+  CHECK(l1 && l2 && !strcmp(l1, l2), "the same log:\n%s\n%s", l1, l2);
+  free(l1), free(l2);
+  CHECK(TRAIN("--data", data, "--out", resumed, "--epochs", "3", "--resume") == 0, "%s", output());
+  CHECK(strstr(output(), "nothing to do"), "a finished run: %s", output());
+
+  // Two threads for the kernels (and the loader): the same weights.
+  CHECK(TRAIN("--data", data, "--out", threads2, "--epochs", "3", "--seed", "5", "--threads", "2") == 0, "%s",
+        output());
+  CHECK(same_state(file_in(straight, "last.safetensors"), file_in(threads2, "last.safetensors")), "1 vs 2 threads");
+
+  // Ctrl-C once the first epoch is saved, likely mid-epoch (epochs of 75
+  // steps): exit 130 with last.safetensors saved, then resumed to the end of
+  // the next epoch: the same as straight.
+  const char *stopped = runs[3], *reference = runs[4];
+  SplitSet many[32];
+  for (int i = 0; i < 32; i++)
+    many[i] = i == 0 ? SET_VAL : SET_TRAIN;
+  const char *longer = data_set("long", H, many, 31);
+  pid_t pid = start((const char *[]){"--data", longer, "--out", stopped, "--epochs", "1000", "--seed", "7", NULL});
+  for (int i = 0; i < 60000 && access(file_in(stopped, "last.safetensors"), F_OK); i++)
+    usleep(1000);
+  usleep(20000); // into epoch 1 (either way the resumed run must match)
+  kill(pid, SIGINT);
+  CHECK(status(pid) == 130, "Ctrl-C: exit 130: %s", output());
+  CHECK(strstr(output(), "interrupted"), "Ctrl-C message: %s", output());
+  StFile f = {0};
+  char err[512];
+  CHECK(st_read(file_in(stopped, "last.safetensors"), &f, err, sizeof err) == 0, "%s", err);
+  const char *epoch = st_meta(&f, "epoch"), *batch = st_meta(&f, "batch");
+  char until[32];
+  snprintf(until, sizeof until, "%d", (epoch ? atoi(epoch) : 0) + 1);
+  printf("interrupted at epoch %s, batch %s\n", epoch ? epoch : "?", batch ? batch : "?");
+  st_free(&f);
+  CHECK(TRAIN("--data", longer, "--out", stopped, "--epochs", until, "--resume") == 0, "%s", output());
+  CHECK(TRAIN("--data", longer, "--out", reference, "--epochs", until, "--seed", "7") == 0, "%s", output());
+  CHECK(same_state(file_in(reference, "last.safetensors"), file_in(stopped, "last.safetensors")),
+        "interrupted and resumed = straight");
+
+  // A diverged run, made reliably by a NaN weight in its checkpoint: exit 1
+  // at the first step, the checkpoint and the log as they were.
+  const char *diverged = runs[5];
+  CHECK(TRAIN("--data", data, "--out", diverged, "--epochs", "1") == 0, "%s", output());
+  poison(file_in(diverged, "last.safetensors"));
+  size_t before_len, after_len;
+  char *before = slurp(file_in(diverged, "last.safetensors"), &before_len);
+  char *log_before = slurp(file_in(diverged, "log.csv"), NULL);
+  CHECK(TRAIN("--data", data, "--out", diverged, "--epochs", "2", "--resume") == 1, "%s", output());
+  CHECK(strstr(output(), "not finite"), "non-finite loss message: %s", output());
+  char *after = slurp(file_in(diverged, "last.safetensors"), &after_len), *log_after = slurp(file_in(diverged, "log.csv"), NULL);
+  CHECK(before && after && before_len == after_len && !memcmp(before, after, before_len), "last.safetensors kept");
+  CHECK(log_before && log_after && !strcmp(log_before, log_after), "log.csv kept");
+  free(before), free(after), free(log_before), free(log_after);
+
+  // Bad input: one clear message each.
+  const char *other = runs[6];
+  SplitSet no_val[3] = {SET_TRAIN, SET_TRAIN, SET_TEST};
+  const char *big = data_set("big", 2 * H, sets, 6), *noval = data_set("noval", H, no_val, 3);
+  struct {
+    int rc;
+    const char *expect, *args[8];
+  } bad[] = {
+      {2, "needs --data DATASET and --out RUN", {"--data", data}},
+      {2, "--epochs must be", {"--data", data, "--out", other, "--epochs", "0"}},
+      {2, "--loss must be mse or dssim", {"--data", data, "--out", other, "--loss", "mae"}},
+      {2, "unknown option '--weights'", {"--data", data, "--out", other, "--weights", "w"}},
+      {2, "needs a value", {"--data", data, "--out"}},
+      {1, "missing/slices.bin", {"--data", missing, "--out", other}},
+      {1, "holds 32x32 slices; this trainer takes 16x16", {"--data", big, "--out", other}},
+      {1, "0 validation slices", {"--data", noval, "--out", other}},
+      {1, "add --resume", {"--data", data, "--out", straight}},
+      {1, "does not exist", {"--data", data, "--out", runs[7], "--resume"}},
+      {1, "other settings than --loss", {"--data", data, "--out", straight, "--resume", "--loss", "dssim"}},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    int rc = status(start(bad[i].args));
+    CHECK(rc == bad[i].rc && strstr(output(), bad[i].expect), "case %zu: rc %d, output: %s", i, rc, output());
+  }
+  CHECK(TRAIN("--help") == 0 && strstr(output(), "--resume"), "train --help: %s", output());
+
+  for (int i = 0; i < 8; i++)
+    remove_run(runs[i]);
+  static const char *const sets_dirs[] = {"data", "big", "noval", "long"};
+  for (size_t i = 0; i < 4; i++) {
+    unlink(file_in(path_in_dir(sets_dirs[i]), "slices.bin"));
+    rmdir(path_in_dir(sets_dirs[i]));
+  }
+  return finish();
+}
