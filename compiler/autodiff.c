@@ -17,6 +17,9 @@
 //   GATHER      in = image, out = grid, p0 = packed w, p1 = bias (conv forward, convT data gradient)
 //   SCATTER     in = grid, out = image, p0 = packed w, p1 = bias (conv data gradient, convT forward)
 //   WGRAD       in = grid, in2 = image, p0 = dw, p1 = db; flag: the bias belongs to the grid
+//               (GATHER, SCATTER, WGRAD: p2..p5 = scale and shift of the prologue of the view read
+//               through one, pieces a and b; GATHER, SCATTER: in2 = the residual, aux0 = the sums)
+//   BN_SUMS     in = sums (BN_STATS: x); BN_COEFFS: none; p0..p3 as BN_*, p4, p5 = scale, shift
 //   BN_*, GN*   in = x, out = y (or dx), in2 = dy; p0..p3 = gamma, beta, running mean, running var
 //               (the backward: p2, p3 = dgamma, dbeta); aux = mean, invstd; relu: fused relu
 //   RELU..ADD   in (, in2) -> out; the backwards: in = y (leaky: x), in2 = dy, out = dx
@@ -43,14 +46,15 @@ typedef struct Builder {
   bool *needs;    // per node: depends on a trainable parameter
   int *pack[2];   // per node: packed weights for gather and scatter, -1 until made
   int *fwd;       // per node: its forward kernel in this program (the one that saves statistics or masks)
+  int *sums;      // per node: the batch-norm sums its writer's epilogue made in this program, -1: none
 } Builder;
 
-static const View NO_VIEW = {-1, -1, 0};
+static const View NO_VIEW = {-1, -1, 0, {-1, -1}, {-1, -1}, {false, false}};
 
 const char *kern_name(KernKind k) {
   static const char *const names[K_COUNT] = {
       "pack_gather", "pack_scatter", "gather", "scatter", "wgrad", "bn_train", "bn_eval", "bn_bwd", "gn", "gn_bwd",
-      "relu", "relu_bwd", "leaky_relu", "leaky_relu_bwd", "sigmoid", "sigmoid_bwd", "add", "copy", "dropout_mask",
+      "bn_sums", "bn_stats", "bn_coeffs", "relu", "relu_bwd", "leaky_relu", "leaky_relu_bwd", "sigmoid", "sigmoid_bwd", "add", "copy", "dropout_mask",
       "dropout", "concat", "split", "loss", "l2_loss", "update"};
   return names[k];
 }
@@ -88,7 +92,11 @@ static Kern *kern(Builder *b, KernKind kind, int node, const char *covers) {
   return k;
 }
 
-static View one(int buf) { return (View){buf, -1, 0}; }
+static View one(int buf) {
+  View v = NO_VIEW;
+  v.a = buf;
+  return v;
+}
 
 // Follows identities to the node that computes the tensor.
 static int resolve(const Graph *g, int i) {
@@ -150,18 +158,40 @@ static void count_contributions(Builder *b) {
 static const char *covers(Builder *b, int i) {
   const Node *n = &b->g->nodes[i];
   int o = out_node(b, i);
-  if (o != i)
+  if (o != i && n->op != OP_CONV && n->op != OP_CONVT)
     return arena_printf(b->arena, "%s (%s) + %s (%s)", n->name, op_name(n->op), b->g->nodes[o].name, "relu");
-  if ((n->op == OP_CONV || n->op == OP_CONVT) && n->bias)
-    return arena_printf(b->arena, "%s (%s) + bias", n->name, op_name(n->op));
+  if (n->op == OP_CONV || n->op == OP_CONVT) {
+    const char *what = arena_printf(b->arena, "%s (%s)%s", n->name, op_name(n->op), n->bias ? " + bias" : "");
+    int add = b->s->res_add[i];
+    if (add >= 0)
+      what = arena_printf(b->arena, "%s + %s (add)", what, b->g->nodes[add].name);
+    if (add >= 0 && b->s->fused_out[add] != add)
+      what = arena_printf(b->arena, "%s + %s (relu)", what, b->g->nodes[b->s->fused_out[add]].name);
+    return what;
+  }
   return arena_printf(b->arena, "%s (%s)", n->name, op_name(n->op));
+}
+
+// Two tensors as the pieces of one view, each with its prologue.
+static View concat_view(const Builder *b, int p0, int p1) {
+  View v = b->act[p0], w = b->act[p1];
+  v.b = w.a;
+  v.ca = b->g->nodes[p0].shape.c;
+  v.scale[1] = w.scale[0], v.shift[1] = w.shift[0], v.relu[1] = w.relu[0];
+  return v;
 }
 
 static View input_view(Builder *b, int i, int k) {
   int piece[2], np = pieces(b, i, k, piece);
-  if (np == 1)
-    return b->act[piece[0]];
-  return (View){b->act[piece[0]].a, b->act[piece[1]].a, b->g->nodes[piece[0]].shape.c};
+  return np == 1 ? b->act[piece[0]] : concat_view(b, piece[0], piece[1]);
+}
+
+// A convolution kernel reads view v through its prologue: the coefficient buffers become arguments.
+static void read_through(Kern *k, View v) {
+  if (v.scale[0] >= 0)
+    k->p[2] = v.scale[0], k->p[3] = v.shift[0];
+  if (v.scale[1] >= 0)
+    k->p[4] = v.scale[1], k->p[5] = v.shift[1];
 }
 
 static int packed(Builder *b, int i, int scatter) {
@@ -186,6 +216,35 @@ static int output_buf(Builder *b, int i) {
   int buf = o == b->g->output ? b->s->param_buf[AR_IO] + 1 : tensor_buf(b, "a_", o, AR_ACTS);
   b->act[i] = b->act[o] = one(buf);
   return buf;
+}
+
+static int stats_buf(Builder *b, const char *prefix, int i, int count) {
+  return new_buf(b, ident(b->arena, prefix, b->g->nodes[i].name), arena_printf(b->arena, "[%d] f32", count),
+                 AR_SCRATCH, b->prog, count * 4);
+}
+
+// A batch norm that its consumers apply: only its statistics (from the sums of
+// its input's writer when there are some) and the coefficients of their prologue.
+static void norm_for_consumers(Builder *b, int i) {
+  const Graph *g = b->g;
+  const Node *n = &g->nodes[i];
+  int x = resolve(g, n->in[0]);
+  KernKind kind = !b->training ? K_BN_COEFFS : b->sums[x] >= 0 ? K_BN_SUMS : K_BN_STATS;
+  Kern *k = kern(b, kind, i, arena_printf(b->arena, "%s statistics, applied by its consumers", covers(b, i)));
+  b->fwd[i] = b->s->nkerns - 1;
+  ParamRole roles[4] = {P_WEIGHT, P_BIAS, P_RUNNING_MEAN, P_RUNNING_VAR};
+  for (int j = 0; j < 4; j++)
+    k->p[j] = param_of(b, i, roles[j], 0);
+  k->p[4] = stats_buf(b, "scale_", i, n->shape.c);
+  k->p[5] = stats_buf(b, "shift_", i, n->shape.c);
+  if (kind != K_BN_COEFFS) {
+    k->in = kind == K_BN_SUMS ? one(b->sums[x]) : b->act[x];
+    k->aux[0] = stats_buf(b, "mean_", i, n->shape.c);
+    k->aux[1] = stats_buf(b, "invstd_", i, n->shape.c);
+  }
+  View v = b->act[x];
+  v.scale[0] = k->p[4], v.shift[0] = k->p[5], v.relu[0] = out_node(b, i) != i;
+  b->act[i] = b->act[out_node(b, i)] = v;
 }
 
 static void forward_node(Builder *b, int i) {
@@ -216,8 +275,7 @@ static void forward_node(Builder *b, int i) {
     return;
   case OP_CONCAT:
     if (b->s->view[i]) {
-      b->act[i] = input_view(b, i, 0);
-      b->act[i].b = input_view(b, i, 1).a;
+      b->act[i] = concat_view(b, resolve(g, n->in[0]), resolve(g, n->in[1]));
       return;
     }
     int y = output_buf(b, i), offset = 0;
@@ -232,6 +290,16 @@ static void forward_node(Builder *b, int i) {
   case OP_RELU:
     if (b->s->absorbed_by[i] >= 0)
       return;
+    break;
+  case OP_ADD:
+    if (b->s->res_add[resolve(g, n->in[0])] == i || b->s->res_add[resolve(g, n->in[1])] == i)
+      return; // computed by the epilogue of its later input's convolution
+    break;
+  case OP_BN:
+    if (b->s->prologue[i]) {
+      norm_for_consumers(b, i);
+      return;
+    }
     break;
   case OP_SIGMOID:
     if (b->training && b->s->sigmoid_loss && i == g->output) { // the loss kernel computes it
@@ -257,15 +325,29 @@ static void forward_node(Builder *b, int i) {
   if (w >= 0) {
     k->p[0] = w;
     k->p[1] = param_of(b, i, P_BIAS, 0);
+    read_through(k, k->in);
+    int add = b->s->res_add[i];
+    k->relu = add >= 0 && b->s->fused_out[add] != add;
+    if (add >= 0) { // the residual: the add's other input
+      int p = resolve(g, g->nodes[add].in[0]);
+      k->in2 = b->act[p == i ? resolve(g, g->nodes[add].in[1]) : p];
+    }
+    int t = out_node(b, i);
+    if (b->training && b->s->sums[t]) {
+      Shape sh = g->nodes[t].shape;
+      int64_t parts = (int64_t)b->s->batch * sh.h;
+      b->sums[t] = k->aux[0] = new_buf(b, ident(b->arena, "sums_", g->nodes[t].name),
+                                       arena_printf(b->arena, "[%lld,2,%d] f64", (long long)parts, kb_blocks(sh.c) * KB),
+                                       AR_SCRATCH, b->prog, parts * 2 * kb_blocks(sh.c) * KB * 8);
+    }
   } else if (n->op == OP_BN || n->op == OP_GN) {
     ParamRole roles[4] = {P_WEIGHT, P_BIAS, P_RUNNING_MEAN, P_RUNNING_VAR};
     for (int j = 0; j < 4; j++)
       k->p[j] = param_of(b, i, roles[j], 0);
     if (kind != K_BN_EVAL) {
       int stats = n->op == OP_BN ? n->shape.c : b->s->batch * n->groups;
-      const char *shape = arena_printf(b->arena, "[%d] f32", stats);
-      k->aux[0] = new_buf(b, ident(b->arena, "mean_", n->name), shape, AR_SCRATCH, b->prog, stats * 4);
-      k->aux[1] = new_buf(b, ident(b->arena, "invstd_", n->name), shape, AR_SCRATCH, b->prog, stats * 4);
+      k->aux[0] = stats_buf(b, "mean_", i, stats);
+      k->aux[1] = stats_buf(b, "invstd_", i, stats);
     }
   }
   k->out = one(output_buf(b, i));
@@ -314,6 +396,7 @@ static void backward_conv(Builder *b, int i, View dy) {
                                              n->bias ? " and bias" : ""));
   k->in = convt ? x : dy;
   k->in2 = convt ? dy : x;
+  read_through(k, x);
   k->p[0] = param_of(b, i, P_WEIGHT, AR_GRADS);
   k->p[1] = param_of(b, i, P_BIAS, AR_GRADS);
   k->flag = !convt;
@@ -330,7 +413,7 @@ static void backward_conv(Builder *b, int i, View dy) {
 static void backward_node(Builder *b, int i) {
   const Graph *g = b->g;
   const Node *n = &g->nodes[i];
-  int o = out_node(b, i);
+  int o = b->s->res_add[i] >= 0 ? i : out_node(b, i); // a residual conv's own output gradient: the add's
   View dy = b->grad[o];
   if (!is_kernel(b, i) || dy.a < 0 || (!n->nparams && !b->needs[resolve(g, n->in[0])] &&
                                        (n->nin < 2 || !b->needs[resolve(g, n->in[1])])))
@@ -430,7 +513,11 @@ static void loss(Builder *b) {
     k->in = b->act[out];
     k->out.a = gradient_of(b, out, &k->acc_a);
   }
-  kern(b, K_L2_LOSS, out, "L2 penalty of the flagged kernels");
+  for (int p = 0; p < g->nparams; p++)
+    if (g->params[p].l2) {
+      kern(b, K_L2_LOSS, out, "L2 penalty of the flagged kernels");
+      break;
+    }
 }
 
 static void program(Builder *b, int prog) {
@@ -438,7 +525,8 @@ static void program(Builder *b, int prog) {
   b->prog = prog;
   b->training = prog == PROG_TRAIN;
   size_t n = (size_t)g->nnodes;
-  memset(b->grad, 0xff, sizeof(View) * n); // a = b = -1
+  for (size_t i = 0; i < n; i++)
+    b->grad[i] = NO_VIEW, b->sums[i] = -1;
   memset(b->seen, 0, sizeof(int) * n);
   memset(b->pack[0], 0xff, sizeof(int) * n);
   memset(b->pack[1], 0xff, sizeof(int) * n);
@@ -489,7 +577,7 @@ Step *build_step(Arena *a, const Graph *g, int batch) {
   s->g = g;
   s->batch = batch;
   fuse(a, s);
-  Builder b = {a, s, g, 0, false, NULL, NULL, NULL, NULL, NULL, {NULL, NULL}, NULL};
+  Builder b = {a, s, g, 0, false, NULL, NULL, NULL, NULL, NULL, {NULL, NULL}, NULL, NULL};
   size_t n = (size_t)g->nnodes;
   b.act = arena_alloc(a, sizeof(View) * n);
   b.grad = arena_alloc(a, sizeof(View) * n);
@@ -499,6 +587,7 @@ Step *build_step(Arena *a, const Graph *g, int batch) {
   b.pack[0] = arena_alloc(a, sizeof(int) * n);
   b.pack[1] = arena_alloc(a, sizeof(int) * n);
   b.fwd = arena_alloc(a, sizeof(int) * n);
+  b.sums = arena_alloc(a, sizeof(int) * n);
   // The persistent buffers: one per parameter in each of params, grads and optim; then x and y.
   static const char *const prefix[3] = {"w_", "dw_", "opt_"};
   for (int arena = AR_PARAMS; arena <= AR_OPTIM; arena++) {

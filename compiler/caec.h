@@ -360,13 +360,19 @@ typedef struct Buf {
 } Buf;
 
 // A tensor as kernels see it: buffer a, or the concatenation of channels
-// [0, ca) in a and the rest in b (b == -1: none).
-typedef struct View { int a, b, ca; } View;
+// [0, ca) in a and the rest in b (b == -1: none). A piece may be read through
+// a prologue (batch norm, then relu): its scale and shift buffers (-1: none).
+typedef struct View {
+  int a, b, ca;
+  int scale[2], shift[2];
+  bool relu[2];
+} View;
 
 typedef enum {
   K_PACK_GATHER, K_PACK_SCATTER,         // conv weights into the kernels' layouts
   K_GATHER, K_SCATTER, K_WGRAD,          // conv / convT forward and backward
   K_BN_TRAIN, K_BN_EVAL, K_BN_BWD, K_GN, K_GN_BWD,
+  K_BN_SUMS, K_BN_STATS, K_BN_COEFFS,    // batch norm applied by its consumers: statistics and coefficients
   K_RELU, K_RELU_BWD, K_LEAKY, K_LEAKY_BWD, K_SIGMOID, K_SIGMOID_BWD,
   K_ADD, K_COPY, K_DROPOUT_MASK, K_DROPOUT, K_CONCAT, K_SPLIT,
   K_LOSS,                                // loss and its gradient (sigmoid fused when `fused`)
@@ -396,8 +402,12 @@ typedef struct Step {
   int batch;
   // fusion.c
   int *absorbed_by;  // per node: -1, or the node whose kernel also computes it
-  int *fused_out;    // per node: the node whose output its kernel writes (itself, or the relu it absorbed)
+  int *fused_out;    // per node: the node whose output its kernel writes (itself, the relu it absorbed,
+                     // or the add (or add + relu) a conv's epilogue computes)
   bool *view;        // per node: a concat kept as two pointers
+  bool *prologue;    // per bn node: applied (with its relu) by its consumers, the conv kernels, on load
+  int *res_add;      // per conv node: -1, or the add its epilogue computes
+  bool *sums;        // per node: its tensor's batch-norm sums come from the epilogue of the conv writing it
   bool sigmoid_loss; // the output sigmoid is computed by the loss kernel (training)
   // autodiff.c
   Buf *bufs;

@@ -17,14 +17,19 @@ enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + 6, R_COUNT = R_AUX0 + 2 };
 static const char *const roles[K_COUNT][R_COUNT] = {
     [K_PACK_GATHER] = {"w", NULL, "wp"},
     [K_PACK_SCATTER] = {"w", NULL, "wp"},
-    [K_GATHER] = {"image", NULL, "grid", "wp", "bias"},
-    [K_SCATTER] = {"grid", NULL, "image", "wp", "bias"},
-    [K_WGRAD] = {"grid", "image", NULL, "dw", "db"},
+    [K_GATHER] = {"image", "res", "grid", "wp", "bias", "scale_a", "shift_a", "scale_b", "shift_b", "sums"},
+    [K_SCATTER] = {"grid", "res", "image", "wp", "bias", "scale_a", "shift_a", "scale_b", "shift_b", "sums"},
+    [K_WGRAD] = {"grid", "image", NULL, "dw", "db", "scale_a", "shift_a", "scale_b", "shift_b"},
     [K_BN_TRAIN] = {"x", NULL, "y", "gamma", "beta", "running_mean", "running_var", NULL, NULL, "mean", "invstd"},
     [K_BN_EVAL] = {"x", NULL, "y", "gamma", "beta", "running_mean", "running_var"},
     [K_BN_BWD] = {"x", "dy", "dx", "gamma", "beta", "dgamma", "dbeta", NULL, NULL, "mean", "invstd"},
     [K_GN] = {"x", NULL, "y", "gamma", "beta", NULL, NULL, NULL, NULL, "mean", "invstd"},
     [K_GN_BWD] = {"x", "dy", "dx", "gamma", "beta", "dgamma", "dbeta", NULL, NULL, "mean", "invstd"},
+    [K_BN_SUMS] = {"sums", NULL, NULL, "gamma", "beta", "running_mean", "running_var", "scale", "shift", "mean",
+                   "invstd"},
+    [K_BN_STATS] = {"x", NULL, NULL, "gamma", "beta", "running_mean", "running_var", "scale", "shift", "mean",
+                    "invstd"},
+    [K_BN_COEFFS] = {NULL, NULL, NULL, "gamma", "beta", "running_mean", "running_var", "scale", "shift"},
     [K_RELU] = {"x", NULL, "y"},
     [K_RELU_BWD] = {"y", "dy", "dx"},
     [K_LEAKY] = {"x", NULL, "y"},
@@ -63,8 +68,11 @@ static bool writes(const Kern *k, int r) {
   if (r == R_OUT)
     return true;
   switch (k->kind) {
+  case K_GATHER: case K_SCATTER: return r == R_AUX0;
   case K_WGRAD: return r == R_P0 || r == R_P0 + 1;
   case K_BN_TRAIN: return r == R_P0 + 2 || r == R_P0 + 3 || r >= R_AUX0;
+  case K_BN_SUMS: case K_BN_STATS: return r >= R_P0 + 2;
+  case K_BN_COEFFS: return r >= R_P0 + 4;
   case K_BN_BWD: case K_GN_BWD: return r == R_P0 + 2 || r == R_P0 + 3;
   case K_GN: case K_DROPOUT_MASK: return r >= R_AUX0;
   case K_LOSS: return r == R_P0;
@@ -73,23 +81,47 @@ static bool writes(const Kern *k, int r) {
   }
 }
 
-static const char *buf_type(const Buf *b) { return strncmp(b->name, "keep_", 5) ? "float" : "uint8_t"; }
-
-// One parameter of a kernel's function: the role's buffer, or (suffix "_b") its second piece.
-static void emit_param(FILE *out, const Step *s, const Kern *k, int r, int buf, const char *suffix, bool *first) {
-  const char *type = buf_type(&s->bufs[buf]);
-  fprintf(out, "%s%s%s *restrict %s%s", *first ? "" : ", ", writes(k, r) ? "" : "const ", type, role(k, r), suffix);
-  *first = false;
-}
-
-static const char *kern_fn(Arena *a, const Step *s, int idx) {
-  int prog = idx >= s->prog_start[PROG_FORWARD];
-  return arena_printf(a, "%s%d_%s", prog ? "f" : "t", idx - s->prog_start[prog], kern_name(s->kerns[idx].kind));
+static const char *buf_type(const Buf *b) {
+  return !strncmp(b->name, "keep_", 5) ? "uint8_t" : !strncmp(b->name, "sums_", 5) ? "double" : "float";
 }
 
 static bool has_hyper(const Kern *k) {
   return k->kind == K_LOSS || k->kind == K_L2_LOSS || k->kind == K_DROPOUT_MASK || k->kind == K_DROPOUT ||
          k->kind == K_UPDATE;
+}
+
+// A kernel function's parameter list (declare) or a call's arguments: the step's
+// settings where the kind needs them, then each role's buffer and its second piece (ROLE_b).
+static void emit_args(FILE *out, const Step *s, const Kern *k, bool declare) {
+  int buf[R_COUNT], second[R_COUNT];
+  role_bufs(k, buf, second);
+  const char *sep = "";
+  if (has_hyper(k))
+    fprintf(out, declare ? "const CaecHyper *h" : "h"), sep = ", ";
+  if (k->kind == K_DROPOUT_MASK || k->kind == K_UPDATE)
+    fprintf(out, declare ? ", int64_t step" : ", s->step");
+  if (k->kind == K_L2_LOSS)
+    fprintf(out, declare ? ", const float *restrict params" : ", s->params");
+  for (int r = 0; r < R_COUNT; r++)
+    for (int piece = 0; piece < 2 && roles[k->kind][r]; piece++) {
+      int id = piece ? second[r] : buf[r];
+      if (id < 0)
+        continue;
+      const Buf *b = &s->bufs[id];
+      if (declare)
+        fprintf(out, "%s%s%s *restrict %s%s", sep, writes(k, r) ? "" : "const ", buf_type(b), role(k, r),
+                piece ? "_b" : "");
+      else if (k->kind == K_LOSS && r == R_IN2) // denoising: the clean image when the caller gives one
+        fprintf(out, "%ss->target ? s->target : %s", sep, b->name);
+      else
+        fprintf(out, "%s%s", sep, b->name);
+      sep = ", ";
+    }
+}
+
+static const char *kern_fn(Arena *a, const Step *s, int idx) {
+  int prog = idx >= s->prog_start[PROG_FORWARD];
+  return arena_printf(a, "%s%d_%s", prog ? "f" : "t", idx - s->prog_start[prog], kern_name(s->kerns[idx].kind));
 }
 
 // The kernel's function: its comment, signature and body.
@@ -105,26 +137,14 @@ static void emit_kernel(FILE *out, Arena *a, const Step *s, int idx) {
               second[r] >= 0 ? s->bufs[second[r]].shape : "");
   bool is_loss = k->kind == K_LOSS || k->kind == K_L2_LOSS;
   fprintf(out, "static %s %s(", is_loss ? "double" : "void", kern_fn(a, s, idx));
-  bool first = true;
-  if (has_hyper(k))
-    fprintf(out, "const CaecHyper *h"), first = false;
-  if (k->kind == K_DROPOUT_MASK || k->kind == K_UPDATE)
-    fprintf(out, ", int64_t step");
-  if (k->kind == K_L2_LOSS)
-    fprintf(out, ", const float *restrict params");
-  for (int r = 0; r < R_COUNT; r++) {
-    if (buf[r] < 0 || !roles[k->kind][r])
-      continue;
-    emit_param(out, s, k, r, buf[r], "", &first);
-    if (second[r] >= 0)
-      emit_param(out, s, k, r, second[r], "_b", &first);
-  }
+  emit_args(out, s, k, true);
   fprintf(out, ") {\n");
   switch (k->kind) {
   case K_PACK_GATHER: case K_PACK_SCATTER: case K_GATHER: case K_SCATTER: case K_WGRAD:
     emit_conv(out, s, k);
     break;
-  case K_BN_TRAIN: case K_BN_EVAL: case K_BN_BWD: case K_GN: case K_GN_BWD:
+  case K_BN_TRAIN: case K_BN_EVAL: case K_BN_BWD: case K_GN: case K_GN_BWD: case K_BN_SUMS: case K_BN_STATS:
+  case K_BN_COEFFS:
     emit_norm(out, s, k);
     break;
   case K_LOSS: case K_L2_LOSS: case K_UPDATE:
@@ -177,34 +197,23 @@ static void emit_program(FILE *out, const Step *s, int prog, Arena *a) {
     const Kern *kn = &s->kerns[k];
     if (kn->kind == K_UPDATE && (k == s->prog_start[prog] || kn[-1].kind != K_UPDATE))
       fprintf(out, "  if (h->update)\n    s->step++;\n");
-    int buf[R_COUNT], second[R_COUNT];
-    role_bufs(kn, buf, second);
     fprintf(out, "  %s%s(", kn->kind == K_LOSS || kn->kind == K_L2_LOSS ? "loss += " : "", kern_fn(a, s, k));
-    bool first = true;
-    if (has_hyper(kn))
-      fprintf(out, "h"), first = false;
-    if (kn->kind == K_DROPOUT_MASK || kn->kind == K_UPDATE)
-      fprintf(out, ", s->step");
-    if (kn->kind == K_L2_LOSS)
-      fprintf(out, ", s->params");
-    for (int r = 0; r < R_COUNT; r++) {
-      if (buf[r] < 0 || !roles[kn->kind][r])
-        continue;
-      fprintf(out, "%s%s", first ? "" : ", ", s->bufs[buf[r]].name);
-      first = false;
-      if (second[r] >= 0)
-        fprintf(out, ", %s", s->bufs[second[r]].name);
-    }
+    emit_args(out, s, kn, false);
     fprintf(out, ");\n");
   }
   fprintf(out, prog == PROG_TRAIN ? "  return loss;\n}\n\n" : "}\n\n");
 }
 
+// A view's prologue arguments are named scale_a, shift_a (scale_b, shift_b): a kernel reads one view through one.
 void emit_kin(FILE *out, View v, const char *name) {
+  fprintf(out, "(KIn){.a = %s", name);
   if (v.b >= 0)
-    fprintf(out, "(KIn){.a = %s, .b = %s_b, .ca = %d}", name, name, v.ca);
-  else
-    fprintf(out, "(KIn){.a = %s}", name);
+    fprintf(out, ", .b = %s_b, .ca = %d", name, v.ca);
+  for (int p = 0; p < 2; p++)
+    if (v.scale[p] >= 0 || v.relu[p])
+      fprintf(out, ", .pro_%c = {%s, %s, %s}", "ab"[p], v.scale[p] >= 0 ? (p ? "scale_b" : "scale_a") : "NULL",
+              v.scale[p] >= 0 ? (p ? "shift_b" : "shift_a") : "NULL", v.relu[p] ? "true" : "false");
+  fprintf(out, "}");
 }
 
 void emit_kout(FILE *out, const Kern *k, const char *name) {
@@ -215,6 +224,12 @@ void emit_kout(FILE *out, const Kern *k, const char *name) {
     fprintf(out, ", .acc_a = true");
   if (k->acc_b)
     fprintf(out, ", .acc_b = true");
+  if ((k->kind == K_GATHER || k->kind == K_SCATTER) && k->in2.a >= 0)
+    fprintf(out, ", .res = res");
+  if ((k->kind == K_GATHER || k->kind == K_SCATTER) && k->relu)
+    fprintf(out, ", .relu = true");
+  if ((k->kind == K_GATHER || k->kind == K_SCATTER) && k->aux[0] >= 0)
+    fprintf(out, ", .stats = sums");
   fprintf(out, "}");
 }
 
@@ -286,6 +301,10 @@ static void emit_model(FILE *out, const Step *s, const char *command) {
   fprintf(out, "    .defaults = {%s, %s, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, true, false, %llu},\n",
           t->loss == LOSS_MSE ? "CAEC_MSE" : "CAEC_DSSIM", optims[t->optimizer], t->lr, t->rho, t->eps, t->beta1,
           t->beta2, t->momentum, t->l2, (unsigned long long)t->seed);
+  fprintf(out, "    .schedule = {%d, %s, %d, %.17g, %s, %.17g, %.17g, %d, %.17g},\n", t->epochs,
+          t->early_stopping ? "true" : "false", t->es_patience, isnan(t->es_min_delta) ? -1 : t->es_min_delta,
+          t->reduce_lr ? "true" : "false", t->rl_factor, t->rl_min_lr, t->rl_patience,
+          isnan(t->rl_min_delta) ? -1 : t->rl_min_delta);
   fprintf(out, "    .forward = forward,\n    .train_step = train_step,\n};\n\n");
   fprintf(out, "// The model that trainer_main.c runs; define CAEC_NO_MAIN_MODEL to link several models.\n"
                "#ifndef CAEC_NO_MAIN_MODEL\nconst CaecModel *const caec_main_model = &%s_model;\n#endif\n",

@@ -1,5 +1,6 @@
 // emit_c_norm.c: the bodies of the batch-norm and group-norm kernels, a
-// following relu fused in (the backward recomputes its mask from x).
+// following relu fused in (the backward recomputes its mask from x), and of
+// the statistics of a batch norm that its consumers apply as they load.
 #include "caec.h"
 
 void emit_norm(FILE *out, const Step *s, const Kern *k) {
@@ -17,6 +18,18 @@ void emit_norm(FILE *out, const Step *s, const Kern *k) {
     fprintf(out, "  kn_bn_eval(N, C, HW, %.9gf, ", n->eps);
     emit_kin(out, k->in, "x");
     fprintf(out, ", gamma, beta, running_mean, running_var, %s, y);\n", relu);
+    break;
+  case K_BN_SUMS:
+    fprintf(out, "  kn_bn_from_sums(C, N * %d, (int64_t)N * HW, sums, %.9gf, %.9gf, gamma, beta, running_mean, "
+                 "running_var, mean, invstd, scale, shift);\n", sh.h, n->eps, n->momentum);
+    break;
+  case K_BN_STATS:
+    fprintf(out, "  kn_bn_stats(N, C, HW, %.9gf, %.9gf, ", n->eps, n->momentum);
+    emit_kin(out, k->in, "x");
+    fprintf(out, ", gamma, beta, running_mean, running_var, mean, invstd, scale, shift);\n");
+    break;
+  case K_BN_COEFFS:
+    fprintf(out, "  kn_bn_eval_coeffs(C, %.9gf, gamma, beta, running_mean, running_var, scale, shift);\n", n->eps);
     break;
   case K_GN:
     fprintf(out, "  kn_gn_fwd(N, C, HW, %d, %.9gf, ", n->groups, n->eps);

@@ -40,18 +40,19 @@ static void t3_dropout(const CaecHyper *h, const float *restrict x, float *restr
   kp_dropout(32, 32, 128 * 128, h->dropout ? 0.1f : 0.0f, keep, x, (KOut){.a = y});
 }
 
-// models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu)
+// models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu) statistics, applied by its consumers
 //   x            [32,32,128,128] NCHW16c
-//   y            [32,32,128,128] NCHW16c
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
+//   scale        [32] f32
+//   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t4_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t4_bn_stats(const float *restrict x, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_stats(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -68,24 +69,28 @@ static void t5_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
-static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+//   sums         [4096,2,32] f64
+static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu)
-//   x            [32,32,128,128] NCHW16c
-//   y            [32,32,128,128] NCHW16c
+// models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [4096,2,32] f64
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
+//   scale        [32] f32
+//   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t7_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t7_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -102,10 +107,12 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
-static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -117,29 +124,22 @@ static void t10_pack_gather(const float *restrict w, float *restrict wp) {
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level1.shortcut (conv) + bias + level1 (add)
 //   image        [32,32,128,128] NCHW16c
+//   res          [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,32,1,1] packed for gather
 //   bias         [32]
-static void t11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t11_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:38: level1 (add)
-//   a            [32,32,128,128] NCHW16c
-//   b            [32,32,128,128] NCHW16c
-//   y            [32,32,128,128] NCHW16c
-static void t12_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(16777216, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/myronenko.cae:11: level2.conv weights
 //   w            [32,32,3,3]
 //   wp           [32,32,3,3] packed for gather
-static void t13_pack_gather(const float *restrict w, float *restrict wp) {
+static void t12_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -150,30 +150,32 @@ static void t13_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
-static void t14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [2048,2,32] f64
+static void t13_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
+//   sums         [2048,2,32] f64
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
+//   scale        [32] f32
+//   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t15_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t14_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for gather
-static void t16_pack_gather(const float *restrict w, float *restrict wp) {
+static void t15_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -184,30 +186,34 @@ static void t16_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
-static void t17_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+//   sums         [2048,2,64] f64
+static void t16_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu)
-//   x            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [2048,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t18_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t17_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t19_pack_gather(const float *restrict w, float *restrict wp) {
+static void t18_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -218,58 +224,55 @@ static void t19_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t19_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
 //   w            [64,32,1,1]
 //   wp           [64,32,1,1] packed for gather
-static void t21_pack_gather(const float *restrict w, float *restrict wp) {
+static void t20_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut (conv) + bias + level2.res_myronenko1 (add)
 //   image        [32,32,64,64] NCHW16c
+//   res          [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void t22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [2048,2,64] f64
+static void t21_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:38: level2.res_myronenko1 (add)
-//   a            [32,64,64,64] NCHW16c
-//   b            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
-static void t23_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(8388608, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu)
-//   x            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
+//   sums         [2048,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t24_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t22_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t25_pack_gather(const float *restrict w, float *restrict wp) {
+static void t23_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -280,30 +283,34 @@ static void t25_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t26_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [2048,2,64] f64
+static void t24_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu)
-//   x            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [2048,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t27_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t25_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t28_pack_gather(const float *restrict w, float *restrict wp) {
+static void t26_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -314,44 +321,39 @@ static void t28_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t29_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t27_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
 //   w            [64,64,1,1]
 //   wp           [64,64,1,1] packed for gather
-static void t30_pack_gather(const float *restrict w, float *restrict wp) {
+static void t28_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut (conv) + bias + level2.res_myronenko2 (add)
 //   image        [32,64,64,64] NCHW16c
+//   res          [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,1,1] packed for gather
 //   bias         [64]
-static void t31_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t29_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:38: level2.res_myronenko2 (add)
-//   a            [32,64,64,64] NCHW16c
-//   b            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
-static void t32_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(8388608, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/myronenko.cae:13: level3.conv weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t33_pack_gather(const float *restrict w, float *restrict wp) {
+static void t30_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -362,30 +364,32 @@ static void t33_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,64] f64
+static void t31_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t35_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t32_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void t36_pack_gather(const float *restrict w, float *restrict wp) {
+static void t33_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -396,30 +400,34 @@ static void t36_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [1024,2,128] f64
+static void t34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu)
-//   x            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [1024,2,128] f64
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
+//   scale        [128] f32
+//   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t38_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t35_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void t39_pack_gather(const float *restrict w, float *restrict wp) {
+static void t36_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -430,58 +438,55 @@ static void t39_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void t40_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for gather
-static void t41_pack_gather(const float *restrict w, float *restrict wp) {
+static void t38_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut (conv) + bias + level3.res_myronenko1 (add)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void t42_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,128] f64
+static void t39_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:38: level3.res_myronenko1 (add)
-//   a            [32,128,32,32] NCHW16c
-//   b            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
-static void t43_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(4194304, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu)
-//   x            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
+//   sums         [1024,2,128] f64
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
+//   scale        [128] f32
+//   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t44_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t40_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void t45_pack_gather(const float *restrict w, float *restrict wp) {
+static void t41_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -492,30 +497,34 @@ static void t45_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void t46_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+//   sums         [1024,2,128] f64
+static void t42_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu)
-//   x            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [1024,2,128] f64
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
+//   scale        [128] f32
+//   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t47_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t43_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void t48_pack_gather(const float *restrict w, float *restrict wp) {
+static void t44_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -526,44 +535,39 @@ static void t48_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void t49_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t45_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
 //   w            [128,128,1,1]
 //   wp           [128,128,1,1] packed for gather
-static void t50_pack_gather(const float *restrict w, float *restrict wp) {
+static void t46_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut (conv) + bias + level3.res_myronenko2 (add)
 //   image        [32,128,32,32] NCHW16c
+//   res          [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,1,1] packed for gather
 //   bias         [128]
-static void t51_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t47_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:38: level3.res_myronenko2 (add)
-//   a            [32,128,32,32] NCHW16c
-//   b            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
-static void t52_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(4194304, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/myronenko.cae:15: latent weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void t53_pack_gather(const float *restrict w, float *restrict wp) {
+static void t48_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -574,7 +578,7 @@ static void t53_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void t54_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t49_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
@@ -583,7 +587,7 @@ static void t54_gather(const float *restrict image, float *restrict grid, const 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void t55_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t50_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -594,30 +598,32 @@ static void t55_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void t56_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,64] f64
+static void t51_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t57_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t52_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for scatter
-static void t58_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t53_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -628,30 +634,34 @@ static void t58_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
 //   bias         [32]
-static void t59_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [2048,2,32] f64
+static void t54_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
+//   sums         [2048,2,32] f64
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
+//   scale        [32] f32
+//   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t60_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t55_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
 //   w            [32,16,3,3]
 //   wp           [32,16,3,3] packed for scatter
-static void t61_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -662,30 +672,34 @@ static void t61_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   wp           [32,16,3,3] packed for scatter
 //   bias         [16]
-static void t62_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+//   sums         [4096,2,16] f64
+static void t57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
+//   sums         [4096,2,16] f64
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
+//   scale        [16] f32
+//   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t63_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t58_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/myronenko.cae:17: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for gather
-static void t64_pack_gather(const float *restrict w, float *restrict wp) {
+static void t59_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -696,10 +710,12 @@ static void t64_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void t65_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t60_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/myronenko.cae:17: output.sigmoid (sigmoid) + loss + gradient
@@ -707,14 +723,14 @@ static void t65_gather(const float *restrict image, float *restrict grid, const 
 //   target       [32,1,128,128] plain
 //   dz           [32,1,128,128] plain
 //   y_out        [32,1,128,128] plain
-static double t66_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
+static double t61_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
   enum { N = 32, H = 128, W = 128 };
   return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)
                              : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);
 }
 
 // models/myronenko.cae:17: L2 penalty of the flagged kernels
-static double t67_l2_loss(const CaecHyper *h, const float *restrict params) {
+static double t62_l2_loss(const CaecHyper *h, const float *restrict params) {
   if (h->l2 == 0)
     return 0;
   double sum = 0;
@@ -744,16 +760,18 @@ static double t67_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   image        [32,16,128,128] NCHW16c
 //   dw           [1,16,3,3]
 //   db           [1]
-static void t68_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t63_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/myronenko.cae:17: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for scatter
-static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t64_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -763,7 +781,7 @@ static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   image        [32,16,128,128] NCHW16c
 //   wp           [1,16,3,3] packed for scatter
-static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t65_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -779,7 +797,7 @@ static void t70_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [16]
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t66_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -789,16 +807,18 @@ static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,16,128,128] NCHW16c
 //   dw           [32,16,3,3]
 //   db           [16]
-static void t72_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t67_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
 //   w            [32,16,3,3]
 //   wp           [32,16,3,3] packed for gather
-static void t73_pack_gather(const float *restrict w, float *restrict wp) {
+static void t68_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -808,7 +828,7 @@ static void t73_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,16,3,3] packed for gather
-static void t74_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t69_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
@@ -824,7 +844,7 @@ static void t74_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t75_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t70_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -834,16 +854,18 @@ static void t75_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [32]
-static void t76_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t71_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for gather
-static void t77_pack_gather(const float *restrict w, float *restrict wp) {
+static void t72_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -853,7 +875,7 @@ static void t77_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
-static void t78_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t73_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
@@ -869,7 +891,7 @@ static void t78_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t79_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t74_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -879,7 +901,7 @@ static void t79_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [64]
-static void t80_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t75_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
@@ -888,7 +910,7 @@ static void t80_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void t81_pack_gather(const float *restrict w, float *restrict wp) {
+static void t76_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -898,7 +920,7 @@ static void t81_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
-static void t82_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t77_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
@@ -909,7 +931,7 @@ static void t82_gather(const float *restrict image, float *restrict grid, const 
 //   image        [32,128,32,32] NCHW16c
 //   dw           [128,128,3,3]
 //   db           [128]
-static void t83_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t78_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -918,7 +940,7 @@ static void t83_wgrad(const float *restrict grid, const float *restrict image, f
 // models/myronenko.cae:15: latent weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for scatter
-static void t84_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -928,7 +950,7 @@ static void t84_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter
-static void t85_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t80_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -939,7 +961,7 @@ static void t85_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,128,32,32] NCHW16c
 //   dw           [128,128,1,1]
 //   db           [128]
-static void t86_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t81_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -948,7 +970,7 @@ static void t86_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
 //   w            [128,128,1,1]
 //   wp           [128,128,1,1] packed for scatter
-static void t87_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t82_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -958,7 +980,7 @@ static void t87_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,1,1] packed for scatter
-static void t88_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t83_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -969,16 +991,18 @@ static void t88_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,128,32,32] NCHW16c
 //   dw           [128,128,3,3]
 //   db           [128]
-static void t89_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t84_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for scatter
-static void t90_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t85_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -988,7 +1012,7 @@ static void t90_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter
-static void t91_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t86_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1004,7 +1028,7 @@ static void t91_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t92_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t87_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -1014,16 +1038,18 @@ static void t92_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,128,32,32] NCHW16c
 //   dw           [128,128,3,3]
 //   db           [128]
-static void t93_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t88_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for scatter
-static void t94_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t89_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1033,7 +1059,7 @@ static void t94_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter
-static void t95_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t90_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1049,7 +1075,7 @@ static void t95_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t96_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t91_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -1059,7 +1085,7 @@ static void t96_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,1,1]
 //   db           [128]
-static void t97_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t92_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -1068,7 +1094,7 @@ static void t97_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for scatter
-static void t98_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t93_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1078,7 +1104,7 @@ static void t98_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for scatter
-static void t99_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t94_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1089,16 +1115,18 @@ static void t99_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,128,32,32] NCHW16c
 //   dw           [128,128,3,3]
 //   db           [128]
-static void t100_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t95_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for scatter
-static void t101_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t96_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1108,7 +1136,7 @@ static void t101_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter
-static void t102_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t97_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1124,7 +1152,7 @@ static void t102_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t103_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t98_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -1134,16 +1162,18 @@ static void t103_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [128]
-static void t104_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t99_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void t105_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t100_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1153,7 +1183,7 @@ static void t105_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
-static void t106_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t101_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1169,7 +1199,7 @@ static void t106_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t107_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t102_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -1179,7 +1209,7 @@ static void t107_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,64,64,64] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t108_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t103_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -1188,7 +1218,7 @@ static void t108_wgrad(const float *restrict grid, const float *restrict image, 
 // models/myronenko.cae:13: level3.conv weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t109_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t104_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1198,7 +1228,7 @@ static void t109_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t110_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t105_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1209,7 +1239,7 @@ static void t110_scatter(const float *restrict grid, float *restrict image, cons
 //   image        [32,64,64,64] NCHW16c
 //   dw           [64,64,1,1]
 //   db           [64]
-static void t111_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t106_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -1218,7 +1248,7 @@ static void t111_wgrad(const float *restrict grid, const float *restrict image, 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
 //   w            [64,64,1,1]
 //   wp           [64,64,1,1] packed for scatter
-static void t112_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t107_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1228,7 +1258,7 @@ static void t112_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,1,1] packed for scatter
-static void t113_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t108_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1239,16 +1269,18 @@ static void t113_scatter(const float *restrict grid, float *restrict image, cons
 //   image        [32,64,64,64] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t114_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t109_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t115_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t110_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1258,7 +1290,7 @@ static void t115_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t116_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t111_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1274,7 +1306,7 @@ static void t116_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t117_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t112_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -1284,16 +1316,18 @@ static void t117_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,64,64,64] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t118_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t113_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t119_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t114_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1303,7 +1337,7 @@ static void t119_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t120_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t115_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1319,7 +1353,7 @@ static void t120_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t121_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t116_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -1329,7 +1363,7 @@ static void t121_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,1,1]
 //   db           [64]
-static void t122_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t117_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -1338,7 +1372,7 @@ static void t122_wgrad(const float *restrict grid, const float *restrict image, 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
 //   w            [64,32,1,1]
 //   wp           [64,32,1,1] packed for scatter
-static void t123_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t118_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1348,7 +1382,7 @@ static void t123_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for scatter
-static void t124_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t119_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1359,16 +1393,18 @@ static void t124_scatter(const float *restrict grid, float *restrict image, cons
 //   image        [32,64,64,64] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t125_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t120_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t126_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t121_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1378,7 +1414,7 @@ static void t126_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t127_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t122_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1394,7 +1430,7 @@ static void t127_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t128_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t123_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -1404,16 +1440,18 @@ static void t128_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [64]
-static void t129_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t124_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for scatter
-static void t130_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t125_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1423,7 +1461,7 @@ static void t130_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
-static void t131_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t126_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1439,7 +1477,7 @@ static void t131_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t132_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t127_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -1449,7 +1487,7 @@ static void t132_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,32,128,128] NCHW16c
 //   dw           [32,32,3,3]
 //   db           [32]
-static void t133_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t128_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -1458,7 +1496,7 @@ static void t133_wgrad(const float *restrict grid, const float *restrict image, 
 // models/myronenko.cae:11: level2.conv weights
 //   w            [32,32,3,3]
 //   wp           [32,32,3,3] packed for scatter
-static void t134_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t129_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1468,7 +1506,7 @@ static void t134_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,64,64] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for scatter
-static void t135_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t130_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1479,7 +1517,7 @@ static void t135_scatter(const float *restrict grid, float *restrict image, cons
 //   image        [32,32,128,128] NCHW16c
 //   dw           [32,32,1,1]
 //   db           [32]
-static void t136_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t131_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -1488,7 +1526,7 @@ static void t136_wgrad(const float *restrict grid, const float *restrict image, 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
 //   w            [32,32,1,1]
 //   wp           [32,32,1,1] packed for scatter
-static void t137_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t132_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1498,7 +1536,7 @@ static void t137_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,1,1] packed for scatter
-static void t138_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t133_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1509,16 +1547,18 @@ static void t138_scatter(const float *restrict grid, float *restrict image, cons
 //   image        [32,32,128,128] NCHW16c
 //   dw           [32,32,3,3]
 //   db           [32]
-static void t139_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t134_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
 //   w            [32,32,3,3]
 //   wp           [32,32,3,3] packed for scatter
-static void t140_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t135_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1528,7 +1568,7 @@ static void t140_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for scatter
-static void t141_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t136_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1544,7 +1584,7 @@ static void t141_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t142_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t137_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -1554,16 +1594,18 @@ static void t142_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,32,128,128] NCHW16c
 //   dw           [32,32,3,3]
 //   db           [32]
-static void t143_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t138_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
 //   w            [32,32,3,3]
 //   wp           [32,32,3,3] packed for scatter
-static void t144_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t139_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -1573,7 +1615,7 @@ static void t144_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for scatter
-static void t145_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t140_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -1589,7 +1631,7 @@ static void t145_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t146_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t141_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 128 * 128 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -1598,7 +1640,7 @@ static void t146_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   x            [32,32,128,128] NCHW16c
 //   y            [32,32,128,128] NCHW16c
 //   keep         [32,32] u8
-static void t147_dropout(const CaecHyper *h, const float *restrict x, float *restrict y, const uint8_t *restrict keep) {
+static void t142_dropout(const CaecHyper *h, const float *restrict x, float *restrict y, const uint8_t *restrict keep) {
   kp_dropout(32, 32, 128 * 128, h->dropout ? 0.1f : 0.0f, keep, x, (KOut){.a = y});
 }
 
@@ -1607,7 +1649,7 @@ static void t147_dropout(const CaecHyper *h, const float *restrict x, float *res
 //   image        [32,1,128,128] plain
 //   dw           [32,1,3,3]
 //   db           [32]
-static void t148_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t143_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -1617,7 +1659,7 @@ static void t148_wgrad(const float *restrict grid, const float *restrict image, 
 //   w            [32,1,3,3]
 //   g            [32,1,3,3]
 //   opt          [32,1,3,3]
-static void t149_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t144_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 288, false, w, g, opt);
 }
 
@@ -1625,7 +1667,7 @@ static void t149_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t150_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t145_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1633,7 +1675,7 @@ static void t150_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t151_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t146_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1641,7 +1683,7 @@ static void t151_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t152_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t147_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1649,7 +1691,7 @@ static void t152_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32,32,3,3]
 //   g            [32,32,3,3]
 //   opt          [32,32,3,3]
-static void t153_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t148_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 9216, true, w, g, opt);
 }
 
@@ -1657,7 +1699,7 @@ static void t153_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t154_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t149_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1665,7 +1707,7 @@ static void t154_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t155_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t150_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1673,7 +1715,7 @@ static void t155_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t156_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t151_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1681,7 +1723,7 @@ static void t156_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32,32,3,3]
 //   g            [32,32,3,3]
 //   opt          [32,32,3,3]
-static void t157_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t152_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 9216, true, w, g, opt);
 }
 
@@ -1689,7 +1731,7 @@ static void t157_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t158_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t153_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1697,7 +1739,7 @@ static void t158_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32,32,1,1]
 //   g            [32,32,1,1]
 //   opt          [32,32,1,1]
-static void t159_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t154_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 1024, true, w, g, opt);
 }
 
@@ -1705,7 +1747,7 @@ static void t159_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t160_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t155_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1713,7 +1755,7 @@ static void t160_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32,32,3,3]
 //   g            [32,32,3,3]
 //   opt          [32,32,3,3]
-static void t161_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t156_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 9216, true, w, g, opt);
 }
 
@@ -1721,7 +1763,7 @@ static void t161_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t162_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t157_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1729,7 +1771,7 @@ static void t162_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t163_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t158_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1737,7 +1779,7 @@ static void t163_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t164_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t159_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1745,7 +1787,7 @@ static void t164_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,32,3,3]
 //   g            [64,32,3,3]
 //   opt          [64,32,3,3]
-static void t165_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t160_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 18432, true, w, g, opt);
 }
 
@@ -1753,7 +1795,7 @@ static void t165_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t166_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t161_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1761,7 +1803,7 @@ static void t166_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t167_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t162_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1769,7 +1811,7 @@ static void t167_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t168_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t163_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1777,7 +1819,7 @@ static void t168_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t169_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t164_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1785,7 +1827,7 @@ static void t169_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t170_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t165_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1793,7 +1835,7 @@ static void t170_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,32,1,1]
 //   g            [64,32,1,1]
 //   opt          [64,32,1,1]
-static void t171_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t166_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 2048, true, w, g, opt);
 }
 
@@ -1801,7 +1843,7 @@ static void t171_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t172_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t167_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1809,7 +1851,7 @@ static void t172_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t173_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t168_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1817,7 +1859,7 @@ static void t173_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t174_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t169_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1825,7 +1867,7 @@ static void t174_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t175_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t170_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1833,7 +1875,7 @@ static void t175_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t176_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t171_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1841,7 +1883,7 @@ static void t176_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t177_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t172_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1849,7 +1891,7 @@ static void t177_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t178_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t173_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1857,7 +1899,7 @@ static void t178_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t179_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t174_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1865,7 +1907,7 @@ static void t179_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t180_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t175_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1873,7 +1915,7 @@ static void t180_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,1,1]
 //   g            [64,64,1,1]
 //   opt          [64,64,1,1]
-static void t181_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t176_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 4096, true, w, g, opt);
 }
 
@@ -1881,7 +1923,7 @@ static void t181_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t182_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t177_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1889,7 +1931,7 @@ static void t182_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t183_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t178_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1897,7 +1939,7 @@ static void t183_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t184_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t179_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1905,7 +1947,7 @@ static void t184_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t185_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t180_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1913,7 +1955,7 @@ static void t185_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t186_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t181_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1921,7 +1963,7 @@ static void t186_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,3,3]
 //   g            [128,64,3,3]
 //   opt          [128,64,3,3]
-static void t187_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t182_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 73728, true, w, g, opt);
 }
 
@@ -1929,7 +1971,7 @@ static void t187_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t188_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t183_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1937,7 +1979,7 @@ static void t188_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t189_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t184_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1945,7 +1987,7 @@ static void t189_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t190_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t185_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1953,7 +1995,7 @@ static void t190_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,128,3,3]
 //   g            [128,128,3,3]
 //   opt          [128,128,3,3]
-static void t191_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t186_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 147456, true, w, g, opt);
 }
 
@@ -1961,7 +2003,7 @@ static void t191_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t192_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t187_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1969,7 +2011,7 @@ static void t192_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,1,1]
 //   g            [128,64,1,1]
 //   opt          [128,64,1,1]
-static void t193_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t188_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 8192, true, w, g, opt);
 }
 
@@ -1977,7 +2019,7 @@ static void t193_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t194_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t189_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1985,7 +2027,7 @@ static void t194_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t195_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t190_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1993,7 +2035,7 @@ static void t195_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t196_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t191_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -2001,7 +2043,7 @@ static void t196_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,128,3,3]
 //   g            [128,128,3,3]
 //   opt          [128,128,3,3]
-static void t197_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t192_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 147456, true, w, g, opt);
 }
 
@@ -2009,7 +2051,7 @@ static void t197_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t198_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t193_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -2017,7 +2059,7 @@ static void t198_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t199_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t194_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -2025,7 +2067,7 @@ static void t199_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t200_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t195_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -2033,7 +2075,7 @@ static void t200_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,128,3,3]
 //   g            [128,128,3,3]
 //   opt          [128,128,3,3]
-static void t201_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t196_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 147456, true, w, g, opt);
 }
 
@@ -2041,7 +2083,7 @@ static void t201_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t202_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t197_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -2049,7 +2091,7 @@ static void t202_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,128,1,1]
 //   g            [128,128,1,1]
 //   opt          [128,128,1,1]
-static void t203_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t198_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16384, true, w, g, opt);
 }
 
@@ -2057,7 +2099,7 @@ static void t203_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t204_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t199_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -2065,7 +2107,7 @@ static void t204_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,128,3,3]
 //   g            [128,128,3,3]
 //   opt          [128,128,3,3]
-static void t205_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t200_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 147456, true, w, g, opt);
 }
 
@@ -2073,7 +2115,7 @@ static void t205_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t206_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t201_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -2081,7 +2123,7 @@ static void t206_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,3,3]
 //   g            [128,64,3,3]
 //   opt          [128,64,3,3]
-static void t207_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t202_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 73728, false, w, g, opt);
 }
 
@@ -2089,7 +2131,7 @@ static void t207_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t208_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t203_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -2097,7 +2139,7 @@ static void t208_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t209_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t204_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -2105,7 +2147,7 @@ static void t209_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t210_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t205_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -2113,7 +2155,7 @@ static void t210_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,32,3,3]
 //   g            [64,32,3,3]
 //   opt          [64,32,3,3]
-static void t211_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t206_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 18432, false, w, g, opt);
 }
 
@@ -2121,7 +2163,7 @@ static void t211_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t212_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t207_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -2129,7 +2171,7 @@ static void t212_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t213_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t208_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -2137,7 +2179,7 @@ static void t213_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t214_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t209_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -2145,7 +2187,7 @@ static void t214_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32,16,3,3]
 //   g            [32,16,3,3]
 //   opt          [32,16,3,3]
-static void t215_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t210_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 4608, false, w, g, opt);
 }
 
@@ -2153,7 +2195,7 @@ static void t215_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t216_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t211_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -2161,7 +2203,7 @@ static void t216_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t217_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t212_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -2169,7 +2211,7 @@ static void t217_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t218_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t213_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -2177,7 +2219,7 @@ static void t218_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [1,16,3,3]
 //   g            [1,16,3,3]
 //   opt          [1,16,3,3]
-static void t219_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t214_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 144, false, w, g, opt);
 }
 
@@ -2185,7 +2227,7 @@ static void t219_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [1]
 //   g            [1]
 //   opt          [1]
-static void t220_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t215_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 1, false, w, g, opt);
 }
 
@@ -2209,16 +2251,16 @@ static void f1_gather(const float *restrict image, float *restrict grid, const f
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu)
-//   x            [32,32,128,128] NCHW16c
-//   y            [32,32,128,128] NCHW16c
+// models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f2_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [32] f32
+//   shift        [32] f32
+static void f2_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -2235,22 +2277,24 @@ static void f3_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
-static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu)
-//   x            [32,32,128,128] NCHW16c
-//   y            [32,32,128,128] NCHW16c
+// models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f5_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [32] f32
+//   shift        [32] f32
+static void f5_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -2267,10 +2311,12 @@ static void f6_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
-static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -2282,29 +2328,22 @@ static void f8_pack_gather(const float *restrict w, float *restrict wp) {
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level1.shortcut (conv) + bias + level1 (add)
 //   image        [32,32,128,128] NCHW16c
+//   res          [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,32,1,1] packed for gather
 //   bias         [32]
-static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:38: level1 (add)
-//   a            [32,32,128,128] NCHW16c
-//   b            [32,32,128,128] NCHW16c
-//   y            [32,32,128,128] NCHW16c
-static void f10_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(16777216, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/myronenko.cae:11: level2.conv weights
 //   w            [32,32,3,3]
 //   wp           [32,32,3,3] packed for gather
-static void f11_pack_gather(const float *restrict w, float *restrict wp) {
+static void f10_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -2315,28 +2354,28 @@ static void f11_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
-static void f12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f13_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [32] f32
+//   shift        [32] f32
+static void f12_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for gather
-static void f14_pack_gather(const float *restrict w, float *restrict wp) {
+static void f13_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2347,28 +2386,30 @@ static void f14_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
-static void f15_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void f14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu)
-//   x            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f16_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f15_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f17_pack_gather(const float *restrict w, float *restrict wp) {
+static void f16_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2379,56 +2420,51 @@ static void f17_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f17_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
 //   w            [64,32,1,1]
 //   wp           [64,32,1,1] packed for gather
-static void f19_pack_gather(const float *restrict w, float *restrict wp) {
+static void f18_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut (conv) + bias + level2.res_myronenko1 (add)
 //   image        [32,32,64,64] NCHW16c
+//   res          [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void f20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f19_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
-// models/lib/seed_blocks.cae:38: level2.res_myronenko1 (add)
-//   a            [32,64,64,64] NCHW16c
-//   b            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
-static void f21_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(8388608, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu)
-//   x            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f22_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f20_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f23_pack_gather(const float *restrict w, float *restrict wp) {
+static void f21_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2439,28 +2475,30 @@ static void f23_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f24_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu)
-//   x            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
+// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f25_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f23_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f26_pack_gather(const float *restrict w, float *restrict wp) {
+static void f24_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2471,44 +2509,39 @@ static void f26_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f27_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
 //   w            [64,64,1,1]
 //   wp           [64,64,1,1] packed for gather
-static void f28_pack_gather(const float *restrict w, float *restrict wp) {
+static void f26_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut (conv) + bias + level2.res_myronenko2 (add)
 //   image        [32,64,64,64] NCHW16c
+//   res          [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,1,1] packed for gather
 //   bias         [64]
-static void f29_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f27_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:38: level2.res_myronenko2 (add)
-//   a            [32,64,64,64] NCHW16c
-//   b            [32,64,64,64] NCHW16c
-//   y            [32,64,64,64] NCHW16c
-static void f30_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(8388608, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/myronenko.cae:13: level3.conv weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f31_pack_gather(const float *restrict w, float *restrict wp) {
+static void f28_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -2519,28 +2552,28 @@ static void f31_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f32_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f29_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f33_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f30_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void f34_pack_gather(const float *restrict w, float *restrict wp) {
+static void f31_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2551,28 +2584,30 @@ static void f34_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void f35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f32_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu)
-//   x            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f36_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [128] f32
+//   shift        [128] f32
+static void f33_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void f37_pack_gather(const float *restrict w, float *restrict wp) {
+static void f34_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2583,56 +2618,51 @@ static void f37_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void f38_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void f35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for gather
-static void f39_pack_gather(const float *restrict w, float *restrict wp) {
+static void f36_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut (conv) + bias + level3.res_myronenko1 (add)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void f40_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f37_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
-// models/lib/seed_blocks.cae:38: level3.res_myronenko1 (add)
-//   a            [32,128,32,32] NCHW16c
-//   b            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
-static void f41_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(4194304, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu)
-//   x            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f42_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [128] f32
+//   shift        [128] f32
+static void f38_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void f43_pack_gather(const float *restrict w, float *restrict wp) {
+static void f39_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2643,28 +2673,30 @@ static void f43_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void f44_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void f40_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu)
-//   x            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
+// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f45_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [128] f32
+//   shift        [128] f32
+static void f41_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void f46_pack_gather(const float *restrict w, float *restrict wp) {
+static void f42_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2675,44 +2707,39 @@ static void f46_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void f47_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void f43_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
 //   w            [128,128,1,1]
 //   wp           [128,128,1,1] packed for gather
-static void f48_pack_gather(const float *restrict w, float *restrict wp) {
+static void f44_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut (conv) + bias + level3.res_myronenko2 (add)
 //   image        [32,128,32,32] NCHW16c
+//   res          [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,1,1] packed for gather
 //   bias         [128]
-static void f49_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f45_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:38: level3.res_myronenko2 (add)
-//   a            [32,128,32,32] NCHW16c
-//   b            [32,128,32,32] NCHW16c
-//   y            [32,128,32,32] NCHW16c
-static void f50_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(4194304, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/myronenko.cae:15: latent weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void f51_pack_gather(const float *restrict w, float *restrict wp) {
+static void f46_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -2723,7 +2750,7 @@ static void f51_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void f52_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f47_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
@@ -2732,7 +2759,7 @@ static void f52_gather(const float *restrict image, float *restrict grid, const 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void f53_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f48_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -2743,28 +2770,28 @@ static void f53_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void f54_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void f49_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f55_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f50_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for scatter
-static void f56_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f51_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -2775,28 +2802,30 @@ static void f56_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
 //   bias         [32]
-static void f57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f52_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f58_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [32] f32
+//   shift        [32] f32
+static void f53_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
 //   w            [32,16,3,3]
 //   wp           [32,16,3,3] packed for scatter
-static void f59_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f54_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -2807,28 +2836,30 @@ static void f59_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   wp           [32,16,3,3] packed for scatter
 //   bias         [16]
-static void f60_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void f55_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
-static void f61_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [16] f32
+//   shift        [16] f32
+static void f56_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/myronenko.cae:17: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for gather
-static void f62_pack_gather(const float *restrict w, float *restrict wp) {
+static void f57_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -2839,16 +2870,18 @@ static void f62_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void f63_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void f58_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/myronenko.cae:17: output.sigmoid (sigmoid)
 //   x            [32,1,128,128] plain
 //   y            [32,1,128,128] plain
-static void f64_sigmoid(const float *restrict x, float *restrict y) {
+static void f59_sigmoid(const float *restrict x, float *restrict y) {
   kp_sigmoid(524288, x, y);
 }
 
@@ -3100,94 +3133,114 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *a_conv1_conv = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
   uint8_t *keep_conv1_spatial_dropout = (uint8_t *)(s->scratch + 201363456); // [32,32] u8
   float *a_conv1_spatial_dropout = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
-  float *mean_level1_h_bn1 = (float *)(s->scratch + 201364480); // [32] f32
-  float *invstd_level1_h_bn1 = (float *)(s->scratch + 201364608); // [32] f32
-  float *a_level1_h_relu1 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
-  float *wg_level1_h_conv1 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
-  float *a_level1_h_conv1 = (float *)(s->acts + 134217728); // [32,32,128,128] NCHW16c
-  float *mean_level1_h_bn2 = (float *)(s->scratch + 201364736); // [32] f32
-  float *invstd_level1_h_bn2 = (float *)(s->scratch + 201364864); // [32] f32
-  float *a_level1_h_relu2 = (float *)(s->acts + 201326592); // [32,32,128,128] NCHW16c
+  float *scale_level1_h_bn1 = (float *)(s->scratch + 201364480); // [32] f32
+  float *shift_level1_h_bn1 = (float *)(s->scratch + 201364608); // [32] f32
+  float *mean_level1_h_bn1 = (float *)(s->scratch + 201364736); // [32] f32
+  float *invstd_level1_h_bn1 = (float *)(s->scratch + 201364864); // [32] f32
+  float *wg_level1_h_conv1 = (float *)(s->scratch + 2097152); // [32,32,3,3] packed for gather
+  double *sums_level1_h_conv1 = (double *)(s->scratch + 0); // [4096,2,32] f64
+  float *a_level1_h_conv1 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
+  float *scale_level1_h_bn2 = (float *)(s->scratch + 134221824); // [32] f32
+  float *shift_level1_h_bn2 = (float *)(s->scratch + 134221952); // [32] f32
+  float *mean_level1_h_bn2 = (float *)(s->scratch + 201364992); // [32] f32
+  float *invstd_level1_h_bn2 = (float *)(s->scratch + 201365120); // [32] f32
   float *wg_level1_h_conv2 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
-  float *a_level1_h_conv2 = (float *)(s->acts + 268435456); // [32,32,128,128] NCHW16c
+  float *a_level1_h_conv2 = (float *)(s->acts + 134217728); // [32,32,128,128] NCHW16c
   float *wg_level1_shortcut = (float *)(s->scratch + 0); // [32,32,1,1] packed for gather
-  float *a_level1_shortcut = (float *)(s->acts + 335544320); // [32,32,128,128] NCHW16c
-  float *a_level1 = (float *)(s->acts + 402653184); // [32,32,128,128] NCHW16c
-  float *wg_level2_conv = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
-  float *a_level2_conv = (float *)(s->acts + 637534208); // [32,32,64,64] NCHW16c
-  float *mean_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100812288); // [32] f32
-  float *invstd_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100812416); // [32] f32
-  float *a_level2_res_myronenko1_h_relu1 = (float *)(s->acts + 654311424); // [32,32,64,64] NCHW16c
-  float *wg_level2_res_myronenko1_h_conv1 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_level2_res_myronenko1_h_conv1 = (float *)(s->acts + 268435456); // [32,64,64,64] NCHW16c
-  float *mean_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100810752); // [64] f32
-  float *invstd_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100811008); // [64] f32
-  float *a_level2_res_myronenko1_h_relu2 = (float *)(s->acts + 301989888); // [32,64,64,64] NCHW16c
+  float *a_level1 = (float *)(s->acts + 201326592); // [32,32,128,128] NCHW16c
+  float *wg_level2_conv = (float *)(s->scratch + 1048576); // [32,32,3,3] packed for gather
+  double *sums_level2_conv = (double *)(s->scratch + 0); // [2048,2,32] f64
+  float *a_level2_conv = (float *)(s->acts + 369098752); // [32,32,64,64] NCHW16c
+  float *scale_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813312); // [32] f32
+  float *shift_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813440); // [32] f32
+  float *mean_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813568); // [32] f32
+  float *invstd_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813696); // [32] f32
+  float *wg_level2_res_myronenko1_h_conv1 = (float *)(s->scratch + 2097152); // [64,32,3,3] packed for gather
+  double *sums_level2_res_myronenko1_h_conv1 = (double *)(s->scratch + 0); // [2048,2,64] f64
+  float *a_level2_res_myronenko1_h_conv1 = (float *)(s->acts + 134217728); // [32,64,64,64] NCHW16c
+  float *scale_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100810752); // [64] f32
+  float *shift_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100811008); // [64] f32
+  float *mean_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100811264); // [64] f32
+  float *invstd_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100811520); // [64] f32
   float *wg_level2_res_myronenko1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level2_res_myronenko1_h_conv2 = (float *)(s->acts + 335544320); // [32,64,64,64] NCHW16c
-  float *wg_level2_res_myronenko1_shortcut = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
-  float *a_level2_res_myronenko1_shortcut = (float *)(s->acts + 369098752); // [32,64,64,64] NCHW16c
-  float *a_level2_res_myronenko1 = (float *)(s->acts + 469762048); // [32,64,64,64] NCHW16c
-  float *mean_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100811264); // [64] f32
-  float *invstd_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100811520); // [64] f32
-  float *a_level2_res_myronenko2_h_relu1 = (float *)(s->acts + 335544320); // [32,64,64,64] NCHW16c
-  float *wg_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level2_res_myronenko2_h_conv1 = (float *)(s->acts + 369098752); // [32,64,64,64] NCHW16c
-  float *mean_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 100811776); // [64] f32
-  float *invstd_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 100812032); // [64] f32
-  float *a_level2_res_myronenko2_h_relu2 = (float *)(s->acts + 503316480); // [32,64,64,64] NCHW16c
+  float *a_level2_res_myronenko1_h_conv2 = (float *)(s->acts + 167772160); // [32,64,64,64] NCHW16c
+  float *wg_level2_res_myronenko1_shortcut = (float *)(s->scratch + 2097152); // [64,32,1,1] packed for gather
+  double *sums_level2_res_myronenko1 = (double *)(s->scratch + 0); // [2048,2,64] f64
+  float *a_level2_res_myronenko1 = (float *)(s->acts + 268435456); // [32,64,64,64] NCHW16c
+  float *scale_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100811776); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100812032); // [64] f32
+  float *mean_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100812288); // [64] f32
+  float *invstd_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100812544); // [64] f32
+  float *wg_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 2097152); // [64,64,3,3] packed for gather
+  double *sums_level2_res_myronenko2_h_conv1 = (double *)(s->scratch + 0); // [2048,2,64] f64
+  float *a_level2_res_myronenko2_h_conv1 = (float *)(s->acts + 167772160); // [32,64,64,64] NCHW16c
+  float *scale_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67125248); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67125504); // [64] f32
+  float *mean_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 100812800); // [64] f32
+  float *invstd_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 100813056); // [64] f32
   float *wg_level2_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level2_res_myronenko2_h_conv2 = (float *)(s->acts + 536870912); // [32,64,64,64] NCHW16c
+  float *a_level2_res_myronenko2_h_conv2 = (float *)(s->acts + 301989888); // [32,64,64,64] NCHW16c
   float *wg_level2_res_myronenko2_shortcut = (float *)(s->scratch + 0); // [64,64,1,1] packed for gather
-  float *a_level2_res_myronenko2_shortcut = (float *)(s->acts + 570425344); // [32,64,64,64] NCHW16c
-  float *a_level2_res_myronenko2 = (float *)(s->acts + 603979776); // [32,64,64,64] NCHW16c
-  float *wg_level3_conv = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level3_conv = (float *)(s->acts + 822083584); // [32,64,32,32] NCHW16c
-  float *mean_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67111936); // [64] f32
-  float *invstd_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67112192); // [64] f32
-  float *a_level3_res_myronenko1_h_relu1 = (float *)(s->acts + 830472192); // [32,64,32,32] NCHW16c
-  float *wg_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_level3_res_myronenko1_h_conv1 = (float *)(s->acts + 671088640); // [32,128,32,32] NCHW16c
-  float *mean_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67108864); // [128] f32
-  float *invstd_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67109376); // [128] f32
-  float *a_level3_res_myronenko1_h_relu2 = (float *)(s->acts + 687865856); // [32,128,32,32] NCHW16c
+  float *a_level2_res_myronenko2 = (float *)(s->acts + 335544320); // [32,64,64,64] NCHW16c
+  float *wg_level3_conv = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
+  double *sums_level3_conv = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_level3_conv = (float *)(s->acts + 469762048); // [32,64,32,32] NCHW16c
+  float *scale_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115008); // [64] f32
+  float *shift_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115264); // [64] f32
+  float *mean_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115520); // [64] f32
+  float *invstd_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115776); // [64] f32
+  float *wg_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 2097152); // [128,64,3,3] packed for gather
+  double *sums_level3_res_myronenko1_h_conv1 = (double *)(s->scratch + 0); // [1024,2,128] f64
+  float *a_level3_res_myronenko1_h_conv1 = (float *)(s->acts + 385875968); // [32,128,32,32] NCHW16c
+  float *scale_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67108864); // [128] f32
+  float *shift_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67109376); // [128] f32
+  float *mean_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67109888); // [128] f32
+  float *invstd_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67110400); // [128] f32
   float *wg_level3_res_myronenko1_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_level3_res_myronenko1_h_conv2 = (float *)(s->acts + 536870912); // [32,128,32,32] NCHW16c
-  float *wg_level3_res_myronenko1_shortcut = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
-  float *a_level3_res_myronenko1_shortcut = (float *)(s->acts + 553648128); // [32,128,32,32] NCHW16c
-  float *a_level3_res_myronenko1 = (float *)(s->acts + 704643072); // [32,128,32,32] NCHW16c
-  float *mean_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67109888); // [128] f32
-  float *invstd_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67110400); // [128] f32
-  float *a_level3_res_myronenko2_h_relu1 = (float *)(s->acts + 721420288); // [32,128,32,32] NCHW16c
-  float *wg_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_level3_res_myronenko2_h_conv1 = (float *)(s->acts + 738197504); // [32,128,32,32] NCHW16c
-  float *mean_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67110912); // [128] f32
-  float *invstd_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67111424); // [128] f32
-  float *a_level3_res_myronenko2_h_relu2 = (float *)(s->acts + 754974720); // [32,128,32,32] NCHW16c
+  float *a_level3_res_myronenko1_h_conv2 = (float *)(s->acts + 301989888); // [32,128,32,32] NCHW16c
+  float *wg_level3_res_myronenko1_shortcut = (float *)(s->scratch + 2097152); // [128,64,1,1] packed for gather
+  double *sums_level3_res_myronenko1 = (double *)(s->scratch + 0); // [1024,2,128] f64
+  float *a_level3_res_myronenko1 = (float *)(s->acts + 402653184); // [32,128,32,32] NCHW16c
+  float *scale_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67110912); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67111424); // [128] f32
+  float *mean_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67111936); // [128] f32
+  float *invstd_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67112448); // [128] f32
+  float *wg_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 2097152); // [128,128,3,3] packed for gather
+  double *sums_level3_res_myronenko2_h_conv1 = (double *)(s->scratch + 0); // [1024,2,128] f64
+  float *a_level3_res_myronenko2_h_conv1 = (float *)(s->acts + 419430400); // [32,128,32,32] NCHW16c
+  float *scale_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67112960); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67113472); // [128] f32
+  float *mean_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67113984); // [128] f32
+  float *invstd_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67114496); // [128] f32
   float *wg_level3_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_level3_res_myronenko2_h_conv2 = (float *)(s->acts + 536870912); // [32,128,32,32] NCHW16c
+  float *a_level3_res_myronenko2_h_conv2 = (float *)(s->acts + 301989888); // [32,128,32,32] NCHW16c
   float *wg_level3_res_myronenko2_shortcut = (float *)(s->scratch + 0); // [128,128,1,1] packed for gather
-  float *a_level3_res_myronenko2_shortcut = (float *)(s->acts + 553648128); // [32,128,32,32] NCHW16c
-  float *a_level3_res_myronenko2 = (float *)(s->acts + 771751936); // [32,128,32,32] NCHW16c
+  float *a_level3_res_myronenko2 = (float *)(s->acts + 436207616); // [32,128,32,32] NCHW16c
   float *wg_latent = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_latent = (float *)(s->acts + 855638016); // [32,128,16,16] NCHW16c
-  float *ws_output_up1_convT = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_output_up1_convT = (float *)(s->acts + 838860800); // [32,64,32,32] NCHW16c
-  float *mean_output_up1_bn = (float *)(s->scratch + 67112448); // [64] f32
-  float *invstd_output_up1_bn = (float *)(s->scratch + 67112704); // [64] f32
-  float *a_output_up1_relu = (float *)(s->acts + 847249408); // [32,64,32,32] NCHW16c
-  float *ws_output_up2_convT = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
-  float *a_output_up2_convT = (float *)(s->acts + 788529152); // [32,32,64,64] NCHW16c
-  float *mean_output_up2_bn = (float *)(s->scratch + 67112960); // [32] f32
-  float *invstd_output_up2_bn = (float *)(s->scratch + 67113088); // [32] f32
-  float *a_output_up2_relu = (float *)(s->acts + 805306368); // [32,32,64,64] NCHW16c
-  float *ws_output_up3_convT = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
-  float *a_output_up3_convT = (float *)(s->acts + 536870912); // [32,16,128,128] NCHW16c
-  float *mean_output_up3_bn = (float *)(s->scratch + 67113216); // [16] f32
-  float *invstd_output_up3_bn = (float *)(s->scratch + 67113280); // [16] f32
-  float *a_output_up3_relu = (float *)(s->acts + 570425344); // [32,16,128,128] NCHW16c
+  float *a_latent = (float *)(s->acts + 486539264); // [32,128,16,16] NCHW16c
+  float *ws_output_up1_convT = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for scatter
+  double *sums_output_up1_convT = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_output_up1_convT = (float *)(s->acts + 478150656); // [32,64,32,32] NCHW16c
+  float *scale_output_up1_bn = (float *)(s->scratch + 67116032); // [64] f32
+  float *shift_output_up1_bn = (float *)(s->scratch + 67116288); // [64] f32
+  float *mean_output_up1_bn = (float *)(s->scratch + 67116544); // [64] f32
+  float *invstd_output_up1_bn = (float *)(s->scratch + 67116800); // [64] f32
+  float *ws_output_up2_convT = (float *)(s->scratch + 1048576); // [64,32,3,3] packed for scatter
+  double *sums_output_up2_convT = (double *)(s->scratch + 0); // [2048,2,32] f64
+  float *a_output_up2_convT = (float *)(s->acts + 452984832); // [32,32,64,64] NCHW16c
+  float *scale_output_up2_bn = (float *)(s->scratch + 67117056); // [32] f32
+  float *shift_output_up2_bn = (float *)(s->scratch + 67117184); // [32] f32
+  float *mean_output_up2_bn = (float *)(s->scratch + 67117312); // [32] f32
+  float *invstd_output_up2_bn = (float *)(s->scratch + 67117440); // [32] f32
+  float *ws_output_up3_convT = (float *)(s->scratch + 1048576); // [32,16,3,3] packed for scatter
+  double *sums_output_up3_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
+  float *a_output_up3_convT = (float *)(s->acts + 301989888); // [32,16,128,128] NCHW16c
+  float *scale_output_up3_bn = (float *)(s->scratch + 1048576); // [16] f32
+  float *shift_output_up3_bn = (float *)(s->scratch + 1048640); // [16] f32
+  float *mean_output_up3_bn = (float *)(s->scratch + 67117568); // [16] f32
+  float *invstd_output_up3_bn = (float *)(s->scratch + 67117632); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv = (float *)(s->acts + 859832320); // [32,1,128,128] plain
+  float *a_output_conv = (float *)(s->acts + 490733568); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
   float *ws_output_conv = (float *)(s->scratch + 35651584); // [1,16,3,3] packed for scatter
   float *g_output_up3_relu = (float *)(s->scratch + 0); // [32,16,128,128] NCHW16c
@@ -3247,225 +3300,220 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   t1_gather(x, a_conv1_conv, wg_conv1_conv, w_conv1_conv_bias);
   t2_dropout_mask(h, s->step, keep_conv1_spatial_dropout);
   t3_dropout(h, a_conv1_conv, a_conv1_spatial_dropout, keep_conv1_spatial_dropout);
-  t4_bn_train(a_conv1_spatial_dropout, a_level1_h_relu1, w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var, mean_level1_h_bn1, invstd_level1_h_bn1);
+  t4_bn_stats(a_conv1_spatial_dropout, w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var, scale_level1_h_bn1, shift_level1_h_bn1, mean_level1_h_bn1, invstd_level1_h_bn1);
   t5_pack_gather(w_level1_h_conv1_weight, wg_level1_h_conv1);
-  t6_gather(a_level1_h_relu1, a_level1_h_conv1, wg_level1_h_conv1, w_level1_h_conv1_bias);
-  t7_bn_train(a_level1_h_conv1, a_level1_h_relu2, w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var, mean_level1_h_bn2, invstd_level1_h_bn2);
+  t6_gather(a_conv1_spatial_dropout, a_level1_h_conv1, wg_level1_h_conv1, w_level1_h_conv1_bias, scale_level1_h_bn1, shift_level1_h_bn1, sums_level1_h_conv1);
+  t7_bn_sums(sums_level1_h_conv1, w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var, scale_level1_h_bn2, shift_level1_h_bn2, mean_level1_h_bn2, invstd_level1_h_bn2);
   t8_pack_gather(w_level1_h_conv2_weight, wg_level1_h_conv2);
-  t9_gather(a_level1_h_relu2, a_level1_h_conv2, wg_level1_h_conv2, w_level1_h_conv2_bias);
+  t9_gather(a_level1_h_conv1, a_level1_h_conv2, wg_level1_h_conv2, w_level1_h_conv2_bias, scale_level1_h_bn2, shift_level1_h_bn2);
   t10_pack_gather(w_level1_shortcut_weight, wg_level1_shortcut);
-  t11_gather(a_conv1_spatial_dropout, a_level1_shortcut, wg_level1_shortcut, w_level1_shortcut_bias);
-  t12_add(a_level1_h_conv2, a_level1_shortcut, a_level1);
-  t13_pack_gather(w_level2_conv_weight, wg_level2_conv);
-  t14_gather(a_level1, a_level2_conv, wg_level2_conv, w_level2_conv_bias);
-  t15_bn_train(a_level2_conv, a_level2_res_myronenko1_h_relu1, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1);
-  t16_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1);
-  t17_gather(a_level2_res_myronenko1_h_relu1, a_level2_res_myronenko1_h_conv1, wg_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_conv1_bias);
-  t18_bn_train(a_level2_res_myronenko1_h_conv1, a_level2_res_myronenko1_h_relu2, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2);
-  t19_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2);
-  t20_gather(a_level2_res_myronenko1_h_relu2, a_level2_res_myronenko1_h_conv2, wg_level2_res_myronenko1_h_conv2, w_level2_res_myronenko1_h_conv2_bias);
-  t21_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut);
-  t22_gather(a_level2_conv, a_level2_res_myronenko1_shortcut, wg_level2_res_myronenko1_shortcut, w_level2_res_myronenko1_shortcut_bias);
-  t23_add(a_level2_res_myronenko1_h_conv2, a_level2_res_myronenko1_shortcut, a_level2_res_myronenko1);
-  t24_bn_train(a_level2_res_myronenko1, a_level2_res_myronenko2_h_relu1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1);
-  t25_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1);
-  t26_gather(a_level2_res_myronenko2_h_relu1, a_level2_res_myronenko2_h_conv1, wg_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_conv1_bias);
-  t27_bn_train(a_level2_res_myronenko2_h_conv1, a_level2_res_myronenko2_h_relu2, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2);
-  t28_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2);
-  t29_gather(a_level2_res_myronenko2_h_relu2, a_level2_res_myronenko2_h_conv2, wg_level2_res_myronenko2_h_conv2, w_level2_res_myronenko2_h_conv2_bias);
-  t30_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut);
-  t31_gather(a_level2_res_myronenko1, a_level2_res_myronenko2_shortcut, wg_level2_res_myronenko2_shortcut, w_level2_res_myronenko2_shortcut_bias);
-  t32_add(a_level2_res_myronenko2_h_conv2, a_level2_res_myronenko2_shortcut, a_level2_res_myronenko2);
-  t33_pack_gather(w_level3_conv_weight, wg_level3_conv);
-  t34_gather(a_level2_res_myronenko2, a_level3_conv, wg_level3_conv, w_level3_conv_bias);
-  t35_bn_train(a_level3_conv, a_level3_res_myronenko1_h_relu1, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1);
-  t36_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1);
-  t37_gather(a_level3_res_myronenko1_h_relu1, a_level3_res_myronenko1_h_conv1, wg_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_conv1_bias);
-  t38_bn_train(a_level3_res_myronenko1_h_conv1, a_level3_res_myronenko1_h_relu2, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2);
-  t39_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2);
-  t40_gather(a_level3_res_myronenko1_h_relu2, a_level3_res_myronenko1_h_conv2, wg_level3_res_myronenko1_h_conv2, w_level3_res_myronenko1_h_conv2_bias);
-  t41_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut);
-  t42_gather(a_level3_conv, a_level3_res_myronenko1_shortcut, wg_level3_res_myronenko1_shortcut, w_level3_res_myronenko1_shortcut_bias);
-  t43_add(a_level3_res_myronenko1_h_conv2, a_level3_res_myronenko1_shortcut, a_level3_res_myronenko1);
-  t44_bn_train(a_level3_res_myronenko1, a_level3_res_myronenko2_h_relu1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1);
-  t45_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1);
-  t46_gather(a_level3_res_myronenko2_h_relu1, a_level3_res_myronenko2_h_conv1, wg_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_conv1_bias);
-  t47_bn_train(a_level3_res_myronenko2_h_conv1, a_level3_res_myronenko2_h_relu2, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2);
-  t48_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2);
-  t49_gather(a_level3_res_myronenko2_h_relu2, a_level3_res_myronenko2_h_conv2, wg_level3_res_myronenko2_h_conv2, w_level3_res_myronenko2_h_conv2_bias);
-  t50_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut);
-  t51_gather(a_level3_res_myronenko1, a_level3_res_myronenko2_shortcut, wg_level3_res_myronenko2_shortcut, w_level3_res_myronenko2_shortcut_bias);
-  t52_add(a_level3_res_myronenko2_h_conv2, a_level3_res_myronenko2_shortcut, a_level3_res_myronenko2);
-  t53_pack_gather(w_latent_weight, wg_latent);
-  t54_gather(a_level3_res_myronenko2, a_latent, wg_latent, w_latent_bias);
-  t55_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT);
-  t56_scatter(a_latent, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias);
-  t57_bn_train(a_output_up1_convT, a_output_up1_relu, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, mean_output_up1_bn, invstd_output_up1_bn);
-  t58_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT);
-  t59_scatter(a_output_up1_relu, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias);
-  t60_bn_train(a_output_up2_convT, a_output_up2_relu, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, mean_output_up2_bn, invstd_output_up2_bn);
-  t61_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT);
-  t62_scatter(a_output_up2_relu, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias);
-  t63_bn_train(a_output_up3_convT, a_output_up3_relu, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, mean_output_up3_bn, invstd_output_up3_bn);
-  t64_pack_gather(w_output_conv_weight, wg_output_conv);
-  t65_gather(a_output_up3_relu, a_output_conv, wg_output_conv, w_output_conv_bias);
-  loss += t66_loss(h, a_output_conv, x, g_output_conv, y);
-  loss += t67_l2_loss(h, s->params);
-  t68_wgrad(g_output_conv, a_output_up3_relu, dw_output_conv_weight, dw_output_conv_bias);
-  t69_pack_scatter(w_output_conv_weight, ws_output_conv);
-  t70_scatter(g_output_conv, g_output_up3_relu, ws_output_conv);
-  t71_bn_bwd(a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn);
-  t72_wgrad(a_output_up2_relu, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias);
-  t73_pack_gather(w_output_up3_convT_weight, wg_output_up3_convT);
-  t74_gather(g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
-  t75_bn_bwd(a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn);
-  t76_wgrad(a_output_up1_relu, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias);
-  t77_pack_gather(w_output_up2_convT_weight, wg_output_up2_convT);
-  t78_gather(g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
-  t79_bn_bwd(a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn);
-  t80_wgrad(a_latent, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias);
-  t81_pack_gather(w_output_up1_convT_weight, wg_output_up1_convT);
-  t82_gather(g_output_up1_convT, g_latent, wg_output_up1_convT);
-  t83_wgrad(g_latent, a_level3_res_myronenko2, dw_latent_weight, dw_latent_bias);
-  t84_pack_scatter(w_latent_weight, ws_latent);
-  t85_scatter(g_latent, g_level3_res_myronenko2, ws_latent);
-  t86_wgrad(g_level3_res_myronenko2, a_level3_res_myronenko1, dw_level3_res_myronenko2_shortcut_weight, dw_level3_res_myronenko2_shortcut_bias);
-  t87_pack_scatter(w_level3_res_myronenko2_shortcut_weight, ws_level3_res_myronenko2_shortcut);
-  t88_scatter(g_level3_res_myronenko2, g_level3_res_myronenko1, ws_level3_res_myronenko2_shortcut);
-  t89_wgrad(g_level3_res_myronenko2, a_level3_res_myronenko2_h_relu2, dw_level3_res_myronenko2_h_conv2_weight, dw_level3_res_myronenko2_h_conv2_bias);
-  t90_pack_scatter(w_level3_res_myronenko2_h_conv2_weight, ws_level3_res_myronenko2_h_conv2);
-  t91_scatter(g_level3_res_myronenko2, g_level3_res_myronenko2_h_relu2, ws_level3_res_myronenko2_h_conv2);
-  t92_bn_bwd(a_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu2, g_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, dw_level3_res_myronenko2_h_bn2_weight, dw_level3_res_myronenko2_h_bn2_bias, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2);
-  t93_wgrad(g_level3_res_myronenko2_h_conv1, a_level3_res_myronenko2_h_relu1, dw_level3_res_myronenko2_h_conv1_weight, dw_level3_res_myronenko2_h_conv1_bias);
-  t94_pack_scatter(w_level3_res_myronenko2_h_conv1_weight, ws_level3_res_myronenko2_h_conv1);
-  t95_scatter(g_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu1, ws_level3_res_myronenko2_h_conv1);
-  t96_bn_bwd(a_level3_res_myronenko1, g_level3_res_myronenko2_h_relu1, g_level3_res_myronenko1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, dw_level3_res_myronenko2_h_bn1_weight, dw_level3_res_myronenko2_h_bn1_bias, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1);
-  t97_wgrad(g_level3_res_myronenko1, a_level3_conv, dw_level3_res_myronenko1_shortcut_weight, dw_level3_res_myronenko1_shortcut_bias);
-  t98_pack_scatter(w_level3_res_myronenko1_shortcut_weight, ws_level3_res_myronenko1_shortcut);
-  t99_scatter(g_level3_res_myronenko1, g_level3_conv, ws_level3_res_myronenko1_shortcut);
-  t100_wgrad(g_level3_res_myronenko1, a_level3_res_myronenko1_h_relu2, dw_level3_res_myronenko1_h_conv2_weight, dw_level3_res_myronenko1_h_conv2_bias);
-  t101_pack_scatter(w_level3_res_myronenko1_h_conv2_weight, ws_level3_res_myronenko1_h_conv2);
-  t102_scatter(g_level3_res_myronenko1, g_level3_res_myronenko1_h_relu2, ws_level3_res_myronenko1_h_conv2);
-  t103_bn_bwd(a_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu2, g_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, dw_level3_res_myronenko1_h_bn2_weight, dw_level3_res_myronenko1_h_bn2_bias, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2);
-  t104_wgrad(g_level3_res_myronenko1_h_conv1, a_level3_res_myronenko1_h_relu1, dw_level3_res_myronenko1_h_conv1_weight, dw_level3_res_myronenko1_h_conv1_bias);
-  t105_pack_scatter(w_level3_res_myronenko1_h_conv1_weight, ws_level3_res_myronenko1_h_conv1);
-  t106_scatter(g_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu1, ws_level3_res_myronenko1_h_conv1);
-  t107_bn_bwd(a_level3_conv, g_level3_res_myronenko1_h_relu1, g_level3_conv, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, dw_level3_res_myronenko1_h_bn1_weight, dw_level3_res_myronenko1_h_bn1_bias, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1);
-  t108_wgrad(g_level3_conv, a_level2_res_myronenko2, dw_level3_conv_weight, dw_level3_conv_bias);
-  t109_pack_scatter(w_level3_conv_weight, ws_level3_conv);
-  t110_scatter(g_level3_conv, g_level2_res_myronenko2, ws_level3_conv);
-  t111_wgrad(g_level2_res_myronenko2, a_level2_res_myronenko1, dw_level2_res_myronenko2_shortcut_weight, dw_level2_res_myronenko2_shortcut_bias);
-  t112_pack_scatter(w_level2_res_myronenko2_shortcut_weight, ws_level2_res_myronenko2_shortcut);
-  t113_scatter(g_level2_res_myronenko2, g_level2_res_myronenko1, ws_level2_res_myronenko2_shortcut);
-  t114_wgrad(g_level2_res_myronenko2, a_level2_res_myronenko2_h_relu2, dw_level2_res_myronenko2_h_conv2_weight, dw_level2_res_myronenko2_h_conv2_bias);
-  t115_pack_scatter(w_level2_res_myronenko2_h_conv2_weight, ws_level2_res_myronenko2_h_conv2);
-  t116_scatter(g_level2_res_myronenko2, g_level2_res_myronenko2_h_relu2, ws_level2_res_myronenko2_h_conv2);
-  t117_bn_bwd(a_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu2, g_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, dw_level2_res_myronenko2_h_bn2_weight, dw_level2_res_myronenko2_h_bn2_bias, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2);
-  t118_wgrad(g_level2_res_myronenko2_h_conv1, a_level2_res_myronenko2_h_relu1, dw_level2_res_myronenko2_h_conv1_weight, dw_level2_res_myronenko2_h_conv1_bias);
-  t119_pack_scatter(w_level2_res_myronenko2_h_conv1_weight, ws_level2_res_myronenko2_h_conv1);
-  t120_scatter(g_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu1, ws_level2_res_myronenko2_h_conv1);
-  t121_bn_bwd(a_level2_res_myronenko1, g_level2_res_myronenko2_h_relu1, g_level2_res_myronenko1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, dw_level2_res_myronenko2_h_bn1_weight, dw_level2_res_myronenko2_h_bn1_bias, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1);
-  t122_wgrad(g_level2_res_myronenko1, a_level2_conv, dw_level2_res_myronenko1_shortcut_weight, dw_level2_res_myronenko1_shortcut_bias);
-  t123_pack_scatter(w_level2_res_myronenko1_shortcut_weight, ws_level2_res_myronenko1_shortcut);
-  t124_scatter(g_level2_res_myronenko1, g_level2_conv, ws_level2_res_myronenko1_shortcut);
-  t125_wgrad(g_level2_res_myronenko1, a_level2_res_myronenko1_h_relu2, dw_level2_res_myronenko1_h_conv2_weight, dw_level2_res_myronenko1_h_conv2_bias);
-  t126_pack_scatter(w_level2_res_myronenko1_h_conv2_weight, ws_level2_res_myronenko1_h_conv2);
-  t127_scatter(g_level2_res_myronenko1, g_level2_res_myronenko1_h_relu2, ws_level2_res_myronenko1_h_conv2);
-  t128_bn_bwd(a_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu2, g_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, dw_level2_res_myronenko1_h_bn2_weight, dw_level2_res_myronenko1_h_bn2_bias, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2);
-  t129_wgrad(g_level2_res_myronenko1_h_conv1, a_level2_res_myronenko1_h_relu1, dw_level2_res_myronenko1_h_conv1_weight, dw_level2_res_myronenko1_h_conv1_bias);
-  t130_pack_scatter(w_level2_res_myronenko1_h_conv1_weight, ws_level2_res_myronenko1_h_conv1);
-  t131_scatter(g_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu1, ws_level2_res_myronenko1_h_conv1);
-  t132_bn_bwd(a_level2_conv, g_level2_res_myronenko1_h_relu1, g_level2_conv, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, dw_level2_res_myronenko1_h_bn1_weight, dw_level2_res_myronenko1_h_bn1_bias, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1);
-  t133_wgrad(g_level2_conv, a_level1, dw_level2_conv_weight, dw_level2_conv_bias);
-  t134_pack_scatter(w_level2_conv_weight, ws_level2_conv);
-  t135_scatter(g_level2_conv, g_level1, ws_level2_conv);
-  t136_wgrad(g_level1, a_conv1_spatial_dropout, dw_level1_shortcut_weight, dw_level1_shortcut_bias);
-  t137_pack_scatter(w_level1_shortcut_weight, ws_level1_shortcut);
-  t138_scatter(g_level1, g_conv1_spatial_dropout, ws_level1_shortcut);
-  t139_wgrad(g_level1, a_level1_h_relu2, dw_level1_h_conv2_weight, dw_level1_h_conv2_bias);
-  t140_pack_scatter(w_level1_h_conv2_weight, ws_level1_h_conv2);
-  t141_scatter(g_level1, g_level1_h_relu2, ws_level1_h_conv2);
-  t142_bn_bwd(a_level1_h_conv1, g_level1_h_relu2, g_level1_h_conv1, w_level1_h_bn2_weight, w_level1_h_bn2_bias, dw_level1_h_bn2_weight, dw_level1_h_bn2_bias, mean_level1_h_bn2, invstd_level1_h_bn2);
-  t143_wgrad(g_level1_h_conv1, a_level1_h_relu1, dw_level1_h_conv1_weight, dw_level1_h_conv1_bias);
-  t144_pack_scatter(w_level1_h_conv1_weight, ws_level1_h_conv1);
-  t145_scatter(g_level1_h_conv1, g_level1_h_relu1, ws_level1_h_conv1);
-  t146_bn_bwd(a_conv1_spatial_dropout, g_level1_h_relu1, g_conv1_spatial_dropout, w_level1_h_bn1_weight, w_level1_h_bn1_bias, dw_level1_h_bn1_weight, dw_level1_h_bn1_bias, mean_level1_h_bn1, invstd_level1_h_bn1);
-  t147_dropout(h, g_conv1_spatial_dropout, g_conv1_conv, keep_conv1_spatial_dropout);
-  t148_wgrad(g_conv1_conv, x, dw_conv1_conv_weight, dw_conv1_conv_bias);
+  t11_gather(a_conv1_spatial_dropout, a_level1_h_conv2, a_level1, wg_level1_shortcut, w_level1_shortcut_bias);
+  t12_pack_gather(w_level2_conv_weight, wg_level2_conv);
+  t13_gather(a_level1, a_level2_conv, wg_level2_conv, w_level2_conv_bias, sums_level2_conv);
+  t14_bn_sums(sums_level2_conv, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1);
+  t15_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1);
+  t16_gather(a_level2_conv, a_level2_res_myronenko1_h_conv1, wg_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1, sums_level2_res_myronenko1_h_conv1);
+  t17_bn_sums(sums_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2);
+  t18_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2);
+  t19_gather(a_level2_res_myronenko1_h_conv1, a_level2_res_myronenko1_h_conv2, wg_level2_res_myronenko1_h_conv2, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2);
+  t20_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut);
+  t21_gather(a_level2_conv, a_level2_res_myronenko1_h_conv2, a_level2_res_myronenko1, wg_level2_res_myronenko1_shortcut, w_level2_res_myronenko1_shortcut_bias, sums_level2_res_myronenko1);
+  t22_bn_sums(sums_level2_res_myronenko1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1);
+  t23_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1);
+  t24_gather(a_level2_res_myronenko1, a_level2_res_myronenko2_h_conv1, wg_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1, sums_level2_res_myronenko2_h_conv1);
+  t25_bn_sums(sums_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2);
+  t26_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2);
+  t27_gather(a_level2_res_myronenko2_h_conv1, a_level2_res_myronenko2_h_conv2, wg_level2_res_myronenko2_h_conv2, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2);
+  t28_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut);
+  t29_gather(a_level2_res_myronenko1, a_level2_res_myronenko2_h_conv2, a_level2_res_myronenko2, wg_level2_res_myronenko2_shortcut, w_level2_res_myronenko2_shortcut_bias);
+  t30_pack_gather(w_level3_conv_weight, wg_level3_conv);
+  t31_gather(a_level2_res_myronenko2, a_level3_conv, wg_level3_conv, w_level3_conv_bias, sums_level3_conv);
+  t32_bn_sums(sums_level3_conv, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1);
+  t33_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1);
+  t34_gather(a_level3_conv, a_level3_res_myronenko1_h_conv1, wg_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1, sums_level3_res_myronenko1_h_conv1);
+  t35_bn_sums(sums_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2);
+  t36_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2);
+  t37_gather(a_level3_res_myronenko1_h_conv1, a_level3_res_myronenko1_h_conv2, wg_level3_res_myronenko1_h_conv2, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2);
+  t38_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut);
+  t39_gather(a_level3_conv, a_level3_res_myronenko1_h_conv2, a_level3_res_myronenko1, wg_level3_res_myronenko1_shortcut, w_level3_res_myronenko1_shortcut_bias, sums_level3_res_myronenko1);
+  t40_bn_sums(sums_level3_res_myronenko1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1);
+  t41_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1);
+  t42_gather(a_level3_res_myronenko1, a_level3_res_myronenko2_h_conv1, wg_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1, sums_level3_res_myronenko2_h_conv1);
+  t43_bn_sums(sums_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2);
+  t44_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2);
+  t45_gather(a_level3_res_myronenko2_h_conv1, a_level3_res_myronenko2_h_conv2, wg_level3_res_myronenko2_h_conv2, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2);
+  t46_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut);
+  t47_gather(a_level3_res_myronenko1, a_level3_res_myronenko2_h_conv2, a_level3_res_myronenko2, wg_level3_res_myronenko2_shortcut, w_level3_res_myronenko2_shortcut_bias);
+  t48_pack_gather(w_latent_weight, wg_latent);
+  t49_gather(a_level3_res_myronenko2, a_latent, wg_latent, w_latent_bias);
+  t50_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT);
+  t51_scatter(a_latent, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias, sums_output_up1_convT);
+  t52_bn_sums(sums_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn, shift_output_up1_bn, mean_output_up1_bn, invstd_output_up1_bn);
+  t53_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT);
+  t54_scatter(a_output_up1_convT, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, sums_output_up2_convT);
+  t55_bn_sums(sums_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn, shift_output_up2_bn, mean_output_up2_bn, invstd_output_up2_bn);
+  t56_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT);
+  t57_scatter(a_output_up2_convT, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, sums_output_up3_convT);
+  t58_bn_sums(sums_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn, shift_output_up3_bn, mean_output_up3_bn, invstd_output_up3_bn);
+  t59_pack_gather(w_output_conv_weight, wg_output_conv);
+  t60_gather(a_output_up3_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
+  loss += t61_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
+  loss += t62_l2_loss(h, s->params);
+  t63_wgrad(g_output_conv, a_output_up3_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
+  t64_pack_scatter(w_output_conv_weight, ws_output_conv);
+  t65_scatter(g_output_conv, g_output_up3_relu, ws_output_conv);
+  t66_bn_bwd(a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn);
+  t67_wgrad(a_output_up2_convT, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn);
+  t68_pack_gather(w_output_up3_convT_weight, wg_output_up3_convT);
+  t69_gather(g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
+  t70_bn_bwd(a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn);
+  t71_wgrad(a_output_up1_convT, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn);
+  t72_pack_gather(w_output_up2_convT_weight, wg_output_up2_convT);
+  t73_gather(g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
+  t74_bn_bwd(a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn);
+  t75_wgrad(a_latent, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias);
+  t76_pack_gather(w_output_up1_convT_weight, wg_output_up1_convT);
+  t77_gather(g_output_up1_convT, g_latent, wg_output_up1_convT);
+  t78_wgrad(g_latent, a_level3_res_myronenko2, dw_latent_weight, dw_latent_bias);
+  t79_pack_scatter(w_latent_weight, ws_latent);
+  t80_scatter(g_latent, g_level3_res_myronenko2, ws_latent);
+  t81_wgrad(g_level3_res_myronenko2, a_level3_res_myronenko1, dw_level3_res_myronenko2_shortcut_weight, dw_level3_res_myronenko2_shortcut_bias);
+  t82_pack_scatter(w_level3_res_myronenko2_shortcut_weight, ws_level3_res_myronenko2_shortcut);
+  t83_scatter(g_level3_res_myronenko2, g_level3_res_myronenko1, ws_level3_res_myronenko2_shortcut);
+  t84_wgrad(g_level3_res_myronenko2, a_level3_res_myronenko2_h_conv1, dw_level3_res_myronenko2_h_conv2_weight, dw_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2);
+  t85_pack_scatter(w_level3_res_myronenko2_h_conv2_weight, ws_level3_res_myronenko2_h_conv2);
+  t86_scatter(g_level3_res_myronenko2, g_level3_res_myronenko2_h_relu2, ws_level3_res_myronenko2_h_conv2);
+  t87_bn_bwd(a_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu2, g_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, dw_level3_res_myronenko2_h_bn2_weight, dw_level3_res_myronenko2_h_bn2_bias, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2);
+  t88_wgrad(g_level3_res_myronenko2_h_conv1, a_level3_res_myronenko1, dw_level3_res_myronenko2_h_conv1_weight, dw_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1);
+  t89_pack_scatter(w_level3_res_myronenko2_h_conv1_weight, ws_level3_res_myronenko2_h_conv1);
+  t90_scatter(g_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu1, ws_level3_res_myronenko2_h_conv1);
+  t91_bn_bwd(a_level3_res_myronenko1, g_level3_res_myronenko2_h_relu1, g_level3_res_myronenko1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, dw_level3_res_myronenko2_h_bn1_weight, dw_level3_res_myronenko2_h_bn1_bias, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1);
+  t92_wgrad(g_level3_res_myronenko1, a_level3_conv, dw_level3_res_myronenko1_shortcut_weight, dw_level3_res_myronenko1_shortcut_bias);
+  t93_pack_scatter(w_level3_res_myronenko1_shortcut_weight, ws_level3_res_myronenko1_shortcut);
+  t94_scatter(g_level3_res_myronenko1, g_level3_conv, ws_level3_res_myronenko1_shortcut);
+  t95_wgrad(g_level3_res_myronenko1, a_level3_res_myronenko1_h_conv1, dw_level3_res_myronenko1_h_conv2_weight, dw_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2);
+  t96_pack_scatter(w_level3_res_myronenko1_h_conv2_weight, ws_level3_res_myronenko1_h_conv2);
+  t97_scatter(g_level3_res_myronenko1, g_level3_res_myronenko1_h_relu2, ws_level3_res_myronenko1_h_conv2);
+  t98_bn_bwd(a_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu2, g_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, dw_level3_res_myronenko1_h_bn2_weight, dw_level3_res_myronenko1_h_bn2_bias, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2);
+  t99_wgrad(g_level3_res_myronenko1_h_conv1, a_level3_conv, dw_level3_res_myronenko1_h_conv1_weight, dw_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1);
+  t100_pack_scatter(w_level3_res_myronenko1_h_conv1_weight, ws_level3_res_myronenko1_h_conv1);
+  t101_scatter(g_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu1, ws_level3_res_myronenko1_h_conv1);
+  t102_bn_bwd(a_level3_conv, g_level3_res_myronenko1_h_relu1, g_level3_conv, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, dw_level3_res_myronenko1_h_bn1_weight, dw_level3_res_myronenko1_h_bn1_bias, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1);
+  t103_wgrad(g_level3_conv, a_level2_res_myronenko2, dw_level3_conv_weight, dw_level3_conv_bias);
+  t104_pack_scatter(w_level3_conv_weight, ws_level3_conv);
+  t105_scatter(g_level3_conv, g_level2_res_myronenko2, ws_level3_conv);
+  t106_wgrad(g_level2_res_myronenko2, a_level2_res_myronenko1, dw_level2_res_myronenko2_shortcut_weight, dw_level2_res_myronenko2_shortcut_bias);
+  t107_pack_scatter(w_level2_res_myronenko2_shortcut_weight, ws_level2_res_myronenko2_shortcut);
+  t108_scatter(g_level2_res_myronenko2, g_level2_res_myronenko1, ws_level2_res_myronenko2_shortcut);
+  t109_wgrad(g_level2_res_myronenko2, a_level2_res_myronenko2_h_conv1, dw_level2_res_myronenko2_h_conv2_weight, dw_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2);
+  t110_pack_scatter(w_level2_res_myronenko2_h_conv2_weight, ws_level2_res_myronenko2_h_conv2);
+  t111_scatter(g_level2_res_myronenko2, g_level2_res_myronenko2_h_relu2, ws_level2_res_myronenko2_h_conv2);
+  t112_bn_bwd(a_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu2, g_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, dw_level2_res_myronenko2_h_bn2_weight, dw_level2_res_myronenko2_h_bn2_bias, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2);
+  t113_wgrad(g_level2_res_myronenko2_h_conv1, a_level2_res_myronenko1, dw_level2_res_myronenko2_h_conv1_weight, dw_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1);
+  t114_pack_scatter(w_level2_res_myronenko2_h_conv1_weight, ws_level2_res_myronenko2_h_conv1);
+  t115_scatter(g_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu1, ws_level2_res_myronenko2_h_conv1);
+  t116_bn_bwd(a_level2_res_myronenko1, g_level2_res_myronenko2_h_relu1, g_level2_res_myronenko1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, dw_level2_res_myronenko2_h_bn1_weight, dw_level2_res_myronenko2_h_bn1_bias, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1);
+  t117_wgrad(g_level2_res_myronenko1, a_level2_conv, dw_level2_res_myronenko1_shortcut_weight, dw_level2_res_myronenko1_shortcut_bias);
+  t118_pack_scatter(w_level2_res_myronenko1_shortcut_weight, ws_level2_res_myronenko1_shortcut);
+  t119_scatter(g_level2_res_myronenko1, g_level2_conv, ws_level2_res_myronenko1_shortcut);
+  t120_wgrad(g_level2_res_myronenko1, a_level2_res_myronenko1_h_conv1, dw_level2_res_myronenko1_h_conv2_weight, dw_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2);
+  t121_pack_scatter(w_level2_res_myronenko1_h_conv2_weight, ws_level2_res_myronenko1_h_conv2);
+  t122_scatter(g_level2_res_myronenko1, g_level2_res_myronenko1_h_relu2, ws_level2_res_myronenko1_h_conv2);
+  t123_bn_bwd(a_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu2, g_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, dw_level2_res_myronenko1_h_bn2_weight, dw_level2_res_myronenko1_h_bn2_bias, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2);
+  t124_wgrad(g_level2_res_myronenko1_h_conv1, a_level2_conv, dw_level2_res_myronenko1_h_conv1_weight, dw_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1);
+  t125_pack_scatter(w_level2_res_myronenko1_h_conv1_weight, ws_level2_res_myronenko1_h_conv1);
+  t126_scatter(g_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu1, ws_level2_res_myronenko1_h_conv1);
+  t127_bn_bwd(a_level2_conv, g_level2_res_myronenko1_h_relu1, g_level2_conv, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, dw_level2_res_myronenko1_h_bn1_weight, dw_level2_res_myronenko1_h_bn1_bias, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1);
+  t128_wgrad(g_level2_conv, a_level1, dw_level2_conv_weight, dw_level2_conv_bias);
+  t129_pack_scatter(w_level2_conv_weight, ws_level2_conv);
+  t130_scatter(g_level2_conv, g_level1, ws_level2_conv);
+  t131_wgrad(g_level1, a_conv1_spatial_dropout, dw_level1_shortcut_weight, dw_level1_shortcut_bias);
+  t132_pack_scatter(w_level1_shortcut_weight, ws_level1_shortcut);
+  t133_scatter(g_level1, g_conv1_spatial_dropout, ws_level1_shortcut);
+  t134_wgrad(g_level1, a_level1_h_conv1, dw_level1_h_conv2_weight, dw_level1_h_conv2_bias, scale_level1_h_bn2, shift_level1_h_bn2);
+  t135_pack_scatter(w_level1_h_conv2_weight, ws_level1_h_conv2);
+  t136_scatter(g_level1, g_level1_h_relu2, ws_level1_h_conv2);
+  t137_bn_bwd(a_level1_h_conv1, g_level1_h_relu2, g_level1_h_conv1, w_level1_h_bn2_weight, w_level1_h_bn2_bias, dw_level1_h_bn2_weight, dw_level1_h_bn2_bias, mean_level1_h_bn2, invstd_level1_h_bn2);
+  t138_wgrad(g_level1_h_conv1, a_conv1_spatial_dropout, dw_level1_h_conv1_weight, dw_level1_h_conv1_bias, scale_level1_h_bn1, shift_level1_h_bn1);
+  t139_pack_scatter(w_level1_h_conv1_weight, ws_level1_h_conv1);
+  t140_scatter(g_level1_h_conv1, g_level1_h_relu1, ws_level1_h_conv1);
+  t141_bn_bwd(a_conv1_spatial_dropout, g_level1_h_relu1, g_conv1_spatial_dropout, w_level1_h_bn1_weight, w_level1_h_bn1_bias, dw_level1_h_bn1_weight, dw_level1_h_bn1_bias, mean_level1_h_bn1, invstd_level1_h_bn1);
+  t142_dropout(h, g_conv1_spatial_dropout, g_conv1_conv, keep_conv1_spatial_dropout);
+  t143_wgrad(g_conv1_conv, x, dw_conv1_conv_weight, dw_conv1_conv_bias);
   if (h->update)
     s->step++;
-  t149_update(h, s->step, w_conv1_conv_weight, dw_conv1_conv_weight, opt_conv1_conv_weight);
-  t150_update(h, s->step, w_conv1_conv_bias, dw_conv1_conv_bias, opt_conv1_conv_bias);
-  t151_update(h, s->step, w_level1_h_bn1_weight, dw_level1_h_bn1_weight, opt_level1_h_bn1_weight);
-  t152_update(h, s->step, w_level1_h_bn1_bias, dw_level1_h_bn1_bias, opt_level1_h_bn1_bias);
-  t153_update(h, s->step, w_level1_h_conv1_weight, dw_level1_h_conv1_weight, opt_level1_h_conv1_weight);
-  t154_update(h, s->step, w_level1_h_conv1_bias, dw_level1_h_conv1_bias, opt_level1_h_conv1_bias);
-  t155_update(h, s->step, w_level1_h_bn2_weight, dw_level1_h_bn2_weight, opt_level1_h_bn2_weight);
-  t156_update(h, s->step, w_level1_h_bn2_bias, dw_level1_h_bn2_bias, opt_level1_h_bn2_bias);
-  t157_update(h, s->step, w_level1_h_conv2_weight, dw_level1_h_conv2_weight, opt_level1_h_conv2_weight);
-  t158_update(h, s->step, w_level1_h_conv2_bias, dw_level1_h_conv2_bias, opt_level1_h_conv2_bias);
-  t159_update(h, s->step, w_level1_shortcut_weight, dw_level1_shortcut_weight, opt_level1_shortcut_weight);
-  t160_update(h, s->step, w_level1_shortcut_bias, dw_level1_shortcut_bias, opt_level1_shortcut_bias);
-  t161_update(h, s->step, w_level2_conv_weight, dw_level2_conv_weight, opt_level2_conv_weight);
-  t162_update(h, s->step, w_level2_conv_bias, dw_level2_conv_bias, opt_level2_conv_bias);
-  t163_update(h, s->step, w_level2_res_myronenko1_h_bn1_weight, dw_level2_res_myronenko1_h_bn1_weight, opt_level2_res_myronenko1_h_bn1_weight);
-  t164_update(h, s->step, w_level2_res_myronenko1_h_bn1_bias, dw_level2_res_myronenko1_h_bn1_bias, opt_level2_res_myronenko1_h_bn1_bias);
-  t165_update(h, s->step, w_level2_res_myronenko1_h_conv1_weight, dw_level2_res_myronenko1_h_conv1_weight, opt_level2_res_myronenko1_h_conv1_weight);
-  t166_update(h, s->step, w_level2_res_myronenko1_h_conv1_bias, dw_level2_res_myronenko1_h_conv1_bias, opt_level2_res_myronenko1_h_conv1_bias);
-  t167_update(h, s->step, w_level2_res_myronenko1_h_bn2_weight, dw_level2_res_myronenko1_h_bn2_weight, opt_level2_res_myronenko1_h_bn2_weight);
-  t168_update(h, s->step, w_level2_res_myronenko1_h_bn2_bias, dw_level2_res_myronenko1_h_bn2_bias, opt_level2_res_myronenko1_h_bn2_bias);
-  t169_update(h, s->step, w_level2_res_myronenko1_h_conv2_weight, dw_level2_res_myronenko1_h_conv2_weight, opt_level2_res_myronenko1_h_conv2_weight);
-  t170_update(h, s->step, w_level2_res_myronenko1_h_conv2_bias, dw_level2_res_myronenko1_h_conv2_bias, opt_level2_res_myronenko1_h_conv2_bias);
-  t171_update(h, s->step, w_level2_res_myronenko1_shortcut_weight, dw_level2_res_myronenko1_shortcut_weight, opt_level2_res_myronenko1_shortcut_weight);
-  t172_update(h, s->step, w_level2_res_myronenko1_shortcut_bias, dw_level2_res_myronenko1_shortcut_bias, opt_level2_res_myronenko1_shortcut_bias);
-  t173_update(h, s->step, w_level2_res_myronenko2_h_bn1_weight, dw_level2_res_myronenko2_h_bn1_weight, opt_level2_res_myronenko2_h_bn1_weight);
-  t174_update(h, s->step, w_level2_res_myronenko2_h_bn1_bias, dw_level2_res_myronenko2_h_bn1_bias, opt_level2_res_myronenko2_h_bn1_bias);
-  t175_update(h, s->step, w_level2_res_myronenko2_h_conv1_weight, dw_level2_res_myronenko2_h_conv1_weight, opt_level2_res_myronenko2_h_conv1_weight);
-  t176_update(h, s->step, w_level2_res_myronenko2_h_conv1_bias, dw_level2_res_myronenko2_h_conv1_bias, opt_level2_res_myronenko2_h_conv1_bias);
-  t177_update(h, s->step, w_level2_res_myronenko2_h_bn2_weight, dw_level2_res_myronenko2_h_bn2_weight, opt_level2_res_myronenko2_h_bn2_weight);
-  t178_update(h, s->step, w_level2_res_myronenko2_h_bn2_bias, dw_level2_res_myronenko2_h_bn2_bias, opt_level2_res_myronenko2_h_bn2_bias);
-  t179_update(h, s->step, w_level2_res_myronenko2_h_conv2_weight, dw_level2_res_myronenko2_h_conv2_weight, opt_level2_res_myronenko2_h_conv2_weight);
-  t180_update(h, s->step, w_level2_res_myronenko2_h_conv2_bias, dw_level2_res_myronenko2_h_conv2_bias, opt_level2_res_myronenko2_h_conv2_bias);
-  t181_update(h, s->step, w_level2_res_myronenko2_shortcut_weight, dw_level2_res_myronenko2_shortcut_weight, opt_level2_res_myronenko2_shortcut_weight);
-  t182_update(h, s->step, w_level2_res_myronenko2_shortcut_bias, dw_level2_res_myronenko2_shortcut_bias, opt_level2_res_myronenko2_shortcut_bias);
-  t183_update(h, s->step, w_level3_conv_weight, dw_level3_conv_weight, opt_level3_conv_weight);
-  t184_update(h, s->step, w_level3_conv_bias, dw_level3_conv_bias, opt_level3_conv_bias);
-  t185_update(h, s->step, w_level3_res_myronenko1_h_bn1_weight, dw_level3_res_myronenko1_h_bn1_weight, opt_level3_res_myronenko1_h_bn1_weight);
-  t186_update(h, s->step, w_level3_res_myronenko1_h_bn1_bias, dw_level3_res_myronenko1_h_bn1_bias, opt_level3_res_myronenko1_h_bn1_bias);
-  t187_update(h, s->step, w_level3_res_myronenko1_h_conv1_weight, dw_level3_res_myronenko1_h_conv1_weight, opt_level3_res_myronenko1_h_conv1_weight);
-  t188_update(h, s->step, w_level3_res_myronenko1_h_conv1_bias, dw_level3_res_myronenko1_h_conv1_bias, opt_level3_res_myronenko1_h_conv1_bias);
-  t189_update(h, s->step, w_level3_res_myronenko1_h_bn2_weight, dw_level3_res_myronenko1_h_bn2_weight, opt_level3_res_myronenko1_h_bn2_weight);
-  t190_update(h, s->step, w_level3_res_myronenko1_h_bn2_bias, dw_level3_res_myronenko1_h_bn2_bias, opt_level3_res_myronenko1_h_bn2_bias);
-  t191_update(h, s->step, w_level3_res_myronenko1_h_conv2_weight, dw_level3_res_myronenko1_h_conv2_weight, opt_level3_res_myronenko1_h_conv2_weight);
-  t192_update(h, s->step, w_level3_res_myronenko1_h_conv2_bias, dw_level3_res_myronenko1_h_conv2_bias, opt_level3_res_myronenko1_h_conv2_bias);
-  t193_update(h, s->step, w_level3_res_myronenko1_shortcut_weight, dw_level3_res_myronenko1_shortcut_weight, opt_level3_res_myronenko1_shortcut_weight);
-  t194_update(h, s->step, w_level3_res_myronenko1_shortcut_bias, dw_level3_res_myronenko1_shortcut_bias, opt_level3_res_myronenko1_shortcut_bias);
-  t195_update(h, s->step, w_level3_res_myronenko2_h_bn1_weight, dw_level3_res_myronenko2_h_bn1_weight, opt_level3_res_myronenko2_h_bn1_weight);
-  t196_update(h, s->step, w_level3_res_myronenko2_h_bn1_bias, dw_level3_res_myronenko2_h_bn1_bias, opt_level3_res_myronenko2_h_bn1_bias);
-  t197_update(h, s->step, w_level3_res_myronenko2_h_conv1_weight, dw_level3_res_myronenko2_h_conv1_weight, opt_level3_res_myronenko2_h_conv1_weight);
-  t198_update(h, s->step, w_level3_res_myronenko2_h_conv1_bias, dw_level3_res_myronenko2_h_conv1_bias, opt_level3_res_myronenko2_h_conv1_bias);
-  t199_update(h, s->step, w_level3_res_myronenko2_h_bn2_weight, dw_level3_res_myronenko2_h_bn2_weight, opt_level3_res_myronenko2_h_bn2_weight);
-  t200_update(h, s->step, w_level3_res_myronenko2_h_bn2_bias, dw_level3_res_myronenko2_h_bn2_bias, opt_level3_res_myronenko2_h_bn2_bias);
-  t201_update(h, s->step, w_level3_res_myronenko2_h_conv2_weight, dw_level3_res_myronenko2_h_conv2_weight, opt_level3_res_myronenko2_h_conv2_weight);
-  t202_update(h, s->step, w_level3_res_myronenko2_h_conv2_bias, dw_level3_res_myronenko2_h_conv2_bias, opt_level3_res_myronenko2_h_conv2_bias);
-  t203_update(h, s->step, w_level3_res_myronenko2_shortcut_weight, dw_level3_res_myronenko2_shortcut_weight, opt_level3_res_myronenko2_shortcut_weight);
-  t204_update(h, s->step, w_level3_res_myronenko2_shortcut_bias, dw_level3_res_myronenko2_shortcut_bias, opt_level3_res_myronenko2_shortcut_bias);
-  t205_update(h, s->step, w_latent_weight, dw_latent_weight, opt_latent_weight);
-  t206_update(h, s->step, w_latent_bias, dw_latent_bias, opt_latent_bias);
-  t207_update(h, s->step, w_output_up1_convT_weight, dw_output_up1_convT_weight, opt_output_up1_convT_weight);
-  t208_update(h, s->step, w_output_up1_convT_bias, dw_output_up1_convT_bias, opt_output_up1_convT_bias);
-  t209_update(h, s->step, w_output_up1_bn_weight, dw_output_up1_bn_weight, opt_output_up1_bn_weight);
-  t210_update(h, s->step, w_output_up1_bn_bias, dw_output_up1_bn_bias, opt_output_up1_bn_bias);
-  t211_update(h, s->step, w_output_up2_convT_weight, dw_output_up2_convT_weight, opt_output_up2_convT_weight);
-  t212_update(h, s->step, w_output_up2_convT_bias, dw_output_up2_convT_bias, opt_output_up2_convT_bias);
-  t213_update(h, s->step, w_output_up2_bn_weight, dw_output_up2_bn_weight, opt_output_up2_bn_weight);
-  t214_update(h, s->step, w_output_up2_bn_bias, dw_output_up2_bn_bias, opt_output_up2_bn_bias);
-  t215_update(h, s->step, w_output_up3_convT_weight, dw_output_up3_convT_weight, opt_output_up3_convT_weight);
-  t216_update(h, s->step, w_output_up3_convT_bias, dw_output_up3_convT_bias, opt_output_up3_convT_bias);
-  t217_update(h, s->step, w_output_up3_bn_weight, dw_output_up3_bn_weight, opt_output_up3_bn_weight);
-  t218_update(h, s->step, w_output_up3_bn_bias, dw_output_up3_bn_bias, opt_output_up3_bn_bias);
-  t219_update(h, s->step, w_output_conv_weight, dw_output_conv_weight, opt_output_conv_weight);
-  t220_update(h, s->step, w_output_conv_bias, dw_output_conv_bias, opt_output_conv_bias);
+  t144_update(h, s->step, w_conv1_conv_weight, dw_conv1_conv_weight, opt_conv1_conv_weight);
+  t145_update(h, s->step, w_conv1_conv_bias, dw_conv1_conv_bias, opt_conv1_conv_bias);
+  t146_update(h, s->step, w_level1_h_bn1_weight, dw_level1_h_bn1_weight, opt_level1_h_bn1_weight);
+  t147_update(h, s->step, w_level1_h_bn1_bias, dw_level1_h_bn1_bias, opt_level1_h_bn1_bias);
+  t148_update(h, s->step, w_level1_h_conv1_weight, dw_level1_h_conv1_weight, opt_level1_h_conv1_weight);
+  t149_update(h, s->step, w_level1_h_conv1_bias, dw_level1_h_conv1_bias, opt_level1_h_conv1_bias);
+  t150_update(h, s->step, w_level1_h_bn2_weight, dw_level1_h_bn2_weight, opt_level1_h_bn2_weight);
+  t151_update(h, s->step, w_level1_h_bn2_bias, dw_level1_h_bn2_bias, opt_level1_h_bn2_bias);
+  t152_update(h, s->step, w_level1_h_conv2_weight, dw_level1_h_conv2_weight, opt_level1_h_conv2_weight);
+  t153_update(h, s->step, w_level1_h_conv2_bias, dw_level1_h_conv2_bias, opt_level1_h_conv2_bias);
+  t154_update(h, s->step, w_level1_shortcut_weight, dw_level1_shortcut_weight, opt_level1_shortcut_weight);
+  t155_update(h, s->step, w_level1_shortcut_bias, dw_level1_shortcut_bias, opt_level1_shortcut_bias);
+  t156_update(h, s->step, w_level2_conv_weight, dw_level2_conv_weight, opt_level2_conv_weight);
+  t157_update(h, s->step, w_level2_conv_bias, dw_level2_conv_bias, opt_level2_conv_bias);
+  t158_update(h, s->step, w_level2_res_myronenko1_h_bn1_weight, dw_level2_res_myronenko1_h_bn1_weight, opt_level2_res_myronenko1_h_bn1_weight);
+  t159_update(h, s->step, w_level2_res_myronenko1_h_bn1_bias, dw_level2_res_myronenko1_h_bn1_bias, opt_level2_res_myronenko1_h_bn1_bias);
+  t160_update(h, s->step, w_level2_res_myronenko1_h_conv1_weight, dw_level2_res_myronenko1_h_conv1_weight, opt_level2_res_myronenko1_h_conv1_weight);
+  t161_update(h, s->step, w_level2_res_myronenko1_h_conv1_bias, dw_level2_res_myronenko1_h_conv1_bias, opt_level2_res_myronenko1_h_conv1_bias);
+  t162_update(h, s->step, w_level2_res_myronenko1_h_bn2_weight, dw_level2_res_myronenko1_h_bn2_weight, opt_level2_res_myronenko1_h_bn2_weight);
+  t163_update(h, s->step, w_level2_res_myronenko1_h_bn2_bias, dw_level2_res_myronenko1_h_bn2_bias, opt_level2_res_myronenko1_h_bn2_bias);
+  t164_update(h, s->step, w_level2_res_myronenko1_h_conv2_weight, dw_level2_res_myronenko1_h_conv2_weight, opt_level2_res_myronenko1_h_conv2_weight);
+  t165_update(h, s->step, w_level2_res_myronenko1_h_conv2_bias, dw_level2_res_myronenko1_h_conv2_bias, opt_level2_res_myronenko1_h_conv2_bias);
+  t166_update(h, s->step, w_level2_res_myronenko1_shortcut_weight, dw_level2_res_myronenko1_shortcut_weight, opt_level2_res_myronenko1_shortcut_weight);
+  t167_update(h, s->step, w_level2_res_myronenko1_shortcut_bias, dw_level2_res_myronenko1_shortcut_bias, opt_level2_res_myronenko1_shortcut_bias);
+  t168_update(h, s->step, w_level2_res_myronenko2_h_bn1_weight, dw_level2_res_myronenko2_h_bn1_weight, opt_level2_res_myronenko2_h_bn1_weight);
+  t169_update(h, s->step, w_level2_res_myronenko2_h_bn1_bias, dw_level2_res_myronenko2_h_bn1_bias, opt_level2_res_myronenko2_h_bn1_bias);
+  t170_update(h, s->step, w_level2_res_myronenko2_h_conv1_weight, dw_level2_res_myronenko2_h_conv1_weight, opt_level2_res_myronenko2_h_conv1_weight);
+  t171_update(h, s->step, w_level2_res_myronenko2_h_conv1_bias, dw_level2_res_myronenko2_h_conv1_bias, opt_level2_res_myronenko2_h_conv1_bias);
+  t172_update(h, s->step, w_level2_res_myronenko2_h_bn2_weight, dw_level2_res_myronenko2_h_bn2_weight, opt_level2_res_myronenko2_h_bn2_weight);
+  t173_update(h, s->step, w_level2_res_myronenko2_h_bn2_bias, dw_level2_res_myronenko2_h_bn2_bias, opt_level2_res_myronenko2_h_bn2_bias);
+  t174_update(h, s->step, w_level2_res_myronenko2_h_conv2_weight, dw_level2_res_myronenko2_h_conv2_weight, opt_level2_res_myronenko2_h_conv2_weight);
+  t175_update(h, s->step, w_level2_res_myronenko2_h_conv2_bias, dw_level2_res_myronenko2_h_conv2_bias, opt_level2_res_myronenko2_h_conv2_bias);
+  t176_update(h, s->step, w_level2_res_myronenko2_shortcut_weight, dw_level2_res_myronenko2_shortcut_weight, opt_level2_res_myronenko2_shortcut_weight);
+  t177_update(h, s->step, w_level2_res_myronenko2_shortcut_bias, dw_level2_res_myronenko2_shortcut_bias, opt_level2_res_myronenko2_shortcut_bias);
+  t178_update(h, s->step, w_level3_conv_weight, dw_level3_conv_weight, opt_level3_conv_weight);
+  t179_update(h, s->step, w_level3_conv_bias, dw_level3_conv_bias, opt_level3_conv_bias);
+  t180_update(h, s->step, w_level3_res_myronenko1_h_bn1_weight, dw_level3_res_myronenko1_h_bn1_weight, opt_level3_res_myronenko1_h_bn1_weight);
+  t181_update(h, s->step, w_level3_res_myronenko1_h_bn1_bias, dw_level3_res_myronenko1_h_bn1_bias, opt_level3_res_myronenko1_h_bn1_bias);
+  t182_update(h, s->step, w_level3_res_myronenko1_h_conv1_weight, dw_level3_res_myronenko1_h_conv1_weight, opt_level3_res_myronenko1_h_conv1_weight);
+  t183_update(h, s->step, w_level3_res_myronenko1_h_conv1_bias, dw_level3_res_myronenko1_h_conv1_bias, opt_level3_res_myronenko1_h_conv1_bias);
+  t184_update(h, s->step, w_level3_res_myronenko1_h_bn2_weight, dw_level3_res_myronenko1_h_bn2_weight, opt_level3_res_myronenko1_h_bn2_weight);
+  t185_update(h, s->step, w_level3_res_myronenko1_h_bn2_bias, dw_level3_res_myronenko1_h_bn2_bias, opt_level3_res_myronenko1_h_bn2_bias);
+  t186_update(h, s->step, w_level3_res_myronenko1_h_conv2_weight, dw_level3_res_myronenko1_h_conv2_weight, opt_level3_res_myronenko1_h_conv2_weight);
+  t187_update(h, s->step, w_level3_res_myronenko1_h_conv2_bias, dw_level3_res_myronenko1_h_conv2_bias, opt_level3_res_myronenko1_h_conv2_bias);
+  t188_update(h, s->step, w_level3_res_myronenko1_shortcut_weight, dw_level3_res_myronenko1_shortcut_weight, opt_level3_res_myronenko1_shortcut_weight);
+  t189_update(h, s->step, w_level3_res_myronenko1_shortcut_bias, dw_level3_res_myronenko1_shortcut_bias, opt_level3_res_myronenko1_shortcut_bias);
+  t190_update(h, s->step, w_level3_res_myronenko2_h_bn1_weight, dw_level3_res_myronenko2_h_bn1_weight, opt_level3_res_myronenko2_h_bn1_weight);
+  t191_update(h, s->step, w_level3_res_myronenko2_h_bn1_bias, dw_level3_res_myronenko2_h_bn1_bias, opt_level3_res_myronenko2_h_bn1_bias);
+  t192_update(h, s->step, w_level3_res_myronenko2_h_conv1_weight, dw_level3_res_myronenko2_h_conv1_weight, opt_level3_res_myronenko2_h_conv1_weight);
+  t193_update(h, s->step, w_level3_res_myronenko2_h_conv1_bias, dw_level3_res_myronenko2_h_conv1_bias, opt_level3_res_myronenko2_h_conv1_bias);
+  t194_update(h, s->step, w_level3_res_myronenko2_h_bn2_weight, dw_level3_res_myronenko2_h_bn2_weight, opt_level3_res_myronenko2_h_bn2_weight);
+  t195_update(h, s->step, w_level3_res_myronenko2_h_bn2_bias, dw_level3_res_myronenko2_h_bn2_bias, opt_level3_res_myronenko2_h_bn2_bias);
+  t196_update(h, s->step, w_level3_res_myronenko2_h_conv2_weight, dw_level3_res_myronenko2_h_conv2_weight, opt_level3_res_myronenko2_h_conv2_weight);
+  t197_update(h, s->step, w_level3_res_myronenko2_h_conv2_bias, dw_level3_res_myronenko2_h_conv2_bias, opt_level3_res_myronenko2_h_conv2_bias);
+  t198_update(h, s->step, w_level3_res_myronenko2_shortcut_weight, dw_level3_res_myronenko2_shortcut_weight, opt_level3_res_myronenko2_shortcut_weight);
+  t199_update(h, s->step, w_level3_res_myronenko2_shortcut_bias, dw_level3_res_myronenko2_shortcut_bias, opt_level3_res_myronenko2_shortcut_bias);
+  t200_update(h, s->step, w_latent_weight, dw_latent_weight, opt_latent_weight);
+  t201_update(h, s->step, w_latent_bias, dw_latent_bias, opt_latent_bias);
+  t202_update(h, s->step, w_output_up1_convT_weight, dw_output_up1_convT_weight, opt_output_up1_convT_weight);
+  t203_update(h, s->step, w_output_up1_convT_bias, dw_output_up1_convT_bias, opt_output_up1_convT_bias);
+  t204_update(h, s->step, w_output_up1_bn_weight, dw_output_up1_bn_weight, opt_output_up1_bn_weight);
+  t205_update(h, s->step, w_output_up1_bn_bias, dw_output_up1_bn_bias, opt_output_up1_bn_bias);
+  t206_update(h, s->step, w_output_up2_convT_weight, dw_output_up2_convT_weight, opt_output_up2_convT_weight);
+  t207_update(h, s->step, w_output_up2_convT_bias, dw_output_up2_convT_bias, opt_output_up2_convT_bias);
+  t208_update(h, s->step, w_output_up2_bn_weight, dw_output_up2_bn_weight, opt_output_up2_bn_weight);
+  t209_update(h, s->step, w_output_up2_bn_bias, dw_output_up2_bn_bias, opt_output_up2_bn_bias);
+  t210_update(h, s->step, w_output_up3_convT_weight, dw_output_up3_convT_weight, opt_output_up3_convT_weight);
+  t211_update(h, s->step, w_output_up3_convT_bias, dw_output_up3_convT_bias, opt_output_up3_convT_bias);
+  t212_update(h, s->step, w_output_up3_bn_weight, dw_output_up3_bn_weight, opt_output_up3_bn_weight);
+  t213_update(h, s->step, w_output_up3_bn_bias, dw_output_up3_bn_bias, opt_output_up3_bn_bias);
+  t214_update(h, s->step, w_output_conv_weight, dw_output_conv_weight, opt_output_conv_weight);
+  t215_update(h, s->step, w_output_conv_bias, dw_output_conv_bias, opt_output_conv_bias);
   return loss;
 }
 
@@ -3569,135 +3617,138 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *w_output_up3_bn_running_var = s->params + 990880; // [16]
   float *w_output_conv_weight = s->params + 990896; // [1,16,3,3]
   float *w_output_conv_bias = s->params + 991040; // [1]
-  float *wg_conv1_conv_442 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
-  float *a_conv1_conv_443 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
-  float *a_level1_h_relu1_444 = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
-  float *wg_level1_h_conv1_445 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
-  float *a_level1_h_conv1_446 = (float *)(s->acts + 134217728); // [32,32,128,128] NCHW16c
-  float *a_level1_h_relu2_447 = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
-  float *wg_level1_h_conv2_448 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
-  float *a_level1_h_conv2_449 = (float *)(s->acts + 134217728); // [32,32,128,128] NCHW16c
-  float *wg_level1_shortcut_450 = (float *)(s->scratch + 0); // [32,32,1,1] packed for gather
-  float *a_level1_shortcut_451 = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
-  float *a_level1_452 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
-  float *wg_level2_conv_453 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
-  float *a_level2_conv_454 = (float *)(s->acts + 67108864); // [32,32,64,64] NCHW16c
-  float *a_level2_res_myronenko1_h_relu1_455 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *wg_level2_res_myronenko1_h_conv1_456 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_level2_res_myronenko1_h_conv1_457 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
-  float *a_level2_res_myronenko1_h_relu2_458 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
-  float *wg_level2_res_myronenko1_h_conv2_459 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level2_res_myronenko1_h_conv2_460 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
-  float *wg_level2_res_myronenko1_shortcut_461 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
-  float *a_level2_res_myronenko1_shortcut_462 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
-  float *a_level2_res_myronenko1_463 = (float *)(s->acts + 67108864); // [32,64,64,64] NCHW16c
-  float *a_level2_res_myronenko2_h_relu1_464 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
-  float *wg_level2_res_myronenko2_h_conv1_465 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level2_res_myronenko2_h_conv1_466 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
-  float *a_level2_res_myronenko2_h_relu2_467 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
-  float *wg_level2_res_myronenko2_h_conv2_468 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level2_res_myronenko2_h_conv2_469 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
-  float *wg_level2_res_myronenko2_shortcut_470 = (float *)(s->scratch + 0); // [64,64,1,1] packed for gather
-  float *a_level2_res_myronenko2_shortcut_471 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
-  float *a_level2_res_myronenko2_472 = (float *)(s->acts + 67108864); // [32,64,64,64] NCHW16c
-  float *wg_level3_conv_473 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_level3_conv_474 = (float *)(s->acts + 33554432); // [32,64,32,32] NCHW16c
-  float *a_level3_res_myronenko1_h_relu1_475 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *wg_level3_res_myronenko1_h_conv1_476 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_level3_res_myronenko1_h_conv1_477 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
-  float *a_level3_res_myronenko1_h_relu2_478 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
-  float *wg_level3_res_myronenko1_h_conv2_479 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_level3_res_myronenko1_h_conv2_480 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
-  float *wg_level3_res_myronenko1_shortcut_481 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
-  float *a_level3_res_myronenko1_shortcut_482 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
-  float *a_level3_res_myronenko1_483 = (float *)(s->acts + 33554432); // [32,128,32,32] NCHW16c
-  float *a_level3_res_myronenko2_h_relu1_484 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
-  float *wg_level3_res_myronenko2_h_conv1_485 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_level3_res_myronenko2_h_conv1_486 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
-  float *a_level3_res_myronenko2_h_relu2_487 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
-  float *wg_level3_res_myronenko2_h_conv2_488 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_level3_res_myronenko2_h_conv2_489 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
-  float *wg_level3_res_myronenko2_shortcut_490 = (float *)(s->scratch + 0); // [128,128,1,1] packed for gather
-  float *a_level3_res_myronenko2_shortcut_491 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
-  float *a_level3_res_myronenko2_492 = (float *)(s->acts + 33554432); // [32,128,32,32] NCHW16c
-  float *wg_latent_493 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_latent_494 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
-  float *ws_output_up1_convT_495 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_output_up1_convT_496 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *a_output_up1_relu_497 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *ws_output_up2_convT_498 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
-  float *a_output_up2_convT_499 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *a_output_up2_relu_500 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *ws_output_up3_convT_501 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
-  float *a_output_up3_convT_502 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *a_output_up3_relu_503 = (float *)(s->acts + 33554432); // [32,16,128,128] NCHW16c
-  float *wg_output_conv_504 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv_505 = (float *)(s->acts + 0); // [32,1,128,128] plain
-  f0_pack_gather(w_conv1_conv_weight, wg_conv1_conv_442);
-  f1_gather(x, a_conv1_conv_443, wg_conv1_conv_442, w_conv1_conv_bias);
-  f2_bn_eval(a_conv1_conv_443, a_level1_h_relu1_444, w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var);
-  f3_pack_gather(w_level1_h_conv1_weight, wg_level1_h_conv1_445);
-  f4_gather(a_level1_h_relu1_444, a_level1_h_conv1_446, wg_level1_h_conv1_445, w_level1_h_conv1_bias);
-  f5_bn_eval(a_level1_h_conv1_446, a_level1_h_relu2_447, w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var);
-  f6_pack_gather(w_level1_h_conv2_weight, wg_level1_h_conv2_448);
-  f7_gather(a_level1_h_relu2_447, a_level1_h_conv2_449, wg_level1_h_conv2_448, w_level1_h_conv2_bias);
-  f8_pack_gather(w_level1_shortcut_weight, wg_level1_shortcut_450);
-  f9_gather(a_conv1_conv_443, a_level1_shortcut_451, wg_level1_shortcut_450, w_level1_shortcut_bias);
-  f10_add(a_level1_h_conv2_449, a_level1_shortcut_451, a_level1_452);
-  f11_pack_gather(w_level2_conv_weight, wg_level2_conv_453);
-  f12_gather(a_level1_452, a_level2_conv_454, wg_level2_conv_453, w_level2_conv_bias);
-  f13_bn_eval(a_level2_conv_454, a_level2_res_myronenko1_h_relu1_455, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var);
-  f14_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1_456);
-  f15_gather(a_level2_res_myronenko1_h_relu1_455, a_level2_res_myronenko1_h_conv1_457, wg_level2_res_myronenko1_h_conv1_456, w_level2_res_myronenko1_h_conv1_bias);
-  f16_bn_eval(a_level2_res_myronenko1_h_conv1_457, a_level2_res_myronenko1_h_relu2_458, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var);
-  f17_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2_459);
-  f18_gather(a_level2_res_myronenko1_h_relu2_458, a_level2_res_myronenko1_h_conv2_460, wg_level2_res_myronenko1_h_conv2_459, w_level2_res_myronenko1_h_conv2_bias);
-  f19_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut_461);
-  f20_gather(a_level2_conv_454, a_level2_res_myronenko1_shortcut_462, wg_level2_res_myronenko1_shortcut_461, w_level2_res_myronenko1_shortcut_bias);
-  f21_add(a_level2_res_myronenko1_h_conv2_460, a_level2_res_myronenko1_shortcut_462, a_level2_res_myronenko1_463);
-  f22_bn_eval(a_level2_res_myronenko1_463, a_level2_res_myronenko2_h_relu1_464, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var);
-  f23_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1_465);
-  f24_gather(a_level2_res_myronenko2_h_relu1_464, a_level2_res_myronenko2_h_conv1_466, wg_level2_res_myronenko2_h_conv1_465, w_level2_res_myronenko2_h_conv1_bias);
-  f25_bn_eval(a_level2_res_myronenko2_h_conv1_466, a_level2_res_myronenko2_h_relu2_467, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var);
-  f26_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2_468);
-  f27_gather(a_level2_res_myronenko2_h_relu2_467, a_level2_res_myronenko2_h_conv2_469, wg_level2_res_myronenko2_h_conv2_468, w_level2_res_myronenko2_h_conv2_bias);
-  f28_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut_470);
-  f29_gather(a_level2_res_myronenko1_463, a_level2_res_myronenko2_shortcut_471, wg_level2_res_myronenko2_shortcut_470, w_level2_res_myronenko2_shortcut_bias);
-  f30_add(a_level2_res_myronenko2_h_conv2_469, a_level2_res_myronenko2_shortcut_471, a_level2_res_myronenko2_472);
-  f31_pack_gather(w_level3_conv_weight, wg_level3_conv_473);
-  f32_gather(a_level2_res_myronenko2_472, a_level3_conv_474, wg_level3_conv_473, w_level3_conv_bias);
-  f33_bn_eval(a_level3_conv_474, a_level3_res_myronenko1_h_relu1_475, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var);
-  f34_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1_476);
-  f35_gather(a_level3_res_myronenko1_h_relu1_475, a_level3_res_myronenko1_h_conv1_477, wg_level3_res_myronenko1_h_conv1_476, w_level3_res_myronenko1_h_conv1_bias);
-  f36_bn_eval(a_level3_res_myronenko1_h_conv1_477, a_level3_res_myronenko1_h_relu2_478, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var);
-  f37_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2_479);
-  f38_gather(a_level3_res_myronenko1_h_relu2_478, a_level3_res_myronenko1_h_conv2_480, wg_level3_res_myronenko1_h_conv2_479, w_level3_res_myronenko1_h_conv2_bias);
-  f39_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut_481);
-  f40_gather(a_level3_conv_474, a_level3_res_myronenko1_shortcut_482, wg_level3_res_myronenko1_shortcut_481, w_level3_res_myronenko1_shortcut_bias);
-  f41_add(a_level3_res_myronenko1_h_conv2_480, a_level3_res_myronenko1_shortcut_482, a_level3_res_myronenko1_483);
-  f42_bn_eval(a_level3_res_myronenko1_483, a_level3_res_myronenko2_h_relu1_484, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var);
-  f43_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1_485);
-  f44_gather(a_level3_res_myronenko2_h_relu1_484, a_level3_res_myronenko2_h_conv1_486, wg_level3_res_myronenko2_h_conv1_485, w_level3_res_myronenko2_h_conv1_bias);
-  f45_bn_eval(a_level3_res_myronenko2_h_conv1_486, a_level3_res_myronenko2_h_relu2_487, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var);
-  f46_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2_488);
-  f47_gather(a_level3_res_myronenko2_h_relu2_487, a_level3_res_myronenko2_h_conv2_489, wg_level3_res_myronenko2_h_conv2_488, w_level3_res_myronenko2_h_conv2_bias);
-  f48_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut_490);
-  f49_gather(a_level3_res_myronenko1_483, a_level3_res_myronenko2_shortcut_491, wg_level3_res_myronenko2_shortcut_490, w_level3_res_myronenko2_shortcut_bias);
-  f50_add(a_level3_res_myronenko2_h_conv2_489, a_level3_res_myronenko2_shortcut_491, a_level3_res_myronenko2_492);
-  f51_pack_gather(w_latent_weight, wg_latent_493);
-  f52_gather(a_level3_res_myronenko2_492, a_latent_494, wg_latent_493, w_latent_bias);
-  f53_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_495);
-  f54_scatter(a_latent_494, a_output_up1_convT_496, ws_output_up1_convT_495, w_output_up1_convT_bias);
-  f55_bn_eval(a_output_up1_convT_496, a_output_up1_relu_497, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var);
-  f56_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_498);
-  f57_scatter(a_output_up1_relu_497, a_output_up2_convT_499, ws_output_up2_convT_498, w_output_up2_convT_bias);
-  f58_bn_eval(a_output_up2_convT_499, a_output_up2_relu_500, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var);
-  f59_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_501);
-  f60_scatter(a_output_up2_relu_500, a_output_up3_convT_502, ws_output_up3_convT_501, w_output_up3_convT_bias);
-  f61_bn_eval(a_output_up3_convT_502, a_output_up3_relu_503, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var);
-  f62_pack_gather(w_output_conv_weight, wg_output_conv_504);
-  f63_gather(a_output_up3_relu_503, a_output_conv_505, wg_output_conv_504, w_output_conv_bias);
-  f64_sigmoid(a_output_conv_505, y);
+  float *wg_conv1_conv_462 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
+  float *a_conv1_conv_463 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
+  float *scale_level1_h_bn1_464 = (float *)(s->scratch + 36864); // [32] f32
+  float *shift_level1_h_bn1_465 = (float *)(s->scratch + 36992); // [32] f32
+  float *wg_level1_h_conv1_466 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
+  float *a_level1_h_conv1_467 = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
+  float *scale_level1_h_bn2_468 = (float *)(s->scratch + 36864); // [32] f32
+  float *shift_level1_h_bn2_469 = (float *)(s->scratch + 36992); // [32] f32
+  float *wg_level1_h_conv2_470 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
+  float *a_level1_h_conv2_471 = (float *)(s->acts + 134217728); // [32,32,128,128] NCHW16c
+  float *wg_level1_shortcut_472 = (float *)(s->scratch + 0); // [32,32,1,1] packed for gather
+  float *a_level1_473 = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
+  float *wg_level2_conv_474 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
+  float *a_level2_conv_475 = (float *)(s->acts + 134217728); // [32,32,64,64] NCHW16c
+  float *scale_level2_res_myronenko1_h_bn1_476 = (float *)(s->scratch + 73728); // [32] f32
+  float *shift_level2_res_myronenko1_h_bn1_477 = (float *)(s->scratch + 73856); // [32] f32
+  float *wg_level2_res_myronenko1_h_conv1_478 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
+  float *a_level2_res_myronenko1_h_conv1_479 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
+  float *scale_level2_res_myronenko1_h_bn2_480 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_level2_res_myronenko1_h_bn2_481 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_level2_res_myronenko1_h_conv2_482 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_level2_res_myronenko1_h_conv2_483 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
+  float *wg_level2_res_myronenko1_shortcut_484 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
+  float *a_level2_res_myronenko1_485 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
+  float *scale_level2_res_myronenko2_h_bn1_486 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn1_487 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_level2_res_myronenko2_h_conv1_488 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_level2_res_myronenko2_h_conv1_489 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
+  float *scale_level2_res_myronenko2_h_bn2_490 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn2_491 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_level2_res_myronenko2_h_conv2_492 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_level2_res_myronenko2_h_conv2_493 = (float *)(s->acts + 67108864); // [32,64,64,64] NCHW16c
+  float *wg_level2_res_myronenko2_shortcut_494 = (float *)(s->scratch + 0); // [64,64,1,1] packed for gather
+  float *a_level2_res_myronenko2_495 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
+  float *wg_level3_conv_496 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_level3_conv_497 = (float *)(s->acts + 67108864); // [32,64,32,32] NCHW16c
+  float *scale_level3_res_myronenko1_h_bn1_498 = (float *)(s->scratch + 294912); // [64] f32
+  float *shift_level3_res_myronenko1_h_bn1_499 = (float *)(s->scratch + 295168); // [64] f32
+  float *wg_level3_res_myronenko1_h_conv1_500 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
+  float *a_level3_res_myronenko1_h_conv1_501 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
+  float *scale_level3_res_myronenko1_h_bn2_502 = (float *)(s->scratch + 589824); // [128] f32
+  float *shift_level3_res_myronenko1_h_bn2_503 = (float *)(s->scratch + 590336); // [128] f32
+  float *wg_level3_res_myronenko1_h_conv2_504 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *a_level3_res_myronenko1_h_conv2_505 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
+  float *wg_level3_res_myronenko1_shortcut_506 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
+  float *a_level3_res_myronenko1_507 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
+  float *scale_level3_res_myronenko2_h_bn1_508 = (float *)(s->scratch + 589824); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn1_509 = (float *)(s->scratch + 590336); // [128] f32
+  float *wg_level3_res_myronenko2_h_conv1_510 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *a_level3_res_myronenko2_h_conv1_511 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
+  float *scale_level3_res_myronenko2_h_bn2_512 = (float *)(s->scratch + 589824); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn2_513 = (float *)(s->scratch + 590336); // [128] f32
+  float *wg_level3_res_myronenko2_h_conv2_514 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *a_level3_res_myronenko2_h_conv2_515 = (float *)(s->acts + 33554432); // [32,128,32,32] NCHW16c
+  float *wg_level3_res_myronenko2_shortcut_516 = (float *)(s->scratch + 0); // [128,128,1,1] packed for gather
+  float *a_level3_res_myronenko2_517 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
+  float *wg_latent_518 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *a_latent_519 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
+  float *ws_output_up1_convT_520 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
+  float *a_output_up1_convT_521 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *scale_output_up1_bn_522 = (float *)(s->scratch + 73728); // [64] f32
+  float *shift_output_up1_bn_523 = (float *)(s->scratch + 73984); // [64] f32
+  float *ws_output_up2_convT_524 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
+  float *a_output_up2_convT_525 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
+  float *scale_output_up2_bn_526 = (float *)(s->scratch + 18432); // [32] f32
+  float *shift_output_up2_bn_527 = (float *)(s->scratch + 18560); // [32] f32
+  float *ws_output_up3_convT_528 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
+  float *a_output_up3_convT_529 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
+  float *scale_output_up3_bn_530 = (float *)(s->scratch + 9216); // [16] f32
+  float *shift_output_up3_bn_531 = (float *)(s->scratch + 9280); // [16] f32
+  float *wg_output_conv_532 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
+  float *a_output_conv_533 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  f0_pack_gather(w_conv1_conv_weight, wg_conv1_conv_462);
+  f1_gather(x, a_conv1_conv_463, wg_conv1_conv_462, w_conv1_conv_bias);
+  f2_bn_coeffs(w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var, scale_level1_h_bn1_464, shift_level1_h_bn1_465);
+  f3_pack_gather(w_level1_h_conv1_weight, wg_level1_h_conv1_466);
+  f4_gather(a_conv1_conv_463, a_level1_h_conv1_467, wg_level1_h_conv1_466, w_level1_h_conv1_bias, scale_level1_h_bn1_464, shift_level1_h_bn1_465);
+  f5_bn_coeffs(w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
+  f6_pack_gather(w_level1_h_conv2_weight, wg_level1_h_conv2_470);
+  f7_gather(a_level1_h_conv1_467, a_level1_h_conv2_471, wg_level1_h_conv2_470, w_level1_h_conv2_bias, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
+  f8_pack_gather(w_level1_shortcut_weight, wg_level1_shortcut_472);
+  f9_gather(a_conv1_conv_463, a_level1_h_conv2_471, a_level1_473, wg_level1_shortcut_472, w_level1_shortcut_bias);
+  f10_pack_gather(w_level2_conv_weight, wg_level2_conv_474);
+  f11_gather(a_level1_473, a_level2_conv_475, wg_level2_conv_474, w_level2_conv_bias);
+  f12_bn_coeffs(w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var, scale_level2_res_myronenko1_h_bn1_476, shift_level2_res_myronenko1_h_bn1_477);
+  f13_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1_478);
+  f14_gather(a_level2_conv_475, a_level2_res_myronenko1_h_conv1_479, wg_level2_res_myronenko1_h_conv1_478, w_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1_476, shift_level2_res_myronenko1_h_bn1_477);
+  f15_bn_coeffs(w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
+  f16_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2_482);
+  f17_gather(a_level2_res_myronenko1_h_conv1_479, a_level2_res_myronenko1_h_conv2_483, wg_level2_res_myronenko1_h_conv2_482, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
+  f18_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut_484);
+  f19_gather(a_level2_conv_475, a_level2_res_myronenko1_h_conv2_483, a_level2_res_myronenko1_485, wg_level2_res_myronenko1_shortcut_484, w_level2_res_myronenko1_shortcut_bias);
+  f20_bn_coeffs(w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var, scale_level2_res_myronenko2_h_bn1_486, shift_level2_res_myronenko2_h_bn1_487);
+  f21_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1_488);
+  f22_gather(a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv1_489, wg_level2_res_myronenko2_h_conv1_488, w_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1_486, shift_level2_res_myronenko2_h_bn1_487);
+  f23_bn_coeffs(w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
+  f24_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2_492);
+  f25_gather(a_level2_res_myronenko2_h_conv1_489, a_level2_res_myronenko2_h_conv2_493, wg_level2_res_myronenko2_h_conv2_492, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
+  f26_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut_494);
+  f27_gather(a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv2_493, a_level2_res_myronenko2_495, wg_level2_res_myronenko2_shortcut_494, w_level2_res_myronenko2_shortcut_bias);
+  f28_pack_gather(w_level3_conv_weight, wg_level3_conv_496);
+  f29_gather(a_level2_res_myronenko2_495, a_level3_conv_497, wg_level3_conv_496, w_level3_conv_bias);
+  f30_bn_coeffs(w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var, scale_level3_res_myronenko1_h_bn1_498, shift_level3_res_myronenko1_h_bn1_499);
+  f31_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1_500);
+  f32_gather(a_level3_conv_497, a_level3_res_myronenko1_h_conv1_501, wg_level3_res_myronenko1_h_conv1_500, w_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1_498, shift_level3_res_myronenko1_h_bn1_499);
+  f33_bn_coeffs(w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
+  f34_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2_504);
+  f35_gather(a_level3_res_myronenko1_h_conv1_501, a_level3_res_myronenko1_h_conv2_505, wg_level3_res_myronenko1_h_conv2_504, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
+  f36_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut_506);
+  f37_gather(a_level3_conv_497, a_level3_res_myronenko1_h_conv2_505, a_level3_res_myronenko1_507, wg_level3_res_myronenko1_shortcut_506, w_level3_res_myronenko1_shortcut_bias);
+  f38_bn_coeffs(w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var, scale_level3_res_myronenko2_h_bn1_508, shift_level3_res_myronenko2_h_bn1_509);
+  f39_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1_510);
+  f40_gather(a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv1_511, wg_level3_res_myronenko2_h_conv1_510, w_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1_508, shift_level3_res_myronenko2_h_bn1_509);
+  f41_bn_coeffs(w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
+  f42_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2_514);
+  f43_gather(a_level3_res_myronenko2_h_conv1_511, a_level3_res_myronenko2_h_conv2_515, wg_level3_res_myronenko2_h_conv2_514, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
+  f44_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut_516);
+  f45_gather(a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv2_515, a_level3_res_myronenko2_517, wg_level3_res_myronenko2_shortcut_516, w_level3_res_myronenko2_shortcut_bias);
+  f46_pack_gather(w_latent_weight, wg_latent_518);
+  f47_gather(a_level3_res_myronenko2_517, a_latent_519, wg_latent_518, w_latent_bias);
+  f48_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_520);
+  f49_scatter(a_latent_519, a_output_up1_convT_521, ws_output_up1_convT_520, w_output_up1_convT_bias);
+  f50_bn_coeffs(w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn_522, shift_output_up1_bn_523);
+  f51_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_524);
+  f52_scatter(a_output_up1_convT_521, a_output_up2_convT_525, ws_output_up2_convT_524, w_output_up2_convT_bias, scale_output_up1_bn_522, shift_output_up1_bn_523);
+  f53_bn_coeffs(w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn_526, shift_output_up2_bn_527);
+  f54_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_528);
+  f55_scatter(a_output_up2_convT_525, a_output_up3_convT_529, ws_output_up3_convT_528, w_output_up3_convT_bias, scale_output_up2_bn_526, shift_output_up2_bn_527);
+  f56_bn_coeffs(w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn_530, shift_output_up3_bn_531);
+  f57_pack_gather(w_output_conv_weight, wg_output_conv_532);
+  f58_gather(a_output_up3_convT_529, a_output_conv_533, wg_output_conv_532, w_output_conv_bias, scale_output_up3_bn_530, shift_output_up3_bn_531);
+  f59_sigmoid(a_output_conv_533, y);
 }
 
 static const CaecParam params[98] = {
@@ -3811,8 +3862,9 @@ const CaecModel myronenko_model = {
     .width = 128,
     .nparams = 98,
     .params = params,
-    .arena_bytes = {3964224, 3964224, 7928384, 861929472, 201364992},
+    .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201365248},
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
+    .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,
     .train_step = train_step,
 };

@@ -11,8 +11,8 @@
 //   params   3964224
 //   grads    3964224
 //   optim    7928384
-//   acts     861929472
-//   scratch  201364992
+//   acts     492830720
+//   scratch  201365248
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.conv.weight                [32,1,3,3]       0
 //   conv1.conv.bias                  [32]             288

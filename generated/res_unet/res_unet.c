@@ -20,24 +20,26 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,1,3,3] packed for gather
 //   bias         [32]
-static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [2048,2,32] f64
+static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu) statistics, applied by its consumers
+//   sums         [2048,2,32] f64
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
+//   scale        [32] f32
+//   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t2_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t2_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
@@ -54,24 +56,28 @@ static void t3_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
-static void t4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+//   sums         [1024,2,64] f64
+static void t4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t5_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t5_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -88,10 +94,12 @@ static void t6_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -103,43 +111,38 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:26: rb1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:26: rb1.shortcut (conv) + bias + rb1 (add)
 //   image        [32,32,64,64] NCHW16c
+//   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,64] f64
+static void t9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:30: rb1 (add)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void t10_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t11_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t10_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t12_pack_gather(const float *restrict w, float *restrict wp) {
+static void t11_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -150,72 +153,73 @@ static void t12_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t13_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [1024,2,64] f64
+static void t12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t14_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t13_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t15_pack_gather(const float *restrict w, float *restrict wp) {
+static void t14_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) + bias
+// models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) + bias + rb2 (add)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t16_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [1024,2,64] f64
+static void t15_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:30: rb2 (add)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void t17_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t18_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t16_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void t19_pack_gather(const float *restrict w, float *restrict wp) {
+static void t17_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -226,30 +230,34 @@ static void t19_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void t20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [512,2,128] f64
+static void t18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu)
-//   x            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
+// models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu) statistics, applied by its consumers
+//   sums         [512,2,128] f64
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
+//   scale        [128] f32
+//   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t21_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t19_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void t22_pack_gather(const float *restrict w, float *restrict wp) {
+static void t20_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -260,44 +268,39 @@ static void t22_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void t23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for gather
-static void t24_pack_gather(const float *restrict w, float *restrict wp) {
+static void t22_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:26: latent.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:26: latent.shortcut (conv) + bias + latent (add)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void t25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t23_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:30: latent (add)
-//   a            [32,128,16,16] NCHW16c
-//   b            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
-static void t26_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(1048576, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t24_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -308,30 +311,32 @@ static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void t28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,64] f64
+static void t25_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: up1.up.bn (bn) + up1.up.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:44: up1.up.bn (bn) + up1.up.relu (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t29_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t26_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.convT weights
 //   w            [128,32,3,3]
 //   wp           [128,32,3,3] packed for scatter
-static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -342,30 +347,34 @@ static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   wp           [128,32,3,3] packed for scatter
 //   bias         [32]
-static void t31_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [2048,2,32] f64
+static void t28_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: up2.up.bn (bn) + up2.up.relu (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:44: up2.up.bn (bn) + up2.up.relu (relu) statistics, applied by its consumers
+//   sums         [2048,2,32] f64
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
+//   scale        [32] f32
+//   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t32_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t29_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT weights
 //   w            [64,16,3,3]
 //   wp           [64,16,3,3] packed for scatter
-static void t33_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -376,30 +385,34 @@ static void t33_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   wp           [64,16,3,3] packed for scatter
 //   bias         [16]
-static void t34_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+//   sums         [4096,2,16] f64
+static void t31_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
+//   sums         [4096,2,16] f64
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
+//   scale        [16] f32
+//   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t35_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t32_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/res_unet.cae:16: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for gather
-static void t36_pack_gather(const float *restrict w, float *restrict wp) {
+static void t33_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -410,10 +423,12 @@ static void t36_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/res_unet.cae:16: output.sigmoid (sigmoid) + loss + gradient
@@ -421,14 +436,14 @@ static void t37_gather(const float *restrict image, float *restrict grid, const 
 //   target       [32,1,128,128] plain
 //   dz           [32,1,128,128] plain
 //   y_out        [32,1,128,128] plain
-static double t38_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
+static double t35_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
   enum { N = 32, H = 128, W = 128 };
   return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)
                              : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);
 }
 
 // models/res_unet.cae:16: L2 penalty of the flagged kernels
-static double t39_l2_loss(const CaecHyper *h, const float *restrict params) {
+static double t36_l2_loss(const CaecHyper *h, const float *restrict params) {
   if (h->l2 == 0)
     return 0;
   double sum = 0;
@@ -450,16 +465,18 @@ static double t39_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   image        [32,16,128,128] NCHW16c
 //   dw           [1,16,3,3]
 //   db           [1]
-static void t40_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t37_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/res_unet.cae:16: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for scatter
-static void t41_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t38_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -469,7 +486,7 @@ static void t41_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   image        [32,16,128,128] NCHW16c
 //   wp           [1,16,3,3] packed for scatter
-static void t42_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t39_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -485,7 +502,7 @@ static void t42_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [16]
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t40_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -495,16 +512,18 @@ static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,16,128,128] NCHW16c
 //   dw           [64,16,3,3]
 //   db           [16]
-static void t44_wgrad(const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t41_wgrad(const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 32}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT weights
 //   w            [64,16,3,3]
 //   wp           [64,16,3,3] packed for gather
-static void t45_pack_gather(const float *restrict w, float *restrict wp) {
+static void t42_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -514,7 +533,7 @@ static void t45_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c + [32,32,64,64] NCHW16c
 //   wp           [64,16,3,3] packed for gather
-static void t46_gather(const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
+static void t43_gather(const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid, .b = grid_b, .ca = 32});
@@ -530,7 +549,7 @@ static void t46_gather(const float *restrict image, float *restrict grid, float 
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t44_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -540,16 +559,18 @@ static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [128,32,3,3]
 //   db           [32]
-static void t48_wgrad(const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t45_wgrad(const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 64}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.convT weights
 //   w            [128,32,3,3]
 //   wp           [128,32,3,3] packed for gather
-static void t49_pack_gather(const float *restrict w, float *restrict wp) {
+static void t46_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -559,7 +580,7 @@ static void t49_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c + [32,64,32,32] NCHW16c
 //   wp           [128,32,3,3] packed for gather
-static void t50_gather(const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
+static void t47_gather(const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid, .b = grid_b, .ca = 64});
@@ -575,7 +596,7 @@ static void t50_gather(const float *restrict image, float *restrict grid, float 
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t48_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -585,7 +606,7 @@ static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [64]
-static void t52_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t49_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
@@ -594,7 +615,7 @@ static void t52_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:44: up1.up.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void t53_pack_gather(const float *restrict w, float *restrict wp) {
+static void t50_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -604,7 +625,7 @@ static void t53_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
-static void t54_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t51_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
@@ -615,7 +636,7 @@ static void t54_gather(const float *restrict image, float *restrict grid, const 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,1,1]
 //   db           [128]
-static void t55_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t52_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -624,7 +645,7 @@ static void t55_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for scatter
-static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t53_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -634,7 +655,7 @@ static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for scatter
-static void t57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t54_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
@@ -645,16 +666,18 @@ static void t57_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,128,16,16] NCHW16c
 //   dw           [128,128,3,3]
 //   db           [128]
-static void t58_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t55_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for scatter
-static void t59_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -664,7 +687,7 @@ static void t59_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for scatter
-static void t60_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -680,7 +703,7 @@ static void t60_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t61_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t58_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -690,16 +713,18 @@ static void t61_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [128]
-static void t62_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t59_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void t63_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t60_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -709,7 +734,7 @@ static void t63_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
-static void t64_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t61_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -725,7 +750,7 @@ static void t64_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t65_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t62_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -733,7 +758,7 @@ static void t65_bn_bwd(const float *restrict x, const float *restrict dy, float 
 // models/lib/seed_blocks.cae:30: rb2 (add) backward
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
-static void t66_copy(const float *restrict dy, float *restrict dx) {
+static void t63_copy(const float *restrict dy, float *restrict dx) {
   kp_copy(2097152, dy, (KOut){.a = dx});
 }
 
@@ -742,16 +767,18 @@ static void t66_copy(const float *restrict dy, float *restrict dx) {
 //   image        [32,64,32,32] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t67_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t64_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t68_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t65_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -761,7 +788,7 @@ static void t68_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t69_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t66_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -777,7 +804,7 @@ static void t69_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t70_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t67_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -787,16 +814,18 @@ static void t70_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t71_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t68_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t72_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -806,7 +835,7 @@ static void t72_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t73_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -822,7 +851,7 @@ static void t73_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t74_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -832,7 +861,7 @@ static void t74_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,1,1]
 //   db           [64]
-static void t75_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t72_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -841,7 +870,7 @@ static void t75_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
 //   w            [64,32,1,1]
 //   wp           [64,32,1,1] packed for scatter
-static void t76_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t73_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -851,7 +880,7 @@ static void t76_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for scatter
-static void t77_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t74_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
@@ -862,16 +891,18 @@ static void t77_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,64,32,32] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t78_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t75_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t76_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -881,7 +912,7 @@ static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t80_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t77_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -897,7 +928,7 @@ static void t80_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t78_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -907,16 +938,18 @@ static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [64]
-static void t82_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t79_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for scatter
-static void t83_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t80_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -926,7 +959,7 @@ static void t83_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
-static void t84_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t81_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -942,7 +975,7 @@ static void t84_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t82_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
 }
@@ -952,7 +985,7 @@ static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,1,128,128] plain
 //   dw           [32,1,3,3]
 //   db           [32]
-static void t86_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t83_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -962,7 +995,7 @@ static void t86_wgrad(const float *restrict grid, const float *restrict image, f
 //   w            [32,1,3,3]
 //   g            [32,1,3,3]
 //   opt          [32,1,3,3]
-static void t87_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t84_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 288, true, w, g, opt);
 }
 
@@ -970,7 +1003,7 @@ static void t87_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t88_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t85_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -978,7 +1011,7 @@ static void t88_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t89_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t86_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -986,7 +1019,7 @@ static void t89_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t90_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t87_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -994,7 +1027,7 @@ static void t90_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64,32,3,3]
 //   g            [64,32,3,3]
 //   opt          [64,32,3,3]
-static void t91_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t88_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 18432, true, w, g, opt);
 }
 
@@ -1002,7 +1035,7 @@ static void t91_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t92_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t89_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1010,7 +1043,7 @@ static void t92_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t93_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t90_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1018,7 +1051,7 @@ static void t93_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t94_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t91_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1026,7 +1059,7 @@ static void t94_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t95_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t92_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1034,7 +1067,7 @@ static void t95_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t96_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t93_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1042,7 +1075,7 @@ static void t96_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64,32,1,1]
 //   g            [64,32,1,1]
 //   opt          [64,32,1,1]
-static void t97_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t94_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 2048, true, w, g, opt);
 }
 
@@ -1050,7 +1083,7 @@ static void t97_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t98_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t95_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1058,7 +1091,7 @@ static void t98_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t99_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t96_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1066,7 +1099,7 @@ static void t99_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t100_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t97_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1074,7 +1107,7 @@ static void t100_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t101_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t98_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1082,7 +1115,7 @@ static void t101_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t102_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t99_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1090,7 +1123,7 @@ static void t102_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t103_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t100_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1098,7 +1131,7 @@ static void t103_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t104_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t101_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1106,7 +1139,7 @@ static void t104_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t105_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t102_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1114,7 +1147,7 @@ static void t105_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t106_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t103_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1122,7 +1155,7 @@ static void t106_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t107_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t104_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1130,7 +1163,7 @@ static void t107_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t108_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t105_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1138,7 +1171,7 @@ static void t108_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,3,3]
 //   g            [128,64,3,3]
 //   opt          [128,64,3,3]
-static void t109_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t106_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 73728, true, w, g, opt);
 }
 
@@ -1146,7 +1179,7 @@ static void t109_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t110_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t107_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1154,7 +1187,7 @@ static void t110_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t111_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t108_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1162,7 +1195,7 @@ static void t111_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t112_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t109_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1170,7 +1203,7 @@ static void t112_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,128,3,3]
 //   g            [128,128,3,3]
 //   opt          [128,128,3,3]
-static void t113_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t110_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 147456, true, w, g, opt);
 }
 
@@ -1178,7 +1211,7 @@ static void t113_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t114_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t111_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1186,7 +1219,7 @@ static void t114_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,1,1]
 //   g            [128,64,1,1]
 //   opt          [128,64,1,1]
-static void t115_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t112_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 8192, true, w, g, opt);
 }
 
@@ -1194,7 +1227,7 @@ static void t115_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t116_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t113_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1202,7 +1235,7 @@ static void t116_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,3,3]
 //   g            [128,64,3,3]
 //   opt          [128,64,3,3]
-static void t117_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t114_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 73728, false, w, g, opt);
 }
 
@@ -1210,7 +1243,7 @@ static void t117_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t118_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t115_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1218,7 +1251,7 @@ static void t118_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t119_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t116_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1226,7 +1259,7 @@ static void t119_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t120_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t117_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1234,7 +1267,7 @@ static void t120_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,32,3,3]
 //   g            [128,32,3,3]
 //   opt          [128,32,3,3]
-static void t121_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t118_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, false, w, g, opt);
 }
 
@@ -1242,7 +1275,7 @@ static void t121_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t122_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t119_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1250,7 +1283,7 @@ static void t122_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t123_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t120_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1258,7 +1291,7 @@ static void t123_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t124_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t121_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1266,7 +1299,7 @@ static void t124_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,16,3,3]
 //   g            [64,16,3,3]
 //   opt          [64,16,3,3]
-static void t125_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t122_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 9216, false, w, g, opt);
 }
 
@@ -1274,7 +1307,7 @@ static void t125_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t126_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t123_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -1282,7 +1315,7 @@ static void t126_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t124_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -1290,7 +1323,7 @@ static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t128_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t125_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -1298,7 +1331,7 @@ static void t128_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [1,16,3,3]
 //   g            [1,16,3,3]
 //   opt          [1,16,3,3]
-static void t129_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t126_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 144, true, w, g, opt);
 }
 
@@ -1306,7 +1339,7 @@ static void t129_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [1]
 //   g            [1]
 //   opt          [1]
-static void t130_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 1, false, w, g, opt);
 }
 
@@ -1330,16 +1363,16 @@ static void f1_gather(const float *restrict image, float *restrict grid, const f
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f2_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [32] f32
+//   shift        [32] f32
+static void f2_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
@@ -1356,22 +1389,24 @@ static void f3_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
-static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f5_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f5_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -1388,10 +1423,12 @@ static void f6_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -1403,41 +1440,34 @@ static void f8_pack_gather(const float *restrict w, float *restrict wp) {
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:26: rb1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:26: rb1.shortcut (conv) + bias + rb1 (add)
 //   image        [32,32,64,64] NCHW16c
+//   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
-// models/lib/seed_blocks.cae:30: rb1 (add)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void f10_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f11_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f10_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f12_pack_gather(const float *restrict w, float *restrict wp) {
+static void f11_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -1448,68 +1478,65 @@ static void f12_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f13_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f14_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f13_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f15_pack_gather(const float *restrict w, float *restrict wp) {
+static void f14_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) + bias
+// models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) + bias + rb2 (add)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f16_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f15_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
-// models/lib/seed_blocks.cae:30: rb2 (add)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void f17_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, false, y);
-}
-
-// models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f18_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f16_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void f19_pack_gather(const float *restrict w, float *restrict wp) {
+static void f17_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -1520,28 +1547,30 @@ static void f19_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void f20_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu)
-//   x            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
+// models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu) statistics, applied by its consumers
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f21_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [128] f32
+//   shift        [128] f32
+static void f19_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void f22_pack_gather(const float *restrict w, float *restrict wp) {
+static void f20_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -1552,44 +1581,39 @@ static void f22_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void f23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void f21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for gather
-static void f24_pack_gather(const float *restrict w, float *restrict wp) {
+static void f22_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:26: latent.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:26: latent.shortcut (conv) + bias + latent (add)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void f25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f23_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:30: latent (add)
-//   a            [32,128,16,16] NCHW16c
-//   b            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
-static void f26_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(1048576, a, b, false, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f24_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1600,28 +1624,28 @@ static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void f28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void f25_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: up1.up.bn (bn) + up1.up.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:44: up1.up.bn (bn) + up1.up.relu (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f29_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f26_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.convT weights
 //   w            [128,32,3,3]
 //   wp           [128,32,3,3] packed for scatter
-static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1632,28 +1656,30 @@ static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   wp           [128,32,3,3] packed for scatter
 //   bias         [32]
-static void f31_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f28_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: up2.up.bn (bn) + up2.up.relu (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:44: up2.up.bn (bn) + up2.up.relu (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f32_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [32] f32
+//   shift        [32] f32
+static void f29_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT weights
 //   w            [64,16,3,3]
 //   wp           [64,16,3,3] packed for scatter
-static void f33_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1664,28 +1690,30 @@ static void f33_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   wp           [64,16,3,3] packed for scatter
 //   bias         [16]
-static void f34_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void f31_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
-static void f35_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [16] f32
+//   shift        [16] f32
+static void f32_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/res_unet.cae:16: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for gather
-static void f36_pack_gather(const float *restrict w, float *restrict wp) {
+static void f33_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -1696,16 +1724,18 @@ static void f36_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void f37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void f34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/res_unet.cae:16: output.sigmoid (sigmoid)
 //   x            [32,1,128,128] plain
 //   y            [32,1,128,128] plain
-static void f38_sigmoid(const float *restrict x, float *restrict y) {
+static void f35_sigmoid(const float *restrict x, float *restrict y) {
   kp_sigmoid(524288, x, y);
 }
 
@@ -1861,62 +1891,77 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *opt_output_up_bn_bias = s->optim + 966912; // [16]
   float *opt_output_conv_weight = s->optim + 967008; // [1,16,3,3]
   float *opt_output_conv_bias = s->optim + 967296; // [1]
-  float *wg_conv1 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
-  float *a_conv1 = (float *)(s->acts + 67108864); // [32,32,64,64] NCHW16c
-  float *mean_rb1_h_bn1 = (float *)(s->scratch + 67149312); // [32] f32
-  float *invstd_rb1_h_bn1 = (float *)(s->scratch + 67149440); // [32] f32
-  float *a_rb1_h_relu1 = (float *)(s->acts + 83886080); // [32,32,64,64] NCHW16c
-  float *wg_rb1_h_conv1 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_rb1_h_conv1 = (float *)(s->acts + 134217728); // [32,64,32,32] NCHW16c
-  float *mean_rb1_h_bn2 = (float *)(s->scratch + 67146752); // [64] f32
-  float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67147008); // [64] f32
-  float *a_rb1_h_relu2 = (float *)(s->acts + 142606336); // [32,64,32,32] NCHW16c
+  float *wg_conv1 = (float *)(s->scratch + 1048576); // [32,1,3,3] packed for gather
+  double *sums_conv1 = (double *)(s->scratch + 0); // [2048,2,32] f64
+  float *a_conv1 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
+  float *scale_rb1_h_bn1 = (float *)(s->scratch + 67152896); // [32] f32
+  float *shift_rb1_h_bn1 = (float *)(s->scratch + 67153024); // [32] f32
+  float *mean_rb1_h_bn1 = (float *)(s->scratch + 67153152); // [32] f32
+  float *invstd_rb1_h_bn1 = (float *)(s->scratch + 67153280); // [32] f32
+  float *wg_rb1_h_conv1 = (float *)(s->scratch + 1048576); // [64,32,3,3] packed for gather
+  double *sums_rb1_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_rb1_h_conv1 = (float *)(s->acts + 67108864); // [32,64,32,32] NCHW16c
+  float *scale_rb1_h_bn2 = (float *)(s->scratch + 67147776); // [64] f32
+  float *shift_rb1_h_bn2 = (float *)(s->scratch + 67148032); // [64] f32
+  float *mean_rb1_h_bn2 = (float *)(s->scratch + 67148288); // [64] f32
+  float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67148544); // [64] f32
   float *wg_rb1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
   float *a_rb1_h_conv2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *wg_rb1_shortcut = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
-  float *a_rb1_shortcut = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *a_rb1 = (float *)(s->acts + 150994944); // [32,64,32,32] NCHW16c
-  float *mean_rb2_h_bn1 = (float *)(s->scratch + 67147264); // [64] f32
-  float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67147520); // [64] f32
-  float *a_rb2_h_relu1 = (float *)(s->acts + 159383552); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv1 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv1 = (float *)(s->acts + 167772160); // [32,64,32,32] NCHW16c
-  float *mean_rb2_h_bn2 = (float *)(s->scratch + 67147776); // [64] f32
-  float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67148032); // [64] f32
-  float *a_rb2_h_relu2 = (float *)(s->acts + 176160768); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *a_rb2 = (float *)(s->acts + 184549376); // [32,64,32,32] NCHW16c
-  float *mean_latent_h_bn1 = (float *)(s->scratch + 67148288); // [64] f32
-  float *invstd_latent_h_bn1 = (float *)(s->scratch + 67148544); // [64] f32
-  float *a_latent_h_relu1 = (float *)(s->acts + 192937984); // [32,64,32,32] NCHW16c
-  float *wg_latent_h_conv1 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_latent_h_conv1 = (float *)(s->acts + 218103808); // [32,128,16,16] NCHW16c
-  float *mean_latent_h_bn2 = (float *)(s->scratch + 67145728); // [128] f32
-  float *invstd_latent_h_bn2 = (float *)(s->scratch + 67146240); // [128] f32
-  float *a_latent_h_relu2 = (float *)(s->acts + 222298112); // [32,128,16,16] NCHW16c
+  float *wg_rb1_shortcut = (float *)(s->scratch + 1048576); // [64,32,1,1] packed for gather
+  double *sums_rb1 = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_rb1 = (float *)(s->acts + 75497472); // [32,64,32,32] NCHW16c
+  float *scale_rb2_h_bn1 = (float *)(s->scratch + 67148800); // [64] f32
+  float *shift_rb2_h_bn1 = (float *)(s->scratch + 67149056); // [64] f32
+  float *mean_rb2_h_bn1 = (float *)(s->scratch + 67149312); // [64] f32
+  float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67149568); // [64] f32
+  float *wg_rb2_h_conv1 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
+  double *sums_rb2_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_rb2_h_conv1 = (float *)(s->acts + 83886080); // [32,64,32,32] NCHW16c
+  float *scale_rb2_h_bn2 = (float *)(s->scratch + 67149824); // [64] f32
+  float *shift_rb2_h_bn2 = (float *)(s->scratch + 67150080); // [64] f32
+  float *mean_rb2_h_bn2 = (float *)(s->scratch + 67150336); // [64] f32
+  float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67150592); // [64] f32
+  float *wg_rb2_h_conv2 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
+  double *sums_rb2 = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_rb2 = (float *)(s->acts + 92274688); // [32,64,32,32] NCHW16c
+  float *scale_latent_h_bn1 = (float *)(s->scratch + 67150848); // [64] f32
+  float *shift_latent_h_bn1 = (float *)(s->scratch + 67151104); // [64] f32
+  float *mean_latent_h_bn1 = (float *)(s->scratch + 67151360); // [64] f32
+  float *invstd_latent_h_bn1 = (float *)(s->scratch + 67151616); // [64] f32
+  float *wg_latent_h_conv1 = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for gather
+  double *sums_latent_h_conv1 = (double *)(s->scratch + 0); // [512,2,128] f64
+  float *a_latent_h_conv1 = (float *)(s->acts + 109051904); // [32,128,16,16] NCHW16c
+  float *scale_latent_h_bn2 = (float *)(s->scratch + 67145728); // [128] f32
+  float *shift_latent_h_bn2 = (float *)(s->scratch + 67146240); // [128] f32
+  float *mean_latent_h_bn2 = (float *)(s->scratch + 67146752); // [128] f32
+  float *invstd_latent_h_bn2 = (float *)(s->scratch + 67147264); // [128] f32
   float *wg_latent_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
   float *a_latent_h_conv2 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
   float *wg_latent_shortcut = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
-  float *a_latent_shortcut = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
-  float *a_latent = (float *)(s->acts + 226492416); // [32,128,16,16] NCHW16c
-  float *ws_up1_up_convT = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_up1_up_convT = (float *)(s->acts + 201326592); // [32,64,32,32] NCHW16c
-  float *mean_up1_up_bn = (float *)(s->scratch + 67148800); // [64] f32
-  float *invstd_up1_up_bn = (float *)(s->scratch + 67149056); // [64] f32
-  float *a_up1_up_relu = (float *)(s->acts + 209715200); // [32,64,32,32] NCHW16c
-  float *ws_up2_up_convT = (float *)(s->scratch + 0); // [128,32,3,3] packed for scatter
-  float *a_up2_up_convT = (float *)(s->acts + 100663296); // [32,32,64,64] NCHW16c
-  float *mean_up2_up_bn = (float *)(s->scratch + 67149568); // [32] f32
-  float *invstd_up2_up_bn = (float *)(s->scratch + 67149696); // [32] f32
-  float *a_up2_up_relu = (float *)(s->acts + 117440512); // [32,32,64,64] NCHW16c
-  float *ws_output_up_convT = (float *)(s->scratch + 0); // [64,16,3,3] packed for scatter
+  float *a_latent = (float *)(s->acts + 113246208); // [32,128,16,16] NCHW16c
+  float *ws_up1_up_convT = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for scatter
+  double *sums_up1_up_convT = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_up1_up_convT = (float *)(s->acts + 100663296); // [32,64,32,32] NCHW16c
+  float *scale_up1_up_bn = (float *)(s->scratch + 67151872); // [64] f32
+  float *shift_up1_up_bn = (float *)(s->scratch + 67152128); // [64] f32
+  float *mean_up1_up_bn = (float *)(s->scratch + 67152384); // [64] f32
+  float *invstd_up1_up_bn = (float *)(s->scratch + 67152640); // [64] f32
+  float *ws_up2_up_convT = (float *)(s->scratch + 1048576); // [128,32,3,3] packed for scatter
+  double *sums_up2_up_convT = (double *)(s->scratch + 0); // [2048,2,32] f64
+  float *a_up2_up_convT = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
+  float *scale_up2_up_bn = (float *)(s->scratch + 67108864); // [32] f32
+  float *shift_up2_up_bn = (float *)(s->scratch + 67108992); // [32] f32
+  float *mean_up2_up_bn = (float *)(s->scratch + 67153408); // [32] f32
+  float *invstd_up2_up_bn = (float *)(s->scratch + 67153536); // [32] f32
+  float *ws_output_up_convT = (float *)(s->scratch + 1048576); // [64,16,3,3] packed for scatter
+  double *sums_output_up_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
   float *a_output_up_convT = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *mean_output_up_bn = (float *)(s->scratch + 67108864); // [16] f32
-  float *invstd_output_up_bn = (float *)(s->scratch + 67108928); // [16] f32
-  float *a_output_up_relu = (float *)(s->acts + 33554432); // [32,16,128,128] NCHW16c
+  float *scale_output_up_bn = (float *)(s->scratch + 1048576); // [16] f32
+  float *shift_output_up_bn = (float *)(s->scratch + 1048640); // [16] f32
+  float *mean_output_up_bn = (float *)(s->scratch + 67109120); // [16] f32
+  float *invstd_output_up_bn = (float *)(s->scratch + 67109184); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv = (float *)(s->acts + 230686720); // [32,1,128,128] plain
+  float *a_output_conv = (float *)(s->acts + 117440512); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
   float *ws_output_conv = (float *)(s->scratch + 35651584); // [1,16,3,3] packed for scatter
   float *g_output_up_relu = (float *)(s->scratch + 0); // [32,16,128,128] NCHW16c
@@ -1951,138 +1996,135 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *g_rb1_h_relu1 = (float *)(s->scratch + 0); // [32,32,64,64] NCHW16c
   double loss = 0;
   t0_pack_gather(w_conv1_weight, wg_conv1);
-  t1_gather(x, a_conv1, wg_conv1, w_conv1_bias);
-  t2_bn_train(a_conv1, a_rb1_h_relu1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, mean_rb1_h_bn1, invstd_rb1_h_bn1);
+  t1_gather(x, a_conv1, wg_conv1, w_conv1_bias, sums_conv1);
+  t2_bn_sums(sums_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1, shift_rb1_h_bn1, mean_rb1_h_bn1, invstd_rb1_h_bn1);
   t3_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1);
-  t4_gather(a_rb1_h_relu1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias);
-  t5_bn_train(a_rb1_h_conv1, a_rb1_h_relu2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, mean_rb1_h_bn2, invstd_rb1_h_bn2);
+  t4_gather(a_conv1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias, scale_rb1_h_bn1, shift_rb1_h_bn1, sums_rb1_h_conv1);
+  t5_bn_sums(sums_rb1_h_conv1, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, scale_rb1_h_bn2, shift_rb1_h_bn2, mean_rb1_h_bn2, invstd_rb1_h_bn2);
   t6_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2);
-  t7_gather(a_rb1_h_relu2, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias);
+  t7_gather(a_rb1_h_conv1, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias, scale_rb1_h_bn2, shift_rb1_h_bn2);
   t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut);
-  t9_gather(a_conv1, a_rb1_shortcut, wg_rb1_shortcut, w_rb1_shortcut_bias);
-  t10_add(a_rb1_h_conv2, a_rb1_shortcut, a_rb1);
-  t11_bn_train(a_rb1, a_rb2_h_relu1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, mean_rb2_h_bn1, invstd_rb2_h_bn1);
-  t12_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1);
-  t13_gather(a_rb2_h_relu1, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias);
-  t14_bn_train(a_rb2_h_conv1, a_rb2_h_relu2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, mean_rb2_h_bn2, invstd_rb2_h_bn2);
-  t15_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2);
-  t16_gather(a_rb2_h_relu2, a_rb2_h_conv2, wg_rb2_h_conv2, w_rb2_h_conv2_bias);
-  t17_add(a_rb2_h_conv2, a_rb1, a_rb2);
-  t18_bn_train(a_rb2, a_latent_h_relu1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, mean_latent_h_bn1, invstd_latent_h_bn1);
-  t19_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1);
-  t20_gather(a_latent_h_relu1, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias);
-  t21_bn_train(a_latent_h_conv1, a_latent_h_relu2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, mean_latent_h_bn2, invstd_latent_h_bn2);
-  t22_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2);
-  t23_gather(a_latent_h_relu2, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias);
-  t24_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut);
-  t25_gather(a_rb2, a_latent_shortcut, wg_latent_shortcut, w_latent_shortcut_bias);
-  t26_add(a_latent_h_conv2, a_latent_shortcut, a_latent);
-  t27_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT);
-  t28_scatter(a_latent, a_up1_up_convT, ws_up1_up_convT, w_up1_up_convT_bias);
-  t29_bn_train(a_up1_up_convT, a_up1_up_relu, w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var, mean_up1_up_bn, invstd_up1_up_bn);
-  t30_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT);
-  t31_scatter(a_up1_up_relu, a_rb2, a_up2_up_convT, ws_up2_up_convT, w_up2_up_convT_bias);
-  t32_bn_train(a_up2_up_convT, a_up2_up_relu, w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var, mean_up2_up_bn, invstd_up2_up_bn);
-  t33_pack_scatter(w_output_up_convT_weight, ws_output_up_convT);
-  t34_scatter(a_up2_up_relu, a_conv1, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias);
-  t35_bn_train(a_output_up_convT, a_output_up_relu, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, mean_output_up_bn, invstd_output_up_bn);
-  t36_pack_gather(w_output_conv_weight, wg_output_conv);
-  t37_gather(a_output_up_relu, a_output_conv, wg_output_conv, w_output_conv_bias);
-  loss += t38_loss(h, a_output_conv, x, g_output_conv, y);
-  loss += t39_l2_loss(h, s->params);
-  t40_wgrad(g_output_conv, a_output_up_relu, dw_output_conv_weight, dw_output_conv_bias);
-  t41_pack_scatter(w_output_conv_weight, ws_output_conv);
-  t42_scatter(g_output_conv, g_output_up_relu, ws_output_conv);
-  t43_bn_bwd(a_output_up_convT, g_output_up_relu, g_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, dw_output_up_bn_weight, dw_output_up_bn_bias, mean_output_up_bn, invstd_output_up_bn);
-  t44_wgrad(a_up2_up_relu, a_conv1, g_output_up_convT, dw_output_up_convT_weight, dw_output_up_convT_bias);
-  t45_pack_gather(w_output_up_convT_weight, wg_output_up_convT);
-  t46_gather(g_output_up_convT, g_up2_up_relu, g_conv1, wg_output_up_convT);
-  t47_bn_bwd(a_up2_up_convT, g_up2_up_relu, g_up2_up_convT, w_up2_up_bn_weight, w_up2_up_bn_bias, dw_up2_up_bn_weight, dw_up2_up_bn_bias, mean_up2_up_bn, invstd_up2_up_bn);
-  t48_wgrad(a_up1_up_relu, a_rb2, g_up2_up_convT, dw_up2_up_convT_weight, dw_up2_up_convT_bias);
-  t49_pack_gather(w_up2_up_convT_weight, wg_up2_up_convT);
-  t50_gather(g_up2_up_convT, g_up1_up_relu, g_rb2, wg_up2_up_convT);
-  t51_bn_bwd(a_up1_up_convT, g_up1_up_relu, g_up1_up_convT, w_up1_up_bn_weight, w_up1_up_bn_bias, dw_up1_up_bn_weight, dw_up1_up_bn_bias, mean_up1_up_bn, invstd_up1_up_bn);
-  t52_wgrad(a_latent, g_up1_up_convT, dw_up1_up_convT_weight, dw_up1_up_convT_bias);
-  t53_pack_gather(w_up1_up_convT_weight, wg_up1_up_convT);
-  t54_gather(g_up1_up_convT, g_latent, wg_up1_up_convT);
-  t55_wgrad(g_latent, a_rb2, dw_latent_shortcut_weight, dw_latent_shortcut_bias);
-  t56_pack_scatter(w_latent_shortcut_weight, ws_latent_shortcut);
-  t57_scatter(g_latent, g_rb2, ws_latent_shortcut);
-  t58_wgrad(g_latent, a_latent_h_relu2, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias);
-  t59_pack_scatter(w_latent_h_conv2_weight, ws_latent_h_conv2);
-  t60_scatter(g_latent, g_latent_h_relu2, ws_latent_h_conv2);
-  t61_bn_bwd(a_latent_h_conv1, g_latent_h_relu2, g_latent_h_conv1, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2);
-  t62_wgrad(g_latent_h_conv1, a_latent_h_relu1, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias);
-  t63_pack_scatter(w_latent_h_conv1_weight, ws_latent_h_conv1);
-  t64_scatter(g_latent_h_conv1, g_latent_h_relu1, ws_latent_h_conv1);
-  t65_bn_bwd(a_rb2, g_latent_h_relu1, g_rb2, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1);
-  t66_copy(g_rb2, g_rb1);
-  t67_wgrad(g_rb2, a_rb2_h_relu2, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias);
-  t68_pack_scatter(w_rb2_h_conv2_weight, ws_rb2_h_conv2);
-  t69_scatter(g_rb2, g_rb2_h_relu2, ws_rb2_h_conv2);
-  t70_bn_bwd(a_rb2_h_conv1, g_rb2_h_relu2, g_rb2_h_conv1, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2);
-  t71_wgrad(g_rb2_h_conv1, a_rb2_h_relu1, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias);
-  t72_pack_scatter(w_rb2_h_conv1_weight, ws_rb2_h_conv1);
-  t73_scatter(g_rb2_h_conv1, g_rb2_h_relu1, ws_rb2_h_conv1);
-  t74_bn_bwd(a_rb1, g_rb2_h_relu1, g_rb1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1);
-  t75_wgrad(g_rb1, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias);
-  t76_pack_scatter(w_rb1_shortcut_weight, ws_rb1_shortcut);
-  t77_scatter(g_rb1, g_conv1, ws_rb1_shortcut);
-  t78_wgrad(g_rb1, a_rb1_h_relu2, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias);
-  t79_pack_scatter(w_rb1_h_conv2_weight, ws_rb1_h_conv2);
-  t80_scatter(g_rb1, g_rb1_h_relu2, ws_rb1_h_conv2);
-  t81_bn_bwd(a_rb1_h_conv1, g_rb1_h_relu2, g_rb1_h_conv1, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2);
-  t82_wgrad(g_rb1_h_conv1, a_rb1_h_relu1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias);
-  t83_pack_scatter(w_rb1_h_conv1_weight, ws_rb1_h_conv1);
-  t84_scatter(g_rb1_h_conv1, g_rb1_h_relu1, ws_rb1_h_conv1);
-  t85_bn_bwd(a_conv1, g_rb1_h_relu1, g_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1);
-  t86_wgrad(g_conv1, x, dw_conv1_weight, dw_conv1_bias);
+  t9_gather(a_conv1, a_rb1_h_conv2, a_rb1, wg_rb1_shortcut, w_rb1_shortcut_bias, sums_rb1);
+  t10_bn_sums(sums_rb1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1, shift_rb2_h_bn1, mean_rb2_h_bn1, invstd_rb2_h_bn1);
+  t11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1);
+  t12_gather(a_rb1, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias, scale_rb2_h_bn1, shift_rb2_h_bn1, sums_rb2_h_conv1);
+  t13_bn_sums(sums_rb2_h_conv1, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, scale_rb2_h_bn2, shift_rb2_h_bn2, mean_rb2_h_bn2, invstd_rb2_h_bn2);
+  t14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2);
+  t15_gather(a_rb2_h_conv1, a_rb1, a_rb2, wg_rb2_h_conv2, w_rb2_h_conv2_bias, scale_rb2_h_bn2, shift_rb2_h_bn2, sums_rb2);
+  t16_bn_sums(sums_rb2, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1, shift_latent_h_bn1, mean_latent_h_bn1, invstd_latent_h_bn1);
+  t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1);
+  t18_gather(a_rb2, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias, scale_latent_h_bn1, shift_latent_h_bn1, sums_latent_h_conv1);
+  t19_bn_sums(sums_latent_h_conv1, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, scale_latent_h_bn2, shift_latent_h_bn2, mean_latent_h_bn2, invstd_latent_h_bn2);
+  t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2);
+  t21_gather(a_latent_h_conv1, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias, scale_latent_h_bn2, shift_latent_h_bn2);
+  t22_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut);
+  t23_gather(a_rb2, a_latent_h_conv2, a_latent, wg_latent_shortcut, w_latent_shortcut_bias);
+  t24_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT);
+  t25_scatter(a_latent, a_up1_up_convT, ws_up1_up_convT, w_up1_up_convT_bias, sums_up1_up_convT);
+  t26_bn_sums(sums_up1_up_convT, w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var, scale_up1_up_bn, shift_up1_up_bn, mean_up1_up_bn, invstd_up1_up_bn);
+  t27_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT);
+  t28_scatter(a_up1_up_convT, a_rb2, a_up2_up_convT, ws_up2_up_convT, w_up2_up_convT_bias, scale_up1_up_bn, shift_up1_up_bn, sums_up2_up_convT);
+  t29_bn_sums(sums_up2_up_convT, w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var, scale_up2_up_bn, shift_up2_up_bn, mean_up2_up_bn, invstd_up2_up_bn);
+  t30_pack_scatter(w_output_up_convT_weight, ws_output_up_convT);
+  t31_scatter(a_up2_up_convT, a_conv1, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias, scale_up2_up_bn, shift_up2_up_bn, sums_output_up_convT);
+  t32_bn_sums(sums_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn, shift_output_up_bn, mean_output_up_bn, invstd_output_up_bn);
+  t33_pack_gather(w_output_conv_weight, wg_output_conv);
+  t34_gather(a_output_up_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
+  loss += t35_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
+  loss += t36_l2_loss(h, s->params);
+  t37_wgrad(g_output_conv, a_output_up_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
+  t38_pack_scatter(w_output_conv_weight, ws_output_conv);
+  t39_scatter(g_output_conv, g_output_up_relu, ws_output_conv);
+  t40_bn_bwd(a_output_up_convT, g_output_up_relu, g_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, dw_output_up_bn_weight, dw_output_up_bn_bias, mean_output_up_bn, invstd_output_up_bn);
+  t41_wgrad(a_up2_up_convT, a_conv1, g_output_up_convT, dw_output_up_convT_weight, dw_output_up_convT_bias, scale_up2_up_bn, shift_up2_up_bn);
+  t42_pack_gather(w_output_up_convT_weight, wg_output_up_convT);
+  t43_gather(g_output_up_convT, g_up2_up_relu, g_conv1, wg_output_up_convT);
+  t44_bn_bwd(a_up2_up_convT, g_up2_up_relu, g_up2_up_convT, w_up2_up_bn_weight, w_up2_up_bn_bias, dw_up2_up_bn_weight, dw_up2_up_bn_bias, mean_up2_up_bn, invstd_up2_up_bn);
+  t45_wgrad(a_up1_up_convT, a_rb2, g_up2_up_convT, dw_up2_up_convT_weight, dw_up2_up_convT_bias, scale_up1_up_bn, shift_up1_up_bn);
+  t46_pack_gather(w_up2_up_convT_weight, wg_up2_up_convT);
+  t47_gather(g_up2_up_convT, g_up1_up_relu, g_rb2, wg_up2_up_convT);
+  t48_bn_bwd(a_up1_up_convT, g_up1_up_relu, g_up1_up_convT, w_up1_up_bn_weight, w_up1_up_bn_bias, dw_up1_up_bn_weight, dw_up1_up_bn_bias, mean_up1_up_bn, invstd_up1_up_bn);
+  t49_wgrad(a_latent, g_up1_up_convT, dw_up1_up_convT_weight, dw_up1_up_convT_bias);
+  t50_pack_gather(w_up1_up_convT_weight, wg_up1_up_convT);
+  t51_gather(g_up1_up_convT, g_latent, wg_up1_up_convT);
+  t52_wgrad(g_latent, a_rb2, dw_latent_shortcut_weight, dw_latent_shortcut_bias);
+  t53_pack_scatter(w_latent_shortcut_weight, ws_latent_shortcut);
+  t54_scatter(g_latent, g_rb2, ws_latent_shortcut);
+  t55_wgrad(g_latent, a_latent_h_conv1, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias, scale_latent_h_bn2, shift_latent_h_bn2);
+  t56_pack_scatter(w_latent_h_conv2_weight, ws_latent_h_conv2);
+  t57_scatter(g_latent, g_latent_h_relu2, ws_latent_h_conv2);
+  t58_bn_bwd(a_latent_h_conv1, g_latent_h_relu2, g_latent_h_conv1, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2);
+  t59_wgrad(g_latent_h_conv1, a_rb2, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias, scale_latent_h_bn1, shift_latent_h_bn1);
+  t60_pack_scatter(w_latent_h_conv1_weight, ws_latent_h_conv1);
+  t61_scatter(g_latent_h_conv1, g_latent_h_relu1, ws_latent_h_conv1);
+  t62_bn_bwd(a_rb2, g_latent_h_relu1, g_rb2, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1);
+  t63_copy(g_rb2, g_rb1);
+  t64_wgrad(g_rb2, a_rb2_h_conv1, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias, scale_rb2_h_bn2, shift_rb2_h_bn2);
+  t65_pack_scatter(w_rb2_h_conv2_weight, ws_rb2_h_conv2);
+  t66_scatter(g_rb2, g_rb2_h_relu2, ws_rb2_h_conv2);
+  t67_bn_bwd(a_rb2_h_conv1, g_rb2_h_relu2, g_rb2_h_conv1, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2);
+  t68_wgrad(g_rb2_h_conv1, a_rb1, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias, scale_rb2_h_bn1, shift_rb2_h_bn1);
+  t69_pack_scatter(w_rb2_h_conv1_weight, ws_rb2_h_conv1);
+  t70_scatter(g_rb2_h_conv1, g_rb2_h_relu1, ws_rb2_h_conv1);
+  t71_bn_bwd(a_rb1, g_rb2_h_relu1, g_rb1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1);
+  t72_wgrad(g_rb1, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias);
+  t73_pack_scatter(w_rb1_shortcut_weight, ws_rb1_shortcut);
+  t74_scatter(g_rb1, g_conv1, ws_rb1_shortcut);
+  t75_wgrad(g_rb1, a_rb1_h_conv1, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias, scale_rb1_h_bn2, shift_rb1_h_bn2);
+  t76_pack_scatter(w_rb1_h_conv2_weight, ws_rb1_h_conv2);
+  t77_scatter(g_rb1, g_rb1_h_relu2, ws_rb1_h_conv2);
+  t78_bn_bwd(a_rb1_h_conv1, g_rb1_h_relu2, g_rb1_h_conv1, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2);
+  t79_wgrad(g_rb1_h_conv1, a_conv1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias, scale_rb1_h_bn1, shift_rb1_h_bn1);
+  t80_pack_scatter(w_rb1_h_conv1_weight, ws_rb1_h_conv1);
+  t81_scatter(g_rb1_h_conv1, g_rb1_h_relu1, ws_rb1_h_conv1);
+  t82_bn_bwd(a_conv1, g_rb1_h_relu1, g_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1);
+  t83_wgrad(g_conv1, x, dw_conv1_weight, dw_conv1_bias);
   if (h->update)
     s->step++;
-  t87_update(h, s->step, w_conv1_weight, dw_conv1_weight, opt_conv1_weight);
-  t88_update(h, s->step, w_conv1_bias, dw_conv1_bias, opt_conv1_bias);
-  t89_update(h, s->step, w_rb1_h_bn1_weight, dw_rb1_h_bn1_weight, opt_rb1_h_bn1_weight);
-  t90_update(h, s->step, w_rb1_h_bn1_bias, dw_rb1_h_bn1_bias, opt_rb1_h_bn1_bias);
-  t91_update(h, s->step, w_rb1_h_conv1_weight, dw_rb1_h_conv1_weight, opt_rb1_h_conv1_weight);
-  t92_update(h, s->step, w_rb1_h_conv1_bias, dw_rb1_h_conv1_bias, opt_rb1_h_conv1_bias);
-  t93_update(h, s->step, w_rb1_h_bn2_weight, dw_rb1_h_bn2_weight, opt_rb1_h_bn2_weight);
-  t94_update(h, s->step, w_rb1_h_bn2_bias, dw_rb1_h_bn2_bias, opt_rb1_h_bn2_bias);
-  t95_update(h, s->step, w_rb1_h_conv2_weight, dw_rb1_h_conv2_weight, opt_rb1_h_conv2_weight);
-  t96_update(h, s->step, w_rb1_h_conv2_bias, dw_rb1_h_conv2_bias, opt_rb1_h_conv2_bias);
-  t97_update(h, s->step, w_rb1_shortcut_weight, dw_rb1_shortcut_weight, opt_rb1_shortcut_weight);
-  t98_update(h, s->step, w_rb1_shortcut_bias, dw_rb1_shortcut_bias, opt_rb1_shortcut_bias);
-  t99_update(h, s->step, w_rb2_h_bn1_weight, dw_rb2_h_bn1_weight, opt_rb2_h_bn1_weight);
-  t100_update(h, s->step, w_rb2_h_bn1_bias, dw_rb2_h_bn1_bias, opt_rb2_h_bn1_bias);
-  t101_update(h, s->step, w_rb2_h_conv1_weight, dw_rb2_h_conv1_weight, opt_rb2_h_conv1_weight);
-  t102_update(h, s->step, w_rb2_h_conv1_bias, dw_rb2_h_conv1_bias, opt_rb2_h_conv1_bias);
-  t103_update(h, s->step, w_rb2_h_bn2_weight, dw_rb2_h_bn2_weight, opt_rb2_h_bn2_weight);
-  t104_update(h, s->step, w_rb2_h_bn2_bias, dw_rb2_h_bn2_bias, opt_rb2_h_bn2_bias);
-  t105_update(h, s->step, w_rb2_h_conv2_weight, dw_rb2_h_conv2_weight, opt_rb2_h_conv2_weight);
-  t106_update(h, s->step, w_rb2_h_conv2_bias, dw_rb2_h_conv2_bias, opt_rb2_h_conv2_bias);
-  t107_update(h, s->step, w_latent_h_bn1_weight, dw_latent_h_bn1_weight, opt_latent_h_bn1_weight);
-  t108_update(h, s->step, w_latent_h_bn1_bias, dw_latent_h_bn1_bias, opt_latent_h_bn1_bias);
-  t109_update(h, s->step, w_latent_h_conv1_weight, dw_latent_h_conv1_weight, opt_latent_h_conv1_weight);
-  t110_update(h, s->step, w_latent_h_conv1_bias, dw_latent_h_conv1_bias, opt_latent_h_conv1_bias);
-  t111_update(h, s->step, w_latent_h_bn2_weight, dw_latent_h_bn2_weight, opt_latent_h_bn2_weight);
-  t112_update(h, s->step, w_latent_h_bn2_bias, dw_latent_h_bn2_bias, opt_latent_h_bn2_bias);
-  t113_update(h, s->step, w_latent_h_conv2_weight, dw_latent_h_conv2_weight, opt_latent_h_conv2_weight);
-  t114_update(h, s->step, w_latent_h_conv2_bias, dw_latent_h_conv2_bias, opt_latent_h_conv2_bias);
-  t115_update(h, s->step, w_latent_shortcut_weight, dw_latent_shortcut_weight, opt_latent_shortcut_weight);
-  t116_update(h, s->step, w_latent_shortcut_bias, dw_latent_shortcut_bias, opt_latent_shortcut_bias);
-  t117_update(h, s->step, w_up1_up_convT_weight, dw_up1_up_convT_weight, opt_up1_up_convT_weight);
-  t118_update(h, s->step, w_up1_up_convT_bias, dw_up1_up_convT_bias, opt_up1_up_convT_bias);
-  t119_update(h, s->step, w_up1_up_bn_weight, dw_up1_up_bn_weight, opt_up1_up_bn_weight);
-  t120_update(h, s->step, w_up1_up_bn_bias, dw_up1_up_bn_bias, opt_up1_up_bn_bias);
-  t121_update(h, s->step, w_up2_up_convT_weight, dw_up2_up_convT_weight, opt_up2_up_convT_weight);
-  t122_update(h, s->step, w_up2_up_convT_bias, dw_up2_up_convT_bias, opt_up2_up_convT_bias);
-  t123_update(h, s->step, w_up2_up_bn_weight, dw_up2_up_bn_weight, opt_up2_up_bn_weight);
-  t124_update(h, s->step, w_up2_up_bn_bias, dw_up2_up_bn_bias, opt_up2_up_bn_bias);
-  t125_update(h, s->step, w_output_up_convT_weight, dw_output_up_convT_weight, opt_output_up_convT_weight);
-  t126_update(h, s->step, w_output_up_convT_bias, dw_output_up_convT_bias, opt_output_up_convT_bias);
-  t127_update(h, s->step, w_output_up_bn_weight, dw_output_up_bn_weight, opt_output_up_bn_weight);
-  t128_update(h, s->step, w_output_up_bn_bias, dw_output_up_bn_bias, opt_output_up_bn_bias);
-  t129_update(h, s->step, w_output_conv_weight, dw_output_conv_weight, opt_output_conv_weight);
-  t130_update(h, s->step, w_output_conv_bias, dw_output_conv_bias, opt_output_conv_bias);
+  t84_update(h, s->step, w_conv1_weight, dw_conv1_weight, opt_conv1_weight);
+  t85_update(h, s->step, w_conv1_bias, dw_conv1_bias, opt_conv1_bias);
+  t86_update(h, s->step, w_rb1_h_bn1_weight, dw_rb1_h_bn1_weight, opt_rb1_h_bn1_weight);
+  t87_update(h, s->step, w_rb1_h_bn1_bias, dw_rb1_h_bn1_bias, opt_rb1_h_bn1_bias);
+  t88_update(h, s->step, w_rb1_h_conv1_weight, dw_rb1_h_conv1_weight, opt_rb1_h_conv1_weight);
+  t89_update(h, s->step, w_rb1_h_conv1_bias, dw_rb1_h_conv1_bias, opt_rb1_h_conv1_bias);
+  t90_update(h, s->step, w_rb1_h_bn2_weight, dw_rb1_h_bn2_weight, opt_rb1_h_bn2_weight);
+  t91_update(h, s->step, w_rb1_h_bn2_bias, dw_rb1_h_bn2_bias, opt_rb1_h_bn2_bias);
+  t92_update(h, s->step, w_rb1_h_conv2_weight, dw_rb1_h_conv2_weight, opt_rb1_h_conv2_weight);
+  t93_update(h, s->step, w_rb1_h_conv2_bias, dw_rb1_h_conv2_bias, opt_rb1_h_conv2_bias);
+  t94_update(h, s->step, w_rb1_shortcut_weight, dw_rb1_shortcut_weight, opt_rb1_shortcut_weight);
+  t95_update(h, s->step, w_rb1_shortcut_bias, dw_rb1_shortcut_bias, opt_rb1_shortcut_bias);
+  t96_update(h, s->step, w_rb2_h_bn1_weight, dw_rb2_h_bn1_weight, opt_rb2_h_bn1_weight);
+  t97_update(h, s->step, w_rb2_h_bn1_bias, dw_rb2_h_bn1_bias, opt_rb2_h_bn1_bias);
+  t98_update(h, s->step, w_rb2_h_conv1_weight, dw_rb2_h_conv1_weight, opt_rb2_h_conv1_weight);
+  t99_update(h, s->step, w_rb2_h_conv1_bias, dw_rb2_h_conv1_bias, opt_rb2_h_conv1_bias);
+  t100_update(h, s->step, w_rb2_h_bn2_weight, dw_rb2_h_bn2_weight, opt_rb2_h_bn2_weight);
+  t101_update(h, s->step, w_rb2_h_bn2_bias, dw_rb2_h_bn2_bias, opt_rb2_h_bn2_bias);
+  t102_update(h, s->step, w_rb2_h_conv2_weight, dw_rb2_h_conv2_weight, opt_rb2_h_conv2_weight);
+  t103_update(h, s->step, w_rb2_h_conv2_bias, dw_rb2_h_conv2_bias, opt_rb2_h_conv2_bias);
+  t104_update(h, s->step, w_latent_h_bn1_weight, dw_latent_h_bn1_weight, opt_latent_h_bn1_weight);
+  t105_update(h, s->step, w_latent_h_bn1_bias, dw_latent_h_bn1_bias, opt_latent_h_bn1_bias);
+  t106_update(h, s->step, w_latent_h_conv1_weight, dw_latent_h_conv1_weight, opt_latent_h_conv1_weight);
+  t107_update(h, s->step, w_latent_h_conv1_bias, dw_latent_h_conv1_bias, opt_latent_h_conv1_bias);
+  t108_update(h, s->step, w_latent_h_bn2_weight, dw_latent_h_bn2_weight, opt_latent_h_bn2_weight);
+  t109_update(h, s->step, w_latent_h_bn2_bias, dw_latent_h_bn2_bias, opt_latent_h_bn2_bias);
+  t110_update(h, s->step, w_latent_h_conv2_weight, dw_latent_h_conv2_weight, opt_latent_h_conv2_weight);
+  t111_update(h, s->step, w_latent_h_conv2_bias, dw_latent_h_conv2_bias, opt_latent_h_conv2_bias);
+  t112_update(h, s->step, w_latent_shortcut_weight, dw_latent_shortcut_weight, opt_latent_shortcut_weight);
+  t113_update(h, s->step, w_latent_shortcut_bias, dw_latent_shortcut_bias, opt_latent_shortcut_bias);
+  t114_update(h, s->step, w_up1_up_convT_weight, dw_up1_up_convT_weight, opt_up1_up_convT_weight);
+  t115_update(h, s->step, w_up1_up_convT_bias, dw_up1_up_convT_bias, opt_up1_up_convT_bias);
+  t116_update(h, s->step, w_up1_up_bn_weight, dw_up1_up_bn_weight, opt_up1_up_bn_weight);
+  t117_update(h, s->step, w_up1_up_bn_bias, dw_up1_up_bn_bias, opt_up1_up_bn_bias);
+  t118_update(h, s->step, w_up2_up_convT_weight, dw_up2_up_convT_weight, opt_up2_up_convT_weight);
+  t119_update(h, s->step, w_up2_up_convT_bias, dw_up2_up_convT_bias, opt_up2_up_convT_bias);
+  t120_update(h, s->step, w_up2_up_bn_weight, dw_up2_up_bn_weight, opt_up2_up_bn_weight);
+  t121_update(h, s->step, w_up2_up_bn_bias, dw_up2_up_bn_bias, opt_up2_up_bn_bias);
+  t122_update(h, s->step, w_output_up_convT_weight, dw_output_up_convT_weight, opt_output_up_convT_weight);
+  t123_update(h, s->step, w_output_up_convT_bias, dw_output_up_convT_bias, opt_output_up_convT_bias);
+  t124_update(h, s->step, w_output_up_bn_weight, dw_output_up_bn_weight, opt_output_up_bn_weight);
+  t125_update(h, s->step, w_output_up_bn_bias, dw_output_up_bn_bias, opt_output_up_bn_bias);
+  t126_update(h, s->step, w_output_conv_weight, dw_output_conv_weight, opt_output_conv_weight);
+  t127_update(h, s->step, w_output_conv_bias, dw_output_conv_bias, opt_output_conv_bias);
   return loss;
 }
 
@@ -2150,83 +2192,86 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *w_output_up_bn_running_var = s->params + 483488; // [16]
   float *w_output_conv_weight = s->params + 483504; // [1,16,3,3]
   float *w_output_conv_bias = s->params + 483648; // [1]
-  float *wg_conv1_276 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
-  float *a_conv1_277 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *a_rb1_h_relu1_278 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *wg_rb1_h_conv1_279 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_rb1_h_conv1_280 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *a_rb1_h_relu2_281 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *wg_rb1_h_conv2_282 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb1_h_conv2_283 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *wg_rb1_shortcut_284 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
-  float *a_rb1_shortcut_285 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *a_rb1_286 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *a_rb2_h_relu1_287 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv1_288 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv1_289 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *a_rb2_h_relu2_290 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv2_291 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv2_292 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *a_rb2_293 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
-  float *a_latent_h_relu1_294 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *wg_latent_h_conv1_295 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_latent_h_conv1_296 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
-  float *a_latent_h_relu2_297 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
-  float *wg_latent_h_conv2_298 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_latent_h_conv2_299 = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
-  float *wg_latent_shortcut_300 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
-  float *a_latent_shortcut_301 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
-  float *a_latent_302 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
-  float *ws_up1_up_convT_303 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_up1_up_convT_304 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *a_up1_up_relu_305 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *ws_up2_up_convT_306 = (float *)(s->scratch + 0); // [128,32,3,3] packed for scatter
-  float *a_up2_up_convT_307 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *a_up2_up_relu_308 = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
-  float *ws_output_up_convT_309 = (float *)(s->scratch + 0); // [64,16,3,3] packed for scatter
-  float *a_output_up_convT_310 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *a_output_up_relu_311 = (float *)(s->acts + 33554432); // [32,16,128,128] NCHW16c
-  float *wg_output_conv_312 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv_313 = (float *)(s->acts + 0); // [32,1,128,128] plain
-  f0_pack_gather(w_conv1_weight, wg_conv1_276);
-  f1_gather(x, a_conv1_277, wg_conv1_276, w_conv1_bias);
-  f2_bn_eval(a_conv1_277, a_rb1_h_relu1_278, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var);
-  f3_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_279);
-  f4_gather(a_rb1_h_relu1_278, a_rb1_h_conv1_280, wg_rb1_h_conv1_279, w_rb1_h_conv1_bias);
-  f5_bn_eval(a_rb1_h_conv1_280, a_rb1_h_relu2_281, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var);
-  f6_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_282);
-  f7_gather(a_rb1_h_relu2_281, a_rb1_h_conv2_283, wg_rb1_h_conv2_282, w_rb1_h_conv2_bias);
-  f8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_284);
-  f9_gather(a_conv1_277, a_rb1_shortcut_285, wg_rb1_shortcut_284, w_rb1_shortcut_bias);
-  f10_add(a_rb1_h_conv2_283, a_rb1_shortcut_285, a_rb1_286);
-  f11_bn_eval(a_rb1_286, a_rb2_h_relu1_287, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var);
-  f12_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_288);
-  f13_gather(a_rb2_h_relu1_287, a_rb2_h_conv1_289, wg_rb2_h_conv1_288, w_rb2_h_conv1_bias);
-  f14_bn_eval(a_rb2_h_conv1_289, a_rb2_h_relu2_290, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var);
-  f15_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_291);
-  f16_gather(a_rb2_h_relu2_290, a_rb2_h_conv2_292, wg_rb2_h_conv2_291, w_rb2_h_conv2_bias);
-  f17_add(a_rb2_h_conv2_292, a_rb1_286, a_rb2_293);
-  f18_bn_eval(a_rb2_293, a_latent_h_relu1_294, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var);
-  f19_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_295);
-  f20_gather(a_latent_h_relu1_294, a_latent_h_conv1_296, wg_latent_h_conv1_295, w_latent_h_conv1_bias);
-  f21_bn_eval(a_latent_h_conv1_296, a_latent_h_relu2_297, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var);
-  f22_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_298);
-  f23_gather(a_latent_h_relu2_297, a_latent_h_conv2_299, wg_latent_h_conv2_298, w_latent_h_conv2_bias);
-  f24_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_300);
-  f25_gather(a_rb2_293, a_latent_shortcut_301, wg_latent_shortcut_300, w_latent_shortcut_bias);
-  f26_add(a_latent_h_conv2_299, a_latent_shortcut_301, a_latent_302);
-  f27_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT_303);
-  f28_scatter(a_latent_302, a_up1_up_convT_304, ws_up1_up_convT_303, w_up1_up_convT_bias);
-  f29_bn_eval(a_up1_up_convT_304, a_up1_up_relu_305, w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var);
-  f30_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT_306);
-  f31_scatter(a_up1_up_relu_305, a_rb2_293, a_up2_up_convT_307, ws_up2_up_convT_306, w_up2_up_convT_bias);
-  f32_bn_eval(a_up2_up_convT_307, a_up2_up_relu_308, w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var);
-  f33_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_309);
-  f34_scatter(a_up2_up_relu_308, a_conv1_277, a_output_up_convT_310, ws_output_up_convT_309, w_output_up_convT_bias);
-  f35_bn_eval(a_output_up_convT_310, a_output_up_relu_311, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var);
-  f36_pack_gather(w_output_conv_weight, wg_output_conv_312);
-  f37_gather(a_output_up_relu_311, a_output_conv_313, wg_output_conv_312, w_output_conv_bias);
-  f38_sigmoid(a_output_conv_313, y);
+  float *wg_conv1_291 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
+  float *a_conv1_292 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
+  float *scale_rb1_h_bn1_293 = (float *)(s->scratch + 73728); // [32] f32
+  float *shift_rb1_h_bn1_294 = (float *)(s->scratch + 73856); // [32] f32
+  float *wg_rb1_h_conv1_295 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
+  float *a_rb1_h_conv1_296 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *scale_rb1_h_bn2_297 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_rb1_h_bn2_298 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_rb1_h_conv2_299 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_rb1_h_conv2_300 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
+  float *wg_rb1_shortcut_301 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
+  float *a_rb1_302 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *scale_rb2_h_bn1_303 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_rb2_h_bn1_304 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_rb2_h_conv1_305 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_rb2_h_conv1_306 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
+  float *scale_rb2_h_bn2_307 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_rb2_h_bn2_308 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_rb2_h_conv2_309 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_rb2_310 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
+  float *scale_latent_h_bn1_311 = (float *)(s->scratch + 294912); // [64] f32
+  float *shift_latent_h_bn1_312 = (float *)(s->scratch + 295168); // [64] f32
+  float *wg_latent_h_conv1_313 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
+  float *a_latent_h_conv1_314 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
+  float *scale_latent_h_bn2_315 = (float *)(s->scratch + 589824); // [128] f32
+  float *shift_latent_h_bn2_316 = (float *)(s->scratch + 590336); // [128] f32
+  float *wg_latent_h_conv2_317 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *a_latent_h_conv2_318 = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
+  float *wg_latent_shortcut_319 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
+  float *a_latent_320 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
+  float *ws_up1_up_convT_321 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
+  float *a_up1_up_convT_322 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *scale_up1_up_bn_323 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_up1_up_bn_324 = (float *)(s->scratch + 147712); // [64] f32
+  float *ws_up2_up_convT_325 = (float *)(s->scratch + 0); // [128,32,3,3] packed for scatter
+  float *a_up2_up_convT_326 = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
+  float *scale_up2_up_bn_327 = (float *)(s->scratch + 36864); // [32] f32
+  float *shift_up2_up_bn_328 = (float *)(s->scratch + 36992); // [32] f32
+  float *ws_output_up_convT_329 = (float *)(s->scratch + 0); // [64,16,3,3] packed for scatter
+  float *a_output_up_convT_330 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
+  float *scale_output_up_bn_331 = (float *)(s->scratch + 9216); // [16] f32
+  float *shift_output_up_bn_332 = (float *)(s->scratch + 9280); // [16] f32
+  float *wg_output_conv_333 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
+  float *a_output_conv_334 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  f0_pack_gather(w_conv1_weight, wg_conv1_291);
+  f1_gather(x, a_conv1_292, wg_conv1_291, w_conv1_bias);
+  f2_bn_coeffs(w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
+  f3_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_295);
+  f4_gather(a_conv1_292, a_rb1_h_conv1_296, wg_rb1_h_conv1_295, w_rb1_h_conv1_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
+  f5_bn_coeffs(w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
+  f6_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_299);
+  f7_gather(a_rb1_h_conv1_296, a_rb1_h_conv2_300, wg_rb1_h_conv2_299, w_rb1_h_conv2_bias, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
+  f8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_301);
+  f9_gather(a_conv1_292, a_rb1_h_conv2_300, a_rb1_302, wg_rb1_shortcut_301, w_rb1_shortcut_bias);
+  f10_bn_coeffs(w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1_303, shift_rb2_h_bn1_304);
+  f11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_305);
+  f12_gather(a_rb1_302, a_rb2_h_conv1_306, wg_rb2_h_conv1_305, w_rb2_h_conv1_bias, scale_rb2_h_bn1_303, shift_rb2_h_bn1_304);
+  f13_bn_coeffs(w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, scale_rb2_h_bn2_307, shift_rb2_h_bn2_308);
+  f14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_309);
+  f15_gather(a_rb2_h_conv1_306, a_rb1_302, a_rb2_310, wg_rb2_h_conv2_309, w_rb2_h_conv2_bias, scale_rb2_h_bn2_307, shift_rb2_h_bn2_308);
+  f16_bn_coeffs(w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1_311, shift_latent_h_bn1_312);
+  f17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_313);
+  f18_gather(a_rb2_310, a_latent_h_conv1_314, wg_latent_h_conv1_313, w_latent_h_conv1_bias, scale_latent_h_bn1_311, shift_latent_h_bn1_312);
+  f19_bn_coeffs(w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
+  f20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_317);
+  f21_gather(a_latent_h_conv1_314, a_latent_h_conv2_318, wg_latent_h_conv2_317, w_latent_h_conv2_bias, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
+  f22_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_319);
+  f23_gather(a_rb2_310, a_latent_h_conv2_318, a_latent_320, wg_latent_shortcut_319, w_latent_shortcut_bias);
+  f24_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT_321);
+  f25_scatter(a_latent_320, a_up1_up_convT_322, ws_up1_up_convT_321, w_up1_up_convT_bias);
+  f26_bn_coeffs(w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var, scale_up1_up_bn_323, shift_up1_up_bn_324);
+  f27_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT_325);
+  f28_scatter(a_up1_up_convT_322, a_rb2_310, a_up2_up_convT_326, ws_up2_up_convT_325, w_up2_up_convT_bias, scale_up1_up_bn_323, shift_up1_up_bn_324);
+  f29_bn_coeffs(w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var, scale_up2_up_bn_327, shift_up2_up_bn_328);
+  f30_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_329);
+  f31_scatter(a_up2_up_convT_326, a_conv1_292, a_output_up_convT_330, ws_output_up_convT_329, w_output_up_convT_bias, scale_up2_up_bn_327, shift_up2_up_bn_328);
+  f32_bn_coeffs(w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn_331, shift_output_up_bn_332);
+  f33_pack_gather(w_output_conv_weight, wg_output_conv_333);
+  f34_gather(a_output_up_convT_330, a_output_conv_334, wg_output_conv_333, w_output_conv_bias, scale_output_up_bn_331, shift_output_up_bn_332);
+  f35_sigmoid(a_output_conv_334, y);
 }
 
 static const CaecParam params[62] = {
@@ -2304,8 +2349,9 @@ const CaecModel res_unet_model = {
     .width = 128,
     .nparams = 62,
     .params = params,
-    .arena_bytes = {1934656, 1934656, 3869248, 232783872, 67149824},
+    .arena_bytes = {1934656, 1934656, 3869248, 119537664, 67153664},
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
+    .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,
     .train_step = train_step,
 };

@@ -11,8 +11,8 @@
 //   params   1934656
 //   grads    1934656
 //   optim    3869248
-//   acts     232783872
-//   scratch  67149824
+//   acts     119537664
+//   scratch  67153664
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.weight                     [32,1,3,3]       0
 //   conv1.bias                       [32]             288

@@ -11,8 +11,8 @@
 //   params   1842496
 //   grads    1842496
 //   optim    3684928
-//   acts     232783872
-//   scratch  67113088
+//   acts     119537664
+//   scratch  67117184
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.weight                     [32,1,3,3]       0
 //   conv1.bias                       [32]             288

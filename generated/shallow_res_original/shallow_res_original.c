@@ -40,24 +40,26 @@ static void t2_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
-static void t3_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,64] f64
+static void t3_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t4_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t4_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -74,10 +76,12 @@ static void t5_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn)
@@ -103,29 +107,22 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:13: rb1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:13: rb1.shortcut (conv) + bias + rb1.add (add) + rb1.relu (relu)
 //   image        [32,32,64,64] NCHW16c
+//   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:17: rb1.add (add) + rb1.relu (relu)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void t10_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, true, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t11_pack_gather(const float *restrict w, float *restrict wp) {
+static void t10_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -136,30 +133,32 @@ static void t11_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,64] f64
+static void t11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t13_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t12_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void t14_pack_gather(const float *restrict w, float *restrict wp) {
+static void t13_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -170,10 +169,12 @@ static void t14_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void t15_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn)
@@ -185,7 +186,7 @@ static void t15_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t16_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t15_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -194,14 +195,14 @@ static void t16_bn_train(const float *restrict x, float *restrict y, const float
 //   a            [32,64,32,32] NCHW16c
 //   b            [32,64,32,32] NCHW16c
 //   y            [32,64,32,32] NCHW16c
-static void t17_add(const float *restrict a, const float *restrict b, float *restrict y) {
+static void t16_add(const float *restrict a, const float *restrict b, float *restrict y) {
   kp_add(2097152, a, b, true, y);
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void t18_pack_gather(const float *restrict w, float *restrict wp) {
+static void t17_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -212,30 +213,32 @@ static void t18_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void t19_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [512,2,128] f64
+static void t18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu)
-//   x            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
+// models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu) statistics, applied by its consumers
+//   sums         [512,2,128] f64
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
+//   scale        [128] f32
+//   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t20_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t19_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void t21_pack_gather(const float *restrict w, float *restrict wp) {
+static void t20_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -246,10 +249,12 @@ static void t21_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void t22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn)
@@ -261,7 +266,7 @@ static void t22_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t23_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t22_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
   kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -269,35 +274,28 @@ static void t23_bn_train(const float *restrict x, float *restrict y, const float
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for gather
-static void t24_pack_gather(const float *restrict w, float *restrict wp) {
+static void t23_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:13: latent.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:13: latent.shortcut (conv) + bias + latent.add (add) + latent.relu (relu)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void t25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t24_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:17: latent.add (add) + latent.relu (relu)
-//   a            [32,128,16,16] NCHW16c
-//   b            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
-static void t26_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(1048576, a, b, true, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t25_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -308,30 +306,32 @@ static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void t28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   sums         [1024,2,64] f64
+static void t26_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
+//   sums         [1024,2,64] f64
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
+//   scale        [64] f32
+//   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t29_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t27_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for scatter
-static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t28_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -342,30 +342,34 @@ static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
 //   bias         [32]
-static void t31_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+//   sums         [2048,2,32] f64
+static void t29_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
+//   sums         [2048,2,32] f64
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
+//   scale        [32] f32
+//   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t32_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t30_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
 //   w            [32,16,3,3]
 //   wp           [32,16,3,3] packed for scatter
-static void t33_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t31_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -376,30 +380,34 @@ static void t33_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   wp           [32,16,3,3] packed for scatter
 //   bias         [16]
-static void t34_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+//   sums         [4096,2,16] f64
+static void t32_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
+//   sums         [4096,2,16] f64
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
+//   scale        [16] f32
+//   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t35_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t33_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for gather
-static void t36_pack_gather(const float *restrict w, float *restrict wp) {
+static void t34_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -410,10 +418,12 @@ static void t36_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/shallow_res_original.cae:14: output.sigmoid (sigmoid) + loss + gradient
@@ -421,14 +431,14 @@ static void t37_gather(const float *restrict image, float *restrict grid, const 
 //   target       [32,1,128,128] plain
 //   dz           [32,1,128,128] plain
 //   y_out        [32,1,128,128] plain
-static double t38_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
+static double t36_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
   enum { N = 32, H = 128, W = 128 };
   return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)
                              : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);
 }
 
 // models/shallow_res_original.cae:14: L2 penalty of the flagged kernels
-static double t39_l2_loss(const CaecHyper *h, const float *restrict params) {
+static double t37_l2_loss(const CaecHyper *h, const float *restrict params) {
   if (h->l2 == 0)
     return 0;
   double sum = 0;
@@ -450,16 +460,18 @@ static double t39_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   image        [32,16,128,128] NCHW16c
 //   dw           [1,16,3,3]
 //   db           [1]
-static void t40_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t38_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for scatter
-static void t41_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t39_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -469,7 +481,7 @@ static void t41_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   image        [32,16,128,128] NCHW16c
 //   wp           [1,16,3,3] packed for scatter
-static void t42_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t40_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -485,7 +497,7 @@ static void t42_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [16]
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -495,16 +507,18 @@ static void t43_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,16,128,128] NCHW16c
 //   dw           [32,16,3,3]
 //   db           [16]
-static void t44_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void t42_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
 //   w            [32,16,3,3]
 //   wp           [32,16,3,3] packed for gather
-static void t45_pack_gather(const float *restrict w, float *restrict wp) {
+static void t43_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -514,7 +528,7 @@ static void t45_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,16,3,3] packed for gather
-static void t46_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t44_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
@@ -530,7 +544,7 @@ static void t46_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t45_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -540,16 +554,18 @@ static void t47_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [32]
-static void t48_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t46_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for gather
-static void t49_pack_gather(const float *restrict w, float *restrict wp) {
+static void t47_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -559,7 +575,7 @@ static void t49_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
-static void t50_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t48_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
@@ -575,7 +591,7 @@ static void t50_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t49_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -585,7 +601,7 @@ static void t51_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [64]
-static void t52_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t50_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
@@ -594,7 +610,7 @@ static void t52_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void t53_pack_gather(const float *restrict w, float *restrict wp) {
+static void t51_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -604,7 +620,7 @@ static void t53_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
-static void t54_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t52_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
@@ -614,7 +630,7 @@ static void t54_gather(const float *restrict image, float *restrict grid, const 
 //   y            [32,128,16,16] NCHW16c
 //   dy           [32,128,16,16] NCHW16c
 //   dx           [32,128,16,16] NCHW16c
-static void t55_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
+static void t53_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
   kp_relu_bwd(1048576, y, dy, (KOut){.a = dx});
 }
 
@@ -623,7 +639,7 @@ static void t55_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,1,1]
 //   db           [128]
-static void t56_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t54_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -632,7 +648,7 @@ static void t56_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for scatter
-static void t57_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t55_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -642,7 +658,7 @@ static void t57_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for scatter
-static void t58_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t56_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -658,7 +674,7 @@ static void t58_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t59_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t57_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -668,16 +684,18 @@ static void t59_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,128,16,16] NCHW16c
 //   dw           [128,128,3,3]
 //   db           [128]
-static void t60_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t58_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for scatter
-static void t61_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t59_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -687,7 +705,7 @@ static void t61_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for scatter
-static void t62_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t60_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -703,7 +721,7 @@ static void t62_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t63_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t61_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -713,7 +731,7 @@ static void t63_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [128]
-static void t64_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t62_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -722,7 +740,7 @@ static void t64_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:10: latent.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void t65_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t63_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -732,7 +750,7 @@ static void t65_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
-static void t66_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t64_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
@@ -742,14 +760,14 @@ static void t66_scatter(const float *restrict grid, float *restrict image, const
 //   y            [32,64,32,32] NCHW16c
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
-static void t67_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
+static void t65_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
   kp_relu_bwd(2097152, y, dy, (KOut){.a = dx});
 }
 
 // models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu) backward
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
-static void t68_copy(const float *restrict dy, float *restrict dx) {
+static void t66_copy(const float *restrict dy, float *restrict dx) {
   kp_copy(2097152, dy, (KOut){.a = dx});
 }
 
@@ -763,7 +781,7 @@ static void t68_copy(const float *restrict dy, float *restrict dx) {
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t69_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t67_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -773,16 +791,18 @@ static void t69_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t70_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t68_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t71_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -792,7 +812,7 @@ static void t71_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t72_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -808,7 +828,7 @@ static void t72_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t73_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -818,7 +838,7 @@ static void t73_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t74_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t72_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -827,7 +847,7 @@ static void t74_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t75_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t73_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -837,7 +857,7 @@ static void t75_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t76_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t74_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
@@ -847,7 +867,7 @@ static void t76_scatter(const float *restrict grid, float *restrict image, const
 //   y            [32,64,32,32] NCHW16c
 //   dy           [32,64,32,32] NCHW16c
 //   dx           [32,64,32,32] NCHW16c
-static void t77_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
+static void t75_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx) {
   kp_relu_bwd(2097152, y, dy, (KOut){.a = dx});
 }
 
@@ -856,7 +876,7 @@ static void t77_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,1,1]
 //   db           [64]
-static void t78_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t76_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -865,7 +885,7 @@ static void t78_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:13: rb1.shortcut weights
 //   w            [64,32,1,1]
 //   wp           [64,32,1,1] packed for scatter
-static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t77_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -875,7 +895,7 @@ static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for scatter
-static void t80_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t78_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -891,7 +911,7 @@ static void t80_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t79_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -901,16 +921,18 @@ static void t81_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t82_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void t80_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for scatter
-static void t83_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t81_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_scatter(&g, w, wp);
@@ -920,7 +942,7 @@ static void t83_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t84_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t82_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
@@ -936,7 +958,7 @@ static void t84_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t83_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
 }
@@ -946,7 +968,7 @@ static void t85_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [64]
-static void t86_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t84_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -955,7 +977,7 @@ static void t86_wgrad(const float *restrict grid, const float *restrict image, f
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for scatter
-static void t87_pack_scatter(const float *restrict w, float *restrict wp) {
+static void t85_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -965,7 +987,7 @@ static void t87_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
-static void t88_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t86_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
@@ -976,7 +998,7 @@ static void t88_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,1,128,128] plain
 //   dw           [32,1,3,3]
 //   db           [32]
-static void t89_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t87_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
   kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
@@ -986,7 +1008,7 @@ static void t89_wgrad(const float *restrict grid, const float *restrict image, f
 //   w            [32,1,3,3]
 //   g            [32,1,3,3]
 //   opt          [32,1,3,3]
-static void t90_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t88_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 288, true, w, g, opt);
 }
 
@@ -994,7 +1016,7 @@ static void t90_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t91_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t89_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1002,7 +1024,7 @@ static void t91_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64,32,3,3]
 //   g            [64,32,3,3]
 //   opt          [64,32,3,3]
-static void t92_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t90_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 18432, true, w, g, opt);
 }
 
@@ -1010,7 +1032,7 @@ static void t92_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t93_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t91_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1018,7 +1040,7 @@ static void t93_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t94_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t92_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1026,7 +1048,7 @@ static void t94_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t95_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t93_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1034,7 +1056,7 @@ static void t95_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t96_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t94_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1042,7 +1064,7 @@ static void t96_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t97_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t95_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1050,7 +1072,7 @@ static void t97_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t98_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t96_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1058,7 +1080,7 @@ static void t98_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t99_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t97_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1066,7 +1088,7 @@ static void t99_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   w            [64,32,1,1]
 //   g            [64,32,1,1]
 //   opt          [64,32,1,1]
-static void t100_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t98_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 2048, true, w, g, opt);
 }
 
@@ -1074,7 +1096,7 @@ static void t100_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t101_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t99_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1082,7 +1104,7 @@ static void t101_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t102_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t100_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1090,7 +1112,7 @@ static void t102_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t103_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t101_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1098,7 +1120,7 @@ static void t103_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t104_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t102_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1106,7 +1128,7 @@ static void t104_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t105_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t103_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1114,7 +1136,7 @@ static void t105_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,64,3,3]
 //   g            [64,64,3,3]
 //   opt          [64,64,3,3]
-static void t106_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t104_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 36864, true, w, g, opt);
 }
 
@@ -1122,7 +1144,7 @@ static void t106_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t107_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t105_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1130,7 +1152,7 @@ static void t107_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t108_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t106_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1138,7 +1160,7 @@ static void t108_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t109_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t107_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1146,7 +1168,7 @@ static void t109_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,3,3]
 //   g            [128,64,3,3]
 //   opt          [128,64,3,3]
-static void t110_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t108_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 73728, true, w, g, opt);
 }
 
@@ -1154,7 +1176,7 @@ static void t110_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t111_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t109_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1162,7 +1184,7 @@ static void t111_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t112_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t110_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1170,7 +1192,7 @@ static void t112_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t113_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t111_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1178,7 +1200,7 @@ static void t113_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,128,3,3]
 //   g            [128,128,3,3]
 //   opt          [128,128,3,3]
-static void t114_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t112_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 147456, true, w, g, opt);
 }
 
@@ -1186,7 +1208,7 @@ static void t114_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t115_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t113_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1194,7 +1216,7 @@ static void t115_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t116_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t114_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1202,7 +1224,7 @@ static void t116_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t117_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t115_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1210,7 +1232,7 @@ static void t117_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,1,1]
 //   g            [128,64,1,1]
 //   opt          [128,64,1,1]
-static void t118_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t116_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 8192, true, w, g, opt);
 }
 
@@ -1218,7 +1240,7 @@ static void t118_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128]
 //   g            [128]
 //   opt          [128]
-static void t119_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t117_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 128, false, w, g, opt);
 }
 
@@ -1226,7 +1248,7 @@ static void t119_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [128,64,3,3]
 //   g            [128,64,3,3]
 //   opt          [128,64,3,3]
-static void t120_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t118_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 73728, false, w, g, opt);
 }
 
@@ -1234,7 +1256,7 @@ static void t120_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t121_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t119_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1242,7 +1264,7 @@ static void t121_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t122_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t120_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1250,7 +1272,7 @@ static void t122_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64]
 //   g            [64]
 //   opt          [64]
-static void t123_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t121_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 64, false, w, g, opt);
 }
 
@@ -1258,7 +1280,7 @@ static void t123_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [64,32,3,3]
 //   g            [64,32,3,3]
 //   opt          [64,32,3,3]
-static void t124_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t122_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 18432, false, w, g, opt);
 }
 
@@ -1266,7 +1288,7 @@ static void t124_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t125_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t123_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1274,7 +1296,7 @@ static void t125_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t126_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t124_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1282,7 +1304,7 @@ static void t126_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32]
 //   g            [32]
 //   opt          [32]
-static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t125_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 32, false, w, g, opt);
 }
 
@@ -1290,7 +1312,7 @@ static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [32,16,3,3]
 //   g            [32,16,3,3]
 //   opt          [32,16,3,3]
-static void t128_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t126_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 4608, false, w, g, opt);
 }
 
@@ -1298,7 +1320,7 @@ static void t128_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t129_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -1306,7 +1328,7 @@ static void t129_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t130_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t128_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -1314,7 +1336,7 @@ static void t130_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [16]
 //   g            [16]
 //   opt          [16]
-static void t131_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t129_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 16, false, w, g, opt);
 }
 
@@ -1322,7 +1344,7 @@ static void t131_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [1,16,3,3]
 //   g            [1,16,3,3]
 //   opt          [1,16,3,3]
-static void t132_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t130_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 144, true, w, g, opt);
 }
 
@@ -1330,7 +1352,7 @@ static void t132_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   w            [1]
 //   g            [1]
 //   opt          [1]
-static void t133_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
+static void t131_update(const CaecHyper *h, int64_t step, float *restrict w, float *restrict g, float *restrict opt) {
   caec_update(h, step, 1, false, w, g, opt);
 }
 
@@ -1374,16 +1396,16 @@ static void f3_gather(const float *restrict image, float *restrict grid, const f
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f4_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f4_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -1400,10 +1422,12 @@ static void f5_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn)
@@ -1427,29 +1451,22 @@ static void f8_pack_gather(const float *restrict w, float *restrict wp) {
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:13: rb1.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:13: rb1.shortcut (conv) + bias + rb1.add (add) + rb1.relu (relu)
 //   image        [32,32,64,64] NCHW16c
+//   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:17: rb1.add (add) + rb1.relu (relu)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void f10_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, true, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f11_pack_gather(const float *restrict w, float *restrict wp) {
+static void f10_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -1460,28 +1477,28 @@ static void f11_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f13_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f12_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
 //   w            [64,64,3,3]
 //   wp           [64,64,3,3] packed for gather
-static void f14_pack_gather(const float *restrict w, float *restrict wp) {
+static void f13_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -1492,10 +1509,12 @@ static void f14_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f15_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn)
@@ -1505,7 +1524,7 @@ static void f15_gather(const float *restrict image, float *restrict grid, const 
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f16_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f15_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
@@ -1514,14 +1533,14 @@ static void f16_bn_eval(const float *restrict x, float *restrict y, const float 
 //   a            [32,64,32,32] NCHW16c
 //   b            [32,64,32,32] NCHW16c
 //   y            [32,64,32,32] NCHW16c
-static void f17_add(const float *restrict a, const float *restrict b, float *restrict y) {
+static void f16_add(const float *restrict a, const float *restrict b, float *restrict y) {
   kp_add(2097152, a, b, true, y);
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for gather
-static void f18_pack_gather(const float *restrict w, float *restrict wp) {
+static void f17_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
@@ -1532,28 +1551,28 @@ static void f18_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void f19_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu)
-//   x            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
+// models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu) statistics, applied by its consumers
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f20_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [128] f32
+//   shift        [128] f32
+static void f19_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
 //   w            [128,128,3,3]
 //   wp           [128,128,3,3] packed for gather
-static void f21_pack_gather(const float *restrict w, float *restrict wp) {
+static void f20_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -1564,10 +1583,12 @@ static void f21_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void f22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void f21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn)
@@ -1577,7 +1598,7 @@ static void f22_gather(const float *restrict image, float *restrict grid, const 
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f23_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f22_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 16 * 16 };
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
@@ -1585,35 +1606,28 @@ static void f23_bn_eval(const float *restrict x, float *restrict y, const float 
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
 //   w            [128,64,1,1]
 //   wp           [128,64,1,1] packed for gather
-static void f24_pack_gather(const float *restrict w, float *restrict wp) {
+static void f23_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
   kc_pack_gather(&g, w, wp);
 }
 
-// models/lib/seed_blocks.cae:13: latent.shortcut (conv) + bias
+// models/lib/seed_blocks.cae:13: latent.shortcut (conv) + bias + latent.add (add) + latent.relu (relu)
 //   image        [32,64,32,32] NCHW16c
+//   res          [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void f25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f24_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:17: latent.add (add) + latent.relu (relu)
-//   a            [32,128,16,16] NCHW16c
-//   b            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
-static void f26_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(1048576, a, b, true, y);
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
 //   w            [128,64,3,3]
 //   wp           [128,64,3,3] packed for scatter
-static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f25_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1624,28 +1638,28 @@ static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void f28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void f26_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
 //   gamma        [64]
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f29_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [64] f32
+//   shift        [64] f32
+static void f27_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
 //   w            [64,32,3,3]
 //   wp           [64,32,3,3] packed for scatter
-static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f28_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1656,28 +1670,30 @@ static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
 //   bias         [32]
-static void f31_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [64] f32
+//   shift_a      [64] f32
+static void f29_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f32_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [32] f32
+//   shift        [32] f32
+static void f30_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
 //   w            [32,16,3,3]
 //   wp           [32,16,3,3] packed for scatter
-static void f33_pack_scatter(const float *restrict w, float *restrict wp) {
+static void f31_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   kc_pack_scatter(&g, w, wp);
@@ -1688,28 +1704,30 @@ static void f33_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   wp           [32,16,3,3] packed for scatter
 //   bias         [16]
-static void f34_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [32] f32
+//   shift_a      [32] f32
+static void f32_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
-static void f35_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [16] f32
+//   shift        [16] f32
+static void f33_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
 //   w            [1,16,3,3]
 //   wp           [1,16,3,3] packed for gather
-static void f36_pack_gather(const float *restrict w, float *restrict wp) {
+static void f34_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   kc_pack_gather(&g, w, wp);
@@ -1720,16 +1738,18 @@ static void f36_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void f37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void f35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/shallow_res_original.cae:14: output.sigmoid (sigmoid)
 //   x            [32,1,128,128] plain
 //   y            [32,1,128,128] plain
-static void f38_sigmoid(const float *restrict x, float *restrict y) {
+static void f36_sigmoid(const float *restrict x, float *restrict y) {
   kp_sigmoid(524288, x, y);
 }
 
@@ -1886,61 +1906,71 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *opt_output_conv_weight = s->optim + 921696; // [1,16,3,3]
   float *opt_output_conv_bias = s->optim + 921984; // [1]
   float *wg_conv1 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
-  float *a_conv1 = (float *)(s->acts + 67108864); // [32,32,64,64] NCHW16c
-  float *wg_rb1_h_conv1 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_rb1_h_conv1 = (float *)(s->acts + 117440512); // [32,64,32,32] NCHW16c
-  float *mean_rb1_h_bn1 = (float *)(s->scratch + 67110912); // [64] f32
-  float *invstd_rb1_h_bn1 = (float *)(s->scratch + 67111168); // [64] f32
-  float *a_rb1_h_relu = (float *)(s->acts + 125829120); // [32,64,32,32] NCHW16c
+  float *a_conv1 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
+  float *wg_rb1_h_conv1 = (float *)(s->scratch + 1048576); // [64,32,3,3] packed for gather
+  double *sums_rb1_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_rb1_h_conv1 = (float *)(s->acts + 67108864); // [32,64,32,32] NCHW16c
+  float *scale_rb1_h_bn1 = (float *)(s->scratch + 67111936); // [64] f32
+  float *shift_rb1_h_bn1 = (float *)(s->scratch + 67112192); // [64] f32
+  float *mean_rb1_h_bn1 = (float *)(s->scratch + 67112448); // [64] f32
+  float *invstd_rb1_h_bn1 = (float *)(s->scratch + 67112704); // [64] f32
   float *wg_rb1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb1_h_conv2 = (float *)(s->acts + 134217728); // [32,64,32,32] NCHW16c
-  float *mean_rb1_h_bn2 = (float *)(s->scratch + 67111424); // [64] f32
-  float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67111680); // [64] f32
+  float *a_rb1_h_conv2 = (float *)(s->acts + 75497472); // [32,64,32,32] NCHW16c
+  float *mean_rb1_h_bn2 = (float *)(s->scratch + 67112960); // [64] f32
+  float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67113216); // [64] f32
   float *a_rb1_h_bn2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
   float *wg_rb1_shortcut = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
-  float *a_rb1_shortcut = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *a_rb1_relu = (float *)(s->acts + 142606336); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv1 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv1 = (float *)(s->acts + 150994944); // [32,64,32,32] NCHW16c
-  float *mean_rb2_h_bn1 = (float *)(s->scratch + 67111936); // [64] f32
-  float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67112192); // [64] f32
-  float *a_rb2_h_relu = (float *)(s->acts + 159383552); // [32,64,32,32] NCHW16c
+  float *a_rb1_relu = (float *)(s->acts + 83886080); // [32,64,32,32] NCHW16c
+  float *wg_rb2_h_conv1 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
+  double *sums_rb2_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_rb2_h_conv1 = (float *)(s->acts + 92274688); // [32,64,32,32] NCHW16c
+  float *scale_rb2_h_bn1 = (float *)(s->scratch + 67113472); // [64] f32
+  float *shift_rb2_h_bn1 = (float *)(s->scratch + 67113728); // [64] f32
+  float *mean_rb2_h_bn1 = (float *)(s->scratch + 67113984); // [64] f32
+  float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67114240); // [64] f32
   float *wg_rb2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv2 = (float *)(s->acts + 167772160); // [32,64,32,32] NCHW16c
-  float *mean_rb2_h_bn2 = (float *)(s->scratch + 67112448); // [64] f32
-  float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67112704); // [64] f32
+  float *a_rb2_h_conv2 = (float *)(s->acts + 100663296); // [32,64,32,32] NCHW16c
+  float *mean_rb2_h_bn2 = (float *)(s->scratch + 67114496); // [64] f32
+  float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67114752); // [64] f32
   float *a_rb2_h_bn2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *a_rb2_relu = (float *)(s->acts + 176160768); // [32,64,32,32] NCHW16c
-  float *wg_latent_h_conv1 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_latent_h_conv1 = (float *)(s->acts + 201326592); // [32,128,16,16] NCHW16c
-  float *mean_latent_h_bn1 = (float *)(s->scratch + 67108864); // [128] f32
-  float *invstd_latent_h_bn1 = (float *)(s->scratch + 67109376); // [128] f32
-  float *a_latent_h_relu = (float *)(s->acts + 205520896); // [32,128,16,16] NCHW16c
+  float *a_rb2_relu = (float *)(s->acts + 109051904); // [32,64,32,32] NCHW16c
+  float *wg_latent_h_conv1 = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for gather
+  double *sums_latent_h_conv1 = (double *)(s->scratch + 0); // [512,2,128] f64
+  float *a_latent_h_conv1 = (float *)(s->acts + 125829120); // [32,128,16,16] NCHW16c
+  float *scale_latent_h_bn1 = (float *)(s->scratch + 67108864); // [128] f32
+  float *shift_latent_h_bn1 = (float *)(s->scratch + 67109376); // [128] f32
+  float *mean_latent_h_bn1 = (float *)(s->scratch + 67109888); // [128] f32
+  float *invstd_latent_h_bn1 = (float *)(s->scratch + 67110400); // [128] f32
   float *wg_latent_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_latent_h_conv2 = (float *)(s->acts + 209715200); // [32,128,16,16] NCHW16c
-  float *mean_latent_h_bn2 = (float *)(s->scratch + 67109888); // [128] f32
-  float *invstd_latent_h_bn2 = (float *)(s->scratch + 67110400); // [128] f32
+  float *a_latent_h_conv2 = (float *)(s->acts + 130023424); // [32,128,16,16] NCHW16c
+  float *mean_latent_h_bn2 = (float *)(s->scratch + 67110912); // [128] f32
+  float *invstd_latent_h_bn2 = (float *)(s->scratch + 67111424); // [128] f32
   float *a_latent_h_bn2 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
   float *wg_latent_shortcut = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
-  float *a_latent_shortcut = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
-  float *a_latent_relu = (float *)(s->acts + 213909504); // [32,128,16,16] NCHW16c
-  float *ws_output_up1_convT = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_output_up1_convT = (float *)(s->acts + 184549376); // [32,64,32,32] NCHW16c
-  float *mean_output_up1_bn = (float *)(s->scratch + 67112960); // [64] f32
-  float *invstd_output_up1_bn = (float *)(s->scratch + 67113216); // [64] f32
-  float *a_output_up1_relu = (float *)(s->acts + 192937984); // [32,64,32,32] NCHW16c
-  float *ws_output_up2_convT = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
-  float *a_output_up2_convT = (float *)(s->acts + 83886080); // [32,32,64,64] NCHW16c
-  float *mean_output_up2_bn = (float *)(s->scratch + 67113472); // [32] f32
-  float *invstd_output_up2_bn = (float *)(s->scratch + 67113600); // [32] f32
-  float *a_output_up2_relu = (float *)(s->acts + 100663296); // [32,32,64,64] NCHW16c
-  float *ws_output_up3_convT = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
+  float *a_latent_relu = (float *)(s->acts + 134217728); // [32,128,16,16] NCHW16c
+  float *ws_output_up1_convT = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for scatter
+  double *sums_output_up1_convT = (double *)(s->scratch + 0); // [1024,2,64] f64
+  float *a_output_up1_convT = (float *)(s->acts + 117440512); // [32,64,32,32] NCHW16c
+  float *scale_output_up1_bn = (float *)(s->scratch + 67115008); // [64] f32
+  float *shift_output_up1_bn = (float *)(s->scratch + 67115264); // [64] f32
+  float *mean_output_up1_bn = (float *)(s->scratch + 67115520); // [64] f32
+  float *invstd_output_up1_bn = (float *)(s->scratch + 67115776); // [64] f32
+  float *ws_output_up2_convT = (float *)(s->scratch + 1048576); // [64,32,3,3] packed for scatter
+  double *sums_output_up2_convT = (double *)(s->scratch + 0); // [2048,2,32] f64
+  float *a_output_up2_convT = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
+  float *scale_output_up2_bn = (float *)(s->scratch + 67116032); // [32] f32
+  float *shift_output_up2_bn = (float *)(s->scratch + 67116160); // [32] f32
+  float *mean_output_up2_bn = (float *)(s->scratch + 67116288); // [32] f32
+  float *invstd_output_up2_bn = (float *)(s->scratch + 67116416); // [32] f32
+  float *ws_output_up3_convT = (float *)(s->scratch + 1048576); // [32,16,3,3] packed for scatter
+  double *sums_output_up3_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
   float *a_output_up3_convT = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *mean_output_up3_bn = (float *)(s->scratch + 67113728); // [16] f32
-  float *invstd_output_up3_bn = (float *)(s->scratch + 67113792); // [16] f32
-  float *a_output_up3_relu = (float *)(s->acts + 33554432); // [32,16,128,128] NCHW16c
+  float *scale_output_up3_bn = (float *)(s->scratch + 1048576); // [16] f32
+  float *shift_output_up3_bn = (float *)(s->scratch + 1048640); // [16] f32
+  float *mean_output_up3_bn = (float *)(s->scratch + 67116544); // [16] f32
+  float *invstd_output_up3_bn = (float *)(s->scratch + 67116608); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv = (float *)(s->acts + 218103808); // [32,1,128,128] plain
+  float *a_output_conv = (float *)(s->acts + 138412032); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
   float *ws_output_conv = (float *)(s->scratch + 35651584); // [1,16,3,3] packed for scatter
   float *g_output_up3_relu = (float *)(s->scratch + 0); // [32,16,128,128] NCHW16c
@@ -1980,139 +2010,137 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   t0_pack_gather(w_conv1_weight, wg_conv1);
   t1_gather(x, a_conv1, wg_conv1, w_conv1_bias);
   t2_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1);
-  t3_gather(a_conv1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias);
-  t4_bn_train(a_rb1_h_conv1, a_rb1_h_relu, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, mean_rb1_h_bn1, invstd_rb1_h_bn1);
+  t3_gather(a_conv1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias, sums_rb1_h_conv1);
+  t4_bn_sums(sums_rb1_h_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1, shift_rb1_h_bn1, mean_rb1_h_bn1, invstd_rb1_h_bn1);
   t5_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2);
-  t6_gather(a_rb1_h_relu, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias);
+  t6_gather(a_rb1_h_conv1, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias, scale_rb1_h_bn1, shift_rb1_h_bn1);
   t7_bn_train(a_rb1_h_conv2, a_rb1_h_bn2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, mean_rb1_h_bn2, invstd_rb1_h_bn2);
   t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut);
-  t9_gather(a_conv1, a_rb1_shortcut, wg_rb1_shortcut, w_rb1_shortcut_bias);
-  t10_add(a_rb1_h_bn2, a_rb1_shortcut, a_rb1_relu);
-  t11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1);
-  t12_gather(a_rb1_relu, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias);
-  t13_bn_train(a_rb2_h_conv1, a_rb2_h_relu, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, mean_rb2_h_bn1, invstd_rb2_h_bn1);
-  t14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2);
-  t15_gather(a_rb2_h_relu, a_rb2_h_conv2, wg_rb2_h_conv2, w_rb2_h_conv2_bias);
-  t16_bn_train(a_rb2_h_conv2, a_rb2_h_bn2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, mean_rb2_h_bn2, invstd_rb2_h_bn2);
-  t17_add(a_rb2_h_bn2, a_rb1_relu, a_rb2_relu);
-  t18_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1);
-  t19_gather(a_rb2_relu, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias);
-  t20_bn_train(a_latent_h_conv1, a_latent_h_relu, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, mean_latent_h_bn1, invstd_latent_h_bn1);
-  t21_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2);
-  t22_gather(a_latent_h_relu, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias);
-  t23_bn_train(a_latent_h_conv2, a_latent_h_bn2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, mean_latent_h_bn2, invstd_latent_h_bn2);
-  t24_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut);
-  t25_gather(a_rb2_relu, a_latent_shortcut, wg_latent_shortcut, w_latent_shortcut_bias);
-  t26_add(a_latent_h_bn2, a_latent_shortcut, a_latent_relu);
-  t27_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT);
-  t28_scatter(a_latent_relu, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias);
-  t29_bn_train(a_output_up1_convT, a_output_up1_relu, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, mean_output_up1_bn, invstd_output_up1_bn);
-  t30_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT);
-  t31_scatter(a_output_up1_relu, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias);
-  t32_bn_train(a_output_up2_convT, a_output_up2_relu, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, mean_output_up2_bn, invstd_output_up2_bn);
-  t33_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT);
-  t34_scatter(a_output_up2_relu, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias);
-  t35_bn_train(a_output_up3_convT, a_output_up3_relu, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, mean_output_up3_bn, invstd_output_up3_bn);
-  t36_pack_gather(w_output_conv_weight, wg_output_conv);
-  t37_gather(a_output_up3_relu, a_output_conv, wg_output_conv, w_output_conv_bias);
-  loss += t38_loss(h, a_output_conv, x, g_output_conv, y);
-  loss += t39_l2_loss(h, s->params);
-  t40_wgrad(g_output_conv, a_output_up3_relu, dw_output_conv_weight, dw_output_conv_bias);
-  t41_pack_scatter(w_output_conv_weight, ws_output_conv);
-  t42_scatter(g_output_conv, g_output_up3_relu, ws_output_conv);
-  t43_bn_bwd(a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn);
-  t44_wgrad(a_output_up2_relu, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias);
-  t45_pack_gather(w_output_up3_convT_weight, wg_output_up3_convT);
-  t46_gather(g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
-  t47_bn_bwd(a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn);
-  t48_wgrad(a_output_up1_relu, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias);
-  t49_pack_gather(w_output_up2_convT_weight, wg_output_up2_convT);
-  t50_gather(g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
-  t51_bn_bwd(a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn);
-  t52_wgrad(a_latent_relu, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias);
-  t53_pack_gather(w_output_up1_convT_weight, wg_output_up1_convT);
-  t54_gather(g_output_up1_convT, g_latent_relu, wg_output_up1_convT);
-  t55_relu_bwd(a_latent_relu, g_latent_relu, g_latent_add);
-  t56_wgrad(g_latent_add, a_rb2_relu, dw_latent_shortcut_weight, dw_latent_shortcut_bias);
-  t57_pack_scatter(w_latent_shortcut_weight, ws_latent_shortcut);
-  t58_scatter(g_latent_add, g_rb2_relu, ws_latent_shortcut);
-  t59_bn_bwd(a_latent_h_conv2, g_latent_add, g_latent_h_conv2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2);
-  t60_wgrad(g_latent_h_conv2, a_latent_h_relu, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias);
-  t61_pack_scatter(w_latent_h_conv2_weight, ws_latent_h_conv2);
-  t62_scatter(g_latent_h_conv2, g_latent_h_relu, ws_latent_h_conv2);
-  t63_bn_bwd(a_latent_h_conv1, g_latent_h_relu, g_latent_h_conv1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1);
-  t64_wgrad(g_latent_h_conv1, a_rb2_relu, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias);
-  t65_pack_scatter(w_latent_h_conv1_weight, ws_latent_h_conv1);
-  t66_scatter(g_latent_h_conv1, g_rb2_relu, ws_latent_h_conv1);
-  t67_relu_bwd(a_rb2_relu, g_rb2_relu, g_rb2_add);
-  t68_copy(g_rb2_add, g_rb1_relu);
-  t69_bn_bwd(a_rb2_h_conv2, g_rb2_add, g_rb2_h_conv2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2);
-  t70_wgrad(g_rb2_h_conv2, a_rb2_h_relu, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias);
-  t71_pack_scatter(w_rb2_h_conv2_weight, ws_rb2_h_conv2);
-  t72_scatter(g_rb2_h_conv2, g_rb2_h_relu, ws_rb2_h_conv2);
-  t73_bn_bwd(a_rb2_h_conv1, g_rb2_h_relu, g_rb2_h_conv1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1);
-  t74_wgrad(g_rb2_h_conv1, a_rb1_relu, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias);
-  t75_pack_scatter(w_rb2_h_conv1_weight, ws_rb2_h_conv1);
-  t76_scatter(g_rb2_h_conv1, g_rb1_relu, ws_rb2_h_conv1);
-  t77_relu_bwd(a_rb1_relu, g_rb1_relu, g_rb1_add);
-  t78_wgrad(g_rb1_add, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias);
-  t79_pack_scatter(w_rb1_shortcut_weight, ws_rb1_shortcut);
-  t80_scatter(g_rb1_add, g_conv1, ws_rb1_shortcut);
-  t81_bn_bwd(a_rb1_h_conv2, g_rb1_add, g_rb1_h_conv2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2);
-  t82_wgrad(g_rb1_h_conv2, a_rb1_h_relu, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias);
-  t83_pack_scatter(w_rb1_h_conv2_weight, ws_rb1_h_conv2);
-  t84_scatter(g_rb1_h_conv2, g_rb1_h_relu, ws_rb1_h_conv2);
-  t85_bn_bwd(a_rb1_h_conv1, g_rb1_h_relu, g_rb1_h_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1);
-  t86_wgrad(g_rb1_h_conv1, a_conv1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias);
-  t87_pack_scatter(w_rb1_h_conv1_weight, ws_rb1_h_conv1);
-  t88_scatter(g_rb1_h_conv1, g_conv1, ws_rb1_h_conv1);
-  t89_wgrad(g_conv1, x, dw_conv1_weight, dw_conv1_bias);
+  t9_gather(a_conv1, a_rb1_h_bn2, a_rb1_relu, wg_rb1_shortcut, w_rb1_shortcut_bias);
+  t10_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1);
+  t11_gather(a_rb1_relu, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias, sums_rb2_h_conv1);
+  t12_bn_sums(sums_rb2_h_conv1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1, shift_rb2_h_bn1, mean_rb2_h_bn1, invstd_rb2_h_bn1);
+  t13_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2);
+  t14_gather(a_rb2_h_conv1, a_rb2_h_conv2, wg_rb2_h_conv2, w_rb2_h_conv2_bias, scale_rb2_h_bn1, shift_rb2_h_bn1);
+  t15_bn_train(a_rb2_h_conv2, a_rb2_h_bn2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, mean_rb2_h_bn2, invstd_rb2_h_bn2);
+  t16_add(a_rb2_h_bn2, a_rb1_relu, a_rb2_relu);
+  t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1);
+  t18_gather(a_rb2_relu, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias, sums_latent_h_conv1);
+  t19_bn_sums(sums_latent_h_conv1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1, shift_latent_h_bn1, mean_latent_h_bn1, invstd_latent_h_bn1);
+  t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2);
+  t21_gather(a_latent_h_conv1, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias, scale_latent_h_bn1, shift_latent_h_bn1);
+  t22_bn_train(a_latent_h_conv2, a_latent_h_bn2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, mean_latent_h_bn2, invstd_latent_h_bn2);
+  t23_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut);
+  t24_gather(a_rb2_relu, a_latent_h_bn2, a_latent_relu, wg_latent_shortcut, w_latent_shortcut_bias);
+  t25_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT);
+  t26_scatter(a_latent_relu, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias, sums_output_up1_convT);
+  t27_bn_sums(sums_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn, shift_output_up1_bn, mean_output_up1_bn, invstd_output_up1_bn);
+  t28_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT);
+  t29_scatter(a_output_up1_convT, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, sums_output_up2_convT);
+  t30_bn_sums(sums_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn, shift_output_up2_bn, mean_output_up2_bn, invstd_output_up2_bn);
+  t31_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT);
+  t32_scatter(a_output_up2_convT, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, sums_output_up3_convT);
+  t33_bn_sums(sums_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn, shift_output_up3_bn, mean_output_up3_bn, invstd_output_up3_bn);
+  t34_pack_gather(w_output_conv_weight, wg_output_conv);
+  t35_gather(a_output_up3_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
+  loss += t36_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
+  loss += t37_l2_loss(h, s->params);
+  t38_wgrad(g_output_conv, a_output_up3_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
+  t39_pack_scatter(w_output_conv_weight, ws_output_conv);
+  t40_scatter(g_output_conv, g_output_up3_relu, ws_output_conv);
+  t41_bn_bwd(a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn);
+  t42_wgrad(a_output_up2_convT, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn);
+  t43_pack_gather(w_output_up3_convT_weight, wg_output_up3_convT);
+  t44_gather(g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
+  t45_bn_bwd(a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn);
+  t46_wgrad(a_output_up1_convT, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn);
+  t47_pack_gather(w_output_up2_convT_weight, wg_output_up2_convT);
+  t48_gather(g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
+  t49_bn_bwd(a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn);
+  t50_wgrad(a_latent_relu, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias);
+  t51_pack_gather(w_output_up1_convT_weight, wg_output_up1_convT);
+  t52_gather(g_output_up1_convT, g_latent_relu, wg_output_up1_convT);
+  t53_relu_bwd(a_latent_relu, g_latent_relu, g_latent_add);
+  t54_wgrad(g_latent_add, a_rb2_relu, dw_latent_shortcut_weight, dw_latent_shortcut_bias);
+  t55_pack_scatter(w_latent_shortcut_weight, ws_latent_shortcut);
+  t56_scatter(g_latent_add, g_rb2_relu, ws_latent_shortcut);
+  t57_bn_bwd(a_latent_h_conv2, g_latent_add, g_latent_h_conv2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2);
+  t58_wgrad(g_latent_h_conv2, a_latent_h_conv1, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias, scale_latent_h_bn1, shift_latent_h_bn1);
+  t59_pack_scatter(w_latent_h_conv2_weight, ws_latent_h_conv2);
+  t60_scatter(g_latent_h_conv2, g_latent_h_relu, ws_latent_h_conv2);
+  t61_bn_bwd(a_latent_h_conv1, g_latent_h_relu, g_latent_h_conv1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1);
+  t62_wgrad(g_latent_h_conv1, a_rb2_relu, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias);
+  t63_pack_scatter(w_latent_h_conv1_weight, ws_latent_h_conv1);
+  t64_scatter(g_latent_h_conv1, g_rb2_relu, ws_latent_h_conv1);
+  t65_relu_bwd(a_rb2_relu, g_rb2_relu, g_rb2_add);
+  t66_copy(g_rb2_add, g_rb1_relu);
+  t67_bn_bwd(a_rb2_h_conv2, g_rb2_add, g_rb2_h_conv2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2);
+  t68_wgrad(g_rb2_h_conv2, a_rb2_h_conv1, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias, scale_rb2_h_bn1, shift_rb2_h_bn1);
+  t69_pack_scatter(w_rb2_h_conv2_weight, ws_rb2_h_conv2);
+  t70_scatter(g_rb2_h_conv2, g_rb2_h_relu, ws_rb2_h_conv2);
+  t71_bn_bwd(a_rb2_h_conv1, g_rb2_h_relu, g_rb2_h_conv1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1);
+  t72_wgrad(g_rb2_h_conv1, a_rb1_relu, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias);
+  t73_pack_scatter(w_rb2_h_conv1_weight, ws_rb2_h_conv1);
+  t74_scatter(g_rb2_h_conv1, g_rb1_relu, ws_rb2_h_conv1);
+  t75_relu_bwd(a_rb1_relu, g_rb1_relu, g_rb1_add);
+  t76_wgrad(g_rb1_add, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias);
+  t77_pack_scatter(w_rb1_shortcut_weight, ws_rb1_shortcut);
+  t78_scatter(g_rb1_add, g_conv1, ws_rb1_shortcut);
+  t79_bn_bwd(a_rb1_h_conv2, g_rb1_add, g_rb1_h_conv2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2);
+  t80_wgrad(g_rb1_h_conv2, a_rb1_h_conv1, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias, scale_rb1_h_bn1, shift_rb1_h_bn1);
+  t81_pack_scatter(w_rb1_h_conv2_weight, ws_rb1_h_conv2);
+  t82_scatter(g_rb1_h_conv2, g_rb1_h_relu, ws_rb1_h_conv2);
+  t83_bn_bwd(a_rb1_h_conv1, g_rb1_h_relu, g_rb1_h_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1);
+  t84_wgrad(g_rb1_h_conv1, a_conv1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias);
+  t85_pack_scatter(w_rb1_h_conv1_weight, ws_rb1_h_conv1);
+  t86_scatter(g_rb1_h_conv1, g_conv1, ws_rb1_h_conv1);
+  t87_wgrad(g_conv1, x, dw_conv1_weight, dw_conv1_bias);
   if (h->update)
     s->step++;
-  t90_update(h, s->step, w_conv1_weight, dw_conv1_weight, opt_conv1_weight);
-  t91_update(h, s->step, w_conv1_bias, dw_conv1_bias, opt_conv1_bias);
-  t92_update(h, s->step, w_rb1_h_conv1_weight, dw_rb1_h_conv1_weight, opt_rb1_h_conv1_weight);
-  t93_update(h, s->step, w_rb1_h_conv1_bias, dw_rb1_h_conv1_bias, opt_rb1_h_conv1_bias);
-  t94_update(h, s->step, w_rb1_h_bn1_weight, dw_rb1_h_bn1_weight, opt_rb1_h_bn1_weight);
-  t95_update(h, s->step, w_rb1_h_bn1_bias, dw_rb1_h_bn1_bias, opt_rb1_h_bn1_bias);
-  t96_update(h, s->step, w_rb1_h_conv2_weight, dw_rb1_h_conv2_weight, opt_rb1_h_conv2_weight);
-  t97_update(h, s->step, w_rb1_h_conv2_bias, dw_rb1_h_conv2_bias, opt_rb1_h_conv2_bias);
-  t98_update(h, s->step, w_rb1_h_bn2_weight, dw_rb1_h_bn2_weight, opt_rb1_h_bn2_weight);
-  t99_update(h, s->step, w_rb1_h_bn2_bias, dw_rb1_h_bn2_bias, opt_rb1_h_bn2_bias);
-  t100_update(h, s->step, w_rb1_shortcut_weight, dw_rb1_shortcut_weight, opt_rb1_shortcut_weight);
-  t101_update(h, s->step, w_rb1_shortcut_bias, dw_rb1_shortcut_bias, opt_rb1_shortcut_bias);
-  t102_update(h, s->step, w_rb2_h_conv1_weight, dw_rb2_h_conv1_weight, opt_rb2_h_conv1_weight);
-  t103_update(h, s->step, w_rb2_h_conv1_bias, dw_rb2_h_conv1_bias, opt_rb2_h_conv1_bias);
-  t104_update(h, s->step, w_rb2_h_bn1_weight, dw_rb2_h_bn1_weight, opt_rb2_h_bn1_weight);
-  t105_update(h, s->step, w_rb2_h_bn1_bias, dw_rb2_h_bn1_bias, opt_rb2_h_bn1_bias);
-  t106_update(h, s->step, w_rb2_h_conv2_weight, dw_rb2_h_conv2_weight, opt_rb2_h_conv2_weight);
-  t107_update(h, s->step, w_rb2_h_conv2_bias, dw_rb2_h_conv2_bias, opt_rb2_h_conv2_bias);
-  t108_update(h, s->step, w_rb2_h_bn2_weight, dw_rb2_h_bn2_weight, opt_rb2_h_bn2_weight);
-  t109_update(h, s->step, w_rb2_h_bn2_bias, dw_rb2_h_bn2_bias, opt_rb2_h_bn2_bias);
-  t110_update(h, s->step, w_latent_h_conv1_weight, dw_latent_h_conv1_weight, opt_latent_h_conv1_weight);
-  t111_update(h, s->step, w_latent_h_conv1_bias, dw_latent_h_conv1_bias, opt_latent_h_conv1_bias);
-  t112_update(h, s->step, w_latent_h_bn1_weight, dw_latent_h_bn1_weight, opt_latent_h_bn1_weight);
-  t113_update(h, s->step, w_latent_h_bn1_bias, dw_latent_h_bn1_bias, opt_latent_h_bn1_bias);
-  t114_update(h, s->step, w_latent_h_conv2_weight, dw_latent_h_conv2_weight, opt_latent_h_conv2_weight);
-  t115_update(h, s->step, w_latent_h_conv2_bias, dw_latent_h_conv2_bias, opt_latent_h_conv2_bias);
-  t116_update(h, s->step, w_latent_h_bn2_weight, dw_latent_h_bn2_weight, opt_latent_h_bn2_weight);
-  t117_update(h, s->step, w_latent_h_bn2_bias, dw_latent_h_bn2_bias, opt_latent_h_bn2_bias);
-  t118_update(h, s->step, w_latent_shortcut_weight, dw_latent_shortcut_weight, opt_latent_shortcut_weight);
-  t119_update(h, s->step, w_latent_shortcut_bias, dw_latent_shortcut_bias, opt_latent_shortcut_bias);
-  t120_update(h, s->step, w_output_up1_convT_weight, dw_output_up1_convT_weight, opt_output_up1_convT_weight);
-  t121_update(h, s->step, w_output_up1_convT_bias, dw_output_up1_convT_bias, opt_output_up1_convT_bias);
-  t122_update(h, s->step, w_output_up1_bn_weight, dw_output_up1_bn_weight, opt_output_up1_bn_weight);
-  t123_update(h, s->step, w_output_up1_bn_bias, dw_output_up1_bn_bias, opt_output_up1_bn_bias);
-  t124_update(h, s->step, w_output_up2_convT_weight, dw_output_up2_convT_weight, opt_output_up2_convT_weight);
-  t125_update(h, s->step, w_output_up2_convT_bias, dw_output_up2_convT_bias, opt_output_up2_convT_bias);
-  t126_update(h, s->step, w_output_up2_bn_weight, dw_output_up2_bn_weight, opt_output_up2_bn_weight);
-  t127_update(h, s->step, w_output_up2_bn_bias, dw_output_up2_bn_bias, opt_output_up2_bn_bias);
-  t128_update(h, s->step, w_output_up3_convT_weight, dw_output_up3_convT_weight, opt_output_up3_convT_weight);
-  t129_update(h, s->step, w_output_up3_convT_bias, dw_output_up3_convT_bias, opt_output_up3_convT_bias);
-  t130_update(h, s->step, w_output_up3_bn_weight, dw_output_up3_bn_weight, opt_output_up3_bn_weight);
-  t131_update(h, s->step, w_output_up3_bn_bias, dw_output_up3_bn_bias, opt_output_up3_bn_bias);
-  t132_update(h, s->step, w_output_conv_weight, dw_output_conv_weight, opt_output_conv_weight);
-  t133_update(h, s->step, w_output_conv_bias, dw_output_conv_bias, opt_output_conv_bias);
+  t88_update(h, s->step, w_conv1_weight, dw_conv1_weight, opt_conv1_weight);
+  t89_update(h, s->step, w_conv1_bias, dw_conv1_bias, opt_conv1_bias);
+  t90_update(h, s->step, w_rb1_h_conv1_weight, dw_rb1_h_conv1_weight, opt_rb1_h_conv1_weight);
+  t91_update(h, s->step, w_rb1_h_conv1_bias, dw_rb1_h_conv1_bias, opt_rb1_h_conv1_bias);
+  t92_update(h, s->step, w_rb1_h_bn1_weight, dw_rb1_h_bn1_weight, opt_rb1_h_bn1_weight);
+  t93_update(h, s->step, w_rb1_h_bn1_bias, dw_rb1_h_bn1_bias, opt_rb1_h_bn1_bias);
+  t94_update(h, s->step, w_rb1_h_conv2_weight, dw_rb1_h_conv2_weight, opt_rb1_h_conv2_weight);
+  t95_update(h, s->step, w_rb1_h_conv2_bias, dw_rb1_h_conv2_bias, opt_rb1_h_conv2_bias);
+  t96_update(h, s->step, w_rb1_h_bn2_weight, dw_rb1_h_bn2_weight, opt_rb1_h_bn2_weight);
+  t97_update(h, s->step, w_rb1_h_bn2_bias, dw_rb1_h_bn2_bias, opt_rb1_h_bn2_bias);
+  t98_update(h, s->step, w_rb1_shortcut_weight, dw_rb1_shortcut_weight, opt_rb1_shortcut_weight);
+  t99_update(h, s->step, w_rb1_shortcut_bias, dw_rb1_shortcut_bias, opt_rb1_shortcut_bias);
+  t100_update(h, s->step, w_rb2_h_conv1_weight, dw_rb2_h_conv1_weight, opt_rb2_h_conv1_weight);
+  t101_update(h, s->step, w_rb2_h_conv1_bias, dw_rb2_h_conv1_bias, opt_rb2_h_conv1_bias);
+  t102_update(h, s->step, w_rb2_h_bn1_weight, dw_rb2_h_bn1_weight, opt_rb2_h_bn1_weight);
+  t103_update(h, s->step, w_rb2_h_bn1_bias, dw_rb2_h_bn1_bias, opt_rb2_h_bn1_bias);
+  t104_update(h, s->step, w_rb2_h_conv2_weight, dw_rb2_h_conv2_weight, opt_rb2_h_conv2_weight);
+  t105_update(h, s->step, w_rb2_h_conv2_bias, dw_rb2_h_conv2_bias, opt_rb2_h_conv2_bias);
+  t106_update(h, s->step, w_rb2_h_bn2_weight, dw_rb2_h_bn2_weight, opt_rb2_h_bn2_weight);
+  t107_update(h, s->step, w_rb2_h_bn2_bias, dw_rb2_h_bn2_bias, opt_rb2_h_bn2_bias);
+  t108_update(h, s->step, w_latent_h_conv1_weight, dw_latent_h_conv1_weight, opt_latent_h_conv1_weight);
+  t109_update(h, s->step, w_latent_h_conv1_bias, dw_latent_h_conv1_bias, opt_latent_h_conv1_bias);
+  t110_update(h, s->step, w_latent_h_bn1_weight, dw_latent_h_bn1_weight, opt_latent_h_bn1_weight);
+  t111_update(h, s->step, w_latent_h_bn1_bias, dw_latent_h_bn1_bias, opt_latent_h_bn1_bias);
+  t112_update(h, s->step, w_latent_h_conv2_weight, dw_latent_h_conv2_weight, opt_latent_h_conv2_weight);
+  t113_update(h, s->step, w_latent_h_conv2_bias, dw_latent_h_conv2_bias, opt_latent_h_conv2_bias);
+  t114_update(h, s->step, w_latent_h_bn2_weight, dw_latent_h_bn2_weight, opt_latent_h_bn2_weight);
+  t115_update(h, s->step, w_latent_h_bn2_bias, dw_latent_h_bn2_bias, opt_latent_h_bn2_bias);
+  t116_update(h, s->step, w_latent_shortcut_weight, dw_latent_shortcut_weight, opt_latent_shortcut_weight);
+  t117_update(h, s->step, w_latent_shortcut_bias, dw_latent_shortcut_bias, opt_latent_shortcut_bias);
+  t118_update(h, s->step, w_output_up1_convT_weight, dw_output_up1_convT_weight, opt_output_up1_convT_weight);
+  t119_update(h, s->step, w_output_up1_convT_bias, dw_output_up1_convT_bias, opt_output_up1_convT_bias);
+  t120_update(h, s->step, w_output_up1_bn_weight, dw_output_up1_bn_weight, opt_output_up1_bn_weight);
+  t121_update(h, s->step, w_output_up1_bn_bias, dw_output_up1_bn_bias, opt_output_up1_bn_bias);
+  t122_update(h, s->step, w_output_up2_convT_weight, dw_output_up2_convT_weight, opt_output_up2_convT_weight);
+  t123_update(h, s->step, w_output_up2_convT_bias, dw_output_up2_convT_bias, opt_output_up2_convT_bias);
+  t124_update(h, s->step, w_output_up2_bn_weight, dw_output_up2_bn_weight, opt_output_up2_bn_weight);
+  t125_update(h, s->step, w_output_up2_bn_bias, dw_output_up2_bn_bias, opt_output_up2_bn_bias);
+  t126_update(h, s->step, w_output_up3_convT_weight, dw_output_up3_convT_weight, opt_output_up3_convT_weight);
+  t127_update(h, s->step, w_output_up3_convT_bias, dw_output_up3_convT_bias, opt_output_up3_convT_bias);
+  t128_update(h, s->step, w_output_up3_bn_weight, dw_output_up3_bn_weight, opt_output_up3_bn_weight);
+  t129_update(h, s->step, w_output_up3_bn_bias, dw_output_up3_bn_bias, opt_output_up3_bn_bias);
+  t130_update(h, s->step, w_output_conv_weight, dw_output_conv_weight, opt_output_conv_weight);
+  t131_update(h, s->step, w_output_conv_bias, dw_output_conv_bias, opt_output_conv_bias);
   return loss;
 }
 
@@ -2180,83 +2208,85 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *w_output_up3_bn_running_var = s->params + 460832; // [16]
   float *w_output_conv_weight = s->params + 460848; // [1,16,3,3]
   float *w_output_conv_bias = s->params + 460992; // [1]
-  float *wg_conv1_279 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
-  float *a_conv1_280 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *wg_rb1_h_conv1_281 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_rb1_h_conv1_282 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *a_rb1_h_relu_283 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
-  float *wg_rb1_h_conv2_284 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb1_h_conv2_285 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *a_rb1_h_bn2_286 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
-  float *wg_rb1_shortcut_287 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
-  float *a_rb1_shortcut_288 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *a_rb1_relu_289 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv1_290 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv1_291 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *a_rb2_h_relu_292 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv2_293 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
-  float *a_rb2_h_conv2_294 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *a_rb2_h_bn2_295 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *a_rb2_relu_296 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *wg_latent_h_conv1_297 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_latent_h_conv1_298 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
-  float *a_latent_h_relu_299 = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
-  float *wg_latent_h_conv2_300 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
-  float *a_latent_h_conv2_301 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
-  float *a_latent_h_bn2_302 = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
-  float *wg_latent_shortcut_303 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
-  float *a_latent_shortcut_304 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
-  float *a_latent_relu_305 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
-  float *ws_output_up1_convT_306 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_output_up1_convT_307 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *a_output_up1_relu_308 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *ws_output_up2_convT_309 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
-  float *a_output_up2_convT_310 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *a_output_up2_relu_311 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *ws_output_up3_convT_312 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
-  float *a_output_up3_convT_313 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *a_output_up3_relu_314 = (float *)(s->acts + 33554432); // [32,16,128,128] NCHW16c
-  float *wg_output_conv_315 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv_316 = (float *)(s->acts + 0); // [32,1,128,128] plain
-  f0_pack_gather(w_conv1_weight, wg_conv1_279);
-  f1_gather(x, a_conv1_280, wg_conv1_279, w_conv1_bias);
-  f2_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_281);
-  f3_gather(a_conv1_280, a_rb1_h_conv1_282, wg_rb1_h_conv1_281, w_rb1_h_conv1_bias);
-  f4_bn_eval(a_rb1_h_conv1_282, a_rb1_h_relu_283, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var);
-  f5_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_284);
-  f6_gather(a_rb1_h_relu_283, a_rb1_h_conv2_285, wg_rb1_h_conv2_284, w_rb1_h_conv2_bias);
-  f7_bn_eval(a_rb1_h_conv2_285, a_rb1_h_bn2_286, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var);
-  f8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_287);
-  f9_gather(a_conv1_280, a_rb1_shortcut_288, wg_rb1_shortcut_287, w_rb1_shortcut_bias);
-  f10_add(a_rb1_h_bn2_286, a_rb1_shortcut_288, a_rb1_relu_289);
-  f11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_290);
-  f12_gather(a_rb1_relu_289, a_rb2_h_conv1_291, wg_rb2_h_conv1_290, w_rb2_h_conv1_bias);
-  f13_bn_eval(a_rb2_h_conv1_291, a_rb2_h_relu_292, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var);
-  f14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_293);
-  f15_gather(a_rb2_h_relu_292, a_rb2_h_conv2_294, wg_rb2_h_conv2_293, w_rb2_h_conv2_bias);
-  f16_bn_eval(a_rb2_h_conv2_294, a_rb2_h_bn2_295, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var);
-  f17_add(a_rb2_h_bn2_295, a_rb1_relu_289, a_rb2_relu_296);
-  f18_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_297);
-  f19_gather(a_rb2_relu_296, a_latent_h_conv1_298, wg_latent_h_conv1_297, w_latent_h_conv1_bias);
-  f20_bn_eval(a_latent_h_conv1_298, a_latent_h_relu_299, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var);
-  f21_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_300);
-  f22_gather(a_latent_h_relu_299, a_latent_h_conv2_301, wg_latent_h_conv2_300, w_latent_h_conv2_bias);
-  f23_bn_eval(a_latent_h_conv2_301, a_latent_h_bn2_302, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var);
-  f24_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_303);
-  f25_gather(a_rb2_relu_296, a_latent_shortcut_304, wg_latent_shortcut_303, w_latent_shortcut_bias);
-  f26_add(a_latent_h_bn2_302, a_latent_shortcut_304, a_latent_relu_305);
-  f27_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_306);
-  f28_scatter(a_latent_relu_305, a_output_up1_convT_307, ws_output_up1_convT_306, w_output_up1_convT_bias);
-  f29_bn_eval(a_output_up1_convT_307, a_output_up1_relu_308, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var);
-  f30_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_309);
-  f31_scatter(a_output_up1_relu_308, a_output_up2_convT_310, ws_output_up2_convT_309, w_output_up2_convT_bias);
-  f32_bn_eval(a_output_up2_convT_310, a_output_up2_relu_311, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var);
-  f33_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_312);
-  f34_scatter(a_output_up2_relu_311, a_output_up3_convT_313, ws_output_up3_convT_312, w_output_up3_convT_bias);
-  f35_bn_eval(a_output_up3_convT_313, a_output_up3_relu_314, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var);
-  f36_pack_gather(w_output_conv_weight, wg_output_conv_315);
-  f37_gather(a_output_up3_relu_314, a_output_conv_316, wg_output_conv_315, w_output_conv_bias);
-  f38_sigmoid(a_output_conv_316, y);
+  float *wg_conv1_289 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
+  float *a_conv1_290 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
+  float *wg_rb1_h_conv1_291 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
+  float *a_rb1_h_conv1_292 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
+  float *scale_rb1_h_bn1_293 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_rb1_h_bn1_294 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_rb1_h_conv2_295 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_rb1_h_conv2_296 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
+  float *a_rb1_h_bn2_297 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
+  float *wg_rb1_shortcut_298 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
+  float *a_rb1_relu_299 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
+  float *wg_rb2_h_conv1_300 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_rb2_h_conv1_301 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *scale_rb2_h_bn1_302 = (float *)(s->scratch + 147456); // [64] f32
+  float *shift_rb2_h_bn1_303 = (float *)(s->scratch + 147712); // [64] f32
+  float *wg_rb2_h_conv2_304 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *a_rb2_h_conv2_305 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
+  float *a_rb2_h_bn2_306 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *a_rb2_relu_307 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
+  float *wg_latent_h_conv1_308 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
+  float *a_latent_h_conv1_309 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
+  float *scale_latent_h_bn1_310 = (float *)(s->scratch + 589824); // [128] f32
+  float *shift_latent_h_bn1_311 = (float *)(s->scratch + 590336); // [128] f32
+  float *wg_latent_h_conv2_312 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *a_latent_h_conv2_313 = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
+  float *a_latent_h_bn2_314 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
+  float *wg_latent_shortcut_315 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
+  float *a_latent_relu_316 = (float *)(s->acts + 16777216); // [32,128,16,16] NCHW16c
+  float *ws_output_up1_convT_317 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
+  float *a_output_up1_convT_318 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *scale_output_up1_bn_319 = (float *)(s->scratch + 73728); // [64] f32
+  float *shift_output_up1_bn_320 = (float *)(s->scratch + 73984); // [64] f32
+  float *ws_output_up2_convT_321 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
+  float *a_output_up2_convT_322 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
+  float *scale_output_up2_bn_323 = (float *)(s->scratch + 18432); // [32] f32
+  float *shift_output_up2_bn_324 = (float *)(s->scratch + 18560); // [32] f32
+  float *ws_output_up3_convT_325 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
+  float *a_output_up3_convT_326 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
+  float *scale_output_up3_bn_327 = (float *)(s->scratch + 9216); // [16] f32
+  float *shift_output_up3_bn_328 = (float *)(s->scratch + 9280); // [16] f32
+  float *wg_output_conv_329 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
+  float *a_output_conv_330 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  f0_pack_gather(w_conv1_weight, wg_conv1_289);
+  f1_gather(x, a_conv1_290, wg_conv1_289, w_conv1_bias);
+  f2_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_291);
+  f3_gather(a_conv1_290, a_rb1_h_conv1_292, wg_rb1_h_conv1_291, w_rb1_h_conv1_bias);
+  f4_bn_coeffs(w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
+  f5_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_295);
+  f6_gather(a_rb1_h_conv1_292, a_rb1_h_conv2_296, wg_rb1_h_conv2_295, w_rb1_h_conv2_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
+  f7_bn_eval(a_rb1_h_conv2_296, a_rb1_h_bn2_297, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var);
+  f8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_298);
+  f9_gather(a_conv1_290, a_rb1_h_bn2_297, a_rb1_relu_299, wg_rb1_shortcut_298, w_rb1_shortcut_bias);
+  f10_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_300);
+  f11_gather(a_rb1_relu_299, a_rb2_h_conv1_301, wg_rb2_h_conv1_300, w_rb2_h_conv1_bias);
+  f12_bn_coeffs(w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
+  f13_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_304);
+  f14_gather(a_rb2_h_conv1_301, a_rb2_h_conv2_305, wg_rb2_h_conv2_304, w_rb2_h_conv2_bias, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
+  f15_bn_eval(a_rb2_h_conv2_305, a_rb2_h_bn2_306, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var);
+  f16_add(a_rb2_h_bn2_306, a_rb1_relu_299, a_rb2_relu_307);
+  f17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_308);
+  f18_gather(a_rb2_relu_307, a_latent_h_conv1_309, wg_latent_h_conv1_308, w_latent_h_conv1_bias);
+  f19_bn_coeffs(w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
+  f20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_312);
+  f21_gather(a_latent_h_conv1_309, a_latent_h_conv2_313, wg_latent_h_conv2_312, w_latent_h_conv2_bias, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
+  f22_bn_eval(a_latent_h_conv2_313, a_latent_h_bn2_314, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var);
+  f23_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_315);
+  f24_gather(a_rb2_relu_307, a_latent_h_bn2_314, a_latent_relu_316, wg_latent_shortcut_315, w_latent_shortcut_bias);
+  f25_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_317);
+  f26_scatter(a_latent_relu_316, a_output_up1_convT_318, ws_output_up1_convT_317, w_output_up1_convT_bias);
+  f27_bn_coeffs(w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn_319, shift_output_up1_bn_320);
+  f28_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_321);
+  f29_scatter(a_output_up1_convT_318, a_output_up2_convT_322, ws_output_up2_convT_321, w_output_up2_convT_bias, scale_output_up1_bn_319, shift_output_up1_bn_320);
+  f30_bn_coeffs(w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn_323, shift_output_up2_bn_324);
+  f31_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_325);
+  f32_scatter(a_output_up2_convT_322, a_output_up3_convT_326, ws_output_up3_convT_325, w_output_up3_convT_bias, scale_output_up2_bn_323, shift_output_up2_bn_324);
+  f33_bn_coeffs(w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn_327, shift_output_up3_bn_328);
+  f34_pack_gather(w_output_conv_weight, wg_output_conv_329);
+  f35_gather(a_output_up3_convT_326, a_output_conv_330, wg_output_conv_329, w_output_conv_bias, scale_output_up3_bn_327, shift_output_up3_bn_328);
+  f36_sigmoid(a_output_conv_330, y);
 }
 
 static const CaecParam params[62] = {
@@ -2334,8 +2364,9 @@ const CaecModel shallow_res_original_model = {
     .width = 128,
     .nparams = 62,
     .params = params,
-    .arena_bytes = {1844032, 1844032, 3688000, 220200960, 67113856},
+    .arena_bytes = {1844032, 1844032, 3688000, 140509184, 67116672},
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
+    .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,
     .train_step = train_step,
 };

@@ -102,24 +102,26 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   sums         [512,2,128] f64
+static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
-// models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu)
-//   x            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
+// models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu) statistics, applied by its consumers
+//   sums         [512,2,128] f64
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
+//   scale        [128] f32
+//   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t10_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t10_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -136,10 +138,12 @@ static void t11_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void t12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:13: dconv3.bn (bn)
@@ -220,24 +224,26 @@ static void t19_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   wp           [32,16,3,3] packed for scatter
 //   bias         [16]
-static void t20_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   sums         [4096,2,16] f64
+static void t20_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
 }
 
-// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
+//   sums         [4096,2,16] f64
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
+//   scale        [16] f32
+//   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t21_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t21_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, true, y);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -254,10 +260,12 @@ static void t22_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void t23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:15: output.sigmoid (sigmoid) + loss + gradient
@@ -287,10 +295,12 @@ static double t25_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   image        [32,16,128,128] NCHW16c
 //   dw           [1,16,3,3]
 //   db           [1]
-static void t26_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void t26_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -452,10 +462,12 @@ static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [64]
-static void t42_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void t42_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -915,16 +927,16 @@ static void f9_gather(const float *restrict image, float *restrict grid, const f
   kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
-// models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu)
-//   x            [32,128,16,16] NCHW16c
-//   y            [32,128,16,16] NCHW16c
+// models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu) statistics, applied by its consumers
 //   gamma        [128]
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f10_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [128] f32
+//   shift        [128] f32
+static void f10_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -941,10 +953,12 @@ static void f11_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void f12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [128] f32
+//   shift_a      [128] f32
+static void f12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
 }
 
 // models/skip_cae.cae:13: dconv3.bn (bn)
@@ -1027,16 +1041,16 @@ static void f20_scatter(const float *restrict grid, float *restrict image, const
   kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
 }
 
-// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu)
-//   x            [32,16,128,128] NCHW16c
-//   y            [32,16,128,128] NCHW16c
+// models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
 //   gamma        [16]
 //   beta         [16]
 //   running_mean [16]
 //   running_var  [16]
-static void f21_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+//   scale        [16] f32
+//   shift        [16] f32
+static void f21_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, true, y);
+  kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -1053,10 +1067,12 @@ static void f22_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   wp           [1,16,3,3] packed for gather
 //   bias         [1]
-static void f23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+//   scale_a      [16] f32
+//   shift_a      [16] f32
+static void f23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:15: output.sigmoid (sigmoid)
@@ -1159,41 +1175,45 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *opt_output_conv_weight = s->optim + 381792; // [1,16,3,3]
   float *opt_output_conv_bias = s->optim + 382080; // [1]
   float *wg_a_conv = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
-  float *a_a_conv = (float *)(s->acts + 67108864); // [32,32,64,64] NCHW16c
-  float *mean_a_bn = (float *)(s->scratch + 67110912); // [32] f32
-  float *invstd_a_bn = (float *)(s->scratch + 67111040); // [32] f32
+  float *a_a_conv = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
+  float *mean_a_bn = (float *)(s->scratch + 67111936); // [32] f32
+  float *invstd_a_bn = (float *)(s->scratch + 67112064); // [32] f32
   float *a_a_bn = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *a_b_relu = (float *)(s->acts + 83886080); // [32,32,64,64] NCHW16c
+  float *a_b_relu = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
   float *wg_b_conv = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_b_conv = (float *)(s->acts + 134217728); // [32,64,32,32] NCHW16c
-  float *mean_b_bn = (float *)(s->scratch + 67109888); // [64] f32
-  float *invstd_b_bn = (float *)(s->scratch + 67110144); // [64] f32
+  float *a_b_conv = (float *)(s->acts + 100663296); // [32,64,32,32] NCHW16c
+  float *mean_b_bn = (float *)(s->scratch + 67110912); // [64] f32
+  float *invstd_b_bn = (float *)(s->scratch + 67111168); // [64] f32
   float *a_b_bn = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *a_latent_relu1 = (float *)(s->acts + 142606336); // [32,64,32,32] NCHW16c
-  float *wg_latent_conv = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_latent_conv = (float *)(s->acts + 167772160); // [32,128,16,16] NCHW16c
-  float *mean_latent_bn = (float *)(s->scratch + 67108864); // [128] f32
-  float *invstd_latent_bn = (float *)(s->scratch + 67109376); // [128] f32
-  float *a_latent_relu2 = (float *)(s->acts + 171966464); // [32,128,16,16] NCHW16c
+  float *a_latent_relu1 = (float *)(s->acts + 109051904); // [32,64,32,32] NCHW16c
+  float *wg_latent_conv = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for gather
+  double *sums_latent_conv = (double *)(s->scratch + 0); // [512,2,128] f64
+  float *a_latent_conv = (float *)(s->acts + 134217728); // [32,128,16,16] NCHW16c
+  float *scale_latent_bn = (float *)(s->scratch + 67108864); // [128] f32
+  float *shift_latent_bn = (float *)(s->scratch + 67109376); // [128] f32
+  float *mean_latent_bn = (float *)(s->scratch + 67109888); // [128] f32
+  float *invstd_latent_bn = (float *)(s->scratch + 67110400); // [128] f32
   float *ws_dconv3_convT = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_dconv3_convT = (float *)(s->acts + 150994944); // [32,64,32,32] NCHW16c
-  float *mean_dconv3_bn = (float *)(s->scratch + 67110400); // [64] f32
-  float *invstd_dconv3_bn = (float *)(s->scratch + 67110656); // [64] f32
+  float *a_dconv3_convT = (float *)(s->acts + 117440512); // [32,64,32,32] NCHW16c
+  float *mean_dconv3_bn = (float *)(s->scratch + 67111424); // [64] f32
+  float *invstd_dconv3_bn = (float *)(s->scratch + 67111680); // [64] f32
   float *a_dconv3_bn = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
-  float *a_dconv3_relu = (float *)(s->acts + 159383552); // [32,64,32,32] NCHW16c
+  float *a_dconv3_relu = (float *)(s->acts + 125829120); // [32,64,32,32] NCHW16c
   float *ws_dconv2_convT = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
-  float *a_dconv2_convT = (float *)(s->acts + 100663296); // [32,32,64,64] NCHW16c
-  float *mean_dconv2_bn = (float *)(s->scratch + 67111168); // [32] f32
-  float *invstd_dconv2_bn = (float *)(s->scratch + 67111296); // [32] f32
+  float *a_dconv2_convT = (float *)(s->acts + 67108864); // [32,32,64,64] NCHW16c
+  float *mean_dconv2_bn = (float *)(s->scratch + 67112192); // [32] f32
+  float *invstd_dconv2_bn = (float *)(s->scratch + 67112320); // [32] f32
   float *a_dconv2_bn = (float *)(s->acts + 16777216); // [32,32,64,64] NCHW16c
-  float *a_dconv2_relu = (float *)(s->acts + 117440512); // [32,32,64,64] NCHW16c
-  float *ws_output_up_convT = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
+  float *a_dconv2_relu = (float *)(s->acts + 83886080); // [32,32,64,64] NCHW16c
+  float *ws_output_up_convT = (float *)(s->scratch + 1048576); // [32,16,3,3] packed for scatter
+  double *sums_output_up_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
   float *a_output_up_convT = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *mean_output_up_bn = (float *)(s->scratch + 67111424); // [16] f32
-  float *invstd_output_up_bn = (float *)(s->scratch + 67111488); // [16] f32
-  float *a_output_up_relu = (float *)(s->acts + 33554432); // [32,16,128,128] NCHW16c
+  float *scale_output_up_bn = (float *)(s->scratch + 1048576); // [16] f32
+  float *shift_output_up_bn = (float *)(s->scratch + 1048640); // [16] f32
+  float *mean_output_up_bn = (float *)(s->scratch + 67112448); // [16] f32
+  float *invstd_output_up_bn = (float *)(s->scratch + 67112512); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv = (float *)(s->acts + 176160768); // [32,1,128,128] plain
+  float *a_output_conv = (float *)(s->acts + 138412032); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
   float *ws_output_conv = (float *)(s->scratch + 35651584); // [1,16,3,3] packed for scatter
   float *g_output_up_relu = (float *)(s->scratch + 0); // [32,16,128,128] NCHW16c
@@ -1227,10 +1247,10 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   t6_bn_train(a_b_conv, a_b_bn, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var, mean_b_bn, invstd_b_bn);
   t7_relu(a_b_bn, a_latent_relu1);
   t8_pack_gather(w_latent_conv_weight, wg_latent_conv);
-  t9_gather(a_latent_relu1, a_latent_conv, wg_latent_conv, w_latent_conv_bias);
-  t10_bn_train(a_latent_conv, a_latent_relu2, w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var, mean_latent_bn, invstd_latent_bn);
+  t9_gather(a_latent_relu1, a_latent_conv, wg_latent_conv, w_latent_conv_bias, sums_latent_conv);
+  t10_bn_sums(sums_latent_conv, w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var, scale_latent_bn, shift_latent_bn, mean_latent_bn, invstd_latent_bn);
   t11_pack_scatter(w_dconv3_convT_weight, ws_dconv3_convT);
-  t12_scatter(a_latent_relu2, a_dconv3_convT, ws_dconv3_convT, w_dconv3_convT_bias);
+  t12_scatter(a_latent_conv, a_dconv3_convT, ws_dconv3_convT, w_dconv3_convT_bias, scale_latent_bn, shift_latent_bn);
   t13_bn_train(a_dconv3_convT, a_dconv3_bn, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var, mean_dconv3_bn, invstd_dconv3_bn);
   t14_add(a_dconv3_bn, a_b_bn, a_dconv3_relu);
   t15_pack_scatter(w_dconv2_convT_weight, ws_dconv2_convT);
@@ -1238,13 +1258,13 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   t17_bn_train(a_dconv2_convT, a_dconv2_bn, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var, mean_dconv2_bn, invstd_dconv2_bn);
   t18_add(a_dconv2_bn, a_a_bn, a_dconv2_relu);
   t19_pack_scatter(w_output_up_convT_weight, ws_output_up_convT);
-  t20_scatter(a_dconv2_relu, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias);
-  t21_bn_train(a_output_up_convT, a_output_up_relu, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, mean_output_up_bn, invstd_output_up_bn);
+  t20_scatter(a_dconv2_relu, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias, sums_output_up_convT);
+  t21_bn_sums(sums_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn, shift_output_up_bn, mean_output_up_bn, invstd_output_up_bn);
   t22_pack_gather(w_output_conv_weight, wg_output_conv);
-  t23_gather(a_output_up_relu, a_output_conv, wg_output_conv, w_output_conv_bias);
-  loss += t24_loss(h, a_output_conv, x, g_output_conv, y);
+  t23_gather(a_output_up_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
+  loss += t24_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
   loss += t25_l2_loss(h, s->params);
-  t26_wgrad(g_output_conv, a_output_up_relu, dw_output_conv_weight, dw_output_conv_bias);
+  t26_wgrad(g_output_conv, a_output_up_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
   t27_pack_scatter(w_output_conv_weight, ws_output_conv);
   t28_scatter(g_output_conv, g_output_up_relu, ws_output_conv);
   t29_bn_bwd(a_output_up_convT, g_output_up_relu, g_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, dw_output_up_bn_weight, dw_output_up_bn_bias, mean_output_up_bn, invstd_output_up_bn);
@@ -1260,7 +1280,7 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   t39_relu_bwd(a_dconv3_relu, g_dconv3_relu, g_dconv3_add);
   t40_copy(g_dconv3_add, g_b_bn);
   t41_bn_bwd(a_dconv3_convT, g_dconv3_add, g_dconv3_convT, w_dconv3_bn_weight, w_dconv3_bn_bias, dw_dconv3_bn_weight, dw_dconv3_bn_bias, mean_dconv3_bn, invstd_dconv3_bn);
-  t42_wgrad(a_latent_relu2, g_dconv3_convT, dw_dconv3_convT_weight, dw_dconv3_convT_bias);
+  t42_wgrad(a_latent_conv, g_dconv3_convT, dw_dconv3_convT_weight, dw_dconv3_convT_bias, scale_latent_bn, shift_latent_bn);
   t43_pack_gather(w_dconv3_convT_weight, wg_dconv3_convT);
   t44_gather(g_dconv3_convT, g_latent_relu2, wg_dconv3_convT);
   t45_bn_bwd(a_latent_conv, g_latent_relu2, g_latent_conv, w_latent_bn_weight, w_latent_bn_bias, dw_latent_bn_weight, dw_latent_bn_bias, mean_latent_bn, invstd_latent_bn);
@@ -1346,55 +1366,57 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *w_output_up_bn_running_var = s->params + 190880; // [16]
   float *w_output_conv_weight = s->params + 190896; // [1,16,3,3]
   float *w_output_conv_bias = s->params + 191040; // [1]
-  float *wg_a_conv_175 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
-  float *a_a_conv_176 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *a_a_bn_177 = (float *)(s->acts + 16777216); // [32,32,64,64] NCHW16c
-  float *a_b_relu_178 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *wg_b_conv_179 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
-  float *a_b_conv_180 = (float *)(s->acts + 33554432); // [32,64,32,32] NCHW16c
-  float *a_b_bn_181 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *a_latent_relu1_182 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *wg_latent_conv_183 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
-  float *a_latent_conv_184 = (float *)(s->acts + 33554432); // [32,128,16,16] NCHW16c
-  float *a_latent_relu2_185 = (float *)(s->acts + 37748736); // [32,128,16,16] NCHW16c
-  float *ws_dconv3_convT_186 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
-  float *a_dconv3_convT_187 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
-  float *a_dconv3_bn_188 = (float *)(s->acts + 33554432); // [32,64,32,32] NCHW16c
-  float *a_dconv3_relu_189 = (float *)(s->acts + 41943040); // [32,64,32,32] NCHW16c
-  float *ws_dconv2_convT_190 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
-  float *a_dconv2_convT_191 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
-  float *a_dconv2_bn_192 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *a_dconv2_relu_193 = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
-  float *ws_output_up_convT_194 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
-  float *a_output_up_convT_195 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *a_output_up_relu_196 = (float *)(s->acts + 33554432); // [32,16,128,128] NCHW16c
-  float *wg_output_conv_197 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
-  float *a_output_conv_198 = (float *)(s->acts + 0); // [32,1,128,128] plain
-  f0_pack_gather(w_a_conv_weight, wg_a_conv_175);
-  f1_gather(x, a_a_conv_176, wg_a_conv_175, w_a_conv_bias);
-  f2_bn_eval(a_a_conv_176, a_a_bn_177, w_a_bn_weight, w_a_bn_bias, w_a_bn_running_mean, w_a_bn_running_var);
-  f3_relu(a_a_bn_177, a_b_relu_178);
-  f4_pack_gather(w_b_conv_weight, wg_b_conv_179);
-  f5_gather(a_b_relu_178, a_b_conv_180, wg_b_conv_179, w_b_conv_bias);
-  f6_bn_eval(a_b_conv_180, a_b_bn_181, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var);
-  f7_relu(a_b_bn_181, a_latent_relu1_182);
-  f8_pack_gather(w_latent_conv_weight, wg_latent_conv_183);
-  f9_gather(a_latent_relu1_182, a_latent_conv_184, wg_latent_conv_183, w_latent_conv_bias);
-  f10_bn_eval(a_latent_conv_184, a_latent_relu2_185, w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var);
-  f11_pack_scatter(w_dconv3_convT_weight, ws_dconv3_convT_186);
-  f12_scatter(a_latent_relu2_185, a_dconv3_convT_187, ws_dconv3_convT_186, w_dconv3_convT_bias);
-  f13_bn_eval(a_dconv3_convT_187, a_dconv3_bn_188, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var);
-  f14_add(a_dconv3_bn_188, a_b_bn_181, a_dconv3_relu_189);
-  f15_pack_scatter(w_dconv2_convT_weight, ws_dconv2_convT_190);
-  f16_scatter(a_dconv3_relu_189, a_dconv2_convT_191, ws_dconv2_convT_190, w_dconv2_convT_bias);
-  f17_bn_eval(a_dconv2_convT_191, a_dconv2_bn_192, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var);
-  f18_add(a_dconv2_bn_192, a_a_bn_177, a_dconv2_relu_193);
-  f19_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_194);
-  f20_scatter(a_dconv2_relu_193, a_output_up_convT_195, ws_output_up_convT_194, w_output_up_convT_bias);
-  f21_bn_eval(a_output_up_convT_195, a_output_up_relu_196, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var);
-  f22_pack_gather(w_output_conv_weight, wg_output_conv_197);
-  f23_gather(a_output_up_relu_196, a_output_conv_198, wg_output_conv_197, w_output_conv_bias);
-  f24_sigmoid(a_output_conv_198, y);
+  float *wg_a_conv_179 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
+  float *a_a_conv_180 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
+  float *a_a_bn_181 = (float *)(s->acts + 16777216); // [32,32,64,64] NCHW16c
+  float *a_b_relu_182 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
+  float *wg_b_conv_183 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
+  float *a_b_conv_184 = (float *)(s->acts + 33554432); // [32,64,32,32] NCHW16c
+  float *a_b_bn_185 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
+  float *a_latent_relu1_186 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
+  float *wg_latent_conv_187 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
+  float *a_latent_conv_188 = (float *)(s->acts + 33554432); // [32,128,16,16] NCHW16c
+  float *scale_latent_bn_189 = (float *)(s->scratch + 294912); // [128] f32
+  float *shift_latent_bn_190 = (float *)(s->scratch + 295424); // [128] f32
+  float *ws_dconv3_convT_191 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
+  float *a_dconv3_convT_192 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
+  float *a_dconv3_bn_193 = (float *)(s->acts + 33554432); // [32,64,32,32] NCHW16c
+  float *a_dconv3_relu_194 = (float *)(s->acts + 41943040); // [32,64,32,32] NCHW16c
+  float *ws_dconv2_convT_195 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
+  float *a_dconv2_convT_196 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
+  float *a_dconv2_bn_197 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
+  float *a_dconv2_relu_198 = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
+  float *ws_output_up_convT_199 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
+  float *a_output_up_convT_200 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
+  float *scale_output_up_bn_201 = (float *)(s->scratch + 9216); // [16] f32
+  float *shift_output_up_bn_202 = (float *)(s->scratch + 9280); // [16] f32
+  float *wg_output_conv_203 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
+  float *a_output_conv_204 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  f0_pack_gather(w_a_conv_weight, wg_a_conv_179);
+  f1_gather(x, a_a_conv_180, wg_a_conv_179, w_a_conv_bias);
+  f2_bn_eval(a_a_conv_180, a_a_bn_181, w_a_bn_weight, w_a_bn_bias, w_a_bn_running_mean, w_a_bn_running_var);
+  f3_relu(a_a_bn_181, a_b_relu_182);
+  f4_pack_gather(w_b_conv_weight, wg_b_conv_183);
+  f5_gather(a_b_relu_182, a_b_conv_184, wg_b_conv_183, w_b_conv_bias);
+  f6_bn_eval(a_b_conv_184, a_b_bn_185, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var);
+  f7_relu(a_b_bn_185, a_latent_relu1_186);
+  f8_pack_gather(w_latent_conv_weight, wg_latent_conv_187);
+  f9_gather(a_latent_relu1_186, a_latent_conv_188, wg_latent_conv_187, w_latent_conv_bias);
+  f10_bn_coeffs(w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var, scale_latent_bn_189, shift_latent_bn_190);
+  f11_pack_scatter(w_dconv3_convT_weight, ws_dconv3_convT_191);
+  f12_scatter(a_latent_conv_188, a_dconv3_convT_192, ws_dconv3_convT_191, w_dconv3_convT_bias, scale_latent_bn_189, shift_latent_bn_190);
+  f13_bn_eval(a_dconv3_convT_192, a_dconv3_bn_193, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var);
+  f14_add(a_dconv3_bn_193, a_b_bn_185, a_dconv3_relu_194);
+  f15_pack_scatter(w_dconv2_convT_weight, ws_dconv2_convT_195);
+  f16_scatter(a_dconv3_relu_194, a_dconv2_convT_196, ws_dconv2_convT_195, w_dconv2_convT_bias);
+  f17_bn_eval(a_dconv2_convT_196, a_dconv2_bn_197, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var);
+  f18_add(a_dconv2_bn_197, a_a_bn_181, a_dconv2_relu_198);
+  f19_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_199);
+  f20_scatter(a_dconv2_relu_198, a_output_up_convT_200, ws_output_up_convT_199, w_output_up_convT_bias);
+  f21_bn_coeffs(w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn_201, shift_output_up_bn_202);
+  f22_pack_gather(w_output_conv_weight, wg_output_conv_203);
+  f23_gather(a_output_up_convT_200, a_output_conv_204, wg_output_conv_203, w_output_conv_bias, scale_output_up_bn_201, shift_output_up_bn_202);
+  f24_sigmoid(a_output_conv_204, y);
 }
 
 static const CaecParam params[38] = {
@@ -1448,8 +1470,9 @@ const CaecModel skip_cae_model = {
     .width = 128,
     .nparams = 38,
     .params = params,
-    .arena_bytes = {764224, 764224, 1528384, 178257920, 67111552},
+    .arena_bytes = {764224, 764224, 1528384, 140509184, 67112576},
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
+    .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,
     .train_step = train_step,
 };

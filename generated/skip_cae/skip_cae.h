@@ -11,8 +11,8 @@
 //   params   764224
 //   grads    764224
 //   optim    1528384
-//   acts     178257920
-//   scratch  67111552
+//   acts     140509184
+//   scratch  67112576
 // Parameters: name, shape, offset in floats into params (and grads).
 //   a.conv.weight                    [32,1,3,3]       0
 //   a.conv.bias                      [32]             288
