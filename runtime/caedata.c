@@ -585,6 +585,13 @@ static int cmd_prepare(int argc, char **argv) {
   char *cache_path = join(o.out, CACHE_FILE);
   CacheWriter w;
   rc = 1;
+  // A stop between the temporary file's creation and the handler knowing its name would leave the file
+  // behind: hold Ctrl-C and kill until then.
+  sigset_t stop, old;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop, &old);
   if (!v) {
     // list_volumes said why
   } else if (n == 0) {
@@ -600,6 +607,7 @@ static int cmd_prepare(int argc, char **argv) {
     temp_armed = strlen(w.file.tmp) < sizeof temp_file;
     signal(SIGINT, remove_temp_file);
     signal(SIGTERM, remove_temp_file);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     ngood = read_volumes(&o, v, n, &w, good, &work);
     double elapsed = seconds() - start;
     int64_t count = w.count;
@@ -616,6 +624,7 @@ static int cmd_prepare(int argc, char **argv) {
     temp_armed = 0; // renamed or removed
     free(good);
   }
+  sigprocmask(SIG_SETMASK, &old, NULL);
   for (int i = 0; i < n; i++)
     prepared_free(&v[i]);
   free(v);
