@@ -346,14 +346,29 @@ static Walk walk(const Volume *v, int axis, int dir) {
   return (Walk){(ptrdiff_t)(n - 1) * stride, -stride, n};
 }
 
-void vol_slice(const Volume *v, Plane p, int s, float *out, int *h, int *w) {
+// Slice s of plane p: the offset of its top-left pixel in data, and how its rows and columns run.
+static ptrdiff_t slice_walk(const Volume *v, Plane p, int s, Walk *row, Walk *col) {
   p = vol_plane(v, p);
   Walk slice = walk(v, layout[p][0].axis, layout[p][0].dir);
-  Walk row = walk(v, layout[p][1].axis, layout[p][1].dir), col = walk(v, layout[p][2].axis, layout[p][2].dir);
-  const float *first = v->data + (slice.start + s * slice.step + row.start + col.start);
+  *row = walk(v, layout[p][1].axis, layout[p][1].dir);
+  *col = walk(v, layout[p][2].axis, layout[p][2].dir);
+  return slice.start + s * slice.step + row->start + col->start;
+}
+
+void vol_slice(const Volume *v, Plane p, int s, float *out, int *h, int *w) {
+  Walk row, col;
+  const float *first = v->data + slice_walk(v, p, s, &row, &col);
   for (int r = 0; r < row.n; r++)
     for (int c = 0; c < col.n; c++)
       *out++ = first[r * row.step + c * col.step];
   *h = row.n;
   *w = col.n;
+}
+
+void vol_put_slice(Volume *v, Plane p, int s, const float *in) {
+  Walk row, col;
+  float *first = v->data + slice_walk(v, p, s, &row, &col);
+  for (int r = 0; r < row.n; r++)
+    for (int c = 0; c < col.n; c++)
+      first[r * row.step + c * col.step] = *in++;
 }

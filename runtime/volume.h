@@ -35,5 +35,8 @@ int vol_slices(const Volume *v, Plane p);
 // Slice 0 is the subject's right (sagittal), anterior (coronal) or inferior (axial) end; the caller keeps
 // 0 <= s < vol_slices(v, p).
 void vol_slice(const Volume *v, Plane p, int s, float *out, int *h, int *w);
+// The inverse: writes the image in (as vol_slice gives slice s) back into the voxels it came from, so that
+// a volume built slice by slice lines up voxel for voxel with the file v was read from.
+void vol_put_slice(Volume *v, Plane p, int s, const float *in);
 
 #endif

@@ -222,6 +222,17 @@ static void check_pattern_file(const char *what, const char *path, const Order *
       same &= h == eh && w == ew && !memcmp(got, want, sizeof(float) * (size_t)(h * w));
     }
     CHECK(same, "%s: %s slices differ from the pattern's", what, plane_names[p]);
+    // vol_put_slice undoes vol_slice: every slice put back rebuilds the stored voxels exactly.
+    float rebuilt[NX * NY * NZ] = {0}, image[NX * NY * NZ];
+    Volume copy = v;
+    copy.data = rebuilt;
+    for (int s = 0; s < N[p]; s++) {
+      int h, w;
+      vol_slice(&v, p, s, image, &h, &w);
+      vol_put_slice(&copy, p, s, image);
+    }
+    CHECK(!memcmp(rebuilt, v.data, sizeof rebuilt), "%s: %s slices put back differ from the volume", what,
+          plane_names[p]);
   }
   vol_free(&v);
   CHECK(!v.data, "%s: vol_free leaves data", what);
