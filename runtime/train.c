@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { PATH_BYTES = 4096, AHEAD = 4, MAX_LOADER_THREADS = 4 };
+enum { PATH_BYTES = 4096, AHEAD = 4 };
 static const char *const LOG_HEADER = "epoch,loss,val_loss,val_mse,val_dssim,val_psnr,lr,seconds\n";
 static const char *const OPTIM_TENSOR = "optimizer.state"; // the optim arena, whole
 
@@ -97,13 +97,6 @@ static double now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int fail(const CaecModel *m, const char *fmt, const char *arg) {
-  fprintf(stderr, "%s: error: ", m->name);
-  fprintf(stderr, fmt, arg);
-  fputc('\n', stderr);
-  return 1;
-}
-
 // The model's schedule, with the min_deltas that it leaves to the loss.
 static CaecSchedule schedule(const CaecModel *m, CaecLoss loss) {
   CaecSchedule sc = m->schedule;
@@ -146,7 +139,7 @@ static void usage(const CaecModel *m) {
          sc.rl_factor, sc.rl_patience, sc.rl_min_lr, sc.rl_min_delta, OPTIM_TENSOR,
          d->loss == CAEC_MSE ? "mse" : "dssim", d->l2,
          d->optimizer == CAEC_RMSPROP ? "rmsprop" : d->optimizer == CAEC_ADAM ? "adam" : "sgd", d->lr,
-         (unsigned long long)d->seed, sc.epochs, MAX_LOADER_THREADS);
+         (unsigned long long)d->seed, sc.epochs, CAEC_MAX_LOADER_THREADS);
 }
 
 // -1: go on; otherwise the exit status.
@@ -224,7 +217,7 @@ static bool restore(Run *R) {
   StFile f = {0};
   char err[512];
   if (st_read(R->last, &f, err, sizeof err))
-    return fail(m, "%s", err), false;
+    return caec_fail(m, "%s", err), false;
   bool ok = caec_load_params(m, R->last, &f, &R->s);
   const StTensor *opt = st_find(&f, OPTIM_TENSOR);
   if (ok && (!opt || opt->dtype != ST_F32 || opt->nbytes != (size_t)m->arena_bytes[2] / 4 * 4)) {
@@ -280,7 +273,7 @@ static bool log_append(Run *R, const char *text) {
     size_t cap = 2 * (R->log_len + n + 1);
     char *grown = realloc(R->log, cap);
     if (!grown)
-      return fail(R->m, "%s", "out of memory"), false;
+      return caec_fail(R->m, "%s", "out of memory"), false;
     R->log = grown, R->log_cap = cap;
   }
   memcpy(R->log + R->log_len, text, n + 1);
@@ -315,7 +308,7 @@ static bool log_write(Run *R) {
     if (atomic_commit(&a, werr, err, sizeof err) == 0)
       return true;
   }
-  return fail(R->m, "%s", err), false;
+  return caec_fail(R->m, "%s", err), false;
 }
 
 // ---- progress ------------------------------------------------------------------------
@@ -354,17 +347,14 @@ typedef struct Validation {
   double loss, mse, dssim, psnr; // means per image
 } Validation;
 
-// The validation set through inference; the last batch is zero-padded (each
-// image's output depends on itself only) and only its real images count.
+// The validation set through inference; only the last batch's real images count.
 static Validation validate(Run *R) {
   const CaecModel *m = R->m;
-  size_t pixels = (size_t)m->height * (size_t)m->width;
   double sum[3] = {0, 0, 0};
   int64_t count = 0;
   loader_start(R->val, 0, 0);
   for (int n; (n = loader_next(R->val, R->x, R->t)) > 0; count += n) {
-    memset(R->x + (size_t)n * pixels, 0, (size_t)(m->batch - n) * pixels * sizeof(float));
-    m->forward(&R->s, R->x, R->y);
+    caec_forward_padded(m, &R->s, n, R->x, R->y);
     kl_metrics(n, m->height, m->width, R->y, R->t, R->mse, R->dssim, R->psnr);
     for (int i = 0; i < n; i++)
       sum[0] += R->mse[i], sum[1] += R->dssim[i], sum[2] += R->psnr[i];
@@ -460,16 +450,9 @@ static int train(Run *R, int epochs) {
 // The data set, its sizes and sets, and the loaders; 0 or an exit status after a message.
 static int open_data(Run *R) {
   const CaecModel *m = R->m;
-  char path[PATH_BYTES], err[PATH_BYTES + 256];
-  if (snprintf(path, sizeof path, "%s/slices.bin", R->o.data) >= (int)sizeof path)
-    return fail(m, "--data is too long: %s", R->o.data);
-  if (cache_open(path, &R->cache, err, sizeof err))
-    return fail(m, "%s (make it with 'caedata prepare')", err);
-  if (R->cache.height != m->height || R->cache.width != m->width) {
-    fprintf(stderr, "%s: error: %s holds %dx%d slices; this trainer takes %dx%d (caedata prepare --size)\n",
-            m->name, path, R->cache.height, R->cache.width, m->height, m->width);
+  char path[PATH_BYTES];
+  if (caec_open_cache(m, R->o.data, &R->cache, path, sizeof path))
     return 1;
-  }
   int64_t ntrain = cache_count(&R->cache, SET_TRAIN), nval = cache_count(&R->cache, SET_VAL);
   if (ntrain < m->batch || nval < 1) {
     fprintf(stderr, "%s: error: %s: %lld training slices (at least a batch of %d needed) and %lld validation slices "
@@ -478,15 +461,14 @@ static int open_data(Run *R) {
     return 1;
   }
   R->steps = ntrain / m->batch;
-  int threads = R->o.threads ? R->o.threads : omp_get_max_threads();
-  int workers = (threads + 3) / 4 < MAX_LOADER_THREADS ? (threads + 3) / 4 : MAX_LOADER_THREADS;
+  int workers = caec_loader_workers(R->o.threads);
   AugmentParams aug = augment_for_size(m->width);
   aug.enabled = (int)R->r.augment;
   LoaderConfig tc = {&R->cache, SET_TRAIN, m->batch, R->r.seed, true, aug, workers, AHEAD};
   LoaderConfig vc = {&R->cache, SET_VAL, m->batch, R->r.seed, false, {.enabled = 0}, workers, AHEAD};
   R->train = loader_new(&tc);
   R->val = loader_new(&vc);
-  return R->train && R->val ? 0 : fail(m, "%s", "out of memory for the loaders");
+  return R->train && R->val ? 0 : caec_fail(m, "%s", "out of memory for the loaders");
 }
 
 // RUN, and the run's state: fresh, or from RUN/last.safetensors with --resume.
@@ -496,15 +478,15 @@ static int open_run(Run *R) {
   if (snprintf(R->last, PATH_BYTES, "%s/last.safetensors", out) >= PATH_BYTES ||
       snprintf(R->best, PATH_BYTES, "%s/best.safetensors", out) >= PATH_BYTES ||
       snprintf(R->log_path, PATH_BYTES, "%s/log.csv", out) >= PATH_BYTES)
-    return fail(m, "--out is too long: %s", out);
+    return caec_fail(m, "--out is too long: %s", out);
   struct stat st;
   if (mkdir(out, 0777) && (errno != EEXIST || stat(out, &st) || !S_ISDIR(st.st_mode)))
     return fprintf(stderr, "%s: error: cannot make the folder %s: %s\n", m->name, out, strerror(errno)), 1;
   bool exists = access(R->last, F_OK) == 0;
   if (exists && !R->o.resume)
-    return fail(m, "%s exists: add --resume to continue that run, or choose another --out", R->last);
+    return caec_fail(m, "%s exists: add --resume to continue that run, or choose another --out", R->last);
   if (!exists && R->o.resume)
-    return fail(m, "--resume: %s does not exist", R->last);
+    return caec_fail(m, "--resume: %s does not exist", R->last);
   if (R->o.resume) {
     if (!restore(R) || !same_settings(R))
       return 1;
@@ -529,7 +511,7 @@ static int open_run(Run *R) {
 int caec_train_main(const CaecModel *m, int argc, char **argv) {
   Run *R = calloc(1, sizeof *R);
   if (!R)
-    return fail(m, "%s", "out of memory");
+    return caec_fail(m, "%s", "out of memory");
   R->m = m;
   int rc = parse_options(m, argc, argv, &R->o);
   if (rc >= 0) {
@@ -545,7 +527,7 @@ int caec_train_main(const CaecModel *m, int argc, char **argv) {
   R->psnr = malloc((size_t)m->batch * sizeof(double));
   R->ts = malloc((size_t)(m->nparams + 1) * sizeof(StTensor));
   if (!state || !R->x || !R->t || !R->y || !R->mse || !R->dssim || !R->psnr || !R->ts)
-    rc = fail(m, "%s", "out of memory");
+    rc = caec_fail(m, "%s", "out of memory");
   if (rc < 0 && !(rc = open_run(R)) && !(rc = open_data(R))) {
     int epochs = R->o.epochs ? R->o.epochs : R->sc.epochs;
     if (R->r.stopped || R->r.epoch >= epochs)

@@ -7,6 +7,7 @@
 #ifndef CAEC_TRAINER_H
 #define CAEC_TRAINER_H
 
+#include "cache.h"
 #include "safetensors.h"
 
 #include <stdbool.h>
@@ -96,7 +97,7 @@ void caec_init(const CaecModel *m, CaecState *s, uint64_t seed); // Keras's init
 // the L2 term when l2; without h->update only the L2 term is added to g.
 // opt holds two values per parameter value (Adam's moments).
 void caec_update(const CaecHyper *h, int64_t t, size_t count, bool l2, float *w, float *g, float *opt);
-// The trainer's command line: init, step, bench, info, train.
+// The trainer's command line: init, step, bench, info, train, eval, reconstruct.
 int caec_trainer_main(const CaecModel *m, int argc, char **argv);
 
 // Shared by the commands. A parameter (or a buffer of its shape) as a tensor.
@@ -106,12 +107,29 @@ StTensor caec_param_tensor(const CaecParam *p, const char *name, float *data);
 bool caec_write(const CaecModel *m, const char *path, const StTensor *ts, int count, const char *const *meta_kv);
 // Prints "PROG: error: MSG (see 'PROG --help')", MSG a format of one string; returns 2.
 int caec_usage_error(const char *prog, const char *msg, const char *arg);
+// Prints "PROG: error: MSG", MSG a format of one string; returns 1.
+int caec_fail(const CaecModel *m, const char *fmt, const char *arg);
 // A whole string as a finite number.
 bool caec_parse_number(const char *s, double *v);
 // Reads every parameter by name from f (read from path) into s->params; false after a message.
 bool caec_load_params(const CaecModel *m, const char *path, const StFile *f, CaecState *s);
 
+// Inference on n (1..batch) images of x: the images after them are zeroed, so a
+// short last batch runs as a whole one (each image's output depends on itself
+// only), and y gets the forward's output for all of them.
+void caec_forward_padded(const CaecModel *m, CaecState *s, int n, float *x, float *y);
+// Maps DATASET/slices.bin (its path goes to path) and checks that its slices
+// have the model's size; 0, or 1 after a message.
+int caec_open_cache(const CaecModel *m, const char *data, SliceCache *c, char *path, size_t pathlen);
+// The loader's background threads for `threads` kernel threads (0: OpenMP's
+// default): a quarter of them, 1 to CAEC_MAX_LOADER_THREADS.
+enum { CAEC_MAX_LOADER_THREADS = 4 };
+int caec_loader_workers(int threads);
+
 // train.c: `NAME train ...` (argv[0] is "train").
 int caec_train_main(const CaecModel *m, int argc, char **argv);
+// evaluate.c: `NAME eval ...` and `NAME reconstruct ...` (argv[0] is the command).
+int caec_eval_main(const CaecModel *m, int argc, char **argv);
+int caec_reconstruct_main(const CaecModel *m, int argc, char **argv);
 
 #endif
