@@ -88,6 +88,49 @@ static inline void *slurp(const char *path, size_t *len) {
   return buf;
 }
 
+// Whether two files hold the same bytes (and both can be read).
+static inline int same_bytes(const char *a, const char *b) {
+  size_t na = 0, nb = 0;
+  char *x = slurp(a, &na), *y = slurp(b, &nb);
+  int same = x && y && na == nb && !memcmp(x, y, na);
+  free(x);
+  free(y);
+  return same;
+}
+
+// Removes a folder with its files (the tests make no deeper ones).
+static inline void remove_folder(const char *path) {
+  DIR *d = opendir(path);
+  char p[1024];
+  for (struct dirent *e; d && (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+      if (unlink(p))
+        rmdir(p);
+    }
+  if (d)
+    closedir(d);
+  rmdir(path);
+}
+
+// Starts exe with argv (argv[0] first, NULL-terminated), its standard output and error going to the file
+// NAME in the temporary folder; returns the child's pid. (Not through path_in_dir: callers may be passing
+// its rotating results as arguments.)
+static inline pid_t spawn(const char *exe, char *const *argv, const char *name) {
+  char out[1024];
+  snprintf(out, sizeof out, "%s/%s", dir, name);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE *f = freopen(out, "w", stdout);
+    if (!f || dup2(fileno(stdout), 2) < 0)
+      _exit(125);
+    execv(exe, argv);
+    _exit(126);
+  }
+  return pid;
+}
+
 // Temporary files that atomic writes left behind in the folder.
 static inline int leftover_temps(void) {
   int n = 0;

@@ -48,30 +48,6 @@ static const char *in_dir(Path p, const char *name) {
   return p;
 }
 
-static int same_bytes(const char *a, const char *b) {
-  size_t na = 0, nb = 0;
-  char *x = slurp(a, &na), *y = slurp(b, &nb);
-  int same = x && y && na == nb && !memcmp(x, y, na);
-  free(x);
-  free(y);
-  return same;
-}
-
-// Removes a folder with its files (the tests make no deeper ones).
-static void remove_folder(const char *path) {
-  DIR *d = opendir(path);
-  char p[1024];
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-      if (unlink(p))
-        rmdir(p);
-    }
-  if (d)
-    closedir(d);
-  rmdir(path);
-}
-
 enum { MAX_FILES = 8, SUBJECTS = 3 };
 typedef char Name[64];
 

@@ -56,15 +56,7 @@ static int run(const char *const *args) {
   for (; n < 31 && args[n - 1]; n++)
     argv[n] = (char *)args[n - 1];
   argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE *out = freopen(path_in_dir("out.txt"), "w", stdout);
-    if (!out || dup2(fileno(stdout), 2) < 0)
-      _exit(125);
-    execv(trainer, argv);
-    _exit(126);
-  }
+  pid_t pid = spawn(trainer, argv, "out.txt");
   int st;
   if (waitpid(pid, &st, 0) != pid)
     return -1;
@@ -331,19 +323,6 @@ static void test_reconstruct(const char *weights) {
     }
 }
 
-// Removes the folder NAME of the test folder and the files in it.
-static void remove_folder(const char *name) {
-  char sub[512], file[1024];
-  snprintf(sub, sizeof sub, "%s", path_in_dir(name));
-  DIR *d = opendir(sub);
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-      snprintf(file, sizeof file, "%s/%s", sub, e->d_name), unlink(file);
-  if (d)
-    closedir(d);
-  rmdir(sub);
-}
-
 static void test_bad_input(const char *data, const char *weights) {
   char out[512], missing[512], nodata[512], flat[512], recon[512], junk[512]; // path_in_dir's results rotate
   snprintf(out, sizeof out, "%s", path_in_dir("bad_out"));
@@ -381,7 +360,7 @@ static void test_bad_input(const char *data, const char *weights) {
   CHECK(RUN("reconstruct", "--weights", weights, flat) == 2, "reconstruct without OUT: %s", output());
   CHECK(RUN("reconstruct", "--weights", weights, flat, path_in_dir("r.png")) == 2, "a bad OUT name: %s", output());
   CHECK(access(recon, F_OK) != 0, "a failed reconstruct leaves no file");
-  remove_folder("small");
+  remove_folder(path_in_dir("small"));
   rmdir(out);
 }
 
@@ -405,6 +384,6 @@ int main(int argc, char **argv) {
   test_bad_input(data, weights);
   static const char *const folders[] = {"data", "run", "eval", "recon_data", "recon_eval"};
   for (size_t i = 0; i < sizeof folders / sizeof *folders; i++)
-    remove_folder(folders[i]);
+    remove_folder(path_in_dir(folders[i]));
   return finish();
 }

@@ -57,16 +57,7 @@ static pid_t start(const char *const *args) {
   for (; n < 31 && args[n - 2]; n++)
     argv[n] = (char *)args[n - 2];
   argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE *out = freopen(path_in_dir("out.txt"), "w", stdout);
-    if (!out || dup2(fileno(stdout), 2) < 0)
-      _exit(125);
-    execv(trainer, argv);
-    _exit(126);
-  }
-  return pid;
+  return spawn(trainer, argv, "out.txt");
 }
 
 static int status(pid_t pid) {
