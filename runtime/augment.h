@@ -12,7 +12,18 @@
 //      the diagonal), or anywhere in the image when cutout_diagonal is 0;
 //   6. if u2 < blur_p, a 3x3 Gaussian blur of sd blur_sigma with reflect
 //      padding (tfa.image.gaussian_filter2d);
-//   7. min-max renormalisation to [0, 1] (minmax01 of resize.h).
+//   then the optional steps, all off by default (augment_defaults), each on
+//   the corrupted image so that the corruption moves with the anatomy:
+//   7a. flips: left-right when u_lr < flip_lr_p, up-down when u_ud < flip_ud_p;
+//   7b. rotation by an angle ~ U[-rotate_max_deg, rotate_max_deg) about the
+//       image centre ((h-1)/2, (w-1)/2), bilinear, zero outside the image;
+//   7c. gamma: min-max to [0, 1] first (noise and dropout's scaling leave
+//       values outside it, and a negative x^gamma is NaN), then x^gamma with
+//       gamma = exp(U[-log(gamma_max), log(gamma_max))), for gamma_max > 1;
+//   7d. bias field: x * max(0, 1 + b(u, v)) with u, v in [-1, 1] across the
+//       columns and rows and b = c1 u + c2 v + c3 u^2 + c4 u v + c5 v^2, each
+//       c ~ U[-bias_max, bias_max) (no constant: the min-max would undo it);
+//   8. min-max renormalisation to [0, 1] (minmax01 of resize.h).
 //
 // Every draw comes from the counter-based RNG at (seed, rng_stream(RNG_AUGMENT,
 // epoch), index), so an image's corruption depends only on (seed, epoch,
@@ -20,7 +31,8 @@
 // stride = AUGMENT_SLOTS + (h*w + 1) / 2, start at base = s * stride:
 //   base + 0..6    r_drop, r_noise, u1, u2, cutout size, cutout row (the
 //                  offset when on the diagonal), cutout column (anywhere only);
-//   base + 7..15   reserved;
+//   base + 7..15   u_lr, u_ud, rotation angle, gamma, bias c1..c5 (drawn
+//                  only when their step is on);
 //   base + 16 + k  one Philox block (four 32-bit words) for pixels 2k, 2k+1:
 //                  their two dropout draws and one Box-Muller pair of normals.
 #ifndef CAEC_AUGMENT_H
@@ -41,6 +53,13 @@ typedef struct AugmentParams {
   int offset_min, offset_max;   // its centre on the diagonal, inclusive
   int cutout_diagonal;          // 1: centre (offset, offset); 0: anywhere in the image
   double blur_p, blur_sigma;    // probability and sd of the 3x3 Gaussian blur
+  // The optional steps (7a-7d above); the zero of each is off, so a zeroed
+  // struct and augment_defaults() give the seed's corruption.
+  double flip_lr_p, flip_ud_p;  // probabilities of a left-right and an up-down flip
+  double rotate_max_deg;        // the largest rotation, in degrees; 0: none
+  double gamma_max;             // gamma in [1 / gamma_max, gamma_max]; <= 1: none
+  double bias_max;              // the largest bias coefficient; 0: none (keep it
+                                // below 0.2 so the field stays positive)
 } AugmentParams;
 
 // What an image got; the cutout fields are 0 when it got none.
@@ -48,6 +67,10 @@ typedef struct AugmentDraws {
   double r_drop, r_noise;
   int cutout, cut_size, cut_row, cut_col, cut_half; // zeroed rows and columns [centre - half, centre + half)
   int blurred;
+  int flip_lr, flip_ud;
+  double angle_deg; // 0 when not rotated
+  double gamma;     // 1 when off
+  double bias[5];   // c1..c5, all 0 when off
 } AugmentDraws;
 
 // The seed's trained settings.
@@ -70,5 +93,13 @@ void augment_dropout_noise(float *x, size_t n, double r_drop, double r_noise, ui
                            uint64_t index);
 void augment_cutout(float *x, int h, int w, int row, int col, int half);
 void augment_blur(float *x, int h, int w, double sigma);
+void augment_flip(float *x, int h, int w, int lr, int ud);
+// dst = src rotated counterclockwise by deg (as displayed, row 0 at the top),
+// bilinear, zero outside; src and dst must not overlap.
+void augment_rotate(const float *src, float *dst, int h, int w, double deg);
+// x^gamma on values in [0, 1].
+void augment_gamma(float *x, size_t n, double gamma);
+// x times the field max(0, 1 + b) of coefficients c[5] (the layout above).
+void augment_bias(float *x, int h, int w, const double c[5]);
 
 #endif

@@ -3,6 +3,7 @@
 // output range, and the time for 128 x 128 images (printed, not asserted).
 #include "../testutil.h"
 #include "augment.h"
+#include "resize.h"
 #include "rng.h"
 
 #include <math.h>
@@ -279,6 +280,233 @@ static void test_range(void) {
   CHECK(nonzero_constant == 0, "constant image: %d pixels not 0", nonzero_constant);
 }
 
+// The optional steps (flips, rotation, gamma, bias field) on a small image of
+// odd sides, so that the rotation's centre is a pixel, and not square, so that
+// a flip's axis matters.
+enum { SH = 9, SW = 7, SN = SH * SW };
+
+// clean, with the seed's steps off, as augment_image leaves it before a step.
+static void plain(const float *clean, float *x) {
+  memcpy(x, clean, SN * sizeof *x);
+}
+
+static void test_optional_off(void) {
+  static float clean[N], a[N], b[N];
+  smooth_image(clean, H, W);
+  // The explicit offs, and a zeroed gamma_max, give augment_defaults' output.
+  AugmentParams off = augment_defaults();
+  off.flip_lr_p = off.flip_ud_p = off.rotate_max_deg = off.bias_max = 0.0;
+  off.gamma_max = 1.0;
+  AugmentParams zero_gamma = off;
+  zero_gamma.gamma_max = 0.0;
+  int same = 0;
+  for (uint64_t s = 0; s < 20; s++) {
+    AugmentParams d = augment_defaults();
+    d.cutout_p = d.blur_p = s % 2 ? 1.0 : d.cutout_p; // cutout and blur too, on the odd samples
+    AugmentParams o = off, z = zero_gamma;
+    o.cutout_p = z.cutout_p = d.cutout_p, o.blur_p = z.blur_p = d.blur_p;
+    AugmentDraws dd, od;
+    augment_image(&d, 7, 3, s, H, W, clean, a, &dd);
+    augment_image(&o, 7, 3, s, H, W, clean, b, &od);
+    int ok = memcmp(a, b, sizeof a) == 0;
+    augment_image(&z, 7, 3, s, H, W, clean, b, NULL);
+    ok = ok && memcmp(a, b, sizeof a) == 0;
+    ok = ok && !dd.flip_lr && !dd.flip_ud && dd.angle_deg == 0 && dd.gamma == 1.0 && dd.bias[0] == 0;
+    same += ok;
+  }
+  CHECK(same == 20, "optional steps off: %d of 20 images as augment_defaults gives", same);
+  // Turning them on leaves the seed's draws where they were.
+  AugmentParams on = augment_defaults();
+  on.flip_lr_p = on.flip_ud_p = 0.5, on.rotate_max_deg = 10, on.gamma_max = 1.5, on.bias_max = 0.1;
+  int moved = 0;
+  for (uint64_t s = 0; s < 200; s++) {
+    AugmentDraws x = augment_draws(&off, 7, 3, s, H, W), y = augment_draws(&on, 7, 3, s, H, W);
+    moved += x.r_drop != y.r_drop || x.r_noise != y.r_noise || x.cutout != y.cutout || x.cut_size != y.cut_size ||
+             x.cut_row != y.cut_row || x.cut_col != y.cut_col || x.blurred != y.blurred;
+  }
+  CHECK(moved == 0, "%d of 200 images: the seed's draws moved with the optional steps on", moved);
+}
+
+static void test_flips(void) {
+  float clean[SN], out[SN], want[SN];
+  for (int i = 0; i < SN; i++)
+    clean[i] = (float)rng_uniform(21, 0, (uint64_t)i);
+  clean[0] = 0.0f, clean[1] = 1.0f; // min-max is then the identity, so flips compare exactly
+  for (int lr = 0; lr <= 1; lr++)
+    for (int ud = 0; ud <= 1; ud++) {
+      AugmentParams p = nothing();
+      p.flip_lr_p = lr, p.flip_ud_p = ud;
+      AugmentDraws d;
+      augment_image(&p, 3, 1, 5, SH, SW, clean, out, &d);
+      plain(clean, want);
+      int wrong = 0;
+      for (int r = 0; r < SH; r++)
+        for (int c = 0; c < SW; c++)
+          wrong += out[r * SW + c] != want[(ud ? SH - 1 - r : r) * SW + (lr ? SW - 1 - c : c)];
+      CHECK(wrong == 0 && d.flip_lr == lr && d.flip_ud == ud, "flip lr %d ud %d: %d pixels not the mirror image", lr,
+            ud, wrong);
+    }
+  // Even sides too, directly: twice is the identity.
+  float e[4 * 6], f[4 * 6];
+  for (int i = 0; i < 24; i++)
+    e[i] = f[i] = (float)i;
+  augment_flip(f, 4, 6, 1, 0);
+  CHECK(f[0] == 5.0f && f[5] == 0.0f && f[6] == 11.0f, "even left-right flip");
+  augment_flip(f, 4, 6, 1, 1);
+  CHECK(f[0] == 18.0f && f[23] == 5.0f, "even up-down flip");
+  augment_flip(f, 4, 6, 0, 1);
+  CHECK(memcmp(e, f, sizeof e) == 0, "flipping twice is not the identity");
+  // The frequency of a flip is its probability.
+  enum { DRAWS = 20000 };
+  AugmentParams p = nothing();
+  p.flip_lr_p = 0.3, p.flip_ud_p = 0.6;
+  int lrs = 0, uds = 0, both = 0;
+  for (int s = 0; s < DRAWS; s++) {
+    AugmentDraws d = augment_draws(&p, 9, 2, (uint64_t)s, H, W);
+    lrs += d.flip_lr, uds += d.flip_ud, both += d.flip_lr && d.flip_ud;
+  }
+  CHECK(near((double)lrs / DRAWS, 0.3, sqrt(0.3 * 0.7 / DRAWS)), "left-right frequency %g", (double)lrs / DRAWS);
+  CHECK(near((double)uds / DRAWS, 0.6, sqrt(0.6 * 0.4 / DRAWS)), "up-down frequency %g", (double)uds / DRAWS);
+  CHECK(near((double)both / DRAWS, 0.18, sqrt(0.18 * 0.82 / DRAWS)), "flips not independent: both %g",
+        (double)both / DRAWS);
+}
+
+static void test_rotate(void) {
+  float src[SN], dst[SN], want[SN];
+  for (int i = 0; i < SN; i++)
+    src[i] = 0.1f + 0.8f * (float)rng_uniform(22, 0, (uint64_t)i);
+  augment_rotate(src, dst, SH, SW, 0.0);
+  CHECK(memcmp(src, dst, sizeof src) == 0, "0 degrees is not the identity");
+  int kept = 0;
+  const double angles[6] = {1.0, -3.5, 10.0, 45.0, 90.0, 180.0};
+  for (int i = 0; i < 6; i++) {
+    augment_rotate(src, dst, SH, SW, angles[i]);
+    kept += dst[(SH / 2) * SW + SW / 2] == src[(SH / 2) * SW + SW / 2];
+  }
+  CHECK(kept == 6, "the centre pixel kept at %d of 6 angles", kept);
+  // 90 degrees counterclockwise on a square: the right column comes to the top row.
+  enum { S = 7 }; // its corners turn 45 degrees to beyond a pixel off the image
+  float sq[S * S], rot[S * S];
+  for (int i = 0; i < S * S; i++)
+    sq[i] = (float)i;
+  augment_rotate(sq, rot, S, S, 90.0);
+  double err = 0;
+  for (int r = 0; r < S; r++)
+    for (int c = 0; c < S; c++)
+      err = fmax(err, fabs(rot[r * S + c] - sq[c * S + (S - 1 - r)]));
+  CHECK(err < 1e-4, "90 degrees off by %g", err);
+  // Off the image is zero: the corners of a 45-degree turn of a constant image.
+  for (int i = 0; i < S * S; i++)
+    sq[i] = 1.0f;
+  augment_rotate(sq, rot, S, S, 45.0);
+  CHECK(rot[0] == 0.0f && rot[S * S - 1] == 0.0f && rot[(S / 2) * S + S / 2] == 1.0f, "45 degrees: corners %g %g",
+        rot[0], rot[S * S - 1]);
+
+  // Through augment_image: the drawn angle in range, the image as augment_rotate gives it.
+  AugmentParams p = nothing();
+  p.rotate_max_deg = 10.0;
+  float out[SN];
+  int bad = 0, negative = 0;
+  for (uint64_t s = 0; s < 100; s++) {
+    AugmentDraws d;
+    augment_image(&p, 4, 0, s, SH, SW, src, out, &d);
+    augment_rotate(src, want, SH, SW, d.angle_deg);
+    minmax01(want, SN);
+    bad += memcmp(out, want, sizeof out) != 0 || !(fabs(d.angle_deg) <= 10.0) || d.angle_deg == 0;
+    negative += d.angle_deg < 0;
+  }
+  CHECK(bad == 0 && negative > 20 && negative < 80, "rotation: %d bad images, %d negative angles", bad, negative);
+}
+
+static void test_gamma_bias(void) {
+  float x[SN], y[SN], out[SN], want[SN];
+  for (int i = 0; i < SN; i++)
+    x[i] = y[i] = (float)rng_uniform(23, 0, (uint64_t)i);
+  augment_gamma(y, SN, 1.0);
+  CHECK(memcmp(x, y, sizeof x) == 0, "gamma 1 is not the identity");
+  const double zero[5] = {0};
+  augment_bias(y, SH, SW, zero);
+  CHECK(memcmp(x, y, sizeof x) == 0, "bias 0 is not the identity");
+  y[0] = 0.0f, y[1] = 1.0f, y[2] = 0.25f;
+  augment_gamma(y, SN, 2.0);
+  CHECK(y[0] == 0.0f && y[1] == 1.0f && y[2] == 0.0625f, "gamma 2: %g %g %g", y[0], y[1], y[2]);
+  // A pure u term: 1 + 0.5 u is 0.5 on the left column, 1.5 on the right.
+  float ones[SN];
+  for (int i = 0; i < SN; i++)
+    ones[i] = 1.0f;
+  const double tilt[5] = {0.5, 0, 0, 0, 0};
+  augment_bias(ones, SH, SW, tilt);
+  CHECK(ones[0] == 0.5f && ones[SW - 1] == 1.5f && ones[SW / 2] == 1.0f, "bias tilt %g %g %g", ones[0], ones[SW - 1],
+        ones[SW / 2]);
+
+  // Through augment_image, gamma: in [1 / g, g], both sides of 1, the image as the steps give it.
+  AugmentParams p = nothing();
+  p.gamma_max = 2.0;
+  int bad = 0, below = 0;
+  for (uint64_t s = 0; s < 100; s++) {
+    AugmentDraws d;
+    augment_image(&p, 4, 0, s, SH, SW, x, out, &d);
+    memcpy(want, x, sizeof want);
+    minmax01(want, SN);
+    augment_gamma(want, SN, d.gamma);
+    minmax01(want, SN);
+    bad += memcmp(out, want, sizeof out) != 0 || !(d.gamma >= 0.5 && d.gamma <= 2.0);
+    below += d.gamma < 1;
+  }
+  CHECK(bad == 0 && below > 20 && below < 80, "gamma: %d bad images, %d below 1", bad, below);
+  // Bias: coefficients in range, the field as augment_bias gives it.
+  p = nothing();
+  p.bias_max = 0.1;
+  bad = 0;
+  int signs = 0;
+  for (uint64_t s = 0; s < 100; s++) {
+    AugmentDraws d;
+    augment_image(&p, 4, 0, s, SH, SW, x, out, &d);
+    memcpy(want, x, sizeof want);
+    augment_bias(want, SH, SW, d.bias);
+    minmax01(want, SN);
+    bad += memcmp(out, want, sizeof out) != 0;
+    for (int k = 0; k < 5; k++) {
+      bad += !(fabs(d.bias[k]) <= 0.1) || d.bias[k] == 0;
+      signs += d.bias[k] < 0;
+    }
+  }
+  CHECK(bad == 0 && signs > 150 && signs < 350, "bias: %d bad, %d of 500 coefficients negative", bad, signs);
+}
+
+// Every optional step on: deterministic in (seed, epoch, sample), each draw
+// moving with each of them, and the output in [0, 1].
+static void test_optional_all(void) {
+  static float clean[N], a[N], b[N];
+  AugmentParams p = augment_defaults();
+  p.cutout_p = p.blur_p = 1.0;
+  p.flip_lr_p = p.flip_ud_p = 0.5, p.rotate_max_deg = 15, p.gamma_max = 1.5, p.bias_max = 0.15;
+  smooth_image(clean, H, W);
+  AugmentDraws da, db;
+  augment_image(&p, 7, 3, 42, H, W, clean, a, &da);
+  augment_image(&p, 7, 3, 42, H, W, clean, b, &db);
+  CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(&da, &db, sizeof da) == 0, "all on: not deterministic");
+  memcpy(b, clean, sizeof b);
+  augment_image(&p, 7, 3, 42, H, W, b, b, NULL);
+  CHECK(memcmp(a, b, sizeof a) == 0, "all on: in place differs");
+  const uint64_t other[3][3] = {{8, 3, 42}, {7, 4, 42}, {7, 3, 43}};
+  for (int i = 0; i < 3; i++) {
+    AugmentDraws d = augment_draws(&p, other[i][0], (uint32_t)other[i][1], other[i][2], H, W);
+    CHECK(d.angle_deg != da.angle_deg && d.gamma != da.gamma && d.bias[0] != da.bias[0] && d.bias[4] != da.bias[4],
+          "(seed, epoch, sample) change %d leaves an optional draw", i);
+  }
+  int bad = 0;
+  for (int s = 0; s < 60; s++) {
+    float level = (float)rng_uniform(3, 0, (uint64_t)s);
+    for (int i = 0; i < N; i++)
+      clean[i] = s % 4 == 0 ? level : (float)rng_uniform(3, 1 + (uint64_t)s, (uint64_t)i);
+    augment_image(&p, 11, 2, (uint64_t)s, H, W, clean, a, NULL);
+    for (int i = 0; i < N; i++)
+      bad += !(a[i] >= 0.0f && a[i] <= 1.0f); // NaN fails both
+  }
+  CHECK(bad == 0, "all on: %d pixels outside [0, 1] or NaN", bad);
+}
+
 static void time_images(int images) {
   static float clean[N], out[N];
   smooth_image(clean, H, W);
@@ -304,6 +532,11 @@ int main(int argc, char **argv) {
   test_blur();
   test_cutout();
   test_range();
+  test_optional_off();
+  test_flips();
+  test_rotate();
+  test_gamma_bias();
+  test_optional_all();
   time_images(argc > 1 ? atoi(argv[1]) : 10000);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
