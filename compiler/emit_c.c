@@ -8,6 +8,7 @@
 #include "caec.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
@@ -125,7 +126,7 @@ static const char *kern_fn(Arena *a, const Step *s, int idx) {
 }
 
 // The kernel's function: its comment, signature and body.
-static void emit_kernel(FILE *out, Arena *a, const Step *s, int idx) {
+static void emit_kernel(FILE *out, const Step *s, int idx, const char *name) {
   const Kern *k = &s->kerns[idx];
   const Node *n = &s->g->nodes[k->node];
   int buf[R_COUNT], second[R_COUNT];
@@ -136,7 +137,7 @@ static void emit_kernel(FILE *out, Arena *a, const Step *s, int idx) {
       fprintf(out, "//   %-12s %s%s%s\n", role(k, r), s->bufs[buf[r]].shape, second[r] >= 0 ? " + " : "",
               second[r] >= 0 ? s->bufs[second[r]].shape : "");
   bool is_loss = k->kind == K_LOSS || k->kind == K_L2_LOSS;
-  fprintf(out, "static %s %s(", is_loss ? "double" : "void", kern_fn(a, s, idx));
+  fprintf(out, "static %s %s(", is_loss ? "double" : "void", name);
   emit_args(out, s, k, true);
   fprintf(out, ") {\n");
   switch (k->kind) {
@@ -160,7 +161,7 @@ static void emit_kernel(FILE *out, Arena *a, const Step *s, int idx) {
 static const char *arena_base[AR_COUNT] = {"s->params", "s->grads", "s->optim", "s->acts", "s->scratch", NULL};
 
 // A program's buffer declarations, then its kernel calls.
-static void emit_program(FILE *out, const Step *s, int prog, Arena *a) {
+static void emit_program(FILE *out, const Step *s, int prog, Arena *a, const char *const *fn) {
   if (prog == PROG_TRAIN)
     fprintf(out, "// One training step: forward (training mode), loss, backward, optimizer update.\n"
                  "static double train_step(CaecState *s, const CaecHyper *h, const float *restrict x, "
@@ -197,7 +198,7 @@ static void emit_program(FILE *out, const Step *s, int prog, Arena *a) {
     const Kern *kn = &s->kerns[k];
     if (kn->kind == K_UPDATE && (k == s->prog_start[prog] || kn[-1].kind != K_UPDATE))
       fprintf(out, "  if (h->update)\n    s->step++;\n");
-    fprintf(out, "  %s%s(", kn->kind == K_LOSS || kn->kind == K_L2_LOSS ? "loss += " : "", kern_fn(a, s, k));
+    fprintf(out, "  %s%s(", kn->kind == K_LOSS || kn->kind == K_L2_LOSS ? "loss += " : "", fn[k]);
     emit_args(out, s, kn, false);
     fprintf(out, ");\n");
   }
@@ -314,10 +315,29 @@ static void emit_model(FILE *out, const Step *s, const char *command) {
 static void emit_source(FILE *out, Arena *a, const Step *s, const char *command, const char *file) {
   provenance(out, s, command, file);
   fprintf(out, "#include \"%s.h\"\n\n#include \"kern.h\"\n#include \"rng.h\"\n\n", s->g->model_name);
+  // A kernel the inference forward shares with the training step (same source, name aside) is emitted once.
+  const char **fn = arena_alloc(a, sizeof(char *) * (size_t)(s->nkerns ? s->nkerns : 1));
+  char **text = xcalloc((size_t)(s->nkerns ? s->nkerns : 1), sizeof(char *));
+  for (int k = 0; k < s->nkerns; k++) {
+    size_t len;
+    FILE *m = open_memstream(&text[k], &len);
+    if (!m) {
+      fprintf(stderr, "caec: error: out of memory\n");
+      exit(1);
+    }
+    emit_kernel(m, s, k, "");
+    fclose(m);
+    for (int j = 0; j < k && !fn[k]; j++)
+      if (!strcmp(text[j], text[k]))
+        fn[k] = fn[j];
+    if (!fn[k])
+      emit_kernel(out, s, k, fn[k] = kern_fn(a, s, k));
+  }
   for (int k = 0; k < s->nkerns; k++)
-    emit_kernel(out, a, s, k);
+    free(text[k]);
+  free(text);
   for (int p = 0; p < PROG_COUNT; p++)
-    emit_program(out, s, p, a);
+    emit_program(out, s, p, a, fn);
   emit_model(out, s, command);
 }
 

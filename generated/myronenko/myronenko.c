@@ -2231,26 +2231,6 @@ static void t215_update(const CaecHyper *h, int64_t step, float *restrict w, flo
   caec_update(h, step, 1, false, w, g, opt);
 }
 
-// models/myronenko.cae:9: conv1.conv weights
-//   w            [32,1,3,3]
-//   wp           [32,1,3,3] packed for gather
-static void f0_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/myronenko.cae:9: conv1.conv (conv) + bias
-//   image        [32,1,128,128] plain
-//   grid         [32,32,128,128] NCHW16c
-//   wp           [32,1,3,3] packed for gather
-//   bias         [32]
-static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
 // models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu) statistics, applied by its consumers
 //   gamma        [32]
 //   beta         [32]
@@ -2261,15 +2241,6 @@ static void f1_gather(const float *restrict image, float *restrict grid, const f
 static void f2_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 128 * 128 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.conv1 weights
-//   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
-static void f3_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) + bias
@@ -2297,58 +2268,6 @@ static void f5_bn_coeffs(const float *restrict gamma, const float *restrict beta
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:36: level1.h.conv2 weights
-//   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
-static void f6_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) + bias
-//   image        [32,32,128,128] NCHW16c
-//   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
-//   bias         [32]
-//   scale_a      [32] f32
-//   shift_a      [32] f32
-static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:37: level1.shortcut weights
-//   w            [32,32,1,1]
-//   wp           [32,32,1,1] packed for gather
-static void f8_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:37: level1.shortcut (conv) + bias + level1 (add)
-//   image        [32,32,128,128] NCHW16c
-//   res          [32,32,128,128] NCHW16c
-//   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,1,1] packed for gather
-//   bias         [32]
-static void f9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
-}
-
-// models/myronenko.cae:11: level2.conv weights
-//   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
-static void f10_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/myronenko.cae:11: level2.conv (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c
@@ -2370,15 +2289,6 @@ static void f11_gather(const float *restrict image, float *restrict grid, const 
 static void f12_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
-//   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for gather
-static void f13_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) + bias
@@ -2406,37 +2316,6 @@ static void f15_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f16_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) + bias
-//   image        [32,64,64,64] NCHW16c
-//   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
-//   bias         [64]
-//   scale_a      [64] f32
-//   shift_a      [64] f32
-static void f17_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
-//   w            [64,32,1,1]
-//   wp           [64,32,1,1] packed for gather
-static void f18_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut (conv) + bias + level2.res_myronenko1 (add)
 //   image        [32,32,64,64] NCHW16c
 //   res          [32,64,64,64] NCHW16c
@@ -2459,15 +2338,6 @@ static void f19_gather(const float *restrict image, const float *restrict res, f
 static void f20_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 64 * 64 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f21_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) + bias
@@ -2495,58 +2365,6 @@ static void f23_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f24_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) + bias
-//   image        [32,64,64,64] NCHW16c
-//   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
-//   bias         [64]
-//   scale_a      [64] f32
-//   shift_a      [64] f32
-static void f25_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
-//   w            [64,64,1,1]
-//   wp           [64,64,1,1] packed for gather
-static void f26_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut (conv) + bias + level2.res_myronenko2 (add)
-//   image        [32,64,64,64] NCHW16c
-//   res          [32,64,64,64] NCHW16c
-//   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,1,1] packed for gather
-//   bias         [64]
-static void f27_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
-}
-
-// models/myronenko.cae:13: level3.conv weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f28_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/myronenko.cae:13: level3.conv (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
@@ -2568,15 +2386,6 @@ static void f29_gather(const float *restrict image, float *restrict grid, const 
 static void f30_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for gather
-static void f31_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) + bias
@@ -2604,37 +2413,6 @@ static void f33_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
-//   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
-static void f34_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) + bias
-//   image        [32,128,32,32] NCHW16c
-//   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
-//   bias         [128]
-//   scale_a      [128] f32
-//   shift_a      [128] f32
-static void f35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
-//   w            [128,64,1,1]
-//   wp           [128,64,1,1] packed for gather
-static void f36_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut (conv) + bias + level3.res_myronenko1 (add)
 //   image        [32,64,32,32] NCHW16c
 //   res          [32,128,32,32] NCHW16c
@@ -2657,15 +2435,6 @@ static void f37_gather(const float *restrict image, const float *restrict res, f
 static void f38_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 128, HW = 32 * 32 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
-//   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
-static void f39_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) + bias
@@ -2693,78 +2462,6 @@ static void f41_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
-//   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
-static void f42_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) + bias
-//   image        [32,128,32,32] NCHW16c
-//   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
-//   bias         [128]
-//   scale_a      [128] f32
-//   shift_a      [128] f32
-static void f43_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
-//   w            [128,128,1,1]
-//   wp           [128,128,1,1] packed for gather
-static void f44_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut (conv) + bias + level3.res_myronenko2 (add)
-//   image        [32,128,32,32] NCHW16c
-//   res          [32,128,32,32] NCHW16c
-//   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,1,1] packed for gather
-//   bias         [128]
-static void f45_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
-}
-
-// models/myronenko.cae:15: latent weights
-//   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
-static void f46_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/myronenko.cae:15: latent (conv) + bias
-//   image        [32,128,32,32] NCHW16c
-//   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
-//   bias         [128]
-static void f47_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.convT weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for scatter
-static void f48_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) + bias
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
@@ -2786,15 +2483,6 @@ static void f49_scatter(const float *restrict grid, float *restrict image, const
 static void f50_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.convT weights
-//   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for scatter
-static void f51_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT (convT) + bias
@@ -2822,15 +2510,6 @@ static void f53_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:44: output.up3.convT weights
-//   w            [32,16,3,3]
-//   wp           [32,16,3,3] packed for scatter
-static void f54_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:44: output.up3.convT (convT) + bias
 //   grid         [32,32,64,64] NCHW16c
 //   image        [32,16,128,128] NCHW16c
@@ -2854,28 +2533,6 @@ static void f55_scatter(const float *restrict grid, float *restrict image, const
 static void f56_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/myronenko.cae:17: output.conv weights
-//   w            [1,16,3,3]
-//   wp           [1,16,3,3] packed for gather
-static void f57_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/myronenko.cae:17: output.conv (conv) + bias
-//   image        [32,16,128,128] NCHW16c
-//   grid         [32,1,128,128] plain
-//   wp           [1,16,3,3] packed for gather
-//   bias         [1]
-//   scale_a      [16] f32
-//   shift_a      [16] f32
-static void f58_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/myronenko.cae:17: output.sigmoid (sigmoid)
@@ -3689,65 +3346,65 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *shift_output_up3_bn_531 = (float *)(s->scratch + 9280); // [16] f32
   float *wg_output_conv_532 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_533 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
-  f0_pack_gather(w_conv1_conv_weight, wg_conv1_conv_462);
-  f1_gather(x, a_conv1_conv_463, wg_conv1_conv_462, w_conv1_conv_bias);
+  t0_pack_gather(w_conv1_conv_weight, wg_conv1_conv_462);
+  t1_gather(x, a_conv1_conv_463, wg_conv1_conv_462, w_conv1_conv_bias);
   f2_bn_coeffs(w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var, scale_level1_h_bn1_464, shift_level1_h_bn1_465);
-  f3_pack_gather(w_level1_h_conv1_weight, wg_level1_h_conv1_466);
+  t5_pack_gather(w_level1_h_conv1_weight, wg_level1_h_conv1_466);
   f4_gather(a_conv1_conv_463, a_level1_h_conv1_467, wg_level1_h_conv1_466, w_level1_h_conv1_bias, scale_level1_h_bn1_464, shift_level1_h_bn1_465);
   f5_bn_coeffs(w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
-  f6_pack_gather(w_level1_h_conv2_weight, wg_level1_h_conv2_470);
-  f7_gather(a_level1_h_conv1_467, a_level1_h_conv2_471, wg_level1_h_conv2_470, w_level1_h_conv2_bias, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
-  f8_pack_gather(w_level1_shortcut_weight, wg_level1_shortcut_472);
-  f9_gather(a_conv1_conv_463, a_level1_h_conv2_471, a_level1_473, wg_level1_shortcut_472, w_level1_shortcut_bias);
-  f10_pack_gather(w_level2_conv_weight, wg_level2_conv_474);
+  t8_pack_gather(w_level1_h_conv2_weight, wg_level1_h_conv2_470);
+  t9_gather(a_level1_h_conv1_467, a_level1_h_conv2_471, wg_level1_h_conv2_470, w_level1_h_conv2_bias, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
+  t10_pack_gather(w_level1_shortcut_weight, wg_level1_shortcut_472);
+  t11_gather(a_conv1_conv_463, a_level1_h_conv2_471, a_level1_473, wg_level1_shortcut_472, w_level1_shortcut_bias);
+  t12_pack_gather(w_level2_conv_weight, wg_level2_conv_474);
   f11_gather(a_level1_473, a_level2_conv_475, wg_level2_conv_474, w_level2_conv_bias);
   f12_bn_coeffs(w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var, scale_level2_res_myronenko1_h_bn1_476, shift_level2_res_myronenko1_h_bn1_477);
-  f13_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1_478);
+  t15_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1_478);
   f14_gather(a_level2_conv_475, a_level2_res_myronenko1_h_conv1_479, wg_level2_res_myronenko1_h_conv1_478, w_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1_476, shift_level2_res_myronenko1_h_bn1_477);
   f15_bn_coeffs(w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
-  f16_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2_482);
-  f17_gather(a_level2_res_myronenko1_h_conv1_479, a_level2_res_myronenko1_h_conv2_483, wg_level2_res_myronenko1_h_conv2_482, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
-  f18_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut_484);
+  t18_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2_482);
+  t19_gather(a_level2_res_myronenko1_h_conv1_479, a_level2_res_myronenko1_h_conv2_483, wg_level2_res_myronenko1_h_conv2_482, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
+  t20_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut_484);
   f19_gather(a_level2_conv_475, a_level2_res_myronenko1_h_conv2_483, a_level2_res_myronenko1_485, wg_level2_res_myronenko1_shortcut_484, w_level2_res_myronenko1_shortcut_bias);
   f20_bn_coeffs(w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var, scale_level2_res_myronenko2_h_bn1_486, shift_level2_res_myronenko2_h_bn1_487);
-  f21_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1_488);
+  t23_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1_488);
   f22_gather(a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv1_489, wg_level2_res_myronenko2_h_conv1_488, w_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1_486, shift_level2_res_myronenko2_h_bn1_487);
   f23_bn_coeffs(w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
-  f24_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2_492);
-  f25_gather(a_level2_res_myronenko2_h_conv1_489, a_level2_res_myronenko2_h_conv2_493, wg_level2_res_myronenko2_h_conv2_492, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
-  f26_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut_494);
-  f27_gather(a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv2_493, a_level2_res_myronenko2_495, wg_level2_res_myronenko2_shortcut_494, w_level2_res_myronenko2_shortcut_bias);
-  f28_pack_gather(w_level3_conv_weight, wg_level3_conv_496);
+  t26_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2_492);
+  t27_gather(a_level2_res_myronenko2_h_conv1_489, a_level2_res_myronenko2_h_conv2_493, wg_level2_res_myronenko2_h_conv2_492, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
+  t28_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut_494);
+  t29_gather(a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv2_493, a_level2_res_myronenko2_495, wg_level2_res_myronenko2_shortcut_494, w_level2_res_myronenko2_shortcut_bias);
+  t30_pack_gather(w_level3_conv_weight, wg_level3_conv_496);
   f29_gather(a_level2_res_myronenko2_495, a_level3_conv_497, wg_level3_conv_496, w_level3_conv_bias);
   f30_bn_coeffs(w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var, scale_level3_res_myronenko1_h_bn1_498, shift_level3_res_myronenko1_h_bn1_499);
-  f31_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1_500);
+  t33_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1_500);
   f32_gather(a_level3_conv_497, a_level3_res_myronenko1_h_conv1_501, wg_level3_res_myronenko1_h_conv1_500, w_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1_498, shift_level3_res_myronenko1_h_bn1_499);
   f33_bn_coeffs(w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
-  f34_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2_504);
-  f35_gather(a_level3_res_myronenko1_h_conv1_501, a_level3_res_myronenko1_h_conv2_505, wg_level3_res_myronenko1_h_conv2_504, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
-  f36_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut_506);
+  t36_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2_504);
+  t37_gather(a_level3_res_myronenko1_h_conv1_501, a_level3_res_myronenko1_h_conv2_505, wg_level3_res_myronenko1_h_conv2_504, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
+  t38_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut_506);
   f37_gather(a_level3_conv_497, a_level3_res_myronenko1_h_conv2_505, a_level3_res_myronenko1_507, wg_level3_res_myronenko1_shortcut_506, w_level3_res_myronenko1_shortcut_bias);
   f38_bn_coeffs(w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var, scale_level3_res_myronenko2_h_bn1_508, shift_level3_res_myronenko2_h_bn1_509);
-  f39_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1_510);
+  t41_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1_510);
   f40_gather(a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv1_511, wg_level3_res_myronenko2_h_conv1_510, w_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1_508, shift_level3_res_myronenko2_h_bn1_509);
   f41_bn_coeffs(w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
-  f42_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2_514);
-  f43_gather(a_level3_res_myronenko2_h_conv1_511, a_level3_res_myronenko2_h_conv2_515, wg_level3_res_myronenko2_h_conv2_514, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
-  f44_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut_516);
-  f45_gather(a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv2_515, a_level3_res_myronenko2_517, wg_level3_res_myronenko2_shortcut_516, w_level3_res_myronenko2_shortcut_bias);
-  f46_pack_gather(w_latent_weight, wg_latent_518);
-  f47_gather(a_level3_res_myronenko2_517, a_latent_519, wg_latent_518, w_latent_bias);
-  f48_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_520);
+  t44_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2_514);
+  t45_gather(a_level3_res_myronenko2_h_conv1_511, a_level3_res_myronenko2_h_conv2_515, wg_level3_res_myronenko2_h_conv2_514, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
+  t46_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut_516);
+  t47_gather(a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv2_515, a_level3_res_myronenko2_517, wg_level3_res_myronenko2_shortcut_516, w_level3_res_myronenko2_shortcut_bias);
+  t48_pack_gather(w_latent_weight, wg_latent_518);
+  t49_gather(a_level3_res_myronenko2_517, a_latent_519, wg_latent_518, w_latent_bias);
+  t50_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_520);
   f49_scatter(a_latent_519, a_output_up1_convT_521, ws_output_up1_convT_520, w_output_up1_convT_bias);
   f50_bn_coeffs(w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn_522, shift_output_up1_bn_523);
-  f51_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_524);
+  t53_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_524);
   f52_scatter(a_output_up1_convT_521, a_output_up2_convT_525, ws_output_up2_convT_524, w_output_up2_convT_bias, scale_output_up1_bn_522, shift_output_up1_bn_523);
   f53_bn_coeffs(w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn_526, shift_output_up2_bn_527);
-  f54_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_528);
+  t56_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_528);
   f55_scatter(a_output_up2_convT_525, a_output_up3_convT_529, ws_output_up3_convT_528, w_output_up3_convT_bias, scale_output_up2_bn_526, shift_output_up2_bn_527);
   f56_bn_coeffs(w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn_530, shift_output_up3_bn_531);
-  f57_pack_gather(w_output_conv_weight, wg_output_conv_532);
-  f58_gather(a_output_up3_convT_529, a_output_conv_533, wg_output_conv_532, w_output_conv_bias, scale_output_up3_bn_530, shift_output_up3_bn_531);
+  t59_pack_gather(w_output_conv_weight, wg_output_conv_532);
+  t60_gather(a_output_up3_convT_529, a_output_conv_533, wg_output_conv_532, w_output_conv_bias, scale_output_up3_bn_530, shift_output_up3_bn_531);
   f59_sigmoid(a_output_conv_533, y);
 }
 

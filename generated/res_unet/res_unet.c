@@ -1343,15 +1343,6 @@ static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, flo
   caec_update(h, step, 1, false, w, g, opt);
 }
 
-// models/res_unet.cae:9: conv1 weights
-//   w            [32,1,3,3]
-//   wp           [32,1,3,3] packed for gather
-static void f0_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/res_unet.cae:9: conv1 (conv) + bias
 //   image        [32,1,128,128] plain
 //   grid         [32,32,64,64] NCHW16c
@@ -1373,15 +1364,6 @@ static void f1_gather(const float *restrict image, float *restrict grid, const f
 static void f2_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
-//   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for gather
-static void f3_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 (conv) + bias
@@ -1409,37 +1391,6 @@ static void f5_bn_coeffs(const float *restrict gamma, const float *restrict beta
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f6_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) + bias
-//   image        [32,64,32,32] NCHW16c
-//   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
-//   bias         [64]
-//   scale_a      [64] f32
-//   shift_a      [64] f32
-static void f7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:26: rb1.shortcut weights
-//   w            [64,32,1,1]
-//   wp           [64,32,1,1] packed for gather
-static void f8_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:26: rb1.shortcut (conv) + bias + rb1 (add)
 //   image        [32,32,64,64] NCHW16c
 //   res          [32,64,32,32] NCHW16c
@@ -1462,15 +1413,6 @@ static void f9_gather(const float *restrict image, const float *restrict res, fl
 static void f10_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f11_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) + bias
@@ -1496,15 +1438,6 @@ static void f12_gather(const float *restrict image, float *restrict grid, const 
 static void f13_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f14_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) + bias + rb2 (add)
@@ -1533,15 +1466,6 @@ static void f16_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:23: latent.h.conv1 weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for gather
-static void f17_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:23: latent.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
@@ -1567,58 +1491,6 @@ static void f19_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:24: latent.h.conv2 weights
-//   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
-static void f20_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) + bias
-//   image        [32,128,16,16] NCHW16c
-//   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
-//   bias         [128]
-//   scale_a      [128] f32
-//   shift_a      [128] f32
-static void f21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:26: latent.shortcut weights
-//   w            [128,64,1,1]
-//   wp           [128,64,1,1] packed for gather
-static void f22_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:26: latent.shortcut (conv) + bias + latent (add)
-//   image        [32,64,32,32] NCHW16c
-//   res          [32,128,16,16] NCHW16c
-//   grid         [32,128,16,16] NCHW16c
-//   wp           [128,64,1,1] packed for gather
-//   bias         [128]
-static void f23_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
-}
-
-// models/lib/seed_blocks.cae:44: up1.up.convT weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for scatter
-static void f24_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:44: up1.up.convT (convT) + bias
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
@@ -1640,15 +1512,6 @@ static void f25_scatter(const float *restrict grid, float *restrict image, const
 static void f26_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:44: up2.up.convT weights
-//   w            [128,32,3,3]
-//   wp           [128,32,3,3] packed for scatter
-static void f27_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.convT (convT) + bias
@@ -1676,15 +1539,6 @@ static void f29_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:44: output.up.convT weights
-//   w            [64,16,3,3]
-//   wp           [64,16,3,3] packed for scatter
-static void f30_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:44: output.up.convT (convT) + bias
 //   grid         [32,32,64,64] NCHW16c + [32,32,64,64] NCHW16c
 //   image        [32,16,128,128] NCHW16c
@@ -1708,28 +1562,6 @@ static void f31_scatter(const float *restrict grid, const float *restrict grid_b
 static void f32_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/res_unet.cae:16: output.conv weights
-//   w            [1,16,3,3]
-//   wp           [1,16,3,3] packed for gather
-static void f33_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/res_unet.cae:16: output.conv (conv) + bias
-//   image        [32,16,128,128] NCHW16c
-//   grid         [32,1,128,128] plain
-//   wp           [1,16,3,3] packed for gather
-//   bias         [1]
-//   scale_a      [16] f32
-//   shift_a      [16] f32
-static void f34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/res_unet.cae:16: output.sigmoid (sigmoid)
@@ -2236,41 +2068,41 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *shift_output_up_bn_332 = (float *)(s->scratch + 9280); // [16] f32
   float *wg_output_conv_333 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_334 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
-  f0_pack_gather(w_conv1_weight, wg_conv1_291);
+  t0_pack_gather(w_conv1_weight, wg_conv1_291);
   f1_gather(x, a_conv1_292, wg_conv1_291, w_conv1_bias);
   f2_bn_coeffs(w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
-  f3_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_295);
+  t3_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_295);
   f4_gather(a_conv1_292, a_rb1_h_conv1_296, wg_rb1_h_conv1_295, w_rb1_h_conv1_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
   f5_bn_coeffs(w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
-  f6_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_299);
-  f7_gather(a_rb1_h_conv1_296, a_rb1_h_conv2_300, wg_rb1_h_conv2_299, w_rb1_h_conv2_bias, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
-  f8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_301);
+  t6_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_299);
+  t7_gather(a_rb1_h_conv1_296, a_rb1_h_conv2_300, wg_rb1_h_conv2_299, w_rb1_h_conv2_bias, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
+  t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_301);
   f9_gather(a_conv1_292, a_rb1_h_conv2_300, a_rb1_302, wg_rb1_shortcut_301, w_rb1_shortcut_bias);
   f10_bn_coeffs(w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1_303, shift_rb2_h_bn1_304);
-  f11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_305);
+  t11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_305);
   f12_gather(a_rb1_302, a_rb2_h_conv1_306, wg_rb2_h_conv1_305, w_rb2_h_conv1_bias, scale_rb2_h_bn1_303, shift_rb2_h_bn1_304);
   f13_bn_coeffs(w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, scale_rb2_h_bn2_307, shift_rb2_h_bn2_308);
-  f14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_309);
+  t14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_309);
   f15_gather(a_rb2_h_conv1_306, a_rb1_302, a_rb2_310, wg_rb2_h_conv2_309, w_rb2_h_conv2_bias, scale_rb2_h_bn2_307, shift_rb2_h_bn2_308);
   f16_bn_coeffs(w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1_311, shift_latent_h_bn1_312);
-  f17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_313);
+  t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_313);
   f18_gather(a_rb2_310, a_latent_h_conv1_314, wg_latent_h_conv1_313, w_latent_h_conv1_bias, scale_latent_h_bn1_311, shift_latent_h_bn1_312);
   f19_bn_coeffs(w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
-  f20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_317);
-  f21_gather(a_latent_h_conv1_314, a_latent_h_conv2_318, wg_latent_h_conv2_317, w_latent_h_conv2_bias, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
-  f22_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_319);
-  f23_gather(a_rb2_310, a_latent_h_conv2_318, a_latent_320, wg_latent_shortcut_319, w_latent_shortcut_bias);
-  f24_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT_321);
+  t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_317);
+  t21_gather(a_latent_h_conv1_314, a_latent_h_conv2_318, wg_latent_h_conv2_317, w_latent_h_conv2_bias, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
+  t22_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_319);
+  t23_gather(a_rb2_310, a_latent_h_conv2_318, a_latent_320, wg_latent_shortcut_319, w_latent_shortcut_bias);
+  t24_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT_321);
   f25_scatter(a_latent_320, a_up1_up_convT_322, ws_up1_up_convT_321, w_up1_up_convT_bias);
   f26_bn_coeffs(w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var, scale_up1_up_bn_323, shift_up1_up_bn_324);
-  f27_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT_325);
+  t27_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT_325);
   f28_scatter(a_up1_up_convT_322, a_rb2_310, a_up2_up_convT_326, ws_up2_up_convT_325, w_up2_up_convT_bias, scale_up1_up_bn_323, shift_up1_up_bn_324);
   f29_bn_coeffs(w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var, scale_up2_up_bn_327, shift_up2_up_bn_328);
-  f30_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_329);
+  t30_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_329);
   f31_scatter(a_up2_up_convT_326, a_conv1_292, a_output_up_convT_330, ws_output_up_convT_329, w_output_up_convT_bias, scale_up2_up_bn_327, shift_up2_up_bn_328);
   f32_bn_coeffs(w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn_331, shift_output_up_bn_332);
-  f33_pack_gather(w_output_conv_weight, wg_output_conv_333);
-  f34_gather(a_output_up_convT_330, a_output_conv_334, wg_output_conv_333, w_output_conv_bias, scale_output_up_bn_331, shift_output_up_bn_332);
+  t33_pack_gather(w_output_conv_weight, wg_output_conv_333);
+  t34_gather(a_output_up_convT_330, a_output_conv_334, wg_output_conv_333, w_output_conv_bias, scale_output_up_bn_331, shift_output_up_bn_332);
   f35_sigmoid(a_output_conv_334, y);
 }
 

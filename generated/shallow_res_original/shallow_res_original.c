@@ -1356,35 +1356,6 @@ static void t131_update(const CaecHyper *h, int64_t step, float *restrict w, flo
   caec_update(h, step, 1, false, w, g, opt);
 }
 
-// models/shallow_res_original.cae:8: conv1 weights
-//   w            [32,1,3,3]
-//   wp           [32,1,3,3] packed for gather
-static void f0_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/shallow_res_original.cae:8: conv1 (conv) + bias
-//   image        [32,1,128,128] plain
-//   grid         [32,32,64,64] NCHW16c
-//   wp           [32,1,3,3] packed for gather
-//   bias         [32]
-static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
-// models/lib/seed_blocks.cae:10: rb1.h.conv1 weights
-//   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for gather
-static void f2_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 (conv) + bias
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
@@ -1408,28 +1379,6 @@ static void f4_bn_coeffs(const float *restrict gamma, const float *restrict beta
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f5_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) + bias
-//   image        [32,64,32,32] NCHW16c
-//   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
-//   bias         [64]
-//   scale_a      [64] f32
-//   shift_a      [64] f32
-static void f6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn)
 //   x            [32,64,32,32] NCHW16c
 //   y            [32,64,32,32] NCHW16c
@@ -1440,36 +1389,6 @@ static void f6_gather(const float *restrict image, float *restrict grid, const f
 static void f7_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
-}
-
-// models/lib/seed_blocks.cae:13: rb1.shortcut weights
-//   w            [64,32,1,1]
-//   wp           [64,32,1,1] packed for gather
-static void f8_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:13: rb1.shortcut (conv) + bias + rb1.add (add) + rb1.relu (relu)
-//   image        [32,32,64,64] NCHW16c
-//   res          [32,64,32,32] NCHW16c
-//   grid         [32,64,32,32] NCHW16c
-//   wp           [64,32,1,1] packed for gather
-//   bias         [64]
-static void f9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
-}
-
-// models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f10_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) + bias
@@ -1495,28 +1414,6 @@ static void f12_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
-//   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
-static void f13_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) + bias
-//   image        [32,64,32,32] NCHW16c
-//   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
-//   bias         [64]
-//   scale_a      [64] f32
-//   shift_a      [64] f32
-static void f14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn)
 //   x            [32,64,32,32] NCHW16c
 //   y            [32,64,32,32] NCHW16c
@@ -1527,23 +1424,6 @@ static void f14_gather(const float *restrict image, float *restrict grid, const 
 static void f15_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
-}
-
-// models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void f16_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, true, y);
-}
-
-// models/lib/seed_blocks.cae:10: latent.h.conv1 weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for gather
-static void f17_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 (conv) + bias
@@ -1569,28 +1449,6 @@ static void f19_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:11: latent.h.conv2 weights
-//   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
-static void f20_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) + bias
-//   image        [32,128,16,16] NCHW16c
-//   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
-//   bias         [128]
-//   scale_a      [128] f32
-//   shift_a      [128] f32
-static void f21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
-}
-
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn)
 //   x            [32,128,16,16] NCHW16c
 //   y            [32,128,16,16] NCHW16c
@@ -1601,36 +1459,6 @@ static void f21_gather(const float *restrict image, float *restrict grid, const 
 static void f22_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 128, HW = 16 * 16 };
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
-}
-
-// models/lib/seed_blocks.cae:13: latent.shortcut weights
-//   w            [128,64,1,1]
-//   wp           [128,64,1,1] packed for gather
-static void f23_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/lib/seed_blocks.cae:13: latent.shortcut (conv) + bias + latent.add (add) + latent.relu (relu)
-//   image        [32,64,32,32] NCHW16c
-//   res          [32,128,16,16] NCHW16c
-//   grid         [32,128,16,16] NCHW16c
-//   wp           [128,64,1,1] packed for gather
-//   bias         [128]
-static void f24_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.convT weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for scatter
-static void f25_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) + bias
@@ -1654,15 +1482,6 @@ static void f26_scatter(const float *restrict grid, float *restrict image, const
 static void f27_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.convT weights
-//   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for scatter
-static void f28_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT (convT) + bias
@@ -1690,15 +1509,6 @@ static void f30_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/lib/seed_blocks.cae:44: output.up3.convT weights
-//   w            [32,16,3,3]
-//   wp           [32,16,3,3] packed for scatter
-static void f31_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
-}
-
 // models/lib/seed_blocks.cae:44: output.up3.convT (convT) + bias
 //   grid         [32,32,64,64] NCHW16c
 //   image        [32,16,128,128] NCHW16c
@@ -1722,28 +1532,6 @@ static void f32_scatter(const float *restrict grid, float *restrict image, const
 static void f33_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/shallow_res_original.cae:14: output.conv weights
-//   w            [1,16,3,3]
-//   wp           [1,16,3,3] packed for gather
-static void f34_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/shallow_res_original.cae:14: output.conv (conv) + bias
-//   image        [32,16,128,128] NCHW16c
-//   grid         [32,1,128,128] plain
-//   wp           [1,16,3,3] packed for gather
-//   bias         [1]
-//   scale_a      [16] f32
-//   shift_a      [16] f32
-static void f35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/shallow_res_original.cae:14: output.sigmoid (sigmoid)
@@ -2250,42 +2038,42 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *shift_output_up3_bn_328 = (float *)(s->scratch + 9280); // [16] f32
   float *wg_output_conv_329 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_330 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
-  f0_pack_gather(w_conv1_weight, wg_conv1_289);
-  f1_gather(x, a_conv1_290, wg_conv1_289, w_conv1_bias);
-  f2_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_291);
+  t0_pack_gather(w_conv1_weight, wg_conv1_289);
+  t1_gather(x, a_conv1_290, wg_conv1_289, w_conv1_bias);
+  t2_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_291);
   f3_gather(a_conv1_290, a_rb1_h_conv1_292, wg_rb1_h_conv1_291, w_rb1_h_conv1_bias);
   f4_bn_coeffs(w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
-  f5_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_295);
-  f6_gather(a_rb1_h_conv1_292, a_rb1_h_conv2_296, wg_rb1_h_conv2_295, w_rb1_h_conv2_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
+  t5_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_295);
+  t6_gather(a_rb1_h_conv1_292, a_rb1_h_conv2_296, wg_rb1_h_conv2_295, w_rb1_h_conv2_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
   f7_bn_eval(a_rb1_h_conv2_296, a_rb1_h_bn2_297, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var);
-  f8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_298);
-  f9_gather(a_conv1_290, a_rb1_h_bn2_297, a_rb1_relu_299, wg_rb1_shortcut_298, w_rb1_shortcut_bias);
-  f10_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_300);
+  t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_298);
+  t9_gather(a_conv1_290, a_rb1_h_bn2_297, a_rb1_relu_299, wg_rb1_shortcut_298, w_rb1_shortcut_bias);
+  t10_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_300);
   f11_gather(a_rb1_relu_299, a_rb2_h_conv1_301, wg_rb2_h_conv1_300, w_rb2_h_conv1_bias);
   f12_bn_coeffs(w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
-  f13_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_304);
-  f14_gather(a_rb2_h_conv1_301, a_rb2_h_conv2_305, wg_rb2_h_conv2_304, w_rb2_h_conv2_bias, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
+  t13_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_304);
+  t14_gather(a_rb2_h_conv1_301, a_rb2_h_conv2_305, wg_rb2_h_conv2_304, w_rb2_h_conv2_bias, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
   f15_bn_eval(a_rb2_h_conv2_305, a_rb2_h_bn2_306, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var);
-  f16_add(a_rb2_h_bn2_306, a_rb1_relu_299, a_rb2_relu_307);
-  f17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_308);
+  t16_add(a_rb2_h_bn2_306, a_rb1_relu_299, a_rb2_relu_307);
+  t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_308);
   f18_gather(a_rb2_relu_307, a_latent_h_conv1_309, wg_latent_h_conv1_308, w_latent_h_conv1_bias);
   f19_bn_coeffs(w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
-  f20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_312);
-  f21_gather(a_latent_h_conv1_309, a_latent_h_conv2_313, wg_latent_h_conv2_312, w_latent_h_conv2_bias, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
+  t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_312);
+  t21_gather(a_latent_h_conv1_309, a_latent_h_conv2_313, wg_latent_h_conv2_312, w_latent_h_conv2_bias, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
   f22_bn_eval(a_latent_h_conv2_313, a_latent_h_bn2_314, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var);
-  f23_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_315);
-  f24_gather(a_rb2_relu_307, a_latent_h_bn2_314, a_latent_relu_316, wg_latent_shortcut_315, w_latent_shortcut_bias);
-  f25_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_317);
+  t23_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_315);
+  t24_gather(a_rb2_relu_307, a_latent_h_bn2_314, a_latent_relu_316, wg_latent_shortcut_315, w_latent_shortcut_bias);
+  t25_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_317);
   f26_scatter(a_latent_relu_316, a_output_up1_convT_318, ws_output_up1_convT_317, w_output_up1_convT_bias);
   f27_bn_coeffs(w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn_319, shift_output_up1_bn_320);
-  f28_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_321);
+  t28_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_321);
   f29_scatter(a_output_up1_convT_318, a_output_up2_convT_322, ws_output_up2_convT_321, w_output_up2_convT_bias, scale_output_up1_bn_319, shift_output_up1_bn_320);
   f30_bn_coeffs(w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn_323, shift_output_up2_bn_324);
-  f31_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_325);
+  t31_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_325);
   f32_scatter(a_output_up2_convT_322, a_output_up3_convT_326, ws_output_up3_convT_325, w_output_up3_convT_bias, scale_output_up2_bn_323, shift_output_up2_bn_324);
   f33_bn_coeffs(w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn_327, shift_output_up3_bn_328);
-  f34_pack_gather(w_output_conv_weight, wg_output_conv_329);
-  f35_gather(a_output_up3_convT_326, a_output_conv_330, wg_output_conv_329, w_output_conv_bias, scale_output_up3_bn_327, shift_output_up3_bn_328);
+  t34_pack_gather(w_output_conv_weight, wg_output_conv_329);
+  t35_gather(a_output_up3_convT_326, a_output_conv_330, wg_output_conv_329, w_output_conv_bias, scale_output_up3_bn_327, shift_output_up3_bn_328);
   f36_sigmoid(a_output_conv_330, y);
 }
 

@@ -829,26 +829,6 @@ static void t82_update(const CaecHyper *h, int64_t step, float *restrict w, floa
   caec_update(h, step, 1, false, w, g, opt);
 }
 
-// models/skip_cae.cae:9: a.conv weights
-//   w            [32,1,3,3]
-//   wp           [32,1,3,3] packed for gather
-static void f0_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/skip_cae.cae:9: a.conv (conv) + bias
-//   image        [32,1,128,128] plain
-//   grid         [32,32,64,64] NCHW16c
-//   wp           [32,1,3,3] packed for gather
-//   bias         [32]
-static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
 // models/skip_cae.cae:9: a.bn (bn)
 //   x            [32,32,64,64] NCHW16c
 //   y            [32,32,64,64] NCHW16c
@@ -861,33 +841,6 @@ static void f2_bn_eval(const float *restrict x, float *restrict y, const float *
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
-// models/skip_cae.cae:10: b.relu (relu)
-//   x            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
-static void f3_relu(const float *restrict x, float *restrict y) {
-  kp_relu(4194304, x, y);
-}
-
-// models/skip_cae.cae:10: b.conv weights
-//   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for gather
-static void f4_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/skip_cae.cae:10: b.conv (conv) + bias
-//   image        [32,32,64,64] NCHW16c
-//   grid         [32,64,32,32] NCHW16c
-//   wp           [64,32,3,3] packed for gather
-//   bias         [64]
-static void f5_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
-}
-
 // models/skip_cae.cae:10: b.bn (bn)
 //   x            [32,64,32,32] NCHW16c
 //   y            [32,64,32,32] NCHW16c
@@ -898,22 +851,6 @@ static void f5_gather(const float *restrict image, float *restrict grid, const f
 static void f6_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 64, HW = 32 * 32 };
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
-}
-
-// models/skip_cae.cae:11: latent.relu1 (relu)
-//   x            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void f7_relu(const float *restrict x, float *restrict y) {
-  kp_relu(2097152, x, y);
-}
-
-// models/skip_cae.cae:11: latent.conv weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for gather
-static void f8_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_pack_gather(&g, w, wp);
 }
 
 // models/skip_cae.cae:11: latent.conv (conv) + bias
@@ -939,28 +876,6 @@ static void f10_bn_coeffs(const float *restrict gamma, const float *restrict bet
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
-// models/skip_cae.cae:13: dconv3.convT weights
-//   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for scatter
-static void f11_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
-}
-
-// models/skip_cae.cae:13: dconv3.convT (convT) + bias
-//   grid         [32,128,16,16] NCHW16c
-//   image        [32,64,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for scatter
-//   bias         [64]
-//   scale_a      [128] f32
-//   shift_a      [128] f32
-static void f12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
-}
-
 // models/skip_cae.cae:13: dconv3.bn (bn)
 //   x            [32,64,32,32] NCHW16c
 //   y            [32,64,32,32] NCHW16c
@@ -973,34 +888,6 @@ static void f13_bn_eval(const float *restrict x, float *restrict y, const float 
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
 }
 
-// models/skip_cae.cae:13: dconv3.add (add) + dconv3.relu (relu)
-//   a            [32,64,32,32] NCHW16c
-//   b            [32,64,32,32] NCHW16c
-//   y            [32,64,32,32] NCHW16c
-static void f14_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(2097152, a, b, true, y);
-}
-
-// models/skip_cae.cae:14: dconv2.convT weights
-//   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for scatter
-static void f15_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
-}
-
-// models/skip_cae.cae:14: dconv2.convT (convT) + bias
-//   grid         [32,64,32,32] NCHW16c
-//   image        [32,32,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for scatter
-//   bias         [32]
-static void f16_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
-}
-
 // models/skip_cae.cae:14: dconv2.bn (bn)
 //   x            [32,32,64,64] NCHW16c
 //   y            [32,32,64,64] NCHW16c
@@ -1011,23 +898,6 @@ static void f16_scatter(const float *restrict grid, float *restrict image, const
 static void f17_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
   enum { N = 32, C = 32, HW = 64 * 64 };
   kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
-}
-
-// models/skip_cae.cae:14: dconv2.add (add) + dconv2.relu (relu)
-//   a            [32,32,64,64] NCHW16c
-//   b            [32,32,64,64] NCHW16c
-//   y            [32,32,64,64] NCHW16c
-static void f18_add(const float *restrict a, const float *restrict b, float *restrict y) {
-  kp_add(4194304, a, b, true, y);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.convT weights
-//   w            [32,16,3,3]
-//   wp           [32,16,3,3] packed for scatter
-static void f19_pack_scatter(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT (convT) + bias
@@ -1051,28 +921,6 @@ static void f20_scatter(const float *restrict grid, float *restrict image, const
 static void f21_bn_coeffs(const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, float *restrict scale, float *restrict shift) {
   enum { N = 32, C = 16, HW = 128 * 128 };
   kn_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/skip_cae.cae:15: output.conv weights
-//   w            [1,16,3,3]
-//   wp           [1,16,3,3] packed for gather
-static void f22_pack_gather(const float *restrict w, float *restrict wp) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
-}
-
-// models/skip_cae.cae:15: output.conv (conv) + bias
-//   image        [32,16,128,128] NCHW16c
-//   grid         [32,1,128,128] plain
-//   wp           [1,16,3,3] packed for gather
-//   bias         [1]
-//   scale_a      [16] f32
-//   shift_a      [16] f32
-static void f23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/skip_cae.cae:15: output.sigmoid (sigmoid)
@@ -1392,30 +1240,30 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *shift_output_up_bn_202 = (float *)(s->scratch + 9280); // [16] f32
   float *wg_output_conv_203 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_204 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
-  f0_pack_gather(w_a_conv_weight, wg_a_conv_179);
-  f1_gather(x, a_a_conv_180, wg_a_conv_179, w_a_conv_bias);
+  t0_pack_gather(w_a_conv_weight, wg_a_conv_179);
+  t1_gather(x, a_a_conv_180, wg_a_conv_179, w_a_conv_bias);
   f2_bn_eval(a_a_conv_180, a_a_bn_181, w_a_bn_weight, w_a_bn_bias, w_a_bn_running_mean, w_a_bn_running_var);
-  f3_relu(a_a_bn_181, a_b_relu_182);
-  f4_pack_gather(w_b_conv_weight, wg_b_conv_183);
-  f5_gather(a_b_relu_182, a_b_conv_184, wg_b_conv_183, w_b_conv_bias);
+  t3_relu(a_a_bn_181, a_b_relu_182);
+  t4_pack_gather(w_b_conv_weight, wg_b_conv_183);
+  t5_gather(a_b_relu_182, a_b_conv_184, wg_b_conv_183, w_b_conv_bias);
   f6_bn_eval(a_b_conv_184, a_b_bn_185, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var);
-  f7_relu(a_b_bn_185, a_latent_relu1_186);
-  f8_pack_gather(w_latent_conv_weight, wg_latent_conv_187);
+  t7_relu(a_b_bn_185, a_latent_relu1_186);
+  t8_pack_gather(w_latent_conv_weight, wg_latent_conv_187);
   f9_gather(a_latent_relu1_186, a_latent_conv_188, wg_latent_conv_187, w_latent_conv_bias);
   f10_bn_coeffs(w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var, scale_latent_bn_189, shift_latent_bn_190);
-  f11_pack_scatter(w_dconv3_convT_weight, ws_dconv3_convT_191);
-  f12_scatter(a_latent_conv_188, a_dconv3_convT_192, ws_dconv3_convT_191, w_dconv3_convT_bias, scale_latent_bn_189, shift_latent_bn_190);
+  t11_pack_scatter(w_dconv3_convT_weight, ws_dconv3_convT_191);
+  t12_scatter(a_latent_conv_188, a_dconv3_convT_192, ws_dconv3_convT_191, w_dconv3_convT_bias, scale_latent_bn_189, shift_latent_bn_190);
   f13_bn_eval(a_dconv3_convT_192, a_dconv3_bn_193, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var);
-  f14_add(a_dconv3_bn_193, a_b_bn_185, a_dconv3_relu_194);
-  f15_pack_scatter(w_dconv2_convT_weight, ws_dconv2_convT_195);
-  f16_scatter(a_dconv3_relu_194, a_dconv2_convT_196, ws_dconv2_convT_195, w_dconv2_convT_bias);
+  t14_add(a_dconv3_bn_193, a_b_bn_185, a_dconv3_relu_194);
+  t15_pack_scatter(w_dconv2_convT_weight, ws_dconv2_convT_195);
+  t16_scatter(a_dconv3_relu_194, a_dconv2_convT_196, ws_dconv2_convT_195, w_dconv2_convT_bias);
   f17_bn_eval(a_dconv2_convT_196, a_dconv2_bn_197, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var);
-  f18_add(a_dconv2_bn_197, a_a_bn_181, a_dconv2_relu_198);
-  f19_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_199);
+  t18_add(a_dconv2_bn_197, a_a_bn_181, a_dconv2_relu_198);
+  t19_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_199);
   f20_scatter(a_dconv2_relu_198, a_output_up_convT_200, ws_output_up_convT_199, w_output_up_convT_bias);
   f21_bn_coeffs(w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn_201, shift_output_up_bn_202);
-  f22_pack_gather(w_output_conv_weight, wg_output_conv_203);
-  f23_gather(a_output_up_convT_200, a_output_conv_204, wg_output_conv_203, w_output_conv_bias, scale_output_up_bn_201, shift_output_up_bn_202);
+  t22_pack_gather(w_output_conv_weight, wg_output_conv_203);
+  t23_gather(a_output_up_convT_200, a_output_conv_204, wg_output_conv_203, w_output_conv_bias, scale_output_up_bn_201, shift_output_up_bn_202);
   f24_sigmoid(a_output_conv_204, y);
 }
 
