@@ -15,10 +15,11 @@
 #include <stddef.h>
 
 // Writes mask[v] = 1 for brain voxels (tissue and the CSF inside the brain's
-// outer surface), 0 elsewhere. Any intensity scale and voxel size works;
-// non-finite values count as background. Returns 0, or -1 with one line in err
-// and an all-zero mask (left alone when a dim is below 1) when there is no
-// brain to find: bad geometry, no contrast, nothing thick enough to be a brain.
+// outer surface), 0 elsewhere. Any intensity scale works, and any voxel size
+// from 0.1 mm to 1 m; non-finite values count as background. Returns 0, or -1
+// with one line in err and an all-zero mask (left alone when a dim is below 1)
+// when there is no brain to find: bad geometry, no contrast, nothing thick
+// enough to be a brain.
 int brain_mask(const float *vol, const int dim[3], const double voxel_mm[3], unsigned char *mask, char *err,
                size_t errlen);
 

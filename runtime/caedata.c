@@ -48,11 +48,15 @@ typedef enum { SELECT_BRAIN, SELECT_NONZERO, SELECT_MEAN } Select;
 static const char *const select_names[] = {"brain", "nonzero", "mean"};
 static const char *const plane_names[] = {"sagittal", "coronal", "axial", "auto"};
 
-static double seconds(void) {
+// A clock's seconds: CLOCK_MONOTONIC's for wall time; CLOCK_PROCESS_CPUTIME_ID's (all the threads) or
+// CLOCK_THREAD_CPUTIME_ID's for what the work costs, whatever else the machine runs.
+static double clock_seconds(clockid_t clock) {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(clock, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+static double seconds(void) { return clock_seconds(CLOCK_MONOTONIC); }
 
 static void *xcalloc(size_t n, size_t size) {
   void *p = calloc(n ? n : 1, size);
@@ -317,7 +321,7 @@ typedef struct Prepared {
   int *index;          // the kept slices' indices
   float *pixels;       // kept x size x size
   char *ranges;
-  double seconds;
+  double seconds, cpu;  // wall and CPU time of its reading and preprocessing, on one thread
 } Prepared;
 
 static int is_nifti_name(const char *name) {
@@ -327,7 +331,7 @@ static int is_nifti_name(const char *name) {
 
 // Reads, selects and preprocesses one volume into r.
 static void prepare_volume(const PrepareOptions *o, Prepared *r) {
-  double start = seconds();
+  double start = seconds(), start_cpu = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
   size_t len = strlen(o->images) + strlen(r->name) + 2;
   char *path = xcalloc(len, 1);
   snprintf(path, len, "%s/%s", o->images, r->name);
@@ -367,6 +371,7 @@ static void prepare_volume(const PrepareOptions *o, Prepared *r) {
   free(path);
   vol_free(&v);
   r->seconds = seconds() - start;
+  r->cpu = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - start_cpu;
 }
 
 static int by_name(const void *a, const void *b) {
@@ -463,10 +468,9 @@ static int write_manifest(const char *path, const PrepareOptions *o, const Prepa
 // Reads the volumes into the cache on o->threads threads. They are added to the cache and reported in name
 // order (the ordered block), so the output is the same for any thread count; a thread waits there at most
 // for the volumes before its own, which bounds the slices held in memory. Returns how many were added, their
-// indices in good; *work gets the seconds spent on them.
-static int read_volumes(const PrepareOptions *o, Prepared *v, int n, CacheWriter *w, int *good, double *work) {
+// indices in good.
+static int read_volumes(const PrepareOptions *o, Prepared *v, int n, CacheWriter *w, int *good) {
   int ngood = 0;
-  *work = 0;
 #pragma omp parallel for ordered schedule(dynamic, 1) num_threads(o->threads)
   for (int i = 0; i < n; i++) {
     Prepared *r = &v[i];
@@ -481,10 +485,9 @@ static int read_volumes(const PrepareOptions *o, Prepared *v, int n, CacheWriter
     {
       if (r->ok) {
         cache_add_volume(w, r->pixels, r->index, r->kept);
-        printf("%s: %d of %d %s slices (%s), %.2f s\n", r->name, r->kept, r->slices, plane_names[r->plane],
-               r->ranges, r->seconds);
+        printf("%s: %d of %d %s slices (%s), %.2f s (%.2f s CPU)\n", r->name, r->kept, r->slices,
+               plane_names[r->plane], r->ranges, r->seconds, r->cpu);
         good[ngood++] = i;
-        *work += r->seconds;
       } else {
         fprintf(stderr, "caedata: %s: skipped\n", r->why);
       }
@@ -602,14 +605,14 @@ static int cmd_prepare(int argc, char **argv) {
     fprintf(stderr, "caedata: %s\n", err);
   } else {
     int *good = xcalloc((size_t)n, sizeof *good);
-    double start = seconds(), work;
+    double start = seconds(), start_cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
     snprintf(temp_file, sizeof temp_file, "%s", w.file.tmp);
     temp_armed = strlen(w.file.tmp) < sizeof temp_file;
     signal(SIGINT, remove_temp_file);
     signal(SIGTERM, remove_temp_file);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    ngood = read_volumes(&o, v, n, &w, good, &work);
-    double elapsed = seconds() - start;
+    ngood = read_volumes(&o, v, n, &w, good);
+    double elapsed = seconds() - start, cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - start_cpu;
     int64_t count = w.count;
     if (ngood == 0) {
       fprintf(stderr, "caedata: %s: no usable volumes (%d skipped, %d other files)\n", o.images, n, other);
@@ -617,8 +620,9 @@ static int cmd_prepare(int argc, char **argv) {
     } else if (write_dataset(&o, &demo, v, good, ngood, &w) == 0) {
       printf("wrote %s: %lld slices of %dx%d from %d volumes; %d skipped, %d other files\n", cache_path,
              (long long)count, o.size, o.size, ngood, n - ngood, other);
-      printf("time: %.2f s, %.3f s per volume kept (%.3f s of work each, on %d threads)\n", elapsed,
-             elapsed / ngood, work / ngood, o.threads);
+      // Per volume kept: the time of the volumes skipped, and of the cache's writing, is in the totals.
+      printf("time: %d volumes in %.2f s on %d thread%s, %.3f s per volume; CPU %.2f s, %.3f s per volume\n",
+             ngood, elapsed, o.threads, o.threads == 1 ? "" : "s", elapsed / ngood, cpu, cpu / ngood);
       rc = 0;
     }
     temp_armed = 0; // renamed or removed

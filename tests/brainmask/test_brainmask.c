@@ -248,7 +248,7 @@ static void test_synthetic(void) {
 
   // Degenerate volumes: an error and an empty mask, never a crash.
   int dim[3] = {40, 40, 40}, tiny[3] = {3, 3, 3};
-  double mm[3] = {1, 1, 1}, bad_mm[3] = {1, 0, 1};
+  double mm[3] = {1, 1, 1}, bad_mm[3] = {1, 0, 1}, fine_mm[3] = {0.05, 0.5, 0.5};
   size_t n = voxels(dim);
   float *vol = alloc(n * sizeof *vol);
   unsigned char *mask = alloc(n);
@@ -262,8 +262,9 @@ static void test_synthetic(void) {
                {"constant", 5, dim, mm},
                {"tiny 3x3x3 noise", -1, tiny, mm},
                {"zero voxel size", 1, dim, bad_mm},
+               {"0.05 mm voxels (too many chords in a ball)", -1, dim, fine_mm},
                {"all-NaN", NAN, dim, mm}};
-  for (int c = 0; c < 5; c++) {
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     size_t count = voxels(cases[c].dim);
     for (size_t v = 0; v < count; v++)
       vol[v] = cases[c].value >= 0 || isnan(cases[c].value) ? cases[c].value : (float)rng_uniform(1, 3, v);
