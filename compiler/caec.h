@@ -456,4 +456,29 @@ void print_ir(FILE *out, Arena *a, const Graph *g);
 void print_dot(FILE *out, Arena *a, const Graph *g);
 void print_json(FILE *out, Arena *a, const Graph *g);
 
+// ---- compare.c and experiment.c: trained runs, their metrics and statistics ----------
+
+enum { NMETRICS = 3, PATH_MAX_BYTES = 4096 };
+extern const char *const metric_names[NMETRICS]; // "mse", "dssim", "psnr": per_image.csv's columns
+
+// A trainer's `eval` output: per image, its cache index and the metrics.
+typedef struct PerImage {
+  char path[PATH_MAX_BYTES];
+  int64_t n;
+  int64_t *index;
+  double *metric[NMETRICS];
+} PerImage;
+// Reads DIR/per_image.csv, or DIR/eval/per_image.csv; 0, or -1 with "FILE:LINE: problem" in err.
+int per_image_read(const char *dir, PerImage *p, char *err, size_t errlen);
+void per_image_free(PerImage *p);
+bool per_image_paired(const PerImage *a, const PerImage *b); // the same images in the same order
+// The paired two-sided t-test of a against b (n >= 2): d = a - b.
+typedef struct TTest {
+  double mean_diff, t, df, p;
+} TTest;
+TTest paired_t_test(const double *a, const double *b, int64_t n);
+
+int cmd_compare(int argc, char **argv);    // compare.c
+int cmd_experiment(int argc, char **argv); // experiment.c
+
 #endif

@@ -279,11 +279,12 @@ static void emit_model(FILE *out, const Step *s, const char *command) {
     bool kernel = pr->role == P_WEIGHT && (n->op == OP_CONV || n->op == OP_CONVT);
     bool ones = pr->role == P_RUNNING_VAR || (pr->role == P_WEIGHT && !kernel);
     double fans = kernel ? (double)(pr->dims[0] + pr->dims[1]) * pr->dims[2] * pr->dims[3] : 1;
-    fprintf(out, "    {\"%s\", %d, {%d, %d, %d, %d}, %lld, %lld, %s, %.17g, %s, %s},\n", pr->name, pr->ndim,
+    bool running = pr->role == P_RUNNING_MEAN || pr->role == P_RUNNING_VAR;
+    fprintf(out, "    {\"%s\", %d, {%d, %d, %d, %d}, %lld, %lld, %s, %.17g, %s, %s, %.17g},\n", pr->name, pr->ndim,
             pr->dims[0], pr->dims[1], pr->dims[2], pr->dims[3], (long long)pr->numel,
             (long long)s->bufs[s->param_buf[AR_PARAMS] + p].offset / 4,
             kernel ? "CAEC_GLOROT" : ones ? "CAEC_ONES" : "CAEC_ZEROS", kernel ? sqrt(6.0 / fans) : 0.0,
-            pr->trainable ? "true" : "false", pr->l2 ? "true" : "false");
+            pr->trainable ? "true" : "false", pr->l2 ? "true" : "false", running ? n->momentum : 0.0);
   }
   fprintf(out, "};\n\n");
   Shape in = g->nodes[g->input].shape;

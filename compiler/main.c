@@ -49,6 +49,8 @@ static const Command commands[] = {
     {"compile", NULL, "emit a model's trainer as C source", NULL, cmd_compile}, // these have their own help
     {"build", NULL, "compile a model into a trainer executable", NULL, cmd_build},
     {"interp", NULL, "run a model on the reference interpreter", NULL, cmd_interp},
+    {"compare", NULL, "paired t-tests between two evaluated runs", NULL, cmd_compare},
+    {"experiment", NULL, "train, evaluate and compare the seed's configurations", NULL, cmd_experiment},
     {"help", "[COMMAND]", "show help for a command", "Shows the help of COMMAND, or the overview.\n", cmd_help},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };
@@ -56,10 +58,10 @@ enum { NCOMMANDS = sizeof commands / sizeof *commands };
 static void usage(FILE *out) {
   fprintf(out,
           "caec %s: a compiler for convolutional autoencoders of brain MRI\n\n"
-          "usage: caec COMMAND [OPTIONS] FILE...\n\ncommands:\n",
+          "usage: caec COMMAND [OPTIONS] [FILE...]\n\ncommands:\n",
           CAEC_VERSION);
   for (int i = 0; i < NCOMMANDS; i++)
-    fprintf(out, "  %-7s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf(out, "\noptions:\n  -h, --help     show this help (or COMMAND --help)\n"
                "  -V, --version  show the version\n\n"
                "The language is described in README.md.\n");

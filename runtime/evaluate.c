@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -23,24 +22,6 @@ enum { PATH_BYTES = 4096, AHEAD = 4, NMETRICS = 3 };
 static const char *const metric_names[NMETRICS] = {"mse", "dssim", "psnr"};
 // The plane the slice cache holds (caedata's), so the one the models learnt.
 static const Plane MODEL_PLANE = PLANE_SAGITTAL;
-
-// Takes argv[*i] when it is one of the step options in `allowed` (NULL-terminated), as caec_step_arg does.
-static int step_option(const CaecModel *m, const char *const *allowed, int argc, char **argv, int *i,
-                       CaecStepArgs *o) {
-  for (; *allowed; allowed++)
-    if (!strcmp(argv[*i], *allowed))
-      return caec_step_arg(m->name, argc, argv, i, o);
-  return 0;
-}
-
-// The parameters of path into s; 0, or 1 after a message.
-static int load_weights(const CaecModel *m, const char *path, CaecState *s) {
-  StFile f = {0};
-  char err[PATH_BYTES + 256];
-  int rc = st_read(path, &f, err, sizeof err) ? caec_fail(m, "%s", err) : !caec_load_params(m, path, &f, s);
-  st_free(&f);
-  return rc;
-}
 
 // Opens path for an atomic write; false after a message.
 static bool create(const CaecModel *m, AtomicFile *a, const char *path) {
@@ -95,7 +76,7 @@ static int eval_options(const CaecModel *m, int argc, char **argv, EvalOptions *
   *o = (EvalOptions){.step = CAEC_STEP_ARGS_INIT, .set = SET_TEST};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    int taken = step_option(m, step_options, argc, argv, &i, &o->step);
+    int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
     o->seed_given = o->seed_given || (taken == 1 && !strcmp(a, "--seed"));
     if (taken == 2)
       return 2;
@@ -220,18 +201,14 @@ int caec_eval_main(const CaecModel *m, int argc, char **argv) {
     return caec_fail(m, "%s", "out of memory for the arenas");
   SliceCache c = {0};
   char path[PATH_BYTES];
-  struct stat st;
-  rc = load_weights(m, o.step.weights, &s);
+  rc = caec_read_weights(m, o.step.weights, &s);
   rc = rc ? rc : caec_open_cache(m, o.data, &c, path, sizeof path);
   int64_t count = rc ? 0 : cache_count(&c, o.set);
   if (!rc && count < 1) {
     fprintf(stderr, "%s: error: %s: no %s slices\n", m->name, path, split_set_name(o.set));
     rc = 1;
   }
-  if (!rc && mkdir(o.step.out, 0777) && (errno != EEXIST || stat(o.step.out, &st) || !S_ISDIR(st.st_mode))) {
-    fprintf(stderr, "%s: error: cannot make the folder %s: %s\n", m->name, o.step.out, strerror(errno));
-    rc = 1;
-  }
+  rc = rc ? rc : caec_make_folder(m, o.step.out);
   double *metrics[NMETRICS] = {NULL};
   for (int k = 0; !rc && k < NMETRICS; k++)
     if (!(metrics[k] = malloc(sizeof(double) * (size_t)count)))
@@ -279,7 +256,7 @@ static int recon_options(const CaecModel *m, int argc, char **argv, ReconOptions
   *o = (ReconOptions){.step = CAEC_STEP_ARGS_INIT};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    int taken = step_option(m, step_options, argc, argv, &i, &o->step);
+    int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
     if (taken == 2)
       return 2;
     if (taken)
@@ -404,7 +381,7 @@ int caec_reconstruct_main(const CaecModel *m, int argc, char **argv) {
   else if (!state || !out.data || (o.residual && !residual.data) || !x || !y || !slice || !back)
     rc = caec_fail(m, "%s", "out of memory");
   else
-    rc = load_weights(m, o.step.weights, &s);
+    rc = caec_read_weights(m, o.step.weights, &s);
   for (int first = 0; !rc && first < slices; first += m->batch)
     rc = reconstruct_batch(m, &s, &v, first, slices - first < m->batch ? slices - first : m->batch, &out,
                            o.residual ? &residual : NULL, x, y, slice, back);

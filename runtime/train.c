@@ -9,6 +9,7 @@
 #include "atomic.h"
 #include "kern.h"
 #include "loader.h"
+#include "plot.h"
 #include "trainer.h"
 
 #include <errno.h>
@@ -19,11 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { PATH_BYTES = 4096, AHEAD = 4 };
+enum { PATH_BYTES = 4096, AHEAD = 4, PRECISE_BN = 8 };
 static const char *const LOG_HEADER = "epoch,loss,val_loss,val_mse,val_dssim,val_psnr,lr,seconds\n";
 static const char *const OPTIM_TENSOR = "optimizer.state"; // the optim arena, whole
 
@@ -31,12 +31,16 @@ typedef struct TrainOptions {
   CaecStepArgs step; // --out (RUN), --loss, --l2, --optimizer, --lr, --seed
   const char *data;
   int epochs, threads; // 0: the schedule's; OpenMP's default
-  bool resume, no_augment, seed_given;
+  double minutes;      // a time budget for this invocation; 0: none
+  int precise_bn;      // batches for the batch-norm statistics; -1: the default
+  bool resume, no_augment, no_reduce_lr, seed_given;
 } TrainOptions;
 
 // What a run is and has done, besides the arenas: the checkpoints' metadata.
 typedef struct RunState {
   int64_t loss, optimizer, augment; // a CaecLoss, a CaecOptim, 0 or 1: fixed for the run
+  int64_t reduce_lr;                // 0 or 1: ReduceLROnPlateau as the model says, or off; fixed too
+  int64_t precise_bn;               // batches that re-estimate the running statistics per epoch; fixed too
   uint64_t seed;
   double l2;
   int64_t step;       // optimizer steps (CaecState's)
@@ -63,7 +67,7 @@ static const Field fields[] = {
     FIELD('d', l2),       FIELD('i', step),      FIELD('i', epoch),    FIELD('i', batch),
     FIELD('d', loss_sum), FIELD('d', seconds),   FIELD('d', lr),       FIELD('d', best),
     FIELD('i', best_epoch), FIELD('d', es_best), FIELD('d', rl_best),  FIELD('i', es_wait),
-    FIELD('i', rl_wait),  FIELD('i', stopped),
+    FIELD('i', rl_wait),  FIELD('i', stopped),   FIELD('i', reduce_lr), FIELD('i', precise_bn),
 };
 enum { NFIELDS = sizeof fields / sizeof *fields };
 
@@ -82,7 +86,7 @@ typedef struct Run {
   StTensor *ts;               // the checkpoint's tensors
   char *log;                  // log.csv's text
   size_t log_len, log_cap;
-  char last[PATH_BYTES], best[PATH_BYTES], log_path[PATH_BYTES];
+  char last[PATH_BYTES], best[PATH_BYTES], log_path[PATH_BYTES], plot_path[PATH_BYTES];
 } Run;
 
 static volatile sig_atomic_t interrupted;
@@ -111,7 +115,8 @@ static void usage(const CaecModel *m) {
   CaecSchedule sc = schedule(m, m->defaults.loss);
   const CaecHyper *d = &m->defaults;
   printf("usage: %s train --data DATASET --out RUN [--loss mse|dssim] [--l2 V] [--epochs N] [--lr X]\n"
-         "            [--optimizer rmsprop|adam|sgd] [--seed S] [--threads T] [--resume] [--no-augment]\n\n"
+         "            [--optimizer rmsprop|adam|sgd] [--seed S] [--threads T] [--minutes M] [--resume]\n"
+         "            [--no-augment] [--no-reduce-lr] [--precise-bn B]\n\n"
          "Trains model '%s' with the seed's protocol on DATASET/slices.bin (caedata prepare), whose\n"
          "slices must be %dx%d. Each epoch trains on the training set, shuffled, each input corrupted\n"
          "by the seed's augmentation (scaled to the image size; --no-augment: clean) and its clean\n"
@@ -120,15 +125,25 @@ static void usage(const CaecModel *m) {
          "the validation set, clean, goes through inference (batch norm on the running statistics):\n"
          "val_loss is the mean per-image loss, without the L2 term. Watching val_loss as Keras does:\n"
          "the best weights are kept (ModelCheckpoint); EarlyStopping %s (patience %d, min_delta %g\n"
-         "for %s); ReduceLROnPlateau %s (factor %g, patience %d, min_lr %g, min_delta %g, cooldown 0).\n\n"
+         "for %s); ReduceLROnPlateau %s (factor %g, patience %d, min_lr %g, min_delta %g, cooldown 0;\n"
+         "--no-reduce-lr: off, as the seed's runs without augmentation).\n"
+         "Before each validation the batch norms' running statistics are re-estimated with the epoch's\n"
+         "weights as the mean of their statistics over the epoch's first B training batches (B = %d;\n"
+         "PreciseBN, Wu and Johnson 2021): Keras's moving averages (momentum 0.99) trail the weights by\n"
+         "about a hundred steps, which costs short runs most of their validation quality. --precise-bn 0\n"
+         "keeps Keras's moving averages alone, as the seed had them.\n\n"
          "RUN/log.csv           per epoch (from 0): epoch,loss,val_loss,val_mse,val_dssim,val_psnr,lr,seconds\n"
          "                      loss: the mean training loss, L2 term included; lr: the epoch's\n"
+         "RUN/loss.png          loss and val_loss per epoch (log scale), redrawn after each epoch\n"
          "RUN/last.safetensors  the state after the last epoch: the parameters, the optimizer state\n"
          "                      ('%s') and the run's counters (metadata); --resume continues from it\n"
          "RUN/best.safetensors  the same at the epoch of the lowest val_loss: the run's result\n\n"
          "Defaults (the model's train section): --loss %s, --l2 %g, --optimizer %s, --lr %g, --seed %llu,\n"
-         "--epochs %d. --resume keeps the run's loss, l2, optimizer, seed and augmentation (giving\n"
-         "others is an error); --lr replaces its current learning rate, --epochs its limit.\n"
+         "--epochs %d. --resume keeps the run's loss, l2, optimizer, seed, augmentation, plateau rule and\n"
+         "--precise-bn (giving others is an error); --lr replaces its current learning rate, --epochs\n"
+         "its limit.\n"
+         "--minutes M: a time budget; no epoch starts that would end after it, judged by the last one's\n"
+         "time (the run stays resumable; which epoch it stops after depends on the machine's speed).\n"
          "--threads T: OpenMP threads for the kernels (default OMP_NUM_THREADS or all cores), a quarter\n"
          "of them (1 to %d) preparing batches; the results are the same for any T.\n"
          "Ctrl-C stops after the current step and saves RUN/last.safetensors (exit status 130).\n"
@@ -136,7 +151,7 @@ static void usage(const CaecModel *m) {
          "good state), 2 bad usage, 130 interrupted.\n",
          m->name, m->name, m->height, m->width, m->batch, m->batch, sc.early_stopping ? "on" : "off",
          sc.es_patience, sc.es_min_delta, d->loss == CAEC_MSE ? "mse" : "dssim", sc.reduce_lr ? "on" : "off",
-         sc.rl_factor, sc.rl_patience, sc.rl_min_lr, sc.rl_min_delta, OPTIM_TENSOR,
+         sc.rl_factor, sc.rl_patience, sc.rl_min_lr, sc.rl_min_delta, PRECISE_BN, OPTIM_TENSOR,
          d->loss == CAEC_MSE ? "mse" : "dssim", d->l2,
          d->optimizer == CAEC_RMSPROP ? "rmsprop" : d->optimizer == CAEC_ADAM ? "adam" : "sgd", d->lr,
          (unsigned long long)d->seed, sc.epochs, CAEC_MAX_LOADER_THREADS);
@@ -144,22 +159,37 @@ static void usage(const CaecModel *m) {
 
 // -1: go on; otherwise the exit status.
 static int parse_options(const CaecModel *m, int argc, char **argv, TrainOptions *o) {
-  static const char *const step_options[] = {"--out", "--loss", "--l2", "--optimizer", "--lr", "--seed"};
-  *o = (TrainOptions){.step = CAEC_STEP_ARGS_INIT};
+  static const char *const step_options[] = {"--out", "--loss", "--l2", "--optimizer", "--lr", "--seed", NULL};
+  *o = (TrainOptions){.step = CAEC_STEP_ARGS_INIT, .precise_bn = -1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    bool step_option = false;
-    for (size_t k = 0; k < sizeof step_options / sizeof *step_options; k++)
-      step_option = step_option || !strcmp(a, step_options[k]);
+    int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
+    o->seed_given = o->seed_given || (taken == 1 && !strcmp(a, "--seed"));
+    if (taken == 2)
+      return 2;
+    if (taken)
+      continue;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(m);
       return 0;
-    } else if (step_option) {
-      if (caec_step_arg(m->name, argc, argv, &i, &o->step) == 2)
-        return 2;
-      o->seed_given = o->seed_given || !strcmp(a, "--seed");
-    } else if (!strcmp(a, "--resume") || !strcmp(a, "--no-augment")) {
-      *(a[2] == 'r' ? &o->resume : &o->no_augment) = true;
+    } else if (!strcmp(a, "--resume")) {
+      o->resume = true;
+    } else if (!strcmp(a, "--no-augment")) {
+      o->no_augment = true;
+    } else if (!strcmp(a, "--no-reduce-lr")) {
+      o->no_reduce_lr = true;
+    } else if (!strcmp(a, "--precise-bn")) {
+      double v;
+      if (++i >= argc)
+        return caec_usage_error(m->name, "option '%s' needs a value", a);
+      if (!caec_parse_number(argv[i], &v) || v != floor(v) || v < 0 || v > 100000)
+        return caec_usage_error(m->name, "--precise-bn must be an integer in [0, 100000], not '%s'", argv[i]);
+      o->precise_bn = (int)v;
+    } else if (!strcmp(a, "--minutes")) {
+      if (++i >= argc)
+        return caec_usage_error(m->name, "option '%s' needs a value", a);
+      if (!caec_parse_number(argv[i], &o->minutes) || o->minutes <= 0 || o->minutes > 1e6)
+        return caec_usage_error(m->name, "--minutes must be a number in (0, 1000000], not '%s'", argv[i]);
     } else if (!strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--threads")) {
       if (++i >= argc)
         return caec_usage_error(m->name, "option '%s' needs a value", a);
@@ -258,6 +288,8 @@ static bool same_settings(Run *R) {
                         : a->l2 >= 0 && a->l2 != r->l2                      ? "--l2"
                         : R->o.seed_given && a->seed != r->seed             ? "--seed"
                         : R->o.no_augment && r->augment                     ? "--no-augment"
+                        : R->o.no_reduce_lr && r->reduce_lr                 ? "--no-reduce-lr"
+                        : R->o.precise_bn >= 0 && R->o.precise_bn != r->precise_bn ? "--precise-bn"
                                                                             : NULL;
   if (differs)
     fprintf(stderr, "%s: error: %s: the run was started with other settings than %s: resume without it\n",
@@ -309,6 +341,33 @@ static bool log_write(Run *R) {
       return true;
   }
   return caec_fail(R->m, "%s", err), false;
+}
+
+// loss.png: the log's loss and val_loss columns as curves; false after a message.
+static bool plot_log(Run *R) {
+  enum { COLUMNS = 3 }; // epoch, loss, val_loss
+  size_t rows = 0;
+  for (const char *p = strchr(R->log, '\n'); p && p[1]; p = strchr(p + 1, '\n'))
+    rows++;
+  double *loss = malloc((rows + 1) * sizeof *loss), *val = malloc((rows + 1) * sizeof *val);
+  bool ok = loss && val;
+  int n = 0;
+  for (const char *p = strchr(R->log, '\n'); ok && p && p[1]; p = strchr(p + 1, '\n'), n++) {
+    double v[COLUMNS];
+    char *end = (char *)p + 1;
+    for (int k = 0; k < COLUMNS; k++)
+      v[k] = strtod(end + (k > 0), &end);
+    loss[n] = v[1], val[n] = v[2];
+  }
+  char title[256], err[PATH_BYTES + 256];
+  snprintf(title, sizeof title, "%s: loss per epoch", R->m->name);
+  PlotSeries s[2] = {{"loss (training)", loss, n, {31, 119, 180}}, {"val_loss", val, n, {255, 127, 14}}};
+  if (!ok)
+    snprintf(err, sizeof err, "%s: out of memory", R->plot_path);
+  else if (plot_curves(R->plot_path, title, "epoch", s, 2, true, err, sizeof err))
+    ok = false;
+  free(loss), free(val);
+  return ok ? true : (caec_fail(R->m, "%s", err), false);
 }
 
 // ---- progress ------------------------------------------------------------------------
@@ -394,11 +453,58 @@ static bool callbacks(Run *R, double val_loss) {
   return best;
 }
 
+// Replaces the batch norms' running statistics by the mean of their batch
+// statistics over the epoch's first r.precise_bn training batches, with the
+// current weights (PreciseBN). The training step, without the update, moves
+// each running statistic from 0 to (1 - momentum) times the batch's, which
+// gives the batch's back. False after a message (out of memory).
+static bool precise_bn(Run *R) {
+  const CaecModel *m = R->m;
+  int64_t batches = R->r.precise_bn < R->steps ? R->r.precise_bn : R->steps, floats = 0;
+  for (int p = 0; p < m->nparams; p++)
+    floats += m->params[p].momentum > 0 ? m->params[p].numel : 0;
+  if (batches == 0 || floats == 0)
+    return true;
+  double *sum = calloc((size_t)floats, sizeof *sum);
+  if (!sum)
+    return caec_fail(m, "%s", "out of memory"), false;
+  CaecHyper h = R->h;
+  h.update = false;
+  loader_start(R->train, (uint32_t)R->r.epoch, 0);
+  for (int64_t b = 0; b < batches; b++) {
+    for (int p = 0; p < m->nparams; p++)
+      if (m->params[p].momentum > 0)
+        memset(R->s.params + m->params[p].offset, 0, sizeof(float) * (size_t)m->params[p].numel);
+    loader_next(R->train, R->x, R->t);
+    R->s.target = R->t;
+    m->train_step(&R->s, &h, R->x, R->y);
+    double *acc = sum;
+    for (int p = 0; p < m->nparams; p++) {
+      const CaecParam *pr = &m->params[p];
+      float share = 1.0f - (float)pr->momentum; // the kernels' float arithmetic
+      for (int64_t i = 0; pr->momentum > 0 && i < pr->numel; i++)
+        *acc++ += R->s.params[pr->offset + i] / share;
+    }
+  }
+  const double *acc = sum;
+  for (int p = 0; p < m->nparams; p++)
+    for (int64_t i = 0; m->params[p].momentum > 0 && i < m->params[p].numel; i++)
+      R->s.params[m->params[p].offset + i] = (float)(*acc++ / (double)batches);
+  free(sum);
+  return true;
+}
+
 // Runs epochs up to `epochs`: 0, 1 (an error, with its message) or 130 (interrupted).
 static int train(Run *R, int epochs) {
   const CaecModel *m = R->m;
   RunState *r = &R->r;
+  double began = now(), last_epoch = 0;
   while (r->epoch < epochs && !r->stopped) {
+    if (R->o.minutes > 0 && last_epoch > 0 && now() - began + last_epoch > 60 * R->o.minutes) {
+      printf("%s: stopping before epoch %lld: it would end after the %g-minute budget\n", m->name,
+             (long long)r->epoch, R->o.minutes);
+      break;
+    }
     double start = now() - r->seconds;
     int64_t first = r->batch;
     loader_start(R->train, (uint32_t)r->epoch, r->batch);
@@ -423,6 +529,8 @@ static int train(Run *R, int epochs) {
               (long long)r->batch, R->last);
       return save(R, R->last) ? 130 : 1;
     }
+    if (!precise_bn(R))
+      return 1;
     Validation v = validate(R);
     double lr = r->lr, loss = r->loss_sum / (double)R->steps;
     bool best = callbacks(R, v.loss);
@@ -432,9 +540,10 @@ static int train(Run *R, int epochs) {
     fprintf(stderr, "%s: epoch %lld: loss %.6g val_loss %.6g val_mse %.6g val_dssim %.6g val_psnr %.4g lr %g %.1f s%s\n",
             m->name, (long long)r->epoch, loss, v.loss, v.mse, v.dssim, v.psnr, lr, now() - start,
             best ? " (best)" : "");
+    last_epoch = now() - start;
     r->epoch++, r->batch = 0, r->loss_sum = 0, r->seconds = 0;
     // The log first: a crash before the checkpoint leaves a row that a resumed run drops and redoes.
-    if (!log_append(R, row) || !log_write(R) || (best && !save(R, R->best)) || !save(R, R->last))
+    if (!log_append(R, row) || !log_write(R) || !plot_log(R) || (best && !save(R, R->best)) || !save(R, R->last))
       return 1;
   }
   if (r->stopped)
@@ -477,11 +586,11 @@ static int open_run(Run *R) {
   const char *out = R->o.step.out;
   if (snprintf(R->last, PATH_BYTES, "%s/last.safetensors", out) >= PATH_BYTES ||
       snprintf(R->best, PATH_BYTES, "%s/best.safetensors", out) >= PATH_BYTES ||
-      snprintf(R->log_path, PATH_BYTES, "%s/log.csv", out) >= PATH_BYTES)
+      snprintf(R->log_path, PATH_BYTES, "%s/log.csv", out) >= PATH_BYTES ||
+      snprintf(R->plot_path, PATH_BYTES, "%s/loss.png", out) >= PATH_BYTES)
     return caec_fail(m, "--out is too long: %s", out);
-  struct stat st;
-  if (mkdir(out, 0777) && (errno != EEXIST || stat(out, &st) || !S_ISDIR(st.st_mode)))
-    return fprintf(stderr, "%s: error: cannot make the folder %s: %s\n", m->name, out, strerror(errno)), 1;
+  if (caec_make_folder(m, out))
+    return 1;
   bool exists = access(R->last, F_OK) == 0;
   if (exists && !R->o.resume)
     return caec_fail(m, "%s exists: add --resume to continue that run, or choose another --out", R->last);
@@ -495,7 +604,9 @@ static int open_run(Run *R) {
   } else {
     CaecHyper h = caec_step_hyper(&R->o.step, m->defaults);
     uint64_t seed = R->o.seed_given ? R->o.step.seed : m->defaults.seed;
-    R->r = (RunState){.loss = h.loss, .optimizer = h.optimizer, .augment = !R->o.no_augment, .seed = seed,
+    R->r = (RunState){.loss = h.loss, .optimizer = h.optimizer, .augment = !R->o.no_augment,
+                      .reduce_lr = !R->o.no_reduce_lr,
+                      .precise_bn = R->o.precise_bn < 0 ? PRECISE_BN : R->o.precise_bn, .seed = seed,
                       .l2 = h.l2, .lr = (float)h.lr, .best = INFINITY, .best_epoch = -1, .es_best = INFINITY,
                       .rl_best = INFINITY};
     caec_init(m, &R->s, seed);
@@ -505,6 +616,7 @@ static int open_run(Run *R) {
   R->h.loss = (CaecLoss)R->r.loss, R->h.optimizer = (CaecOptim)R->r.optimizer, R->h.l2 = R->r.l2;
   R->h.seed = R->r.seed, R->h.update = true;
   R->sc = schedule(m, R->h.loss);
+  R->sc.reduce_lr = R->sc.reduce_lr && R->r.reduce_lr;
   return log_start(R) ? 0 : 1;
 }
 

@@ -26,6 +26,7 @@ typedef struct CaecParam {
   CaecInit init;
   double limit;     // Glorot-uniform: values in [-limit, limit)
   bool trainable, l2;
+  double momentum;  // a batch norm's running statistic: its layer's momentum (Keras's); 0 otherwise
 } CaecParam;
 
 // One step's settings; the model's train section gives the defaults.
@@ -114,6 +115,13 @@ bool caec_parse_number(const char *s, double *v);
 // Reads every parameter by name from f (read from path) into s->params; false after a message.
 bool caec_load_params(const CaecModel *m, const char *path, const StFile *f, CaecState *s);
 
+// The parameters of the safetensors file path into s->params; 0, or 1 after a message.
+int caec_read_weights(const CaecModel *m, const char *path, CaecState *s);
+// Makes the folder path unless it exists; 0, or 1 after a message.
+int caec_make_folder(const CaecModel *m, const char *path);
+// Takes argv[*i] when it is one of the step options in `allowed` (NULL-terminated), as caec_step_arg does.
+int caec_step_option(const CaecModel *m, const char *const *allowed, int argc, char **argv, int *i,
+                     CaecStepArgs *o);
 // Inference on n (1..batch) images of x: the images after them are zeroed, so a
 // short last batch runs as a whole one (each image's output depends on itself
 // only), and y gets the forward's output for all of them.
@@ -131,5 +139,7 @@ int caec_train_main(const CaecModel *m, int argc, char **argv);
 // evaluate.c: `NAME eval ...` and `NAME reconstruct ...` (argv[0] is the command).
 int caec_eval_main(const CaecModel *m, int argc, char **argv);
 int caec_reconstruct_main(const CaecModel *m, int argc, char **argv);
+// figures.c: `NAME figures ...`.
+int caec_figures_main(const CaecModel *m, int argc, char **argv);
 
 #endif

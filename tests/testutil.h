@@ -44,15 +44,23 @@ static inline void make_dir(const char *prefix) {
   }
 }
 
-// Removes the temporary folder and prints the tally; returns main's exit status.
-static inline int finish(void) {
-  DIR *d = opendir(dir);
+// Removes a folder and everything in it.
+static inline void remove_folder(const char *path) {
+  DIR *d = opendir(path);
+  char p[1024];
   for (struct dirent *e; d && (e = readdir(d));)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-      unlink(path_in_dir(e->d_name));
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) < (int)sizeof p && unlink(p))
+        remove_folder(p);
+    }
   if (d)
     closedir(d);
-  rmdir(dir);
+  rmdir(path);
+}
+
+// Removes the temporary folder and prints the tally; returns main's exit status.
+static inline int finish(void) {
+  remove_folder(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
@@ -96,21 +104,6 @@ static inline int same_bytes(const char *a, const char *b) {
   free(x);
   free(y);
   return same;
-}
-
-// Removes a folder with its files (the tests make no deeper ones).
-static inline void remove_folder(const char *path) {
-  DIR *d = opendir(path);
-  char p[1024];
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-      if (unlink(p))
-        rmdir(p);
-    }
-  if (d)
-    closedir(d);
-  rmdir(path);
 }
 
 // Starts exe with argv (argv[0] first, NULL-terminated), its standard output and error going to the file

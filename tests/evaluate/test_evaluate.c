@@ -10,7 +10,7 @@
 #include "cache.h"
 #include "kern.h"
 #include "resize.h"
-#include "testutil.h"
+#include "testcache.h"
 #include "volume.h"
 
 #include <math.h>
@@ -21,33 +21,6 @@
 
 enum { S = 16, PER_VOLUME = 7 };
 static const char *trainer;
-
-// A smooth blob off the image's centre, different per (slice s, volume v), in [0, 1] with 0 and 1 taken.
-static void blob(int size, int s, int v, float *img) {
-  double cy = size * (0.3 + 0.04 * s), cx = size * (0.3 + 0.05 * v), r = size * (0.15 + 0.01 * (s + v));
-  for (int i = 0; i < size * size; i++) {
-    double dy = i / size - cy, dx = i % size - cx;
-    img[i] = (float)exp(-(dy * dy + dx * dx) / (2 * r * r));
-  }
-  minmax01(img, (size_t)size * size);
-}
-
-static void make_cache(const char *dirname, int size, const SplitSet *sets, int volumes) {
-  char name[256], err[256];
-  snprintf(name, sizeof name, "%s/slices.bin", path_in_dir(dirname));
-  mkdir(path_in_dir(dirname), 0777);
-  CacheWriter w;
-  CHECK(cache_create(&w, name, size, size, err, sizeof err) == 0, "%s", err);
-  float *slices = malloc(sizeof(float) * PER_VOLUME * (size_t)(size * size));
-  int index[PER_VOLUME];
-  for (int v = 0; v < volumes; v++) {
-    for (int s = 0; s < PER_VOLUME; s++)
-      index[s] = s, blob(size, s, v, slices + (size_t)s * size * size);
-    cache_add_volume(&w, slices, index, PER_VOLUME);
-  }
-  free(slices);
-  CHECK(cache_commit(&w, sets, err, sizeof err) == 0, "%s", err);
-}
 
 // Runs `trainer ARGS...` (NULL-terminated) with its output in out.txt; its exit status.
 static int run(const char *const *args) {
@@ -335,7 +308,7 @@ static void test_bad_input(const char *data, const char *weights) {
         "missing weights: %s", output());
   CHECK(RUN("eval", "--weights", weights, "--data", nodata, "--out", out) == 1 && strstr(output(), nodata),
         "missing data: %s", output());
-  make_cache("small", 8, (SplitSet[]){SET_TEST}, 1);
+  blob_data_set("small", 8, (SplitSet[]){SET_TEST}, 1, PER_VOLUME);
   CHECK(RUN("eval", "--weights", weights, "--data", path_in_dir("small"), "--out", out) == 1 &&
             strstr(output(), "holds 8x8 slices; this trainer takes 16x16"),
         "a cache of another size: %s", output());
@@ -372,7 +345,8 @@ int main(int argc, char **argv) {
   trainer = argv[1];
   make_dir("caec_eval");
   // 3 training volumes (21 slices: 5 steps), 7 validation and 14 test slices (the last batch padded).
-  make_cache("data", S, (SplitSet[]){SET_TRAIN, SET_TEST, SET_TRAIN, SET_VAL, SET_TRAIN, SET_TEST}, 6);
+  blob_data_set("data", S, (SplitSet[]){SET_TRAIN, SET_TEST, SET_TRAIN, SET_VAL, SET_TRAIN, SET_TEST}, 6,
+                PER_VOLUME);
   char data[512], run_dir[512], weights[600];
   snprintf(data, sizeof data, "%s", path_in_dir("data"));
   snprintf(run_dir, sizeof run_dir, "%s", path_in_dir("run"));

@@ -5,7 +5,7 @@
 // and the messages for bad input.
 #include "cache.h"
 #include "safetensors.h"
-#include "testutil.h"
+#include "testcache.h"
 
 #include <math.h>
 #include <signal.h>
@@ -15,40 +15,6 @@
 
 enum { H = 16, W = 16, PER_VOLUME = 10 };
 static const char *trainer;
-
-// Smooth blobs, a different one per slice: an easy set to reconstruct.
-static void make_cache(const char *name, int size, const SplitSet *sets, int volumes) {
-  CacheWriter w;
-  char err[256];
-  CHECK(cache_create(&w, path_in_dir(name), size, size, err, sizeof err) == 0, "%s", err);
-  float *slices = malloc(sizeof(float) * PER_VOLUME * (size_t)(size * size));
-  int index[PER_VOLUME];
-  for (int v = 0; v < volumes; v++) {
-    for (int s = 0; s < PER_VOLUME; s++) {
-      index[s] = s;
-      double cy = size * (0.3 + 0.04 * s), cx = size * (0.3 + 0.05 * v), r = size * (0.15 + 0.01 * (s + v));
-      for (int i = 0; i < size * size; i++) {
-        double dy = i / size - cy, dx = i % size - cx;
-        slices[s * size * size + i] = (float)exp(-(dy * dy + dx * dx) / (2 * r * r));
-      }
-    }
-    cache_add_volume(&w, slices, index, PER_VOLUME);
-  }
-  free(slices);
-  CHECK(cache_commit(&w, sets, err, sizeof err) == 0, "%s", err);
-}
-
-// Makes the folder NAME in the test folder holding the cache; returns its path.
-static const char *data_set(const char *name, int size, const SplitSet *sets, int volumes) {
-  static char paths[4][512];
-  static int next;
-  char *p = paths[next++ % 4], file[64];
-  snprintf(p, sizeof paths[0], "%s", path_in_dir(name));
-  mkdir(p, 0777);
-  snprintf(file, sizeof file, "%s/slices.bin", name);
-  make_cache(file, size, sets, volumes);
-  return p;
-}
 
 // Starts `trainer train ARGS...` (NULL-terminated) with its output in the test folder's out.txt.
 static pid_t start(const char *const *args) {
@@ -171,7 +137,7 @@ int main(int argc, char **argv) {
   trainer = argv[1];
   make_dir("train");
   SplitSet sets[6] = {SET_TRAIN, SET_TRAIN, SET_VAL, SET_TRAIN, SET_TEST, SET_TRAIN}; // 40 training slices: 10 steps
-  const char *data = data_set("data", H, sets, 6);
+  const char *data = blob_data_set("data", H, sets, 6, PER_VOLUME);
   char runs[8][512], missing[512];
   for (int i = 0; i < 8; i++)
     snprintf(runs[i], sizeof runs[i], "%s/run%d", dir, i);
@@ -221,7 +187,7 @@ int main(int argc, char **argv) {
   SplitSet many[32];
   for (int i = 0; i < 32; i++)
     many[i] = i == 0 ? SET_VAL : SET_TRAIN;
-  const char *longer = data_set("long", H, many, 31);
+  const char *longer = blob_data_set("long", H, many, 31, PER_VOLUME);
   pid_t pid = start((const char *[]){"--data", longer, "--out", stopped, "--epochs", "1000", "--seed", "7", NULL});
   for (int i = 0; i < 60000 && access(file_in(stopped, "last.safetensors"), F_OK); i++)
     usleep(1000);
@@ -260,7 +226,8 @@ int main(int argc, char **argv) {
   // Bad input: one clear message each.
   const char *other = runs[6];
   SplitSet no_val[3] = {SET_TRAIN, SET_TRAIN, SET_TEST};
-  const char *big = data_set("big", 2 * H, sets, 6), *noval = data_set("noval", H, no_val, 3);
+  const char *big = blob_data_set("big", 2 * H, sets, 6, PER_VOLUME);
+  const char *noval = blob_data_set("noval", H, no_val, 3, PER_VOLUME);
   struct {
     int rc;
     const char *expect, *args[8];
