@@ -96,6 +96,15 @@ static inline void *slurp(const char *path, size_t *len) {
   return buf;
 }
 
+// Whether the file starts with PNG's signature.
+static inline int is_png(const char *path) {
+  size_t len;
+  char *data = slurp(path, &len);
+  int ok = data && len > 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8);
+  free(data);
+  return ok;
+}
+
 // Whether two files hold the same bytes (and both can be read).
 static inline int same_bytes(const char *a, const char *b) {
   size_t na = 0, nb = 0;

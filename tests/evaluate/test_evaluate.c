@@ -337,6 +337,37 @@ static void test_bad_input(const char *data, const char *weights) {
   rmdir(out);
 }
 
+// ---- figures -----------------------------------------------------------------------------------
+
+static void test_figures(const char *data, const char *weights) {
+  char out[512], path[700];
+  snprintf(out, sizeof out, "%s", path_in_dir("figures"));
+  CHECK(RUN("figures", "--weights", weights, "--data", data, "--out", out, "--count", "3") == 0 &&
+            strstr(output(), "3 slice_I.png"),
+        "figures: %s", output());
+  snprintf(path, sizeof path, "%s/figures.png", out);
+  CHECK(is_png(path), "%s", path);
+  int panels = 0;
+  for (int i = 0; i < 6 * PER_VOLUME; i++) {
+    snprintf(path, sizeof path, "%s/slice_%d.png", out, i);
+    panels += is_png(path);
+  }
+  CHECK(panels == 3, "%d slice panels, not 3", panels);
+  CHECK(RUN("figures", "--weights", weights, "--data", data, "--out", out, "--slices", "0,5") == 0, "%s", output());
+  snprintf(path, sizeof path, "%s/slice_5.png", out);
+  CHECK(is_png(path), "--slices: %s", path);
+  CHECK(RUN("figures", "--weights", weights, "--data", data, "--out", out, "--slices", "0,999") == 1 &&
+            strstr(output(), "--slices"),
+        "a slice out of range: %s", output());
+  CHECK(RUN("figures", "--weights", weights, "--data", data, "--out", out, "--count", "0") == 2 &&
+            strstr(output(), "--count must be"),
+        "--count 0: %s", output());
+  CHECK(RUN("figures", "--data", data, "--out", out) == 2 && strstr(output(), "needs --weights"), "no weights: %s",
+        output());
+  CHECK(RUN("figures", "--help") == 0 && strstr(output(), "|reconstruction - clean|"), "figures --help: %s",
+        output());
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_evaluate TRAINER\n");
@@ -356,7 +387,8 @@ int main(int argc, char **argv) {
   test_eval(data, run_dir, path_in_dir("eval"));
   test_reconstruct(weights);
   test_bad_input(data, weights);
-  static const char *const folders[] = {"data", "run", "eval", "recon_data", "recon_eval"};
+  test_figures(data, weights);
+  static const char *const folders[] = {"data", "run", "eval", "recon_data", "recon_eval", "figures"};
   for (size_t i = 0; i < sizeof folders / sizeof *folders; i++)
     remove_folder(path_in_dir(folders[i]));
   return finish();

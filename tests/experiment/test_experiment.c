@@ -60,14 +60,6 @@ static int count_lines(const char *path) {
   return text ? n : -1;
 }
 
-static int is_png(const char *path) {
-  size_t len;
-  char *data = slurp(path, &len);
-  int ok = data && len > 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8);
-  free(data);
-  return ok;
-}
-
 static void test_compare(void) {
   // d = A - B: {1, 2, 3} has mean 2, sd 1, t = 2 sqrt(3) with 2 df, where
   // p = 1 - |t| / sqrt(2 + t^2) = 0.074180; {1, 3}: t = 2 with 1 df, where

@@ -161,6 +161,32 @@ int main(int argc, char **argv) {
   CHECK(access(file_in(straight, "last.safetensors"), F_OK) == 0, "last.safetensors");
   CHECK(access(file_in(straight, "best.safetensors"), F_OK) == 0, "best.safetensors");
   CHECK(strstr(output(), "best val_loss"), "the summary: %s", output());
+  CHECK(is_png(file_in(straight, "loss.png")), "loss.png");
+
+  // PreciseBN: the same training, and running statistics re-estimated from the
+  // epoch's batches beat Keras's moving averages, which after 10 steps at
+  // momentum 0.99 are still 90% their initial values.
+  const char *keras = runs[6], *precise = runs[7];
+  CHECK(TRAIN("--data", data, "--out", keras, "--epochs", "1", "--seed", "5", "--precise-bn", "0") == 0, "%s",
+        output());
+  CHECK(TRAIN("--data", data, "--out", precise, "--epochs", "1", "--seed", "5", "--precise-bn", "4") == 0, "%s",
+        output());
+  CHECK(log_value(keras, 0, 1) == log_value(precise, 0, 1), "the same training loss: %g, %g", log_value(keras, 0, 1),
+        log_value(precise, 0, 1));
+  CHECK(log_value(precise, 0, 2) < 0.75 * log_value(keras, 0, 2), "val_loss: %g with PreciseBN, %g without",
+        log_value(precise, 0, 2), log_value(keras, 0, 2));
+  CHECK(TRAIN("--data", data, "--out", keras, "--epochs", "2", "--resume", "--precise-bn", "3") == 1 &&
+            strstr(output(), "other settings than --precise-bn"),
+        "resumed with another --precise-bn: %s", output());
+  remove_run(keras), remove_run(precise);
+
+  // A time budget: no epoch starts that would end after it.
+  CHECK(TRAIN("--data", data, "--out", keras, "--epochs", "50", "--minutes", "0.0001") == 0 &&
+            strstr(output(), "budget"),
+        "--minutes: %s", output());
+  free(log_without_time(keras, &rows));
+  CHECK(rows == 1, "--minutes: %d epochs, not 1", rows);
+  remove_run(keras);
 
   // Two epochs, then one more with --resume: the same state, bit for bit.
   CHECK(TRAIN("--data", data, "--out", resumed, "--epochs", "2", "--seed", "5", "--threads", "1") == 0, "%s",
@@ -243,6 +269,9 @@ int main(int argc, char **argv) {
       {1, "add --resume", {"--data", data, "--out", straight}},
       {1, "does not exist", {"--data", data, "--out", runs[7], "--resume"}},
       {1, "other settings than --loss", {"--data", data, "--out", straight, "--resume", "--loss", "dssim"}},
+      {1, "other settings than --no-reduce-lr", {"--data", data, "--out", straight, "--resume", "--no-reduce-lr"}},
+      {2, "--precise-bn must be", {"--data", data, "--out", other, "--precise-bn", "-1"}},
+      {2, "--minutes must be", {"--data", data, "--out", other, "--minutes", "0"}},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     int rc = status(start(bad[i].args));
