@@ -23,18 +23,31 @@
 //   7d. bias field: x * max(0, 1 + b(u, v)) with u, v in [-1, 1] across the
 //       columns and rows and b = c1 u + c2 v + c3 u^2 + c4 u v + c5 v^2, each
 //       c ~ U[-bias_max, bias_max) (no constant: the min-max would undo it);
-//   8. min-max renormalisation to [0, 1] (minmax01 of resize.h).
+//   8. min-max renormalisation to [0, 1] (minmax01 of resize.h, to within 2
+//      ulps: a multiply by the range's reciprocal where minmax01 divides; the
+//      lowest value still 0 and the highest 1).
 //
 // Every draw comes from the counter-based RNG at (seed, rng_stream(RNG_AUGMENT,
 // epoch), index), so an image's corruption depends only on (seed, epoch,
-// sample), never on thread count or order. Indices of sample s, with
-// stride = AUGMENT_SLOTS + (h*w + 1) / 2, start at base = s * stride:
+// sample), never on thread count, order or instruction set. Indices of
+// sample s, with stride = AUGMENT_SLOTS + 8 * ceil(3 * ceil(h*w / 16) / 4),
+// start at base = s * stride:
 //   base + 0..6    r_drop, r_noise, u1, u2, cutout size, cutout row (the
 //                  offset when on the diagonal), cutout column (anywhere only);
 //   base + 7..15   u_lr, u_ud, rotation angle, gamma, bias c1..c5 (drawn
 //                  only when their step is on);
-//   base + 16 + k  one Philox block (four 32-bit words) for pixels 2k, 2k+1:
-//                  their two dropout draws and one Box-Muller pair of normals.
+//   base + 16 ..   the pixel draws: Philox blocks (four 32-bit words) in
+//                  groups of 8, read as vectors of 8 words, vector v word
+//                  v mod 4 of the blocks base + 16 + 8 floor(v / 4) + j
+//                  (lane j). The pixels, row-major, go in sets of 16; set k
+//                  takes vectors 3k, 3k + 1 and 3k + 2, and lane j of them
+//                  serves pixels 16k + j and 16k + 8 + j: one Box-Muller pair
+//                  of normals from the first two words (the first pixel's and
+//                  the second's), their dropout draws from the high and low
+//                  16 bits of the third. (3 words for 2 pixels: the dropout
+//                  draws need no more bits, and the blocks are most of the
+//                  cost; sets of 16 so that vectors of 4 or 8 lanes take
+//                  their words in order.)
 #ifndef CAEC_AUGMENT_H
 #define CAEC_AUGMENT_H
 
@@ -87,8 +100,11 @@ void augment_image(const AugmentParams *p, uint64_t seed, uint32_t epoch, uint64
                    const float *clean, float *out, AugmentDraws *drawn);
 
 // The steps, in place, for fixed corruptions (the seed's custom-corruption
-// figures) and tests. Dropout and noise share their draws: pixel pair k uses
-// the Philox block at (seed, stream, index + k).
+// figures) and tests. Dropout and noise share their draws, laid out from
+// (seed, stream, index) as the pixel draws above are from base + 16. A pixel
+// drops when its 16-bit draw is below r_drop 2^16 (rounded down); the normals
+// are Box-Muller's with float approximations of ln, sin and cos (augment.c
+// says how close).
 void augment_dropout_noise(float *x, size_t n, double r_drop, double r_noise, uint64_t seed, uint64_t stream,
                            uint64_t index);
 void augment_cutout(float *x, int h, int w, int row, int col, int half);

@@ -19,6 +19,12 @@ void philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
 uint64_t rng_bits(uint64_t seed, uint64_t stream, uint64_t index);
 // A double uniform in [0, 1) with 53 random bits.
 double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+// The Philox blocks at (seed, stream) of the indices index .. index + 8 groups
+// - 1, with rng_bits's key and counters, as 4 groups vectors of 8 words:
+// out[4 g + w][j] is word w of the block of index + 8 g + j. AVX2 code
+// computes 8 or 16 blocks at once where the CPU has it, with the same bits as
+// philox4x32.
+void rng_blocks(uint64_t seed, uint64_t stream, uint64_t index, size_t groups, uint32_t out[][8]);
 
 
 // The values the interpreter and the generated trainers share, so both start

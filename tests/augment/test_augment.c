@@ -1,6 +1,8 @@
 // test_augment.c: the seed's input corruption. Determinism in (seed, epoch,
-// sample), the statistics of the draws, each step against its definition, the
-// output range, and the time for 128 x 128 images (printed, not asserted).
+// sample), the statistics of the draws, the vector Philox against the scalar
+// one, the pixel draws' layout, the accuracy and normality of their normals
+// and their bits in every build, each step against its definition, the output
+// range, and the time for 128 x 128 images (printed, not asserted).
 #include "../testutil.h"
 #include "augment.h"
 #include "resize.h"
@@ -164,6 +166,159 @@ static void test_dropout_noise(void) {
   CHECK(x[2] == -7.0f, "wrote past an odd count");
 }
 
+// philox4x32's block at (seed, stream, index), keyed and counted as rng_bits does.
+static void reference_block(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4]) {
+  const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  const uint32_t ctr[4] = {(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
+  philox4x32(key, ctr, out);
+}
+
+// rng_blocks (AVX2 code where the CPU has it) against the portable
+// philox4x32, word for word: counters whose low word wraps inside a group,
+// the 64-bit index wrapping round, and group counts that leave a single group.
+static void test_rng_blocks(void) {
+  static const struct {
+    uint64_t seed, stream, index;
+  } cases[] = {{0, 0, 0},
+               {7, 3ull << 32 | 9, 0xFFFFFFFCull},
+               {0x0123456789ABCDEFull, 0xFEDCBA9876543210ull, UINT64_MAX - 20},
+               {42, 5, 0x00000001FFFFFFF9ull}};
+  static uint32_t got[4 * 5][8];
+  int wrong = 0, blocks = 0;
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (size_t groups = 1; groups <= 5; groups += 2) {
+      rng_blocks(cases[c].seed, cases[c].stream, cases[c].index, groups, got);
+      for (size_t g = 0; g < groups; g++)
+        for (int j = 0; j < 8; j++, blocks++) {
+          uint32_t want[4];
+          reference_block(cases[c].seed, cases[c].stream, cases[c].index + 8 * g + (uint64_t)j, want);
+          for (int w = 0; w < 4; w++)
+            wrong += got[4 * g + (size_t)w][j] != want[w];
+        }
+    }
+#if defined(__x86_64__) || defined(__i386__)
+  printf("rng_blocks: %s code checked against philox4x32\n", __builtin_cpu_supports("avx2") ? "AVX2" : "portable");
+#endif
+  CHECK(wrong == 0, "%d of %d blocks of rng_blocks differ from philox4x32", wrong, blocks);
+}
+
+// The words of set k of the pixel draws from index (augment.h's layout):
+// vectors 3k .. 3k + 2, vector v being word v % 4 of the group of blocks v / 4.
+static void set_words(uint64_t seed, uint64_t stream, uint64_t index, size_t k, uint32_t v[3][8]) {
+  for (size_t i = 0; i < 3; i++) {
+    size_t vector = 3 * k + i;
+    for (int j = 0; j < 8; j++) {
+      uint32_t block[4];
+      reference_block(seed, stream, index + 8 * (vector / 4) + (uint64_t)j, block);
+      v[i][j] = block[vector % 4];
+    }
+  }
+}
+
+// The exact Box-Muller pair of words a and b, mapped as augment.c's normalsv
+// maps them, in double with libm: u from a's top 23 bits, the octant from
+// b's top three, the angle in it from the rest.
+static void exact_normals(uint32_t a, uint32_t b, double z[2]) {
+  double u = (double)((a >> 8) | 1u) * 0x1p-24, r = sqrt(-2.0 * log(u));
+  double t = (double)(b & 0x1fffffffu) * (3.14159265358979323846 / 4 * 0x1p-29), c = cos(t), s = sin(t);
+  int swap = b >> 29 & 1;
+  z[0] = (b >> 31 ? -r : r) * (swap ? s : c);
+  z[1] = (b >> 30 & 1 ? -r : r) * (swap ? c : s);
+}
+
+static double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+// The pixel draws' layout (augment.h) and their normals: on zeros with no
+// dropout and sd 1, every pixel is its block's normal, within the documented
+// error of the exact transform; the normals pass a Kolmogorov-Smirnov test
+// and their moments are the normal's. With the noise off, a pixel drops
+// exactly when its word says so.
+static void test_pixel_draws(void) {
+  enum { P = (1 << 17) + 7 }; // whole chunks of sets, then a partial set
+  static float x[P];
+  static double sorted[P];
+  const uint64_t seed = 0xC0FFEE, stream = rng_stream(RNG_AUGMENT, 9), index = 123456789;
+  memset(x, 0, sizeof x);
+  augment_dropout_noise(x, P, 0.0, 1.0, seed, stream, index);
+  double worst = 0;
+  for (size_t k = 0; k < (P + 15) / 16; k++) {
+    uint32_t v[3][8];
+    set_words(seed, stream, index, k, v);
+    for (size_t j = 0; j < 8; j++) {
+      double z[2];
+      exact_normals(v[0][j], v[1][j], z);
+      for (size_t i = 0; i < 2; i++) // the lane's pixels, where the image has them
+        if (16 * k + 8 * i + j < P)
+          worst = fmax(worst, fabs(x[16 * k + 8 * i + j] - z[i]));
+    }
+  }
+  CHECK(worst < 1e-6, "normals off the exact Box-Muller transform by %g", worst);
+  printf("normals: at most %.2g from the exact Box-Muller transform\n", worst);
+  double sum = 0, sq = 0, fourth = 0;
+  for (size_t p = 0; p < P; p++) {
+    sum += x[p], sq += (double)x[p] * x[p], fourth += pow(x[p], 4);
+    sorted[p] = x[p];
+  }
+  qsort(sorted, P, sizeof *sorted, compare_doubles);
+  double d = 0;
+  for (size_t i = 0; i < P; i++) {
+    double f = normal_cdf(sorted[i]);
+    d = fmax(d, fmax(fabs((double)(i + 1) / P - f), fabs((double)i / P - f)));
+  }
+  CHECK(d < 1.95 / sqrt(P), "Kolmogorov-Smirnov distance %g from the normal (0.1%% level %g)", d, 1.95 / sqrt(P));
+  double mean = sum / P, var = sq / P, kurtosis = fourth / P / (var * var);
+  CHECK(near(mean, 0, 1 / sqrt(P)) && near(var, 1, sqrt(2.0 / P)) && near(kurtosis, 3, sqrt(24.0 / P)),
+        "normals: mean %g, variance %g, kurtosis %g", mean, var, kurtosis);
+
+  // Noise off: the first pixel of a lane drops by the high half of its third
+  // word, the second by the low half.
+  enum { D = 16 * 40 + 9 };
+  const double r = 0.3;
+  const uint32_t threshold = (uint32_t)(r * 65536.0);
+  const float kept = (float)(1.0 / (1.0 - r));
+  for (int p = 0; p < D; p++)
+    x[p] = 1.0f;
+  augment_dropout_noise(x, D, r, 0.0, seed, stream, index);
+  int wrong = 0, dropped = 0;
+  for (size_t k = 0; k < (D + 15) / 16; k++) {
+    uint32_t v[3][8];
+    set_words(seed, stream, index, k, v);
+    for (size_t p = 16 * k; p < 16 * k + 16 && p < D; p++) {
+      uint32_t word = v[2][p % 8];
+      int drops = (p % 16 < 8 ? word >> 16 : word & 0xffffu) < threshold;
+      wrong += x[p] != (drops ? 0.0f : kept);
+      dropped += drops;
+    }
+  }
+  CHECK(wrong == 0 && dropped > D / 5 && dropped < D * 2 / 5, "dropout layout: %d pixels wrong, %d dropped of %d",
+        wrong, dropped, D);
+}
+
+// The pixel draws are the same bits whatever the build (vector width,
+// compiler, -march): a fixed input against what this implementation gave. A
+// mismatch means that they now depend on the build (say a multiply and an
+// add fused into one rounding) or were changed on purpose, when the value
+// here wants updating.
+static void test_pixel_draws_golden(void) {
+  enum { G = 40 * 16 + 5 };
+  float x[2][G]; // the noise alone, on zeros; the dropout alone, on a ramp
+  for (int i = 0; i < G; i++)
+    x[0][i] = 0.0f, x[1][i] = (float)i / G;
+  augment_dropout_noise(x[0], G, 0.2, 0.3, 3, rng_stream(RNG_AUGMENT, 1), 77);
+  augment_dropout_noise(x[1], G, 0.2, 0.0, 3, rng_stream(RNG_AUGMENT, 1), 77);
+  uint64_t hash = 14695981039346656037ull; // FNV-1a of the bytes
+  const unsigned char *bytes = (const unsigned char *)x;
+  for (size_t i = 0; i < sizeof x; i++)
+    hash = (hash ^ bytes[i]) * 1099511628211ull;
+  CHECK(hash == 0x3e7c584e616d4a21ull, "pixel draws: hash %016llx (noise %a %a)", (unsigned long long)hash, x[0][0],
+        x[0][8]);
+}
+
 // Reflect without repeating the edge pixel: -1 -> 1, n -> n - 2.
 static int reflect(int i, int n) { return i < 0 ? -i : i >= n ? 2 * n - 2 - i : i; }
 
@@ -278,6 +433,38 @@ static void test_range(void) {
   for (int i = 0; i < N; i++)
     nonzero_constant += out[i] != 0.0f;
   CHECK(nonzero_constant == 0, "constant image: %d pixels not 0", nonzero_constant);
+}
+
+// a and b, n values in [0, 1], within a few float roundings: augment_image's
+// min-max multiplies by the range's reciprocal where minmax01 divides.
+static int close_to(const float *a, const float *b, size_t n) {
+  double err = 0;
+  for (size_t i = 0; i < n; i++)
+    err = fmax(err, fabs(a[i] - b[i]));
+  return err <= 4e-7;
+}
+
+// The final min-max on images of many scales and offsets (the corruptions
+// off, so that it is the only step): the lowest pixel exactly 0, the highest
+// exactly 1, and every value within a few roundings of minmax01's.
+static void test_minmax(void) {
+  enum { M = 37 * 41 }; // no whole number of vectors
+  static float x[M], out[M], want[M];
+  AugmentParams p = nothing();
+  int bad = 0;
+  for (int t = 0; t < 500; t++) {
+    double scale = pow(10.0, t % 13 - 6.0), offset = t % 3 - 1.0;
+    int lo = 0, hi = 0;
+    for (int i = 0; i < M; i++) {
+      x[i] = (float)((rng_uniform(5, (uint64_t)t, (uint64_t)i) + offset) * scale);
+      lo = x[i] < x[lo] ? i : lo, hi = x[i] > x[hi] ? i : hi;
+    }
+    augment_image(&p, 1, 0, (uint64_t)t, 37, 41, x, out, NULL);
+    memcpy(want, x, sizeof want);
+    minmax01(want, M);
+    bad += out[lo] != 0.0f || out[hi] != 1.0f || !close_to(out, want, M);
+  }
+  CHECK(bad == 0, "min-max: %d of 500 images off", bad);
 }
 
 // The optional steps (flips, rotation, gamma, bias field) on a small image of
@@ -412,7 +599,7 @@ static void test_rotate(void) {
     augment_image(&p, 4, 0, s, SH, SW, src, out, &d);
     augment_rotate(src, want, SH, SW, d.angle_deg);
     minmax01(want, SN);
-    bad += memcmp(out, want, sizeof out) != 0 || !(fabs(d.angle_deg) <= 10.0) || d.angle_deg == 0;
+    bad += !close_to(out, want, SN) || !(fabs(d.angle_deg) <= 10.0) || d.angle_deg == 0;
     negative += d.angle_deg < 0;
   }
   CHECK(bad == 0 && negative > 20 && negative < 80, "rotation: %d bad images, %d negative angles", bad, negative);
@@ -450,7 +637,7 @@ static void test_gamma_bias(void) {
     minmax01(want, SN);
     augment_gamma(want, SN, d.gamma);
     minmax01(want, SN);
-    bad += memcmp(out, want, sizeof out) != 0 || !(d.gamma >= 0.5 && d.gamma <= 2.0);
+    bad += !close_to(out, want, SN) || !(d.gamma >= 0.5 && d.gamma <= 2.0);
     below += d.gamma < 1;
   }
   CHECK(bad == 0 && below > 20 && below < 80, "gamma: %d bad images, %d below 1", bad, below);
@@ -465,7 +652,7 @@ static void test_gamma_bias(void) {
     memcpy(want, x, sizeof want);
     augment_bias(want, SH, SW, d.bias);
     minmax01(want, SN);
-    bad += memcmp(out, want, sizeof out) != 0;
+    bad += !close_to(out, want, SN);
     for (int k = 0; k < 5; k++) {
       bad += !(fabs(d.bias[k]) <= 0.1) || d.bias[k] == 0;
       signs += d.bias[k] < 0;
@@ -507,21 +694,31 @@ static void test_optional_all(void) {
   CHECK(bad == 0, "all on: %d pixels outside [0, 1] or NaN", bad);
 }
 
+// Seconds on clock since t0.
+static double since(clockid_t clock, const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(clock, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
+}
+
+// The wall time, and this thread's CPU time, which leaves out the time other
+// processes took the core (both printed: on a busy machine they differ).
 static void time_images(int images) {
   static float clean[N], out[N];
   smooth_image(clean, H, W);
   AugmentParams p = augment_defaults();
   double checksum = 0;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  struct timespec wall, cpu;
+  clock_gettime(CLOCK_MONOTONIC, &wall);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
   for (int s = 0; s < images; s++) {
     augment_image(&p, 1, 0, (uint64_t)s, H, W, clean, out, NULL);
     checksum += out[s % N];
   }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-  printf("augmented %d images of %d x %d in %.3f s: %.0f images/s on one thread (checksum %g)\n", images, H, W, secs,
-         images / secs, checksum);
+  double secs = since(CLOCK_MONOTONIC, &wall), cpu_secs = since(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  printf("augmented %d images of %d x %d in %.3f s: %.0f images/s on one thread, %.0f per second of its CPU time "
+         "(checksum %g)\n",
+         images, H, W, secs, images / secs, images / cpu_secs, checksum);
 }
 
 // argv[1]: how many images to time (10,000 unless given).
@@ -529,9 +726,13 @@ int main(int argc, char **argv) {
   test_determinism();
   test_statistics();
   test_dropout_noise();
+  test_rng_blocks();
+  test_pixel_draws();
+  test_pixel_draws_golden();
   test_blur();
   test_cutout();
   test_range();
+  test_minmax();
   test_optional_off();
   test_flips();
   test_rotate();
