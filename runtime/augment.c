@@ -4,6 +4,7 @@
 #include "rng.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,17 +49,62 @@ AugmentParams augment_defaults(void) {
                          .gamma_max = 1.0}; // the optional steps off: the seed's corruption
 }
 
-AugmentParams augment_for_size(int size) {
-  AugmentParams p = augment_defaults();
+AugmentParams augment_scaled(AugmentParams p, int size) {
   double f = size / 128.0;
   p.cutout_min = (int)lround(p.cutout_min * f), p.cutout_max = (int)lround(p.cutout_max * f);
   p.offset_min = (int)lround(p.offset_min * f), p.offset_max = (int)lround(p.offset_max * f);
   return p;
 }
 
+AugmentParams augment_for_size(int size) { return augment_scaled(augment_defaults(), size); }
+
 // The groups of 8 Philox blocks that n pixels take: 3 words for 2 pixels,
 // in sets of 16 pixels (augment.h).
 static uint64_t pixel_groups(uint64_t n) { return (3 * ((n + 15) / 16) + 3) / 4; }
+
+const char AUGMENT_OPTIONS_HELP[] =
+    "  --cutout diagonal|anywhere  the cutout's centre: on the diagonal as the seed's (default), or uniform\n"
+    "  --flip-lr P, --flip-ud P    left-right and up-down flips, each with probability P (default 0)\n"
+    "  --rotate DEG                rotations by up to DEG degrees, 0 to 45 (default 0)\n"
+    "  --gamma G                   gamma correction by 1/G to G, G from 1 (none, the default) to 3\n"
+    "  --bias B                    a smooth multiplicative bias field, coefficients up to B (0 to 0.2)\n";
+
+int augment_set(AugmentParams *p, const char *name, const char *value, char *err, size_t errlen) {
+  static const struct {
+    const char *name;
+    double lo, hi;
+    size_t offset;
+  } steps[] = {{"flip-lr", 0, 1, offsetof(AugmentParams, flip_lr_p)},
+               {"flip-ud", 0, 1, offsetof(AugmentParams, flip_ud_p)},
+               {"rotate", 0, 45, offsetof(AugmentParams, rotate_max_deg)},
+               {"gamma", 1, 3, offsetof(AugmentParams, gamma_max)},
+               {"bias", 0, 0.2, offsetof(AugmentParams, bias_max)}};
+  size_t k = 0, n = sizeof steps / sizeof *steps;
+  while (k < n && strcmp(name, steps[k].name))
+    k++;
+  if (k == n && strcmp(name, "cutout"))
+    return 1;
+  if (!value) {
+    snprintf(err, errlen, "--%s needs a value", name);
+    return -1;
+  }
+  if (k == n) {
+    if (strcmp(value, "diagonal") && strcmp(value, "anywhere")) {
+      snprintf(err, errlen, "--cutout must be diagonal or anywhere, not '%s'", value);
+      return -1;
+    }
+    p->cutout_diagonal = !strcmp(value, "diagonal");
+    return 0;
+  }
+  char *end;
+  double v = strtod(value, &end);
+  if (end == value || *end || !(v >= steps[k].lo && v <= steps[k].hi)) {
+    snprintf(err, errlen, "--%s wants a number from %g to %g, not '%s'", name, steps[k].lo, steps[k].hi, value);
+    return -1;
+  }
+  *(double *)((char *)p + steps[k].offset) = v;
+  return 0;
+}
 
 // The first RNG index of a sample (augment.h gives the layout).
 static uint64_t sample_base(uint64_t sample, int h, int w) {

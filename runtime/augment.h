@@ -88,8 +88,17 @@ typedef struct AugmentDraws {
 
 // The seed's trained settings.
 AugmentParams augment_defaults(void);
-// The same with the pixel sizes (cutout size and offset) scaled from 128 to size.
+// p with its pixel sizes (cutout size and offset) scaled from 128 to size.
+AugmentParams augment_scaled(AugmentParams p, int size);
+// The seed's settings for size x size images.
 AugmentParams augment_for_size(int size);
+
+// The corruption's command-line options, shared by caedata preview and the
+// trainers' train: --cutout diagonal|anywhere and the optional steps. Sets
+// option `name` (without its dashes) from value: 0; 1 when name is not one of
+// them; -1 with "--NAME ..." in err for a missing (NULL) or bad value.
+int augment_set(AugmentParams *p, const char *name, const char *value, char *err, size_t errlen);
+extern const char AUGMENT_OPTIONS_HELP[]; // their lines for a --help
 
 // The scalar draws of one image, without touching pixels (for previews and tests).
 AugmentDraws augment_draws(const AugmentParams *p, uint64_t seed, uint32_t epoch, uint64_t sample, int h, int w);

@@ -126,7 +126,8 @@ static const char usage_preview[] =
     "  --out FILE.png   the image\n"
     "  --count N        pairs (default 8, at most 64)\n"
     "  --seed S         which slices and corruptions (default 1)\n"
-    "  --epoch E        the epoch whose corruptions to draw (default 0)\n";
+    "  --epoch E        the epoch whose corruptions to draw (default 0)\n"
+    "The corruption's options, as the trainers' train has them (the optional steps off by default):\n";
 
 static const char usage_synth[] =
     "usage: caedata synth --subjects N --out DIR [OPTIONS]\n"
@@ -214,11 +215,13 @@ static int parse_value(const char *command, const Option *o, const char *s) {
 // Parses argv (after the command's name) into opts; at most one operand goes to *operand (when that is not
 // NULL). Returns 0, 1 after printing the help for --help, or 2 after a usage error.
 static int parse(const char *command, const char *help, int argc, char **argv, const Option *opts, int nopts,
-                 const char **operand) {
+                 const char **operand, AugmentParams *aug) {
   for (int a = 0; a < argc; a++) {
     const char *arg = argv[a];
     if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
       fputs(help, stdout);
+      if (aug)
+        fputs(AUGMENT_OPTIONS_HELP, stdout);
       return 1;
     }
     if (strncmp(arg, "--", 2)) {
@@ -231,6 +234,14 @@ static int parse(const char *command, const char *help, int argc, char **argv, c
     for (int i = 0; i < nopts && !o; i++)
       if (!strcmp(arg + 2, opts[i].name))
         o = &opts[i];
+    char err[256];
+    int taken = !o && aug ? augment_set(aug, arg + 2, a + 1 < argc ? argv[a + 1] : NULL, err, sizeof err) : 1;
+    if (taken < 0)
+      return usage_error(command, "%s", err);
+    if (taken == 0) {
+      a++;
+      continue;
+    }
     if (!o)
       return usage_error(command, "unknown option %s", arg);
     if (a + 1 == argc)
@@ -567,7 +578,7 @@ static int cmd_prepare(int argc, char **argv) {
       {"val", OPT_REAL, &o.val, 0, 1, NULL, 0},
       {"threads", OPT_INT, &o.threads, 1, 1024, NULL, 0},
   };
-  int rc = parse("prepare", usage_prepare, argc, argv, opts, sizeof opts / sizeof *opts, NULL);
+  int rc = parse("prepare", usage_prepare, argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL);
   if (rc)
     return rc == 1 ? 0 : rc;
   if (!o.images || !o.out)
@@ -668,7 +679,7 @@ static int cmd_inspect(int argc, char **argv) {
   int plane = PLANE_SAGITTAL;
   const Option opts[] = {{"plane", OPT_CHOICE, &plane, 0, 0, plane_names, 4}};
   const char *path = NULL;
-  int rc = parse("inspect", usage_inspect, argc, argv, opts, 1, &path);
+  int rc = parse("inspect", usage_inspect, argc, argv, opts, 1, &path, NULL);
   if (rc)
     return rc == 1 ? 0 : rc;
   if (!path)
@@ -735,7 +746,8 @@ static int cmd_preview(int argc, char **argv) {
       {"count", OPT_INT, &count, 1, 64, NULL, 0},   {"seed", OPT_U64, &seed, 0, 0, NULL, 0},
       {"epoch", OPT_INT, &epoch, 0, 1 << 30, NULL, 0},
   };
-  int rc = parse("preview", usage_preview, argc, argv, opts, sizeof opts / sizeof *opts, NULL);
+  AugmentParams aug = augment_defaults();
+  int rc = parse("preview", usage_preview, argc, argv, opts, sizeof opts / sizeof *opts, NULL, &aug);
   if (rc)
     return rc == 1 ? 0 : rc;
   if (!data || !out)
@@ -764,7 +776,7 @@ static int cmd_preview(int argc, char **argv) {
   unsigned char *img = xcalloc((size_t)width * height, 1);
   memset(img, GAP_SHADE, (size_t)width * height);
   float *clean = xcalloc((size_t)h * w, sizeof *clean), *noisy = xcalloc((size_t)h * w, sizeof *noisy);
-  AugmentParams p = augment_for_size(w);
+  AugmentParams p = augment_scaled(aug, w);
   for (int k = 0; k < count; k++) {
     // Pair k: a training slice drawn by (seed, k), corrupted as the sample of its place among them.
     uint64_t sample = rng_bits(seed, rng_stream(RNG_SHUFFLE, PREVIEW_STREAM), (uint64_t)k) % (uint64_t)ntrain;
@@ -890,7 +902,7 @@ static int cmd_synth(int argc, char **argv) {
       {"seed", OPT_U64, &seed, 0, 0, NULL, 0},
       {"threads", OPT_INT, &threads, 1, 1024, NULL, 0},
   };
-  int rc = parse("synth", usage_synth, argc, argv, opts, sizeof opts / sizeof *opts, NULL);
+  int rc = parse("synth", usage_synth, argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL);
   if (rc)
     return rc == 1 ? 0 : rc;
   if (!n || !out)

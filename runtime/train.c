@@ -33,7 +33,8 @@ typedef struct TrainOptions {
   int epochs, threads; // 0: the schedule's; OpenMP's default
   double minutes;      // a time budget for this invocation; 0: none
   int precise_bn;      // batches for the batch-norm statistics; -1: the default
-  bool resume, no_augment, no_reduce_lr, seed_given;
+  bool resume, no_augment, no_reduce_lr, seed_given, augment_given;
+  AugmentParams augment; // the corruption's options (augment_set's)
 } TrainOptions;
 
 // What a run is and has done, besides the arenas: the checkpoints' metadata.
@@ -41,6 +42,8 @@ typedef struct RunState {
   int64_t loss, optimizer, augment; // a CaecLoss, a CaecOptim, 0 or 1: fixed for the run
   int64_t reduce_lr;                // 0 or 1: ReduceLROnPlateau as the model says, or off; fixed too
   int64_t precise_bn;               // batches that re-estimate the running statistics per epoch; fixed too
+  int64_t aug_diagonal;             // the corruption's options (augment.h), fixed too
+  double aug_flip_lr, aug_flip_ud, aug_rotate, aug_gamma, aug_bias;
   uint64_t seed;
   double l2;
   int64_t step;       // optimizer steps (CaecState's)
@@ -68,6 +71,8 @@ static const Field fields[] = {
     FIELD('d', loss_sum), FIELD('d', seconds),   FIELD('d', lr),       FIELD('d', best),
     FIELD('i', best_epoch), FIELD('d', es_best), FIELD('d', rl_best),  FIELD('i', es_wait),
     FIELD('i', rl_wait),  FIELD('i', stopped),   FIELD('i', reduce_lr), FIELD('i', precise_bn),
+    FIELD('i', aug_diagonal), FIELD('d', aug_flip_lr), FIELD('d', aug_flip_ud), FIELD('d', aug_rotate),
+    FIELD('d', aug_gamma), FIELD('d', aug_bias),
 };
 enum { NFIELDS = sizeof fields / sizeof *fields };
 
@@ -116,7 +121,7 @@ static void usage(const CaecModel *m) {
   const CaecHyper *d = &m->defaults;
   printf("usage: %s train --data DATASET --out RUN [--loss mse|dssim] [--l2 V] [--epochs N] [--lr X]\n"
          "            [--optimizer rmsprop|adam|sgd] [--seed S] [--threads T] [--minutes M] [--resume]\n"
-         "            [--no-augment] [--no-reduce-lr] [--precise-bn B]\n\n"
+         "            [--no-augment] [--no-reduce-lr] [--precise-bn B] [corruption options]\n\n"
          "Trains model '%s' with the seed's protocol on DATASET/slices.bin (caedata prepare), whose\n"
          "slices must be %dx%d. Each epoch trains on the training set, shuffled, each input corrupted\n"
          "by the seed's augmentation (scaled to the image size; --no-augment: clean) and its clean\n"
@@ -155,12 +160,14 @@ static void usage(const CaecModel *m) {
          d->loss == CAEC_MSE ? "mse" : "dssim", d->l2,
          d->optimizer == CAEC_RMSPROP ? "rmsprop" : d->optimizer == CAEC_ADAM ? "adam" : "sgd", d->lr,
          (unsigned long long)d->seed, sc.epochs, CAEC_MAX_LOADER_THREADS);
+  printf("\nThe corruption's options (the seed's corruption by default; the optional steps act after it):\n%s",
+         AUGMENT_OPTIONS_HELP);
 }
 
 // -1: go on; otherwise the exit status.
 static int parse_options(const CaecModel *m, int argc, char **argv, TrainOptions *o) {
   static const char *const step_options[] = {"--out", "--loss", "--l2", "--optimizer", "--lr", "--seed", NULL};
-  *o = (TrainOptions){.step = CAEC_STEP_ARGS_INIT, .precise_bn = -1};
+  *o = (TrainOptions){.step = CAEC_STEP_ARGS_INIT, .precise_bn = -1, .augment = augment_defaults()};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
@@ -204,7 +211,13 @@ static int parse_options(const CaecModel *m, int argc, char **argv, TrainOptions
       else
         *(a[2] == 'e' ? &o->epochs : &o->threads) = (int)v;
     } else if (a[0] == '-') {
-      return caec_usage_error(m->name, "unknown option '%s' of train", a);
+      char err[256];
+      int taken = augment_set(&o->augment, a + 2, i + 1 < argc ? argv[i + 1] : NULL, err, sizeof err);
+      if (taken < 0)
+        return caec_usage_error(m->name, "%s", err);
+      if (taken)
+        return caec_usage_error(m->name, "unknown option '%s' of train", a);
+      i++, o->augment_given = true;
     } else {
       return caec_usage_error(m->name, "unexpected argument '%s'", a);
     }
@@ -280,6 +293,27 @@ static bool restore(Run *R) {
 }
 
 // A resumed run keeps its settings: each option given must agree with them.
+// The run's corruption, from the seed's and its options.
+static AugmentParams run_augment(const RunState *r) {
+  AugmentParams p = augment_defaults();
+  p.enabled = (int)r->augment, p.cutout_diagonal = (int)r->aug_diagonal;
+  p.flip_lr_p = r->aug_flip_lr, p.flip_ud_p = r->aug_flip_ud, p.rotate_max_deg = r->aug_rotate;
+  p.gamma_max = r->aug_gamma, p.bias_max = r->aug_bias;
+  return p;
+}
+
+static void set_augment(RunState *r, const AugmentParams *p) {
+  r->aug_diagonal = p->cutout_diagonal, r->aug_flip_lr = p->flip_lr_p, r->aug_flip_ud = p->flip_ud_p;
+  r->aug_rotate = p->rotate_max_deg, r->aug_gamma = p->gamma_max, r->aug_bias = p->bias_max;
+}
+
+// Whether the options given describe the run's corruption.
+static bool same_augment(const Run *R) {
+  RunState given = R->r;
+  set_augment(&given, &R->o.augment);
+  return !memcmp(&given, &R->r, sizeof given);
+}
+
 static bool same_settings(Run *R) {
   const CaecStepArgs *a = &R->o.step;
   const RunState *r = &R->r;
@@ -290,6 +324,7 @@ static bool same_settings(Run *R) {
                         : R->o.no_augment && r->augment                     ? "--no-augment"
                         : R->o.no_reduce_lr && r->reduce_lr                 ? "--no-reduce-lr"
                         : R->o.precise_bn >= 0 && R->o.precise_bn != r->precise_bn ? "--precise-bn"
+                        : R->o.augment_given && !same_augment(R)             ? "the corruption's options"
                                                                             : NULL;
   if (differs)
     fprintf(stderr, "%s: error: %s: the run was started with other settings than %s: resume without it\n",
@@ -571,8 +606,7 @@ static int open_data(Run *R) {
   }
   R->steps = ntrain / m->batch;
   int workers = caec_loader_workers(R->o.threads);
-  AugmentParams aug = augment_for_size(m->width);
-  aug.enabled = (int)R->r.augment;
+  AugmentParams aug = augment_scaled(run_augment(&R->r), m->width);
   LoaderConfig tc = {&R->cache, SET_TRAIN, m->batch, R->r.seed, true, aug, workers, AHEAD};
   LoaderConfig vc = {&R->cache, SET_VAL, m->batch, R->r.seed, false, {.enabled = 0}, workers, AHEAD};
   R->train = loader_new(&tc);
@@ -609,6 +643,7 @@ static int open_run(Run *R) {
                       .precise_bn = R->o.precise_bn < 0 ? PRECISE_BN : R->o.precise_bn, .seed = seed,
                       .l2 = h.l2, .lr = (float)h.lr, .best = INFINITY, .best_epoch = -1, .es_best = INFINITY,
                       .rl_best = INFINITY};
+    set_augment(&R->r, &R->o.augment);
     caec_init(m, &R->s, seed);
   }
   // The run's settings over the model's defaults.

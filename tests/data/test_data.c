@@ -380,6 +380,13 @@ static void test_prepare(const char *csv) {
   rc = run("preview --data %s --out %s --count 3", ds1, path);
   CHECK(rc == 0, "preview --count 3: exit %d\n%s", rc, err_text);
   check_png(path, 3 * 2 * (128 + 4) + 4, 128 + 8);
+  // The optional steps change the corrupted half; bad values are refused.
+  rc = run("preview --data %s --out %s --count 8 --seed 3 --epoch 2 --rotate 20 --flip-ud 1 --cutout anywhere", ds1,
+           path);
+  CHECK(rc == 0 && !same_bytes(path, again), "preview with the optional steps: exit %d\n%s", rc, err_text);
+  rc = run("preview --data %s --out %s --gamma 9", ds1, path);
+  CHECK(rc == 2 && strstr(err_text, "--gamma wants a number from 1 to 3"), "a bad --gamma: exit %d\n%s", rc,
+        err_text);
   remove_folder(ds1);
   remove_folder(ds2);
   remove_folder(images);

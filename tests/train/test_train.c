@@ -180,6 +180,25 @@ int main(int argc, char **argv) {
         "resumed with another --precise-bn: %s", output());
   remove_run(keras), remove_run(precise);
 
+  // The optional corruption steps: kept in the run, which resumes with them.
+  CHECK(TRAIN("--data", data, "--out", keras, "--epochs", "1", "--cutout", "anywhere", "--flip-lr", "0.5",
+              "--rotate", "10", "--gamma", "1.5", "--bias", "0.1") == 0,
+        "the optional steps: %s", output());
+  StFile aug = {0};
+  char aug_err[512];
+  CHECK(st_read(file_in(keras, "last.safetensors"), &aug, aug_err, sizeof aug_err) == 0, "%s", aug_err);
+  CHECK(st_meta(&aug, "aug_rotate") && atof(st_meta(&aug, "aug_rotate")) == 10 && st_meta(&aug, "aug_diagonal") &&
+            !strcmp(st_meta(&aug, "aug_diagonal"), "0"),
+        "the run's corruption in its checkpoint");
+  st_free(&aug);
+  CHECK(TRAIN("--data", data, "--out", keras, "--epochs", "2", "--resume", "--rotate", "10", "--flip-lr", "0.5",
+              "--cutout", "anywhere", "--gamma", "1.5", "--bias", "0.1") == 0,
+        "resumed with the same options: %s", output());
+  CHECK(TRAIN("--data", data, "--out", keras, "--epochs", "3", "--resume", "--rotate", "5") == 1 &&
+            strstr(output(), "the corruption's options"),
+        "resumed with another rotation: %s", output());
+  remove_run(keras);
+
   // A time budget: no epoch starts that would end after it.
   CHECK(TRAIN("--data", data, "--out", keras, "--epochs", "50", "--minutes", "0.0001") == 0 &&
             strstr(output(), "budget"),
@@ -272,6 +291,8 @@ int main(int argc, char **argv) {
       {1, "other settings than --no-reduce-lr", {"--data", data, "--out", straight, "--resume", "--no-reduce-lr"}},
       {2, "--precise-bn must be", {"--data", data, "--out", other, "--precise-bn", "-1"}},
       {2, "--minutes must be", {"--data", data, "--out", other, "--minutes", "0"}},
+      {2, "--rotate wants a number from 0 to 45", {"--data", data, "--out", other, "--rotate", "90"}},
+      {2, "--cutout must be diagonal or anywhere", {"--data", data, "--out", other, "--cutout", "corner"}},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     int rc = status(start(bad[i].args));
