@@ -8,6 +8,7 @@
 #include "augment.h"
 #include "brainmask.h"
 #include "cache.h"
+#include "plot.h"
 #include "resize.h"
 #include "rng.h"
 #include "split.h"
@@ -18,7 +19,6 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
-#include <png.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -729,14 +729,6 @@ enum { GAP = 4, PAIRS_PER_ROW = 4, GAP_SHADE = 96 };
 // The preview's draws of training slices: the shuffle purpose, a stream of its own ("prev").
 static const uint32_t PREVIEW_STREAM = 0x70726576;
 
-static void blit(unsigned char *img, int stride, int top, int left, const float *x, int h, int w) {
-  for (int r = 0; r < h; r++)
-    for (int c = 0; c < w; c++) {
-      float v = x[r * w + c];
-      img[(size_t)(top + r) * stride + left + c] = (unsigned char)lroundf(255 * (v > 0 ? (v < 1 ? v : 1) : 0));
-    }
-}
-
 static int cmd_preview(int argc, char **argv) {
   const char *data = NULL, *out = NULL;
   int count = 8, epoch = 0;
@@ -773,8 +765,13 @@ static int cmd_preview(int argc, char **argv) {
   int h = c.height, w = c.width, cols = count < PAIRS_PER_ROW ? count : PAIRS_PER_ROW;
   int rows = (count + cols - 1) / cols;
   int width = cols * 2 * (w + GAP) + GAP, height = rows * (h + GAP) + GAP;
-  unsigned char *img = xcalloc((size_t)width * height, 1);
-  memset(img, GAP_SHADE, (size_t)width * height);
+  Canvas img;
+  if (!canvas_new(&img, width, height, (Rgb){GAP_SHADE, GAP_SHADE, GAP_SHADE})) {
+    fprintf(stderr, "caedata: %s: the picture is too large (%d x %d pixels)\n", out, width, height);
+    free(train);
+    cache_close(&c);
+    return 1;
+  }
   float *clean = xcalloc((size_t)h * w, sizeof *clean), *noisy = xcalloc((size_t)h * w, sizeof *noisy);
   AugmentParams p = augment_scaled(aug, w);
   for (int k = 0; k < count; k++) {
@@ -784,32 +781,19 @@ static int cmd_preview(int argc, char **argv) {
     cache_decode(&c, i, clean);
     augment_image(&p, seed, (uint32_t)epoch, sample, h, w, clean, noisy, NULL);
     int top = GAP + k / cols * (h + GAP), left = GAP + k % cols * 2 * (w + GAP);
-    blit(img, width, top, left, clean, h, w);
-    blit(img, width, top, left + w + GAP, noisy, h, w);
+    canvas_image(&img, left, top, clean, h, w, 1, 0.0f, 1.0f, false);
+    canvas_image(&img, left + w + GAP, top, noisy, h, w, 1, 0.0f, 1.0f, false);
     printf("pair %d: slice %lld (volume %d, slice %d)\n", k, (long long)i, cache_volume_of(&c, i),
            cache_slice_of(&c, i));
   }
-  AtomicFile a;
-  rc = atomic_open(&a, out, err, sizeof err);
-  if (!rc) {
-    png_image png = {.version = PNG_IMAGE_VERSION, .width = (png_uint_32)width, .height = (png_uint_32)height,
-                     .format = PNG_FORMAT_GRAY};
-    int ok = png_image_write_to_stdio(&png, a.f, 0, img, 0, NULL);
-    if (!ok) // libpng's reason is the better message; the commit then only removes the temporary file
-      snprintf(err, sizeof err, "%s: cannot write the PNG: %s", out, png.message);
-    char commit_err[1024];
-    rc = atomic_commit(&a, ok ? 0 : EIO, commit_err, sizeof commit_err) || !ok;
-    if (rc && ok)
-      snprintf(err, sizeof err, "%s", commit_err);
-    png_image_free(&png);
-  }
+  rc = canvas_write_png(&img, out, err, sizeof err);
   if (rc)
     fprintf(stderr, "caedata: %s\n", err);
   else
     printf("wrote %s: %d pairs of %dx%d slices (clean, corrupted)\n", out, count, h, w);
   free(clean);
   free(noisy);
-  free(img);
+  canvas_free(&img);
   free(train);
   cache_close(&c);
   return rc ? 1 : 0;
