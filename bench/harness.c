@@ -5,13 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-double bench_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int by_value(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -29,9 +22,9 @@ Timing bench_time(const Protocol *p, void (*run)(void *), void *arg) {
   while (n < MAX_RUNS && (n < p->reps || total < p->min_seconds)) {
     if (p->cold)
       bench_flush_cache();
-    double t0 = bench_now();
+    double t0 = caec_now();
     run(arg);
-    secs[n] = bench_now() - t0;
+    secs[n] = caec_now() - t0;
     total += secs[n++];
   }
   qsort(secs, (size_t)n, sizeof *secs, by_value);

@@ -9,11 +9,12 @@
 #ifndef CAEC_BENCH_HARNESS_H
 #define CAEC_BENCH_HARNESS_H
 
+#include "trainer.h" // caec_now
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-double bench_now(void); // seconds, monotonic
 
 typedef struct Timing {
   double median, min; // seconds

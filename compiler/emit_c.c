@@ -300,6 +300,7 @@ static void emit_model(FILE *out, const Step *s, const char *command) {
   fprintf(out, "    .arena_bytes = {%lld, %lld, %lld, %lld, %lld},\n", (long long)s->arena_bytes[0],
           (long long)s->arena_bytes[1], (long long)s->arena_bytes[2], (long long)s->arena_bytes[3],
           (long long)s->arena_bytes[4]);
+  fprintf(out, "    .flops = %lld,\n", (long long)graph_totals(g).flops);
   fprintf(out, "    .defaults = {%s, %s, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, true, false, %llu},\n",
           t->loss == LOSS_MSE ? "CAEC_MSE" : "CAEC_DSSIM", optims[t->optimizer], t->lr, t->rho, t->eps, t->beta1,
           t->beta2, t->momentum, t->l2, (unsigned long long)t->seed);

@@ -8,6 +8,7 @@
 #include "atomic.h"
 #include "caec.h"
 #include "plot.h"
+#include "trainer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 
 extern char **environ;
 
@@ -128,12 +128,6 @@ static int parse(int argc, char **argv, Options *o) {
   return -1;
 }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static bool make_folder(const char *path) {
   struct stat st;
   if (!mkdir(path, 0777) || (errno == EEXIST && !stat(path, &st) && S_ISDIR(st.st_mode)))
@@ -214,16 +208,29 @@ static bool read_summary(const char *dir, Result *r) {
   return ok;
 }
 
+// A trainer's exit status after Ctrl-C (its own, or the signal's).
+static bool interrupted(int rc) { return rc == 130 || rc == 128 + SIGINT; }
+
+// Runs `exe command --weights weights --data data --out dir/command` (eval, figures).
+static int run_weights(const char *exe, const char *command, const char *weights, const char *data,
+                       const char *dir) {
+  char out[PATH_MAX_BYTES + 512];
+  snprintf(out, sizeof out, "%s/%s", dir, command);
+  char *argv[] = {(char *)exe, (char *)command, "--weights", (char *)weights, "--data", (char *)data, "--out",
+                  out, NULL};
+  return run(argv);
+}
+
 // One configuration: train (or resume), evaluate, draw; 0, or 130 when interrupted.
 static int run_config(const Options *o, const Config *c, Result *r, double minutes) {
-  char exe[PATH_MAX_BYTES + 64], l2[32], budget[32], best[PATH_MAX_BYTES + 512], out[PATH_MAX_BYTES + 512];
+  char exe[PATH_MAX_BYTES + 64], l2[32], budget[32], best[PATH_MAX_BYTES + 512], last[PATH_MAX_BYTES + 512];
   snprintf(exe, sizeof exe, "%s/%s", o->trainers, c->model);
   snprintf(l2, sizeof l2, "%g", c->l2 ? SEED_L2 : 0.0);
   snprintf(budget, sizeof budget, "%.3f", minutes);
   snprintf(best, sizeof best, "%s/best.safetensors", r->dir);
-  snprintf(out, sizeof out, "%s/last.safetensors", r->dir);
+  snprintf(last, sizeof last, "%s/last.safetensors", r->dir);
   struct stat st;
-  bool resume = !stat(out, &st);
+  bool resume = !stat(last, &st);
   char *argv[32];
   int n = 0;
 #define ARG(s) (argv[n++] = (char *)(s))
@@ -244,18 +251,15 @@ static int run_config(const Options *o, const Config *c, Result *r, double minut
   if (minutes > 0)
     ARG("--minutes"), ARG(budget);
   argv[n] = NULL;
+#undef ARG
   int rc = run(argv);
-  if (rc == 130 || rc == 128 + SIGINT)
+  if (interrupted(rc))
     return 130;
   if (stat(best, &st)) {
     fprintf(stderr, "caec experiment: %s: no best.safetensors (train exited with %d): left out\n", r->label, rc);
     return 0;
   }
-  snprintf(out, sizeof out, "%s/eval", r->dir);
-  n = 0;
-  ARG(exe), ARG("eval"), ARG("--weights"), ARG(best), ARG("--data"), ARG(o->data), ARG("--out"), ARG(out);
-  argv[n] = NULL;
-  if ((rc = run(argv)) == 130 || rc == 128 + SIGINT)
+  if (interrupted(rc = run_weights(exe, "eval", best, o->data, r->dir)))
     return 130;
   char err[PATH_MAX_BYTES + 256];
   r->ok = !rc && read_summary(r->dir, r) && read_log(r->dir, &r->best_val, &r->epochs) &&
@@ -264,13 +268,7 @@ static int run_config(const Options *o, const Config *c, Result *r, double minut
     fprintf(stderr, "caec experiment: %s: no evaluation (eval exited with %d): left out\n", r->label, rc);
     return 0;
   }
-  snprintf(out, sizeof out, "%s/figures", r->dir);
-  n = 0;
-  ARG(exe), ARG("figures"), ARG("--weights"), ARG(best), ARG("--data"), ARG(o->data), ARG("--out"), ARG(out);
-  argv[n] = NULL;
-#undef ARG
-  rc = run(argv);
-  return rc == 130 || rc == 128 + SIGINT ? 130 : 0;
+  return interrupted(run_weights(exe, "figures", best, o->data, r->dir)) ? 130 : 0;
 }
 
 // ---- the results ------------------------------------------------------------------------
@@ -400,13 +398,13 @@ int cmd_experiment(int argc, char **argv) {
   Result *r = calloc((size_t)n, sizeof *r);
   if (!r)
     return fprintf(stderr, "caec experiment: error: out of memory\n"), 1;
-  double start = now();
+  double start = caec_now();
   int failed = 0;
   for (int i = 0; i < n && rc < 0; i++) {
     const Config *c = &configs[i];
     snprintf(r[i].label, sizeof r[i].label, "%s-%s%s", c->model, c->dssim ? "dssim" : "mse", c->l2 ? "-l2" : "");
     snprintf(r[i].dir, sizeof r[i].dir, "%s/%s", runs, r[i].label);
-    double left = o.budget > 0 ? (60 * o.budget - (now() - start)) / 60 : 0;
+    double left = o.budget > 0 ? (60 * o.budget - (caec_now() - start)) / 60 : 0;
     if (o.budget > 0 && left <= 0) {
       fprintf(stderr, "caec experiment: the %g-minute budget is spent: %s and the runs after it are left out\n",
               o.budget, r[i].label);

@@ -49,7 +49,7 @@ typedef struct EvalOptions {
   CaecStepArgs step; // --weights, --out (DIR), --seed
   const char *data;
   SplitSet set;
-  bool corrupt, seed_given;
+  bool corrupt;
 } EvalOptions;
 
 static void eval_usage(const CaecModel *m) {
@@ -77,7 +77,6 @@ static int eval_options(const CaecModel *m, int argc, char **argv, EvalOptions *
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
-    o->seed_given = o->seed_given || (taken == 1 && !strcmp(a, "--seed"));
     if (taken == 2)
       return 2;
     if (taken)
@@ -108,7 +107,7 @@ static int eval_options(const CaecModel *m, int argc, char **argv, EvalOptions *
   }
   if (!o->step.weights || !o->data || !o->step.out)
     return caec_usage_error(m->name, "%s", "eval needs --weights W, --data DATASET and --out DIR");
-  if (!o->seed_given)
+  if (!o->step.seed_given)
     o->step.seed = m->defaults.seed;
   return -1;
 }

@@ -22,7 +22,6 @@ typedef struct FigureOptions {
   const char *data, *slices;
   SplitSet set;
   int count;
-  bool seed_given;
 } FigureOptions;
 
 static void figures_usage(const CaecModel *m) {
@@ -50,7 +49,6 @@ static int figures_options(const CaecModel *m, int argc, char **argv, FigureOpti
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
-    o->seed_given = o->seed_given || (taken == 1 && !strcmp(a, "--seed"));
     if (taken == 2)
       return 2;
     if (taken)
@@ -85,7 +83,7 @@ static int figures_options(const CaecModel *m, int argc, char **argv, FigureOpti
   }
   if (!o->step.weights || !o->data || !o->step.out)
     return caec_usage_error(m->name, "%s", "figures needs --weights W, --data DATASET and --out DIR");
-  if (!o->seed_given)
+  if (!o->step.seed_given)
     o->step.seed = m->defaults.seed;
   return -1;
 }

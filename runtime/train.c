@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { PATH_BYTES = 4096, AHEAD = 4, PRECISE_BN = 8 };
@@ -33,7 +32,7 @@ typedef struct TrainOptions {
   int epochs, threads; // 0: the schedule's; OpenMP's default
   double minutes;      // a time budget for this invocation; 0: none
   int precise_bn;      // batches for the batch-norm statistics; -1: the default
-  bool resume, no_augment, no_reduce_lr, seed_given, augment_given;
+  bool resume, no_augment, no_reduce_lr, augment_given;
   AugmentParams augment; // the corruption's options (augment_set's)
 } TrainOptions;
 
@@ -98,12 +97,6 @@ static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
   (void)sig;
   interrupted = 1;
-}
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 // The model's schedule, with the min_deltas that it leaves to the loss.
@@ -171,7 +164,6 @@ static int parse_options(const CaecModel *m, int argc, char **argv, TrainOptions
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
-    o->seed_given = o->seed_given || (taken == 1 && !strcmp(a, "--seed"));
     if (taken == 2)
       return 2;
     if (taken)
@@ -320,7 +312,7 @@ static bool same_settings(Run *R) {
   const char *differs = a->loss >= 0 && a->loss != r->loss                ? "--loss"
                         : a->optimizer >= 0 && a->optimizer != r->optimizer ? "--optimizer"
                         : a->l2 >= 0 && a->l2 != r->l2                      ? "--l2"
-                        : R->o.seed_given && a->seed != r->seed             ? "--seed"
+                        : a->seed_given && a->seed != r->seed             ? "--seed"
                         : R->o.no_augment && r->augment                     ? "--no-augment"
                         : R->o.no_reduce_lr && r->reduce_lr                 ? "--no-reduce-lr"
                         : R->o.precise_bn >= 0 && R->o.precise_bn != r->precise_bn ? "--precise-bn"
@@ -421,9 +413,9 @@ static void progress(const Run *R, int64_t first, int64_t done, double elapsed, 
   static double last_draw;
   bool tty = isatty(STDERR_FILENO), end = done == R->steps;
   int64_t every = (R->steps + 9) / 10;
-  if (tty ? !end && now() - last_draw < 0.1 : !end && done % every)
+  if (tty ? !end && caec_now() - last_draw < 0.1 : !end && done % every)
     return;
-  last_draw = now();
+  last_draw = caec_now();
   double rate = (double)(done - first) * R->m->batch / (elapsed > 0 ? elapsed : 1e-9);
   char eta[32], bar[21];
   duration((double)(R->steps - done) * R->m->batch / (rate > 0 ? rate : 1), eta, sizeof eta);
@@ -533,14 +525,14 @@ static bool precise_bn(Run *R) {
 static int train(Run *R, int epochs) {
   const CaecModel *m = R->m;
   RunState *r = &R->r;
-  double began = now(), last_epoch = 0;
+  double began = caec_now(), last_epoch = 0;
   while (r->epoch < epochs && !r->stopped) {
-    if (R->o.minutes > 0 && last_epoch > 0 && now() - began + last_epoch > 60 * R->o.minutes) {
+    if (R->o.minutes > 0 && last_epoch > 0 && caec_now() - began + last_epoch > 60 * R->o.minutes) {
       printf("%s: stopping before epoch %lld: it would end after the %g-minute budget\n", m->name,
              (long long)r->epoch, R->o.minutes);
       break;
     }
-    double start = now() - r->seconds;
+    double start = caec_now() - r->seconds;
     int64_t first = r->batch;
     loader_start(R->train, (uint32_t)r->epoch, r->batch);
     while (r->batch < R->steps && !interrupted) {
@@ -556,9 +548,9 @@ static int train(Run *R, int epochs) {
       }
       r->loss_sum += loss;
       r->batch++;
-      progress(R, first, r->batch, now() - start - r->seconds, epochs);
+      progress(R, first, r->batch, caec_now() - start - r->seconds, epochs);
     }
-    r->seconds = now() - start;
+    r->seconds = caec_now() - start;
     if (interrupted) {
       fprintf(stderr, "\n%s: interrupted at epoch %lld, step %lld: saving %s\n", m->name, (long long)r->epoch,
               (long long)r->batch, R->last);
@@ -571,11 +563,11 @@ static int train(Run *R, int epochs) {
     bool best = callbacks(R, v.loss);
     char row[512];
     snprintf(row, sizeof row, "%lld,%.10g,%.10g,%.10g,%.10g,%.10g,%.9g,%.3f\n", (long long)r->epoch, loss, v.loss,
-             v.mse, v.dssim, v.psnr, lr, now() - start);
+             v.mse, v.dssim, v.psnr, lr, caec_now() - start);
     fprintf(stderr, "%s: epoch %lld: loss %.6g val_loss %.6g val_mse %.6g val_dssim %.6g val_psnr %.4g lr %g %.1f s%s\n",
-            m->name, (long long)r->epoch, loss, v.loss, v.mse, v.dssim, v.psnr, lr, now() - start,
+            m->name, (long long)r->epoch, loss, v.loss, v.mse, v.dssim, v.psnr, lr, caec_now() - start,
             best ? " (best)" : "");
-    last_epoch = now() - start;
+    last_epoch = caec_now() - start;
     r->epoch++, r->batch = 0, r->loss_sum = 0, r->seconds = 0;
     // The log first: a crash before the checkpoint leaves a row that a resumed run drops and redoes.
     if (!log_append(R, row) || !log_write(R) || !plot_log(R) || (best && !save(R, R->best)) || !save(R, R->last))
@@ -637,7 +629,7 @@ static int open_run(Run *R) {
       R->r.lr = (float)R->o.step.lr;
   } else {
     CaecHyper h = caec_step_hyper(&R->o.step, m->defaults);
-    uint64_t seed = R->o.seed_given ? R->o.step.seed : m->defaults.seed;
+    uint64_t seed = R->o.step.seed_given ? R->o.step.seed : m->defaults.seed;
     R->r = (RunState){.loss = h.loss, .optimizer = h.optimizer, .augment = !R->o.no_augment,
                       .reduce_lr = !R->o.no_reduce_lr,
                       .precise_bn = R->o.precise_bn < 0 ? PRECISE_BN : R->o.precise_bn, .seed = seed,

@@ -178,7 +178,7 @@ int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs 
   case 5:
     if (!integer || v < 0 || v > 9007199254740992.0)
       return caec_usage_error(prog, "--seed must be a non-negative integer, not '%s'", value);
-    o->seed = (uint64_t)v;
+    o->seed = (uint64_t)v, o->seed_given = true;
     break;
   case 6:
     if (!integer || v < 1 || v > 1000000)
@@ -422,7 +422,7 @@ static int cmd_step(const CaecModel *m, const Options *o, CaecState *s) {
   return ok ? 0 : 1;
 }
 
-static double now(void) {
+double caec_now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -449,9 +449,9 @@ static int cmd_bench(const CaecModel *m, const Options *o, CaecState *s) {
   h.update = true;
   m->train_step(s, &h, x, y);
   for (int i = 0; i < steps; i++) {
-    double t0 = now();
+    double t0 = caec_now();
     m->train_step(s, &h, x, y);
-    secs[i] = now() - t0;
+    secs[i] = caec_now() - t0;
   }
   qsort(secs, (size_t)steps, sizeof *secs, by_value);
   printf("%s: batch %d of %dx%d, %d steps: median %.1f ms (%.1f images/s), best %.1f ms (%.1f images/s)\n",
@@ -474,13 +474,30 @@ static void info(const CaecModel *m) {
   printf("arenas:   params %lld, grads %lld, optim %lld, acts %lld, scratch %lld bytes\n",
          (long long)m->arena_bytes[0], (long long)m->arena_bytes[1], (long long)m->arena_bytes[2],
          (long long)m->arena_bytes[3], (long long)m->arena_bytes[4]);
+  printf("flops:    %.3f GFLOP per image forward; a training step (forward, backward) is about 3 times that\n",
+         (double)m->flops / 1e9);
+  const char *isa =
 #if defined(__AVX512F__)
-  printf("kernels:  AVX-512\n");
+      "AVX-512";
 #elif defined(__AVX2__)
-  printf("kernels:  AVX2\n");
+      "AVX2";
 #else
-  printf("kernels:  portable\n");
+      "portable";
 #endif
+  printf("kernels:  %s\n", isa);
+  printf("backend:  C on the CPU, OpenMP (%d threads here; OMP_NUM_THREADS sets them)\n", omp_get_max_threads());
+  printf("built:    runtime by %s, %s\n",
+#ifdef __clang__
+         "clang " __clang_version__,
+#else
+         "gcc " __VERSION__,
+#endif
+#ifdef __OPTIMIZE__
+         "optimised"
+#else
+         "not optimised"
+#endif
+  );
 }
 
 int caec_trainer_main(const CaecModel *m, int argc, char **argv) {

@@ -66,6 +66,7 @@ typedef struct CaecModel {
   int nparams;
   const CaecParam *params;
   int64_t arena_bytes[5]; // params, grads, optim, acts, scratch
+  int64_t flops;          // of the forward pass, per image (caec check's count)
   CaecHyper defaults;
   CaecSchedule schedule;
   // x, y: [batch, 1, height, width]. train_step returns the loss, L2 term included.
@@ -80,9 +81,10 @@ typedef struct CaecStepArgs {
   double lr, l2;       // < 0: the model's
   bool no_dropout, update;
   uint64_t seed;
+  bool seed_given;     // false: seed is 0, for the model's to replace
   int steps;           // 0: one
 } CaecStepArgs;
-#define CAEC_STEP_ARGS_INIT {NULL, NULL, NULL, -1, -1, -1, -1, false, false, 0, 0}
+#define CAEC_STEP_ARGS_INIT {NULL, NULL, NULL, -1, -1, -1, -1, false, false, 0, false, 0}
 // Takes argv[*i] (and its value, advancing *i) when it is one of those
 // options: returns 1; 0 when it is not one; 2 after printing
 // "PROG: error: ..." for a missing or bad value.
@@ -126,6 +128,8 @@ int caec_step_option(const CaecModel *m, const char *const *allowed, int argc, c
 // short last batch runs as a whole one (each image's output depends on itself
 // only), and y gets the forward's output for all of them.
 void caec_forward_padded(const CaecModel *m, CaecState *s, int n, float *x, float *y);
+// Seconds on the monotonic clock.
+double caec_now(void);
 // Maps DATASET/slices.bin (its path goes to path) and checks that its slices
 // have the model's size; 0, or 1 after a message.
 int caec_open_cache(const CaecModel *m, const char *data, SliceCache *c, char *path, size_t pathlen);

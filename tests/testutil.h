@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int passed, failed;
@@ -131,6 +132,35 @@ static inline pid_t spawn(const char *exe, char *const *argv, const char *name) 
     _exit(126);
   }
   return pid;
+}
+
+// Starts exe with `first` (unless NULL) and then args (NULL-terminated) as its
+// arguments, its output going to out.txt in the temporary folder; its pid.
+static inline pid_t start_program(const char *exe, const char *first, const char *const *args) {
+  char *argv[40] = {(char *)exe};
+  int n = 1;
+  if (first)
+    argv[n++] = (char *)first;
+  for (; n < 39 && *args; args++)
+    argv[n++] = (char *)*args;
+  argv[n] = NULL;
+  return spawn(exe, argv, "out.txt");
+}
+
+// Waits for pid: its exit status, 128 + the signal that ended it, or -1.
+static inline int exit_status(pid_t pid) {
+  int st;
+  if (waitpid(pid, &st, 0) != pid)
+    return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// What the last program started wrote (out.txt), as a string.
+static inline char *output(void) {
+  static char *text;
+  free(text);
+  text = slurp(path_in_dir("out.txt"), NULL);
+  return text ? text : "";
 }
 
 // Temporary files that atomic writes left behind in the folder.

@@ -3520,6 +3520,7 @@ const CaecModel myronenko_model = {
     .nparams = 98,
     .params = params,
     .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201365248},
+    .flops = 3221733376,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,

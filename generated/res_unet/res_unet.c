@@ -2182,6 +2182,7 @@ const CaecModel res_unet_model = {
     .nparams = 62,
     .params = params,
     .arena_bytes = {1934656, 1934656, 3869248, 119537664, 67153664},
+    .flops = 585613312,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,

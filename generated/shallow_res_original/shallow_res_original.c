@@ -2153,6 +2153,7 @@ const CaecModel shallow_res_original_model = {
     .nparams = 62,
     .params = params,
     .arena_bytes = {1844032, 1844032, 3688000, 140509184, 67116672},
+    .flops = 509820928,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,

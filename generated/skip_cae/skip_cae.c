@@ -1319,6 +1319,7 @@ const CaecModel skip_cae_model = {
     .nparams = 38,
     .params = params,
     .arena_bytes = {764224, 764224, 1528384, 140509184, 67112576},
+    .flops = 198852608,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},
     .forward = forward,

@@ -23,26 +23,7 @@ enum { S = 16, PER_VOLUME = 7 };
 static const char *trainer;
 
 // Runs `trainer ARGS...` (NULL-terminated) with its output in out.txt; its exit status.
-static int run(const char *const *args) {
-  char *argv[32] = {(char *)trainer};
-  int n = 1;
-  for (; n < 31 && args[n - 1]; n++)
-    argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  pid_t pid = spawn(trainer, argv, "out.txt");
-  int st;
-  if (waitpid(pid, &st, 0) != pid)
-    return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-#define RUN(...) run((const char *[]){__VA_ARGS__, NULL})
-
-static char *output(void) {
-  static char *text;
-  free(text);
-  text = slurp(path_in_dir("out.txt"), NULL);
-  return text ? text : "";
-}
+#define RUN(...) exit_status(start_program(trainer, NULL, (const char *[]){__VA_ARGS__, NULL}))
 
 // A CSV file's numbers: up to max rows (the header skipped) of cols columns; the rows read.
 static int read_csv(const char *path, int cols, double *v, int max) {

@@ -12,27 +12,8 @@
 enum { SIZE = 32, PER_VOLUME = 4 };
 static const char *caec, *trainers;
 
-// Runs `caec ARGS...` (NULL-terminated) with its output in out.txt; its exit status.
-static int run(const char *const *args) {
-  char *argv[32] = {(char *)caec};
-  int n = 1;
-  for (; n < 31 && args[n - 1]; n++)
-    argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  pid_t pid = spawn(caec, argv, "out.txt");
-  int st;
-  if (waitpid(pid, &st, 0) != pid)
-    return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-#define RUN(...) run((const char *[]){__VA_ARGS__, NULL})
-
-static char *output(void) {
-  static char *text;
-  free(text);
-  text = slurp(path_in_dir("out.txt"), NULL);
-  return text ? text : "";
-}
+// Runs `caec ARGS...` with its output in out.txt; its exit status.
+#define RUN(...) exit_status(start_program(caec, NULL, (const char *[]){__VA_ARGS__, NULL}))
 
 // Writes NAME/per_image.csv with the same values d[i] + base in every metric column.
 static const char *per_image(const char *name, int n, const double *d, double base, int first_index) {

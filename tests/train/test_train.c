@@ -17,31 +17,10 @@ enum { H = 16, W = 16, PER_VOLUME = 10 };
 static const char *trainer;
 
 // Starts `trainer train ARGS...` (NULL-terminated) with its output in the test folder's out.txt.
-static pid_t start(const char *const *args) {
-  char *argv[32] = {(char *)trainer, "train"};
-  int n = 2;
-  for (; n < 31 && args[n - 2]; n++)
-    argv[n] = (char *)args[n - 2];
-  argv[n] = NULL;
-  return spawn(trainer, argv, "out.txt");
-}
-
-static int status(pid_t pid) {
-  int st;
-  if (waitpid(pid, &st, 0) != pid)
-    return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
+static pid_t start(const char *const *args) { return start_program(trainer, "train", args); }
 
 // Runs the trainer to its end: the exit status; its output stays in out.txt.
-#define TRAIN(...) status(start((const char *[]){__VA_ARGS__, NULL}))
-
-static char *output(void) {
-  static char *text;
-  free(text);
-  text = slurp(path_in_dir("out.txt"), NULL);
-  return text ? text : "";
-}
+#define TRAIN(...) exit_status(start((const char *[]){__VA_ARGS__, NULL}))
 
 static char *file_in(const char *run, const char *name) {
   static char buf[4][4352];
@@ -238,7 +217,7 @@ int main(int argc, char **argv) {
     usleep(1000);
   usleep(20000); // into epoch 1 (either way the resumed run must match)
   kill(pid, SIGINT);
-  CHECK(status(pid) == 130, "Ctrl-C: exit 130: %s", output());
+  CHECK(exit_status(pid) == 130, "Ctrl-C: exit 130: %s", output());
   CHECK(strstr(output(), "interrupted"), "Ctrl-C message: %s", output());
   StFile f = {0};
   char err[512];
@@ -295,7 +274,7 @@ int main(int argc, char **argv) {
       {2, "--cutout must be diagonal or anywhere", {"--data", data, "--out", other, "--cutout", "corner"}},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    int rc = status(start(bad[i].args));
+    int rc = exit_status(start(bad[i].args));
     CHECK(rc == bad[i].rc && strstr(output(), bad[i].expect), "case %zu: rc %d, output: %s", i, rc, output());
   }
   CHECK(TRAIN("--help") == 0 && strstr(output(), "--resume"), "train --help: %s", output());
