@@ -232,6 +232,28 @@ int main(int argc, char **argv) {
   CHECK(same_state(file_in(reference, "last.safetensors"), file_in(stopped, "last.safetensors")),
         "interrupted and resumed = straight");
 
+  // SIGKILL, which no handler sees, after the first checkpoint: the last one
+  // is whole (written to a temporary file and renamed), and the run resumed
+  // from it matches a straight one.
+  char killed[512], killed_ref[512];
+  snprintf(killed, sizeof killed, "%s", path_in_dir("killed"));
+  snprintf(killed_ref, sizeof killed_ref, "%s", path_in_dir("killed_ref"));
+  pid = start((const char *[]){"--data", longer, "--out", killed, "--epochs", "1000", "--seed", "7", NULL});
+  for (int i = 0; i < 60000 && access(file_in(killed, "last.safetensors"), F_OK); i++)
+    usleep(1000);
+  usleep(30000);
+  kill(pid, SIGKILL);
+  CHECK(exit_status(pid) == 128 + SIGKILL, "SIGKILL: %s", output());
+  CHECK(st_read(file_in(killed, "last.safetensors"), &f, err, sizeof err) == 0, "after SIGKILL: %s", err);
+  epoch = st_meta(&f, "epoch");
+  snprintf(until, sizeof until, "%d", (epoch ? atoi(epoch) : 0) + 1);
+  st_free(&f);
+  CHECK(TRAIN("--data", longer, "--out", killed, "--epochs", until, "--resume") == 0, "%s", output());
+  CHECK(TRAIN("--data", longer, "--out", killed_ref, "--epochs", until, "--seed", "7") == 0, "%s", output());
+  CHECK(same_state(file_in(killed_ref, "last.safetensors"), file_in(killed, "last.safetensors")),
+        "killed and resumed = straight");
+  remove_folder(killed), remove_folder(killed_ref);
+
   // A diverged run, made reliably by a NaN weight in its checkpoint: exit 1
   // at the first step, the checkpoint and the log as they were.
   const char *diverged = runs[5];
