@@ -229,8 +229,10 @@ class Report:
         rows = [(name, calls, "%.1f" % spent, "%.0f%%" % (100 * spent / conv), field(k["caec"], "gflops"),
                  field(k["caec"], "share", 0, 100), fmt(self.speedup(k), 2) + "x" if self.speedup(k) else "-")
                 for spent, calls, name, k in sorted(parts, reverse=True)[:8]]
-        return (["What holds the Residual U-Net back: its convolutions take %.0f ms of its %.0f ms step (%.0f%%); "
-                 "the kernels that take most of it:" % (conv, step, 100 * conv / step), ""] +
+        return (["What holds the Residual U-Net back: its convolution kernels, each timed alone, add up to %.0f ms "
+                 "against its whole %.0f ms step (%.0f%%: more than the step, which this benchmark does not explain yet; "
+                 "alone they seem to run slower than inside it, so read the shares rather than the sum). The "
+                 "kernels that take most of it:" % (conv, step, 100 * conv / step), ""] +
                 table(["kernel", "calls>", "ms per step>", "share of conv time>", "GFLOP/s>", "% of roofline>",
                        "vs oneDNN>"], rows))
 
