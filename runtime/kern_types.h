@@ -1,0 +1,78 @@
+// kern_types.h: the types the fast kernels share with caec and with the CUDA
+// back end (kern.h for the CPU, cu.h for the GPU): the channel-blocked layout,
+// tensor pieces with their prologues and epilogues, and convolution geometry.
+// It must compile as C, as CUDA C++ and under NVRTC, which has no standard headers.
+#ifndef CAEC_KERN_TYPES_H
+#define CAEC_KERN_TYPES_H
+
+#if !defined(__CUDACC_RTC__)
+#include <stdbool.h>
+#endif
+
+#if defined(__CUDACC__)
+#define KERN_HD __host__ __device__
+#else
+#define KERN_HD
+#endif
+
+enum { KB = 16 }; // channels per block
+
+KERN_HD static inline int kb_blocks(int c) { return c == 1 ? 1 : (c + KB - 1) / KB; }
+
+// A prologue applied to every value a convolution kernel reads from a tensor
+// piece: v = scale[ch] * x + shift[ch] (a batch norm whose statistics are
+// known), then max(v, 0) when relu. scale == NULL: no affine part. The arrays
+// have one entry per channel of the piece. Taps outside the image still read
+// 0 (zero padding comes after the prologue), and padding lanes stay 0.
+typedef struct KPro {
+  const float *scale, *shift;
+  bool relu;
+} KPro;
+
+// A tensor read by a kernel: channels [0, ca) from a, [ca, c) from b (a
+// concatenation that is never copied); b is NULL for a single tensor. When b
+// is set, ca % 16 == 0 and both pieces are tensors of their own channel counts
+// (a 1-channel piece is plain). pro_a, pro_b: the pieces' prologues, read by
+// the convolution kernels only (zero-initialised: none).
+typedef struct KIn {
+  const float *a, *b;
+  int ca;
+  KPro pro_a, pro_b;
+} KIn;
+
+// A tensor written by a kernel, split the same way; acc_a/acc_b: add to the
+// piece instead of assigning it. The convolution kernels gather and scatter
+// (single-piece outputs only) also take an epilogue on the value v they
+// compute (bias included): v += res[i] (a tensor of the output's shape), then
+// max(v, 0) when relu, then store (or add); and stats, when not NULL, gets the
+// batch-norm partial sums of the values stored, per image and row:
+// stats[((image * rows + row) * 2 + {0: sum, 1: sum of squares}) * 16 * blocks + channel],
+// in double, each summed by one thread in a fixed order.
+typedef struct KOut {
+  float *a, *b;
+  int ca;
+  bool acc_a, acc_b;
+  const float *res;
+  bool relu;
+  double *stats;
+} KOut;
+
+// ---- convolution geometry ----
+//
+// As in ref_conv.c, both ops are one linear map between a "grid" tensor, whose
+// pixel (i, j) owns the k x k window at (i*stride - pad_top, j*stride -
+// pad_left) of an "image" tensor, with weights [grid channel][image channel][k][k]
+// (the front end's layout of both conv and convT weights). conv reads the image
+// and writes the grid; convT the reverse. Three kernels serve both ops:
+//   gather:  grid  = sum over taps of image * w     conv forward, convT data gradient
+//   scatter: image = sum over taps of grid * w      conv data gradient, convT forward
+//   wgrad:   dw    = sum over pixels of grid * image, both ops' weight gradient
+// Taps outside the image are skipped (zero padding; cropped convT writes).
+typedef struct KConv {
+  int n;
+  int gc, gh, gw; // grid
+  int ic, ih, iw; // image
+  int k, stride, pad_top, pad_left;
+} KConv;
+
+#endif
