@@ -1,10 +1,11 @@
 // testutil.h: what the C test programs share: the CHECK tally that ends with
 // the line "N passed, M failed", a fresh temporary folder for the files a test
-// writes, and whole-file reads and writes.
+// writes, whole-file reads and writes, and the kernel tests' tolerance check.
 #ifndef CAEC_TESTUTIL_H
 #define CAEC_TESTUTIL_H
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,24 @@ static inline int leftover_temps(void) {
   if (d)
     closedir(d);
   return n;
+}
+
+// max |got - want| <= tol * max |want| over the array (NaN fails).
+static inline void close_to(const char *what, size_t count, const double *got, const double *want, double tol) {
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < count; i++) {
+    double e = fabs(got[i] - want[i]);
+    err = e > err || e != e ? e : err;
+    scale = fmax(scale, fabs(want[i]));
+  }
+  CHECK(err <= tol * (scale > 0 ? scale : 1), "%s: max abs err %.3g, largest value %.3g, tol %.1g", what, err, scale,
+        tol);
+}
+
+// TensorFlow's 'same' padding before the image: half the total, rounded down.
+static inline int same_pad(int in, int out, int k, int s) {
+  int total = (out - 1) * s + k - in;
+  return total > 0 ? total / 2 : 0;
 }
 
 #endif

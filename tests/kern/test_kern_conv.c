@@ -445,12 +445,6 @@ static void test_case(const Case *cs, int variant, int fused) {
   drop_pro(&pro_i), drop_pro(&pro_g);
 }
 
-// TensorFlow's 'same' padding before the image: half the total, rounded down.
-static int same_pad(int in, int out, int k, int s) {
-  int total = (out - 1) * s + k - in;
-  return total > 0 ? total / 2 : 0;
-}
-
 int main(void) {
   make_dir("kern_conv");
   // {name, n, ic, ih, iw, gc, gh, gw, k, stride, pad_top, pad_left, ica, gca}; the grid is conv's output and

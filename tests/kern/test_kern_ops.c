@@ -170,18 +170,6 @@ static double *kout_read(int n, int c, int hw, KOut o, bool *padding_ok) {
   return x;
 }
 
-// |got - want| <= tol * max |want| over the array.
-static void close_to(const char *what, size_t count, const double *got, const double *want, double tol) {
-  double err = 0, scale = 0;
-  for (size_t i = 0; i < count; i++) {
-    double e = fabs(got[i] - want[i]);
-    err = e > err || e != e ? e : err;
-    scale = fmax(scale, fabs(want[i]));
-  }
-  CHECK(err <= tol * (scale > 0 ? scale : 1), "%s: max abs err %.3g, largest value %.3g, tol %.1g", what, err, scale,
-        tol);
-}
-
 static void close_f(const char *what, size_t count, const float *got, const double *want, double tol) {
   double *g = to_double(count, got);
   close_to(what, count, g, want, tol);
