@@ -1,6 +1,6 @@
-// build.c: `caec compile` (a model to C source) and `caec build` (to a trainer
-// executable, by running the C compiler that built caec on that source, the
-// runtime library and trainer_main.c).
+// build.c: `caec compile` (a model to C or CUDA source) and `caec build` (to a
+// trainer executable, by running the C compiler that built caec, and nvcc for
+// a GPU trainer, on that source, the runtime library and trainer_main.c).
 #include "caec.h"
 
 #include <errno.h>
@@ -17,11 +17,23 @@
 #define CAEC_RUNTIME_INCLUDE "."
 #define CAEC_RUNTIME_LIB "libcaec_runtime.a"
 #define CAEC_LINK "-lm"
+#define CAEC_EMU_LIB "libcaec_cuda_emu.a"
 #endif
+// Set by CMake when it found the CUDA toolkit.
+#ifndef CAEC_NVCC
+#define CAEC_NVCC ""
+#define CAEC_CUDA_LIB ""
+#define CAEC_CUDA_INCLUDE ""
+#define CAEC_CUDA_LINK ""
+#endif
+
+typedef enum { TARGET_C, TARGET_CUDA, TARGET_CUDA_EMU } Target;
+static const char *const target_names[] = {"c", "cuda", "cuda-emu"};
 
 typedef struct Options {
   const char *cae, *out;
   int batch, size;
+  Target target;
   bool no_plan, dump_fusion, keep;
 } Options;
 
@@ -42,19 +54,27 @@ static bool parse_int(const char *s, int lo, int hi, int *v) {
 }
 
 static const char compile_help[] =
-    "usage: caec compile [--batch B] [--size S] [--no-plan] [--dump-fusion] FILE.cae -o DIR\n\n"
+    "usage: caec compile [--target c|cuda] [--batch B] [--size S] [--no-plan] [--dump-fusion] FILE.cae -o DIR\n\n"
     "Writes DIR/NAME.h (the model's interface: parameter table, arena sizes, entry\n"
     "points) and DIR/NAME.c (its fused kernels, the training step and the inference\n"
-    "forward) for the runtime's kernels (runtime/kern.h) and trainer (runtime/trainer.h).\n\n"
+    "forward) for the runtime's kernels (runtime/kern.h) and trainer (runtime/trainer.h).\n"
+    "With --target cuda, DIR/NAME.cu holds the kernels as CUDA (runtime/cu_kern.cuh's\n"
+    "device ops) and DIR/NAME.c their launches (runtime/cu_host.h).\n\n"
+    "  --target T     c (default), or cuda (cuda-emu writes the same source)\n"
     "  --batch B      the batch the shapes are compiled for (default: the train section's)\n"
     "  --size S       S x S input images instead of the declared height and width\n"
     "  --no-plan      give every buffer its own memory (for testing the memory plan)\n"
     "  --dump-fusion  list every kernel with the source ops it computes, and the memory plan\n";
 static const char build_help[] =
-    "usage: caec build [--batch B] [--size S] [--no-plan] FILE.cae -o EXE\n\n"
-    "Compiles the model and links its trainer EXE (commands: init, step, info), with\n"
-    "the C compiler and flags that built caec; the generated source stays in EXE.src/.\n"
-    "Options as for caec compile.\n";
+    "usage: caec build [--target c|cuda|cuda-emu] [--batch B] [--size S] [--no-plan] FILE.cae -o EXE\n\n"
+    "Compiles the model and links its trainer EXE (commands: init, step, train, eval,\n"
+    "...), with the C compiler and flags that built caec; the generated source stays\n"
+    "in EXE.src/. Targets:\n"
+    "  c          the CPU (default)\n"
+    "  cuda       an NVIDIA GPU: nvcc compiles the kernels for sm_80 and sm_90\n"
+    "  cuda-emu   the CUDA kernels compiled as C and run by the emulator on the CPU\n"
+    "             (for testing the CUDA back end without a GPU)\n"
+    "Other options as for caec compile.\n";
 
 static int parse(const char *cmd, int argc, char **argv, Options *o) {
   for (int i = 1; i < argc; i++) {
@@ -66,13 +86,21 @@ static int parse(const char *cmd, int argc, char **argv, Options *o) {
       o->no_plan = true;
     } else if (!strcmp(a, "--dump-fusion")) {
       o->dump_fusion = true;
-    } else if (!strcmp(a, "-o") || !strcmp(a, "--batch") || !strcmp(a, "--size")) {
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--batch") || !strcmp(a, "--size") || !strcmp(a, "--target")) {
       if (!value)
         return usage_error(cmd, "option '%s' needs a value", a);
       i++;
-      if (!strcmp(a, "-o"))
+      if (!strcmp(a, "-o")) {
         o->out = value;
-      else if (!strcmp(a, "--batch") ? !parse_int(value, 1, 4096, &o->batch) : !parse_int(value, 1, MAX_DIM, &o->size))
+      } else if (!strcmp(a, "--target")) {
+        int n = 0;
+        while (n < 3 && strcmp(value, target_names[n]))
+          n++;
+        if (n == 3)
+          return usage_error(cmd, "--target must be c, cuda or cuda-emu, not '%s'", value);
+        o->target = (Target)n;
+      }
+      else if (strcmp(a, "--target") && (!strcmp(a, "--batch") ? !parse_int(value, 1, 4096, &o->batch) : !parse_int(value, 1, MAX_DIM, &o->size)))
         return usage_error(cmd, !strcmp(a, "--batch") ? "--batch must be an integer in [1, 4096], not '%s'"
                                                       : "--size must be an integer in [1, 65536], not '%s'",
                            value);
@@ -95,6 +123,8 @@ static int parse(const char *cmd, int argc, char **argv, Options *o) {
 // the same model and options give the same source wherever it is written.
 static const char *command_line(Arena *a, const char *cmd, const Options *o) {
   const char *s = arena_printf(a, "caec %s %s", cmd, o->cae);
+  if (o->target)
+    s = arena_printf(a, "%s --target %s", s, target_names[o->target]);
   if (o->batch)
     s = arena_printf(a, "%s --batch %d", s, o->batch);
   if (o->size)
@@ -138,7 +168,9 @@ int cmd_compile(int argc, char **argv) {
     return rc;
   Ctx ctx = {.arena = arena_new(), .err = stderr, .input_size = o.size};
   Step *s = lower(&ctx, &o);
-  bool ok = s && make_dir(&ctx, o.out) && emit_c(&ctx, s, o.out, command_line(ctx.arena, "compile", &o));
+  const char *cmdline = command_line(ctx.arena, "compile", &o);
+  bool ok = s && make_dir(&ctx, o.out) &&
+            (o.target ? emit_cuda(&ctx, s, o.out, cmdline) : emit_c(&ctx, s, o.out, cmdline));
   if (ok && o.dump_fusion) {
     print_fusion(stdout, s);
     print_memory(stdout, s);
@@ -158,7 +190,7 @@ static bool run(Ctx *c, char *const *argv) {
   }
   int status = 0;
   if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(c->err, "caec build: error: the C compiler '%s' failed on the generated source\n", argv[0]);
+    fprintf(c->err, "caec build: error: '%s' failed on the generated source\n", argv[0]);
     return false;
   }
   return true;
@@ -177,21 +209,51 @@ int cmd_build(int argc, char **argv) {
   int rc = parse("build", argc, argv, &o);
   if (rc >= 0)
     return rc;
+  if (o.target == TARGET_CUDA && !*CAEC_NVCC) {
+    fprintf(stderr, "caec build: error: --target cuda needs the CUDA toolkit (nvcc), which was not found when caec "
+                    "was built (--target cuda-emu runs the same kernels on the CPU)\n");
+    return 1;
+  }
   Ctx ctx = {.arena = arena_new(), .err = stderr, .input_size = o.size};
   Step *s = lower(&ctx, &o);
   // The source goes next to the executable, in EXE.src/, and stays for the reader.
   const char *dir = arena_printf(ctx.arena, "%s.src", o.out);
-  bool ok = s && make_dir(&ctx, dir) && emit_c(&ctx, s, dir, command_line(ctx.arena, "build", &o));
+  const char *cmdline = command_line(ctx.arena, "build", &o);
+  bool ok = s && make_dir(&ctx, dir) &&
+            (o.target ? emit_cuda(&ctx, s, dir, cmdline) : emit_c(&ctx, s, dir, cmdline));
+  const char *name = s ? s->g->model_name : "";
+  char *args[64];
+  int n = 0;
+  if (ok && o.target == TARGET_CUDA) { // nvcc compiles the kernels, the C compiler the rest
+    args[n++] = CAEC_NVCC;
+    n = split_flags(ctx.arena, "-O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode "
+                               "arch=compute_90,code=[sm_90,compute_90] -c", args, n);
+    args[n++] = arena_printf(ctx.arena, "-I%s", CAEC_RUNTIME_INCLUDE);
+    args[n++] = arena_printf(ctx.arena, "%s/%s.cu", dir, name);
+    args[n++] = "-o";
+    args[n++] = arena_printf(ctx.arena, "%s/%s.cu.o", dir, name);
+    args[n] = NULL;
+    ok = run(&ctx, args);
+    n = 0;
+  }
   if (ok) {
-    char *args[64];
-    int n = 0;
     args[n++] = CAEC_CC;
     n = split_flags(ctx.arena, CAEC_CFLAGS, args, n);
     args[n++] = arena_printf(ctx.arena, "-I%s", CAEC_RUNTIME_INCLUDE);
-    args[n++] = arena_printf(ctx.arena, "%s/%s.c", dir, s->g->model_name);
+    if (o.target == TARGET_CUDA)
+      args[n++] = arena_printf(ctx.arena, "-I%s", CAEC_CUDA_INCLUDE);
+    if (o.target == TARGET_CUDA_EMU) // the kernels as C
+      n = split_flags(ctx.arena, arena_printf(ctx.arena, "-x c %s/%s.cu -x none", dir, name), args, n);
+    args[n++] = arena_printf(ctx.arena, "%s/%s.c", dir, name);
     args[n++] = arena_printf(ctx.arena, "%s/trainer_main.c", CAEC_RUNTIME_INCLUDE);
+    if (o.target == TARGET_CUDA)
+      args[n++] = arena_printf(ctx.arena, "%s/%s.cu.o", dir, name);
+    if (o.target)
+      args[n++] = o.target == TARGET_CUDA ? CAEC_CUDA_LIB : CAEC_EMU_LIB;
     args[n++] = CAEC_RUNTIME_LIB;
     n = split_flags(ctx.arena, CAEC_LINK, args, n);
+    if (o.target == TARGET_CUDA)
+      n = split_flags(ctx.arena, CAEC_CUDA_LINK, args, n);
     args[n++] = "-o";
     args[n++] = (char *)o.out;
     args[n] = NULL;

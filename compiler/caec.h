@@ -11,7 +11,9 @@
 //   autodiff.c    graph -> step programs: forward, loss, backward (one adjoint
 //                 rule per op), optimizer update, and the inference forward
 //   memplan.c     liveness and offsets of every buffer in a few arenas
-//   emit_c.c      step programs -> C source (emit_c_*.c: one file per op family)
+//   emit_c.c      step programs -> C source (emit_c_*.c: one file per op family,
+//                 printing calls of the C kernels or of the CUDA device ops)
+//   emit_cuda.c   step programs -> CUDA kernels, their launches and host code
 //   build.c       `caec compile` and `caec build`
 //   main.c        the `caec` command line
 // Everything a compilation allocates lives in one arena (util.c), so a failed
@@ -24,7 +26,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "kern.h" // the generated code's layouts and kernel geometry
+#include "cu_kern.cuh" // the CUDA back end's device ops and their launch plans
+#include "kern.h"       // the generated code's layouts and kernel geometry
 
 #define CAEC_VERSION "0.1.0"
 
@@ -437,16 +440,54 @@ void print_memory(FILE *out, const Step *s);
 
 // emit_c.c: writes DIR/NAME.h and DIR/NAME.c; false after a message.
 bool emit_c(Ctx *c, const Step *s, const char *dir, const char *command);
-// What the op families' emitters share: a view as a KIn or KOut literal over
-// the kernel's parameter `name` (and name_b), and a node's blocked float count.
-void emit_kin(FILE *out, View v, const char *name);
-void emit_kout(FILE *out, const Kern *k, const char *name);
-int64_t emit_count(const Step *s, int node);
-// The bodies of the kernels' functions, by op family.
-void emit_conv(FILE *out, const Step *s, const Kern *k);      // emit_c_conv.c
-void emit_norm(FILE *out, const Step *s, const Kern *k);      // emit_c_norm.c
-void emit_pointwise(FILE *out, const Step *s, const Kern *k); // emit_c_pointwise.c
-void emit_train(FILE *out, const Step *s, const Kern *k);     // emit_c_train.c: loss, L2, update
+// emit_cuda.c: writes DIR/NAME.h, DIR/NAME.cu (the kernels: nvcc, NVRTC or the
+// emulator compile it) and DIR/NAME.c (their launches and the CaecModel).
+bool emit_cuda(Ctx *c, const Step *s, const char *dir, const char *command);
+
+// What both back ends' files share (emit_c.c).
+typedef struct EmitFile {
+  Ctx *c;
+  const Step *s;
+  const char *command, *file; // the caec command line; the file's name, for its header
+  bool cuda;
+} EmitFile;
+// Writes path through a temporary file and a rename, so a failed write leaves no half file.
+bool emit_write_file(Ctx *c, const char *path, void (*fill)(FILE *, const EmitFile *), const EmitFile *f);
+void emit_provenance(FILE *out, const EmitFile *f, const char *what);
+void emit_header(FILE *out, const EmitFile *f);
+void emit_model(FILE *out, const EmitFile *f); // the parameter table and the CaecModel
+const char *emit_kern_name(Arena *a, const Step *s, int idx); // "t3_gather", "f0_pack_gather"
+// A kernel's buffers by role, as its function names them: R_IN, R_IN2, R_OUT,
+// then R_P0.. (parameter side) and R_AUX0.. (saved statistics, masks).
+enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + 6, R_COUNT = R_AUX0 + 2 };
+const char *emit_role(const Kern *k, int r); // NULL: the kind has no such role
+void emit_role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]); // second: a view's b piece
+bool emit_writes(const Kern *k, int r);
+const char *emit_buf_type(const Buf *b); // float, double (sums) or uint8_t (dropout masks)
+void emit_source_line(FILE *out, const Step *s, const Kern *k); // "// FILE:LINE: what it computes" and its buffers
+
+// The op families' emitters print the body of one kernel for either back end:
+// calls of kern.h's kernels (C) or of cu_kern.cuh's device ops (CUDA, where an
+// op of several launches is emitted once per stage). They return the op's
+// launches (CUDA; a C kernel is one call).
+typedef struct Emit {
+  FILE *out;
+  const Step *s;
+  bool cuda;
+  int stage;
+} Emit;
+// "  kc_gather(" or "  cu_gather(" (staged: "  cu_wgrad(0, A.work, ", for stage 0)
+void emit_call(const Emit *e, const char *c_name, bool staged);
+const char *emit_hyper(const Emit *e); // the step's settings: "h->" or "A.hyper->"
+// A view as a KIn or KOut value over the kernel's parameter `name` (and name_b).
+void emit_kin(const Emit *e, View v, const char *name);
+void emit_kout(const Emit *e, const Kern *k, const char *name);
+int64_t emit_count(const Step *s, int node); // a node's blocked float count
+CuPlan emit_body(const Emit *e, const Kern *k);      // the kind's family
+CuPlan emit_conv(const Emit *e, const Kern *k);      // emit_c_conv.c
+CuPlan emit_norm(const Emit *e, const Kern *k);      // emit_c_norm.c
+CuPlan emit_pointwise(const Emit *e, const Kern *k); // emit_c_pointwise.c
+CuPlan emit_train(const Emit *e, const Kern *k);     // emit_c_train.c: loss, L2, update
 
 // graph.c
 typedef struct Totals { int64_t params, trainable, nontrainable, flops, act_bytes; } Totals;

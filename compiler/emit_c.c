@@ -14,7 +14,6 @@
 
 // The names a kernel's buffers go by inside its function, by Kern field:
 // in, in2, out, p0..p5, aux0, aux1.
-enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + 6, R_COUNT = R_AUX0 + 2 };
 static const char *const roles[K_COUNT][R_COUNT] = {
     [K_PACK_GATHER] = {"w", NULL, "wp"},
     [K_PACK_SCATTER] = {"w", NULL, "wp"},
@@ -48,14 +47,14 @@ static const char *const roles[K_COUNT][R_COUNT] = {
     [K_UPDATE] = {NULL, NULL, NULL, "w", "g", "opt"},
 };
 
-static const char *role(const Kern *k, int r) {
+const char *emit_role(const Kern *k, int r) {
   if (k->kind == K_LOSS && k->flag) // the sigmoid is fused: the loss reads logits
     return r == R_IN ? "z" : r == R_OUT ? "dz" : roles[K_LOSS][r];
   return roles[k->kind][r];
 }
 
 // The buffers of a kernel's roles; views contribute their second piece as ROLE_b.
-static void role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]) {
+void emit_role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]) {
   const View *v[3] = {&k->in, &k->in2, &k->out};
   for (int r = 0; r < 3; r++)
     buf[r] = v[r]->a, second[r] = v[r]->b;
@@ -65,7 +64,7 @@ static void role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]) {
     buf[R_AUX0 + r] = k->aux[r], second[R_AUX0 + r] = -1;
 }
 
-static bool writes(const Kern *k, int r) {
+bool emit_writes(const Kern *k, int r) {
   if (r == R_OUT)
     return true;
   switch (k->kind) {
@@ -82,7 +81,7 @@ static bool writes(const Kern *k, int r) {
   }
 }
 
-static const char *buf_type(const Buf *b) {
+const char *emit_buf_type(const Buf *b) {
   return !strncmp(b->name, "keep_", 5) ? "uint8_t" : !strncmp(b->name, "sums_", 5) ? "double" : "float";
 }
 
@@ -95,7 +94,7 @@ static bool has_hyper(const Kern *k) {
 // settings where the kind needs them, then each role's buffer and its second piece (ROLE_b).
 static void emit_args(FILE *out, const Step *s, const Kern *k, bool declare) {
   int buf[R_COUNT], second[R_COUNT];
-  role_bufs(k, buf, second);
+  emit_role_bufs(k, buf, second);
   const char *sep = "";
   if (has_hyper(k))
     fprintf(out, declare ? "const CaecHyper *h" : "h"), sep = ", ";
@@ -110,7 +109,7 @@ static void emit_args(FILE *out, const Step *s, const Kern *k, bool declare) {
         continue;
       const Buf *b = &s->bufs[id];
       if (declare)
-        fprintf(out, "%s%s%s *restrict %s%s", sep, writes(k, r) ? "" : "const ", buf_type(b), role(k, r),
+        fprintf(out, "%s%s%s *restrict %s%s", sep, emit_writes(k, r) ? "" : "const ", emit_buf_type(b), emit_role(k, r),
                 piece ? "_b" : "");
       else if (k->kind == K_LOSS && r == R_IN2) // denoising: the clean image when the caller gives one
         fprintf(out, "%ss->target ? s->target : %s", sep, b->name);
@@ -120,41 +119,46 @@ static void emit_args(FILE *out, const Step *s, const Kern *k, bool declare) {
     }
 }
 
-static const char *kern_fn(Arena *a, const Step *s, int idx) {
+const char *emit_kern_name(Arena *a, const Step *s, int idx) {
   int prog = idx >= s->prog_start[PROG_FORWARD];
   return arena_printf(a, "%s%d_%s", prog ? "f" : "t", idx - s->prog_start[prog], kern_name(s->kerns[idx].kind));
+}
+
+void emit_source_line(FILE *out, const Step *s, const Kern *k) {
+  const Node *n = &s->g->nodes[k->node];
+  int buf[R_COUNT], second[R_COUNT];
+  emit_role_bufs(k, buf, second);
+  fprintf(out, "// %s:%d: %s\n", n->loc.src ? n->loc.src->path : "?", n->loc.line, k->covers);
+  for (int r = 0; r < R_COUNT; r++)
+    if (buf[r] >= 0 && roles[k->kind][r])
+      fprintf(out, "//   %-12s %s%s%s\n", emit_role(k, r), s->bufs[buf[r]].shape, second[r] >= 0 ? " + " : "",
+              second[r] >= 0 ? s->bufs[second[r]].shape : "");
+}
+
+// The body of a kernel, by op family.
+CuPlan emit_body(const Emit *e, const Kern *k) {
+  switch (k->kind) {
+  case K_PACK_GATHER: case K_PACK_SCATTER: case K_GATHER: case K_SCATTER: case K_WGRAD:
+    return emit_conv(e, k);
+  case K_BN_TRAIN: case K_BN_EVAL: case K_BN_BWD: case K_GN: case K_GN_BWD: case K_BN_SUMS: case K_BN_STATS:
+  case K_BN_COEFFS:
+    return emit_norm(e, k);
+  case K_LOSS: case K_L2_LOSS: case K_UPDATE:
+    return emit_train(e, k);
+  default:
+    return emit_pointwise(e, k);
+  }
 }
 
 // The kernel's function: its comment, signature and body.
 static void emit_kernel(FILE *out, const Step *s, int idx, const char *name) {
   const Kern *k = &s->kerns[idx];
-  const Node *n = &s->g->nodes[k->node];
-  int buf[R_COUNT], second[R_COUNT];
-  role_bufs(k, buf, second);
-  fprintf(out, "// %s:%d: %s\n", n->loc.src ? n->loc.src->path : "?", n->loc.line, k->covers);
-  for (int r = 0; r < R_COUNT; r++)
-    if (buf[r] >= 0 && roles[k->kind][r])
-      fprintf(out, "//   %-12s %s%s%s\n", role(k, r), s->bufs[buf[r]].shape, second[r] >= 0 ? " + " : "",
-              second[r] >= 0 ? s->bufs[second[r]].shape : "");
+  emit_source_line(out, s, k);
   bool is_loss = k->kind == K_LOSS || k->kind == K_L2_LOSS;
   fprintf(out, "static %s %s(", is_loss ? "double" : "void", name);
   emit_args(out, s, k, true);
   fprintf(out, ") {\n");
-  switch (k->kind) {
-  case K_PACK_GATHER: case K_PACK_SCATTER: case K_GATHER: case K_SCATTER: case K_WGRAD:
-    emit_conv(out, s, k);
-    break;
-  case K_BN_TRAIN: case K_BN_EVAL: case K_BN_BWD: case K_GN: case K_GN_BWD: case K_BN_SUMS: case K_BN_STATS:
-  case K_BN_COEFFS:
-    emit_norm(out, s, k);
-    break;
-  case K_LOSS: case K_L2_LOSS: case K_UPDATE:
-    emit_train(out, s, k);
-    break;
-  default:
-    emit_pointwise(out, s, k);
-    break;
-  }
+  emit_body(&(Emit){.out = out, .s = s}, k);
   fprintf(out, "}\n\n");
 }
 
@@ -172,7 +176,7 @@ static void emit_program(FILE *out, const Step *s, int prog, Arena *a, const cha
   bool *used = arena_alloc(a, (size_t)s->nbufs);
   for (int k = s->prog_start[prog]; k < s->prog_start[prog + 1]; k++) {
     int buf[R_COUNT], second[R_COUNT];
-    role_bufs(&s->kerns[k], buf, second);
+    emit_role_bufs(&s->kerns[k], buf, second);
     for (int r = 0; r < R_COUNT; r++) {
       if (buf[r] >= 0)
         used[buf[r]] = true;
@@ -184,7 +188,7 @@ static void emit_program(FILE *out, const Step *s, int prog, Arena *a, const cha
     const Buf *b = &s->bufs[i];
     if (!used[i] || b->arena == AR_IO)
       continue;
-    const char *type = buf_type(b);
+    const char *type = emit_buf_type(b);
     if (b->arena == AR_ACTS || b->arena == AR_SCRATCH)
       fprintf(out, "  %s *%s = (%s *)(%s + %lld); // %s\n", type, b->name, type, arena_base[b->arena],
               (long long)b->offset, b->shape);
@@ -205,19 +209,55 @@ static void emit_program(FILE *out, const Step *s, int prog, Arena *a, const cha
   fprintf(out, prog == PROG_TRAIN ? "  return loss;\n}\n\n" : "}\n\n");
 }
 
-// A view's prologue arguments are named scale_a, shift_a (scale_b, shift_b): a kernel reads one view through one.
-void emit_kin(FILE *out, View v, const char *name) {
-  fprintf(out, "(KIn){.a = %s", name);
-  if (v.b >= 0)
-    fprintf(out, ", .b = %s_b, .ca = %d", name, v.ca);
-  for (int p = 0; p < 2; p++)
-    if (v.scale[p] >= 0 || v.relu[p])
-      fprintf(out, ", .pro_%c = {%s, %s, %s}", "ab"[p], v.scale[p] >= 0 ? (p ? "scale_b" : "scale_a") : "NULL",
-              v.scale[p] >= 0 ? (p ? "shift_b" : "shift_a") : "NULL", v.relu[p] ? "true" : "false");
-  fprintf(out, "}");
+void emit_call(const Emit *e, const char *c_name, bool staged) {
+  if (!e->cuda)
+    fprintf(e->out, "  %s(", c_name);
+  else if (staged)
+    fprintf(e->out, "  cu_%s(%d, A.work, ", strchr(c_name, '_') + 1, e->stage);
+  else
+    fprintf(e->out, "  cu_%s(", strchr(c_name, '_') + 1);
 }
 
-void emit_kout(FILE *out, const Kern *k, const char *name) {
+const char *emit_hyper(const Emit *e) { return e->cuda ? "A.hyper->" : "h->"; }
+
+// A view's prologue arguments are named scale_a, shift_a (scale_b, shift_b): a kernel reads one view through one.
+// C takes compound literals; CUDA C++ has none, so device code builds the value with cu.h's cu_in and cu_pro.
+void emit_kin(const Emit *e, View v, const char *name) {
+  FILE *out = e->out;
+  char b[64];
+  snprintf(b, sizeof b, v.b >= 0 ? "%s_b" : "NULL", name);
+  if (e->cuda)
+    fprintf(out, "cu_in(%s, %s, %d", name, b, v.b >= 0 ? v.ca : 0);
+  else if (v.b >= 0)
+    fprintf(out, "(KIn){.a = %s, .b = %s, .ca = %d", name, b, v.ca);
+  else
+    fprintf(out, "(KIn){.a = %s", name);
+  for (int p = 0; p < 2; p++) {
+    bool on = v.scale[p] >= 0 || v.relu[p];
+    const char *scale = v.scale[p] >= 0 ? (p ? "scale_b" : "scale_a") : "NULL";
+    const char *shift = v.scale[p] >= 0 ? (p ? "shift_b" : "shift_a") : "NULL";
+    const char *relu = v.relu[p] ? "true" : "false";
+    if (e->cuda)
+      fprintf(out, on ? ", cu_pro(%s, %s, %s)" : ", CU_NO_PRO", scale, shift, relu);
+    else if (on)
+      fprintf(out, ", .pro_%c = {%s, %s, %s}", "ab"[p], scale, shift, relu);
+  }
+  fprintf(out, e->cuda ? ")" : "}");
+}
+
+// The CUDA kernels leave KOut.stats to a row-sums op of their own (emit_c_conv.c).
+void emit_kout(const Emit *e, const Kern *k, const char *name) {
+  FILE *out = e->out;
+  bool conv = k->kind == K_GATHER || k->kind == K_SCATTER;
+  const char *res = conv && k->in2.a >= 0 ? "res" : "NULL";
+  bool relu = conv && k->relu;
+  if (e->cuda) {
+    fprintf(out, "cu_out(%s, ", name);
+    fprintf(out, k->out.b >= 0 ? "%s_b, %d, " : "NULL, 0, ", name, k->out.ca);
+    fprintf(out, "%s, %s, %s, %s)", k->acc_a ? "true" : "false", k->acc_b ? "true" : "false", res,
+            relu ? "true" : "false");
+    return;
+  }
   fprintf(out, "(KOut){.a = %s", name);
   if (k->out.b >= 0)
     fprintf(out, ", .b = %s_b, .ca = %d", name, k->out.ca);
@@ -225,11 +265,11 @@ void emit_kout(FILE *out, const Kern *k, const char *name) {
     fprintf(out, ", .acc_a = true");
   if (k->acc_b)
     fprintf(out, ", .acc_b = true");
-  if ((k->kind == K_GATHER || k->kind == K_SCATTER) && k->in2.a >= 0)
+  if (conv && k->in2.a >= 0)
     fprintf(out, ", .res = res");
-  if ((k->kind == K_GATHER || k->kind == K_SCATTER) && k->relu)
+  if (relu)
     fprintf(out, ", .relu = true");
-  if ((k->kind == K_GATHER || k->kind == K_SCATTER) && k->aux[0] >= 0)
+  if (conv && k->aux[0] >= 0)
     fprintf(out, ", .stats = sums");
   fprintf(out, "}");
 }
@@ -241,16 +281,16 @@ int64_t emit_count(const Step *s, int node) {
 
 // ---- the files ---------------------------------------------------------------------
 
-static void provenance(FILE *out, const Step *s, const char *command, const char *what) {
+void emit_provenance(FILE *out, const EmitFile *f, const char *what) {
   fprintf(out, "// %s: %s of model '%s' from %s.\n// Generated by caec %s: %s\n// Do not edit: change the "
                ".cae file and run caec again.\n",
-          what, strstr(what, ".h") ? "the interface" : "the training step and inference", s->g->model_name,
-          s->g->src->path, CAEC_VERSION, command);
+          f->file, what, f->s->g->model_name, f->s->g->src->path, CAEC_VERSION, f->command);
 }
 
-static void emit_header(FILE *out, const Step *s, const char *command, const char *file) {
+void emit_header(FILE *out, const EmitFile *f) {
+  const Step *s = f->s;
   const Graph *g = s->g;
-  provenance(out, s, command, file);
+  emit_provenance(out, f, "the interface");
   fprintf(out, "#ifndef CAEC_MODEL_%s_H\n#define CAEC_MODEL_%s_H\n\n#include \"trainer.h\"\n\n", g->model_name,
           g->model_name);
   Shape in = g->nodes[g->input].shape;
@@ -269,7 +309,8 @@ static void emit_header(FILE *out, const Step *s, const char *command, const cha
   fprintf(out, "extern const CaecModel %s_model;\n\n#endif\n", g->model_name);
 }
 
-static void emit_model(FILE *out, const Step *s, const char *command) {
+void emit_model(FILE *out, const EmitFile *f) {
+  const Step *s = f->s;
   const Graph *g = s->g;
   const TrainConfig *t = &g->train;
   fprintf(out, "static const CaecParam params[%d] = {\n", g->nparams);
@@ -293,7 +334,7 @@ static void emit_model(FILE *out, const Step *s, const char *command) {
   fprintf(out, "    .name = \"%s\",\n    .source = \"%s\",\n    .caec_version = \"%s\",\n", g->model_name,
           g->src->path, CAEC_VERSION);
   fprintf(out, "    .command = \"");
-  for (const char *c = command; *c; c++)
+  for (const char *c = f->command; *c; c++)
     fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
   fprintf(out, "\",\n    .batch = %d,\n    .height = %d,\n    .width = %d,\n    .nparams = %d,\n    .params = params,\n",
           s->batch, in.h, in.w, g->nparams);
@@ -308,14 +349,19 @@ static void emit_model(FILE *out, const Step *s, const char *command) {
           t->early_stopping ? "true" : "false", t->es_patience, isnan(t->es_min_delta) ? -1 : t->es_min_delta,
           t->reduce_lr ? "true" : "false", t->rl_factor, t->rl_min_lr, t->rl_patience,
           isnan(t->rl_min_delta) ? -1 : t->rl_min_delta);
-  fprintf(out, "    .forward = forward,\n    .train_step = train_step,\n};\n\n");
+  fprintf(out, "    .forward = forward,\n    .train_step = train_step,\n");
+  if (f->cuda)
+    fprintf(out, "    .state_new = state_new,\n    .state_free = cu_state_free,\n    .backend = cu_backend,\n");
+  fprintf(out, "};\n\n");
   fprintf(out, "// The model that trainer_main.c runs; define CAEC_NO_MAIN_MODEL to link several models.\n"
                "#ifndef CAEC_NO_MAIN_MODEL\nconst CaecModel *const caec_main_model = &%s_model;\n#endif\n",
           g->model_name);
 }
 
-static void emit_source(FILE *out, Arena *a, const Step *s, const char *command, const char *file) {
-  provenance(out, s, command, file);
+static void emit_source(FILE *out, const EmitFile *f) {
+  const Step *s = f->s;
+  Arena *a = f->c->arena;
+  emit_provenance(out, f, "the training step and inference");
   fprintf(out, "#include \"%s.h\"\n\n#include \"kern.h\"\n#include \"rng.h\"\n\n", s->g->model_name);
   // A kernel the inference forward shares with the training step (same source, name aside) is emitted once.
   const char **fn = arena_alloc(a, sizeof(char *) * (size_t)(s->nkerns ? s->nkerns : 1));
@@ -333,18 +379,17 @@ static void emit_source(FILE *out, Arena *a, const Step *s, const char *command,
       if (!strcmp(text[j], text[k]))
         fn[k] = fn[j];
     if (!fn[k])
-      emit_kernel(out, s, k, fn[k] = kern_fn(a, s, k));
+      emit_kernel(out, s, k, fn[k] = emit_kern_name(a, s, k));
   }
   for (int k = 0; k < s->nkerns; k++)
     free(text[k]);
   free(text);
   for (int p = 0; p < PROG_COUNT; p++)
     emit_program(out, s, p, a, fn);
-  emit_model(out, s, command);
+  emit_model(out, f);
 }
 
-// Writes path through a temporary file and a rename, so a failed write leaves no half file.
-static bool write_file(Ctx *c, const char *path, void (*fill)(FILE *, void *), void *arg) {
+bool emit_write_file(Ctx *c, const char *path, void (*fill)(FILE *, const EmitFile *), const EmitFile *arg) {
   char *tmp = arena_printf(c->arena, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   if (!f) {
@@ -362,26 +407,10 @@ static bool write_file(Ctx *c, const char *path, void (*fill)(FILE *, void *), v
   return true;
 }
 
-typedef struct FillArgs {
-  Ctx *c;
-  const Step *s;
-  const char *command, *file;
-} FillArgs;
-
-static void fill_header(FILE *f, void *arg) {
-  FillArgs *fa = arg;
-  emit_header(f, fa->s, fa->command, fa->file);
-}
-
-static void fill_source(FILE *f, void *arg) {
-  FillArgs *fa = arg;
-  emit_source(f, fa->c->arena, fa->s, fa->command, fa->file);
-}
-
 bool emit_c(Ctx *c, const Step *s, const char *dir, const char *command) {
   const char *name = s->g->model_name;
-  FillArgs h = {c, s, command, arena_printf(c->arena, "%s.h", name)};
-  FillArgs src = {c, s, command, arena_printf(c->arena, "%s.c", name)};
-  return write_file(c, arena_printf(c->arena, "%s/%s.h", dir, name), fill_header, &h) &&
-         write_file(c, arena_printf(c->arena, "%s/%s.c", dir, name), fill_source, &src);
+  EmitFile h = {c, s, command, arena_printf(c->arena, "%s.h", name), false};
+  EmitFile src = {c, s, command, arena_printf(c->arena, "%s.c", name), false};
+  return emit_write_file(c, arena_printf(c->arena, "%s/%s.h", dir, name), emit_header, &h) &&
+         emit_write_file(c, arena_printf(c->arena, "%s/%s.c", dir, name), emit_source, &src);
 }

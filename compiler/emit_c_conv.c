@@ -4,34 +4,63 @@
 // scatter the reverse, and wgrad both ops' weight and bias gradients.
 #include "caec.h"
 
-void emit_conv(FILE *out, const Step *s, const Kern *k) {
-  KConv g = conv_geom(s->g, s->batch, k->node);
+// CUDA: a gather or scatter whose output feeds a batch norm is followed by
+// the row sums that the C kernels compute in their epilogue, as one more stage.
+static CuPlan with_row_sums(const Emit *e, const Kern *k, CuPlan p, const KConv *g, bool gather) {
+  if (k->aux[0] < 0 || p.stages == CU_MAX_STAGES)
+    return p;
+  int c = gather ? g->gc : g->ic, h = gather ? g->gh : g->ih, w = gather ? g->gw : g->iw;
+  CuPlan r = cu_row_sums_plan(g->n, c, h, w);
+  if (e->cuda && e->stage == p.stages)
+    fprintf(e->out, "  cu_row_sums(%d, %d, %d, %d, %s, sums);\n", g->n, c, h, w, gather ? "grid" : "image");
+  for (int d = 0; d < 3; d++)
+    p.grid[p.stages][d] = r.grid[0][d];
+  p.stages++;
+  if (r.work_bytes > p.work_bytes)
+    p.work_bytes = r.work_bytes;
+  return p;
+}
+
+CuPlan emit_conv(const Emit *e, const Kern *k) {
+  FILE *out = e->out;
+  KConv g = conv_geom(e->s->g, e->s->batch, k->node);
+  bool gather = k->kind == K_GATHER || k->kind == K_PACK_GATHER;
+  CuPlan p = k->kind == K_PACK_GATHER || k->kind == K_PACK_SCATTER ? cu_pack_plan(&g)
+             : k->kind == K_GATHER                                 ? cu_gather_plan(&g)
+             : k->kind == K_SCATTER                                ? cu_scatter_plan(&g)
+                                                                   : cu_wgrad_plan(&g);
+  if (k->kind == K_GATHER || k->kind == K_SCATTER)
+    p = with_row_sums(e, k, p, &g, gather);
+  if (e->cuda && e->stage > 0 && (k->kind == K_GATHER || k->kind == K_SCATTER)) // the row sums' stage
+    return p;
   fprintf(out,
           "  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left\n"
-          "  static const KConv g = {%d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d};\n",
-          g.n, g.gc, g.gh, g.gw, g.ic, g.ih, g.iw, g.k, g.stride, g.pad_top, g.pad_left);
+          "  %sconst KConv g = {%d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d};\n",
+          e->cuda ? "" : "static ", g.n, g.gc, g.gh, g.gw, g.ic, g.ih, g.iw, g.k, g.stride, g.pad_top, g.pad_left);
   const char *bias = k->p[1] >= 0 ? "bias" : "NULL";
   switch (k->kind) {
   case K_PACK_GATHER:
   case K_PACK_SCATTER:
-    fprintf(out, "  kc_pack_%s(&g, w, wp);\n", k->kind == K_PACK_GATHER ? "gather" : "scatter");
+    emit_call(e, gather ? "kc_pack_gather" : "kc_pack_scatter", false);
+    fprintf(out, "&g, w, wp);\n");
     break;
   case K_GATHER:
-  case K_SCATTER: {
-    bool gather = k->kind == K_GATHER;
-    fprintf(out, "  kc_%s(&g, ", gather ? "gather" : "scatter");
-    emit_kin(out, k->in, gather ? "image" : "grid");
+  case K_SCATTER:
+    emit_call(e, gather ? "kc_gather" : "kc_scatter", false);
+    fprintf(out, "&g, ");
+    emit_kin(e, k->in, gather ? "image" : "grid");
     fprintf(out, ", wp, %s, ", bias);
-    emit_kout(out, k, gather ? "grid" : "image");
+    emit_kout(e, k, gather ? "grid" : "image");
     fprintf(out, ");\n");
     break;
-  }
   default: // K_WGRAD
-    fprintf(out, "  kc_wgrad(&g, ");
-    emit_kin(out, k->in, "grid");
+    emit_call(e, "kc_wgrad", true);
+    fprintf(out, "&g, ");
+    emit_kin(e, k->in, "grid");
     fprintf(out, ", ");
-    emit_kin(out, k->in2, "image");
+    emit_kin(e, k->in2, "image");
     fprintf(out, ", dw, %s, %s);\n", k->p[1] >= 0 ? "db" : "NULL", k->flag ? "true" : "false");
     break;
   }
+  return p;
 }

@@ -3,51 +3,69 @@
 // when a concatenation cannot stay a two-pointer view).
 #include "caec.h"
 
-void emit_pointwise(FILE *out, const Step *s, const Kern *k) {
-  const Node *n = &s->g->nodes[k->node];
+CuPlan emit_pointwise(const Emit *e, const Kern *k) {
+  FILE *out = e->out;
+  const Node *n = &e->s->g->nodes[k->node];
   Shape sh = n->shape;
-  int64_t count = emit_count(s, k->node);
+  int N = e->s->batch;
+  int64_t count = emit_count(e->s, k->node);
+  const char *h = emit_hyper(e);
+  CuPlan elems = cu_plan_elems(count);
   switch (k->kind) {
-  case K_RELU: fprintf(out, "  kp_relu(%lld, x, y);\n", (long long)count); return;
-  case K_LEAKY: fprintf(out, "  kp_leaky_relu(%lld, %.9gf, x, y);\n", (long long)count, n->alpha); return;
-  case K_SIGMOID: fprintf(out, "  kp_sigmoid(%lld, x, y);\n", (long long)count); return;
-  case K_ADD: fprintf(out, "  kp_add(%lld, a, b, %s, y);\n", (long long)count, k->relu ? "true" : "false"); return;
+  case K_RELU: case K_LEAKY: case K_SIGMOID:
+    emit_call(e, k->kind == K_RELU ? "kp_relu" : k->kind == K_LEAKY ? "kp_leaky_relu" : "kp_sigmoid", false);
+    fprintf(out, "%lld, ", (long long)count);
+    if (k->kind == K_LEAKY)
+      fprintf(out, "%.9gf, ", n->alpha);
+    fprintf(out, "x, y);\n");
+    return elems;
+  case K_ADD:
+    emit_call(e, "kp_add", false);
+    fprintf(out, "%lld, a, b, %s, y);\n", (long long)count, k->relu ? "true" : "false");
+    return elems;
   case K_DROPOUT_MASK:
-    fprintf(out, "  rng_dropout_mask(h->seed, %d, step, %d * %d, h->dropout ? %.9g : 0, keep);\n", k->node,
-            s->batch, sh.c, n->rate);
-    return;
+    if (e->cuda)
+      fprintf(out, "  cu_dropout_mask(A.hyper->seed, %d, A.hyper->step", k->node);
+    else
+      fprintf(out, "  rng_dropout_mask(h->seed, %d, step", k->node);
+    fprintf(out, ", %d * %d, %sdropout ? %.9g : 0, keep);\n", N, sh.c, h, n->rate);
+    return cu_plan_elems((int64_t)N * sh.c);
   case K_DROPOUT:
-    fprintf(out, "  kp_dropout(%d, %d, %d * %d, h->dropout ? %.9gf : 0.0f, keep, x, ", s->batch, sh.c, sh.h, sh.w,
-            n->rate);
-    emit_kout(out, k, "y");
+    emit_call(e, "kp_dropout", false);
+    fprintf(out, "%d, %d, %d * %d, %sdropout ? %.9gf : 0.0f, keep, x, ", N, sh.c, sh.h, sh.w, h, n->rate);
+    emit_kout(e, k, "y");
     fprintf(out, ");\n");
-    return;
+    return elems;
   case K_CONCAT:
   case K_SPLIT: {
     // The piece is the input whose channels start at k->piece.
     int c_piece = 0;
-    for (int j = 0, offset = 0; j < n->nin; offset += s->g->nodes[n->in[j]].shape.c, j++)
+    for (int j = 0, offset = 0; j < n->nin; offset += e->s->g->nodes[n->in[j]].shape.c, j++)
       if (offset == k->piece)
-        c_piece = s->g->nodes[n->in[j]].shape.c;
-    if (k->kind == K_CONCAT) {
-      fprintf(out, "  kp_concat_piece(%d, %d * %d, %d, %d, %d, x, y);\n", s->batch, sh.h, sh.w, c_piece, sh.c,
-              k->piece);
-    } else {
-      fprintf(out, "  kp_split_piece(%d, %d * %d, %d, %d, %d, dy, ", s->batch, sh.h, sh.w, c_piece, sh.c, k->piece);
-      emit_kout(out, k, "dx");
-      fprintf(out, ");\n");
-    }
-    return;
+        c_piece = e->s->g->nodes[n->in[j]].shape.c;
+    bool concat = k->kind == K_CONCAT;
+    emit_call(e, concat ? "kp_concat_piece" : "kp_split_piece", false);
+    fprintf(out, "%d, %d * %d, %d, %d, %d, %s, ", N, sh.h, sh.w, c_piece, sh.c, k->piece, concat ? "x" : "dy");
+    if (concat)
+      fprintf(out, "y");
+    else
+      emit_kout(e, k, "dx");
+    fprintf(out, ");\n");
+    return elems;
   }
   default: // the backwards: relu, leaky relu, sigmoid, copy
-    if (k->kind == K_COPY)
-      fprintf(out, "  kp_copy(%lld, dy, ", (long long)count);
-    else if (k->kind == K_LEAKY_BWD)
-      fprintf(out, "  kp_leaky_relu_bwd(%lld, %.9gf, x, dy, ", (long long)count, n->alpha);
-    else
-      fprintf(out, "  kp_%s(%lld, y, dy, ", k->kind == K_RELU_BWD ? "relu_bwd" : "sigmoid_bwd", (long long)count);
-    emit_kout(out, k, "dx");
+    if (k->kind == K_COPY) {
+      emit_call(e, "kp_copy", false);
+      fprintf(out, "%lld, dy, ", (long long)count);
+    } else if (k->kind == K_LEAKY_BWD) {
+      emit_call(e, "kp_leaky_relu_bwd", false);
+      fprintf(out, "%lld, %.9gf, x, dy, ", (long long)count, n->alpha);
+    } else {
+      emit_call(e, k->kind == K_RELU_BWD ? "kp_relu_bwd" : "kp_sigmoid_bwd", false);
+      fprintf(out, "%lld, y, dy, ", (long long)count);
+    }
+    emit_kout(e, k, "dx");
     fprintf(out, ");\n");
-    return;
+    return elems;
   }
 }

@@ -217,7 +217,7 @@ int caec_eval_main(const CaecModel *m, int argc, char **argv) {
   for (int k = 0; k < NMETRICS; k++)
     free(metrics[k]);
   cache_close(&c);
-  caec_state_free(&s);
+  caec_state_free(m, &s);
   return rc;
 }
 
@@ -390,7 +390,7 @@ int caec_reconstruct_main(const CaecModel *m, int argc, char **argv) {
     printf("%s: %s: %d sagittal slices of %dx%d -> %s%s%s\n", m->name, o.in, slices, v.dim[v.axis_of[2]],
            v.dim[v.axis_of[1]], o.out, o.residual ? ", residual " : "", o.residual ? o.residual : "");
   if (state)
-    caec_state_free(&s);
+    caec_state_free(m, &s);
   if (nim)
     nifti_image_free(nim);
   free(out.data), free(residual.data), free(x), free(y), free(slice), free(back);

@@ -146,7 +146,7 @@ static int compute(const CaecModel *m, const FigureOptions *o, const SliceCache 
   for (size_t i = 0; !rc && i < n * pixels; i++)
     resid[i] = fabsf(recon[i] - clean[i]);
   if (state)
-    caec_state_free(&s);
+    caec_state_free(m, &s);
   free(x), free(y), free(mse), free(dssim);
   return rc;
 }

@@ -682,7 +682,7 @@ int caec_train_main(const CaecModel *m, int argc, char **argv) {
   if (R->cache.map)
     cache_close(&R->cache);
   if (state)
-    caec_state_free(&R->s);
+    caec_state_free(m, &R->s);
   free(R->x), free(R->t), free(R->y), free(R->mse), free(R->dssim), free(R->psnr), free(R->ts), free(R->log);
   free(R);
   return rc;

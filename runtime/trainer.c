@@ -24,17 +24,23 @@ static void *aligned_zeroed(size_t bytes) {
 }
 
 bool caec_state_new(const CaecModel *m, CaecState *s) {
+  if (m->state_new)
+    return m->state_new(m, s);
   const int64_t *b = m->arena_bytes;
   *s = (CaecState){.params = aligned_zeroed((size_t)b[0]), .grads = aligned_zeroed((size_t)b[1]),
                    .optim = aligned_zeroed((size_t)b[2]), .acts = aligned_zeroed((size_t)b[3]),
                    .scratch = aligned_zeroed((size_t)b[4])};
   if (s->params && s->grads && s->optim && s->acts && s->scratch)
     return true;
-  caec_state_free(s);
+  caec_state_free(m, s);
   return false;
 }
 
-void caec_state_free(CaecState *s) {
+void caec_state_free(const CaecModel *m, CaecState *s) {
+  if (m->state_free) {
+    m->state_free(s);
+    return;
+  }
   free(s->params);
   free(s->grads);
   free(s->optim);
@@ -485,7 +491,10 @@ static void info(const CaecModel *m) {
       "portable";
 #endif
   printf("kernels:  %s\n", isa);
-  printf("backend:  C on the CPU, OpenMP (%d threads here; OMP_NUM_THREADS sets them)\n", omp_get_max_threads());
+  if (m->backend)
+    printf("backend:  %s\n", m->backend());
+  else
+    printf("backend:  C on the CPU, OpenMP (%d threads here; OMP_NUM_THREADS sets them)\n", omp_get_max_threads());
   printf("built:    runtime by %s, %s\n",
 #ifdef __clang__
          "clang " __clang_version__,
@@ -519,6 +528,6 @@ int caec_trainer_main(const CaecModel *m, int argc, char **argv) {
   }
   rc = !strcmp(o.action, "init") ? cmd_init(m, &o, &s) : !strcmp(o.action, "bench") ? cmd_bench(m, &o, &s)
                                                                                       : cmd_step(m, &o, &s);
-  caec_state_free(&s);
+  caec_state_free(m, &s);
   return rc;
 }

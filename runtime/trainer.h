@@ -45,6 +45,7 @@ typedef struct CaecState {
   unsigned char *acts, *scratch;
   int64_t step;        // optimizer steps taken
   const float *target; // train_step's target, [batch, 1, height, width]; NULL: x (denoising needs the clean image)
+  void *device;        // a GPU trainer's own state (cu_host.c); NULL for C
 } CaecState;
 
 // The train section's run settings for the `train` command (seed-models.md
@@ -72,6 +73,11 @@ typedef struct CaecModel {
   // x, y: [batch, 1, height, width]. train_step returns the loss, L2 term included.
   void (*forward)(CaecState *s, const float *x, float *y);
   double (*train_step)(CaecState *s, const CaecHyper *h, const float *x, float *y);
+  // A GPU trainer's (NULL for C): its arenas in device memory that the host
+  // reads and writes too, and a line saying where it runs.
+  bool (*state_new)(const struct CaecModel *m, CaecState *s);
+  void (*state_free)(CaecState *s);
+  const char *(*backend)(void);
 } CaecModel;
 
 // The options of a training step that `caec interp` and the trainers share.
@@ -94,7 +100,7 @@ CaecHyper caec_step_hyper(const CaecStepArgs *o, CaecHyper defaults);
 
 // trainer.c
 bool caec_state_new(const CaecModel *m, CaecState *s); // false when out of memory
-void caec_state_free(CaecState *s);
+void caec_state_free(const CaecModel *m, CaecState *s);
 void caec_init(const CaecModel *m, CaecState *s, uint64_t seed); // Keras's initialisers, optimizer state zeroed
 // The optimizer update of one parameter of count values at step t (>= 1), with
 // the L2 term when l2; without h->update only the L2 term is added to g.
