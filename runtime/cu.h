@@ -37,6 +37,19 @@ typedef unsigned char uint8_t;
 
 enum { CU_THREADS = 256, CU_MAX_STAGES = 4, CU_MAX_GRID_X = 2147483647, CU_MAX_GRID_YZ = 65535 };
 
+// Resources hold by construction, so no launch can fail for them at run time:
+// every kernel is compiled for CU_THREADS threads (__launch_bounds__), so
+// ptxas keeps it within the register file (spilling rather than failing), and
+// all shared memory is static and checked here, at compile time, against the
+// static limit of every architecture caec targets (48 KiB on sm_80 and sm_90;
+// more would need dynamic shared memory and an opt-in).
+enum { CU_STATIC_SHARED_MAX = 48 * 1024 };
+#if defined(__cplusplus)
+#define CU_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define CU_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
 // One step's settings on the device (runtime/trainer.h's CaecHyper, with the
 // optimizer steps taken before this one: spatial dropout draws with step, the
 // updates run as step + 1).

@@ -51,6 +51,9 @@ enum {
   CC_WORK_FLOATS = 1 << 22,        // wgrad: a bound on the partial tiles' workspace (16 MiB)
 };
 
+// A kernel's shared memory: the double-buffered tiles and a block's partial sums (doubles).
+CU_STATIC_ASSERT((2 * CC_BUF + 2 * CU_THREADS) * 4 <= CU_STATIC_SHARED_MAX, "conv tiles exceed static shared memory");
+
 // Shared tiles are read 4 floats at a time; 16-byte alignment lets nvcc use vector loads. The product's K
 // loop is unrolled (nvcc leaves it rolled otherwise; C compilers need no hint).
 #if defined(__CUDACC__)

@@ -32,6 +32,8 @@ enum { CU_WIN = 11, CU_TILE = 16, CU_HALO = CU_TILE + CU_WIN - 1, CU_LOSS_CHUNK 
 // Shared doubles of a DSSIM block: stage 0's y and t of the tile's pixels and the rows pass
 // [5][CU_HALO][CU_TILE]; stage 1 needs fewer (3 [CU_HALO][CU_HALO] and 3 [CU_TILE][CU_HALO]).
 enum { CU_SSIM_SHARED = 2 * CU_HALO * CU_HALO + 5 * CU_HALO * CU_TILE };
+CU_STATIC_ASSERT((CU_WIN + CU_SSIM_SHARED + CU_THREADS) * 8 <= CU_STATIC_SHARED_MAX,
+                 "the SSIM tiles exceed static shared memory");
 
 typedef struct CuLoss {
   int n, h, w;

@@ -176,7 +176,7 @@ static inline int leftover_temps(void) {
 }
 
 // max |got - want| <= tol * max |want| over the array (NaN fails).
-static inline void close_to(const char *what, size_t count, const double *got, const double *want, double tol) {
+static inline void close_arrays(const char *what, size_t count, const double *got, const double *want, double tol) {
   double err = 0, scale = 0;
   for (size_t i = 0; i < count; i++) {
     double e = fabs(got[i] - want[i]);

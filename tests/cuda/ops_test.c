@@ -155,7 +155,7 @@ static void close_f(const char *what, size_t count, const float *got, const floa
   double *g = xalloc(count * sizeof *g), *w = xalloc(count * sizeof *w);
   for (size_t i = 0; i < count; i++)
     g[i] = got[i], w[i] = want[i];
-  close_to(what, count, g, w, tol);
+  close_arrays(what, count, g, w, tol);
   free(g);
   free(w);
 }
@@ -596,7 +596,7 @@ static void test_loss(int loss, bool sigmoid, bool grad, int n, int h, int w) {
   L.d = d_g, L.value = &got;
   Out outs[] = {OUT(&got, 1), OUT(y_g, count), OUT(d_g, count)};
   deterministic(what, k_loss, cu_loss_plan(n, h, w), outs, grad ? 3 : 2);
-  close_to(what, 1, &got, &want, 1e-12);
+  close_arrays(what, 1, &got, &want, 1e-12);
   same(what, y_g, y_c, count * 4);
   if (grad)
     same(what, d_g, d_c, count * 4);
@@ -637,7 +637,7 @@ static void test_sumsq(size_t count) {
   T.count = (int64_t)count, T.w = w, T.out = &got;
   Out outs[] = {OUT(&got, 1)};
   deterministic(what, k_sumsq, cu_sumsq_plan((int64_t)count), outs, 1);
-  close_to(what, 1, &got, &want, 1e-12);
+  close_arrays(what, 1, &got, &want, 1e-12);
   // Ranges of w laid end to end, chunks spanning them.
   const int64_t ranges[3][2] = {{5, 3000}, {4000, 1}, {3010, (int64_t)count / 2}};
   if (count >= 6020) {
@@ -647,7 +647,7 @@ static void test_sumsq(size_t count) {
     T.nranges = 3, T.ranges = ranges;
     snprintf(what, sizeof what, "l2_sumsq count=%zu", count);
     deterministic(what, k_l2_sumsq, cu_l2_sumsq_plan(3001 + (int64_t)count / 2), outs, 1);
-    close_to(what, 1, &got, &want, 1e-12);
+    close_arrays(what, 1, &got, &want, 1e-12);
   }
   free(w);
 }

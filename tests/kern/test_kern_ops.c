@@ -172,7 +172,7 @@ static double *kout_read(int n, int c, int hw, KOut o, bool *padding_ok) {
 
 static void close_f(const char *what, size_t count, const float *got, const double *want, double tol) {
   double *g = to_double(count, got);
-  close_to(what, count, g, want, tol);
+  close_arrays(what, count, g, want, tol);
   free(g);
 }
 
@@ -242,7 +242,7 @@ static void test_norm(Shape s, int groups, int ca, bool relu, bool acc_a, bool a
   double *yc = canonical_of(n, c, hw, y);
   char what[192];
   snprintf(what, sizeof what, "%s: y", name);
-  close_to(what, count, yc, yr, 2e-6);
+  close_arrays(what, count, yc, yr, 2e-6);
   CHECK(padding_zero(n, c, hw, y), "%s: padding of y", name);
   snprintf(what, sizeof what, "%s: mean", name);
   close_f(what, (size_t)nsets, mean, mean_r, 1e-6);
@@ -275,7 +275,7 @@ static void test_norm(Shape s, int groups, int ca, bool relu, bool acc_a, bool a
   for (size_t k = 0; k < count; k++)
     dxr[k] += base[k];
   snprintf(what, sizeof what, "%s: dx", name);
-  close_to(what, count, dxc, dxr, 2e-6);
+  close_arrays(what, count, dxc, dxr, 2e-6);
   CHECK(padding_ok, "%s: padding of dx", name);
   snprintf(what, sizeof what, "%s: dgamma", name);
   close_f(what, (size_t)c, dgamma, dgr, 2e-6);
@@ -290,7 +290,7 @@ static void test_norm(Shape s, int groups, int ca, bool relu, bool acc_a, bool a
       ref_relu_fwd(count, ye, ye);
     double *yec = canonical_of(n, c, hw, y);
     snprintf(what, sizeof what, "%s: eval y", name);
-    close_to(what, count, yec, ye, 2e-6);
+    close_arrays(what, count, yec, ye, 2e-6);
     CHECK(padding_zero(n, c, hw, y), "%s: padding of eval y", name);
     free(rm);
     free(rv);
@@ -372,7 +372,7 @@ static void test_bn_fused(Shape s, int ca) {
     }
     double *ya = affine_of(n, c, hw, x, o[run][4], o[run][5]);
     snprintf(what, sizeof what, "%s %s: prologue", name, runs[run]);
-    close_to(what, count, ya, yr, 2e-6);
+    close_arrays(what, count, ya, yr, 2e-6);
     free(ya);
   }
 
@@ -382,7 +382,7 @@ static void test_bn_fused(Shape s, int ca) {
   ref_bn_fwd_eval(n, c, hw, eps, x, gamma, beta, rm, rv, ye);
   double *ya = affine_of(n, c, hw, x, o[2][4], o[2][5]);
   snprintf(what, sizeof what, "%s eval coeffs: prologue", name);
-  close_to(what, count, ya, ye, 2e-6);
+  close_arrays(what, count, ya, ye, 2e-6);
   void *blocks[] = {x,   gamma,   beta, rmean, rvar, yr, mean_r, invstd_r, gamma_f, beta_f, (void *)xin.a,
                     (void *)xin.b, out,  y,     stats, rm, rv,     ye,       ya};
   for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++)
@@ -494,7 +494,7 @@ static void test_dropout(Shape s, bool acc_a, bool acc_b) {
   double *got = kout_read(n, c, hw, y, &padding_ok);
   char what[96];
   snprintf(what, sizeof what, "dropout n=%d c=%d ca=%d acc=%d%d", n, c, ca, acc_a, acc_b);
-  close_to(what, count, got, want, 1e-6);
+  close_arrays(what, count, got, want, 1e-6);
   CHECK(padding_ok, "%s: padding", what);
   void *blocks[] = {keep, x, want, base, xb, y.a, y.b, got};
   for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++)
@@ -529,7 +529,7 @@ static void test_pieces(int n, int hw, int c_from, int c_to, int offset, bool ac
     base[k] += x[k];
   char what[96];
   snprintf(what, sizeof what, "split piece c=%d of %d at %d ca=%d acc=%d%d", c_from, c_to, offset, ca, acc_a, acc_b);
-  close_to(what, cf, got, base, 0x1p-23);
+  close_arrays(what, cf, got, base, 0x1p-23);
   CHECK(padding_ok, "%s: padding", what);
   void *blocks[] = {x, y0, xb, y, want, base, dx.a, dx.b, got};
   for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++)
@@ -562,7 +562,7 @@ static void test_mse(int n, int hw) {
 
   double loss = kl_mse(n, hw, yf, tf, dy), loss_r = ref_mse(count, y, t, want);
   snprintf(what, sizeof what, "mse n=%d hw=%d", n, hw);
-  close_to(what, 1, &loss, &loss_r, 1e-12);
+  close_arrays(what, 1, &loss, &loss_r, 1e-12);
   snprintf(what, sizeof what, "mse n=%d hw=%d: dy", n, hw);
   close_f(what, count, dy, want, 1e-6);
   CHECK(kl_mse(n, hw, yf, tf, NULL) == loss, "mse n=%d hw=%d without dy", n, hw);
@@ -572,7 +572,7 @@ static void test_mse(int n, int hw) {
   loss_r = ref_mse(count, ys, t, dys);
   ref_sigmoid_bwd(count, ys, dys, want);
   snprintf(what, sizeof what, "mse sigmoid n=%d hw=%d", n, hw);
-  close_to(what, 1, &loss, &loss_r, 1e-7);
+  close_arrays(what, 1, &loss, &loss_r, 1e-7);
   snprintf(what, sizeof what, "mse sigmoid n=%d hw=%d: y", n, hw);
   close_f(what, count, yo, ys, 1e-6);
   snprintf(what, sizeof what, "mse sigmoid n=%d hw=%d: dz", n, hw);
@@ -605,7 +605,7 @@ static void test_dssim(int n, int h, int w) {
 
   double loss = kl_dssim(n, h, w, yf, tf, dy), loss_r = ref_dssim(n, h, w, y, t, want);
   snprintf(what, sizeof what, "dssim n=%d %dx%d", n, h, w);
-  close_to(what, 1, &loss, &loss_r, 1e-12);
+  close_arrays(what, 1, &loss, &loss_r, 1e-12);
   snprintf(what, sizeof what, "dssim n=%d %dx%d: dy", n, h, w);
   close_f(what, count, dy, want, 1e-6);
   CHECK(kl_dssim(n, h, w, yf, tf, NULL) == loss, "dssim n=%d %dx%d without dy", n, h, w);
@@ -615,7 +615,7 @@ static void test_dssim(int n, int h, int w) {
   loss_r = ref_dssim(n, h, w, ys, t, dys);
   ref_sigmoid_bwd(count, ys, dys, want);
   snprintf(what, sizeof what, "dssim sigmoid n=%d %dx%d", n, h, w);
-  close_to(what, 1, &loss, &loss_r, 1e-7);
+  close_arrays(what, 1, &loss, &loss_r, 1e-7);
   snprintf(what, sizeof what, "dssim sigmoid n=%d %dx%d: y", n, h, w);
   close_f(what, count, yo, ys, 1e-6);
   snprintf(what, sizeof what, "dssim sigmoid n=%d %dx%d: dz", n, h, w);
@@ -632,11 +632,11 @@ static void test_dssim(int n, int h, int w) {
     psnr_r[i] = ref_psnr(hw, yod + (size_t)i * hw, t + (size_t)i * hw);
   }
   snprintf(what, sizeof what, "metrics n=%d %dx%d: mse", n, h, w);
-  close_to(what, (size_t)n, mse, mse_r, 1e-12);
+  close_arrays(what, (size_t)n, mse, mse_r, 1e-12);
   snprintf(what, sizeof what, "metrics n=%d %dx%d: dssim", n, h, w);
-  close_to(what, (size_t)n, dssim, dssim_r, 1e-12);
+  close_arrays(what, (size_t)n, dssim, dssim_r, 1e-12);
   snprintf(what, sizeof what, "metrics n=%d %dx%d: psnr", n, h, w);
-  close_to(what, (size_t)n, psnr, psnr_r, 1e-12);
+  close_arrays(what, (size_t)n, psnr, psnr_r, 1e-12);
   void *blocks[] = {y,   t,     z,    want,  ys,      dys,    yf,     tf,  zf, dy,
                     yo,  mse,   dssim, psnr, mse_r,   dssim_r, psnr_r, yod};
   for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++)
@@ -708,7 +708,7 @@ static void test_optim(void) {
   }
   close_f("l2 grad", count, gf, g, 1e-6);
   double got = ko_sumsq(count, wf);
-  close_to("sumsq", 1, &got, &sumsq, 1e-12);
+  close_arrays("sumsq", 1, &got, &sumsq, 1e-12);
   got = ko_sumsq(0, wf);
   CHECK(got == 0, "sumsq of nothing");
   void *blocks[] = {w, g, wf, gf};
