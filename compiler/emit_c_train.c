@@ -34,7 +34,7 @@ CuPlan emit_train(const Emit *e, const Kern *k) {
       nflagged += g->params[p].l2;
     if (e->cuda)
       fprintf(out, "  // The flagged kernels: offset and count in floats into params.\n"
-                   "  const int64_t ranges[%d][2] = {\n", nflagged ? nflagged : 1);
+                   "  static const int64_t ranges[%d][2] = {\n", nflagged ? nflagged : 1);
     else
       fprintf(out, "  if (h->l2 == 0)\n    return 0;\n  double sum = 0;\n");
     for (int p = 0; p < g->nparams; p++) {
@@ -58,12 +58,8 @@ CuPlan emit_train(const Emit *e, const Kern *k) {
     }
     return cu_l2_sumsq_plan(total);
   }
-  default: // K_UPDATE
-    if (e->cuda)
-      fprintf(out, "  cu_update(A.hyper, ");
-    else
-      fprintf(out, "  caec_update(h, step, ");
-    fprintf(out, "%lld, %s, w, g, opt);\n", (long long)g->params[k->param].numel,
+  default: // K_UPDATE (C; emit_cuda.c fuses a program's updates into one launch)
+    fprintf(out, "  caec_update(h, step, %lld, %s, w, g, opt);\n", (long long)g->params[k->param].numel,
             g->params[k->param].l2 ? "true" : "false");
     return cu_plan_elems(g->params[k->param].numel);
   }

@@ -92,6 +92,35 @@ static char *launch_text(const Step *s, int idx, int stage, const char *name, Cu
   return text;
 }
 
+// The optimizer updates of a program's parameters (kernels first..last, all K_UPDATE), in one
+// launch: a table of the parameters, and cu_update over all their values.
+static char *update_text(const Step *s, int first, int last, const char *name, CuPlan *plan) {
+  char *text;
+  size_t len;
+  FILE *m = open_memstream(&text, &len);
+  if (!m) {
+    fprintf(stderr, "caec: error: out of memory\n");
+    exit(1);
+  }
+  int n = last - first + 1;
+  fprintf(m, "// The optimizer update of %d parameters, with their L2 terms, in one launch.\n", n);
+  fprintf(m, "CU_KERNEL(%s) {\n  // Per parameter: its first value in the launch, count; offsets in floats into "
+             "params, grads\n  // and optim; in the L2 term.\n  static const CuParamSpan spans[%d] = {\n", name, n);
+  int64_t total = 0;
+  for (int i = first; i <= last; i++) {
+    const Kern *k = &s->kerns[i];
+    const Param *p = &s->g->params[k->param];
+    fprintf(m, "      {%lld, %lld, %lld, %lld, %lld, %d}, // %s %s\n", (long long)total, (long long)p->numel,
+            (long long)s->bufs[k->p[0]].offset / 4, (long long)s->bufs[k->p[1]].offset / 4,
+            (long long)s->bufs[k->p[2]].offset / 4, p->l2, p->name, s->bufs[k->p[0]].shape);
+    total += p->numel;
+  }
+  fprintf(m, "  };\n  cu_update(A.hyper, A.params, A.grads, A.optim, %d, spans);\n}\n\n", n);
+  fclose(m);
+  *plan = cu_plan_elems(total);
+  return text;
+}
+
 typedef struct Launch {
   const char *fn;    // its kernel (shared by identical launches of the two programs)
   unsigned grid[3];
@@ -111,9 +140,16 @@ static Launches emit_kernels(FILE *out, Arena *a, const Step *s) {
   Seen *seen = NULL;
   int nseen = 0, cap = 0;
   for (int idx = 0; idx < s->nkerns; idx++) {
+    // A program's parameter updates are one launch, made at the first of them.
+    int prog = idx >= s->prog_start[PROG_FORWARD], last = idx;
+    bool update = s->kerns[idx].kind == K_UPDATE;
+    if (update && idx > s->prog_start[prog] && s->kerns[idx - 1].kind == K_UPDATE)
+      continue;
+    while (update && last + 1 < s->prog_start[prog + 1] && s->kerns[last + 1].kind == K_UPDATE)
+      last++;
     CuPlan plan = {.stages = 1};
     for (int stage = 0; stage < plan.stages; stage++) {
-      char *text = launch_text(s, idx, stage, "", &plan);
+      char *text = update ? update_text(s, idx, last, "", &plan) : launch_text(s, idx, stage, "", &plan);
       if (plan.work_bytes > ls.work_bytes)
         ls.work_bytes = plan.work_bytes;
       const char *fn = NULL;
@@ -123,7 +159,7 @@ static Launches emit_kernels(FILE *out, Arena *a, const Step *s) {
       if (!fn) {
         const char *base = emit_kern_name(a, s, idx);
         fn = plan.stages > 1 ? arena_printf(a, "%s_s%d", base, stage) : base;
-        char *named = launch_text(s, idx, stage, fn, &plan);
+        char *named = update ? update_text(s, idx, last, fn, &plan) : launch_text(s, idx, stage, fn, &plan);
         fputs(named, out);
         free(named);
         *ARENA_PUSH(a, seen, nseen, cap) = (Seen){arena_strndup(a, text, strlen(text)), fn};

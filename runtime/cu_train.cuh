@@ -309,39 +309,63 @@ static inline CuPlan cu_l2_sumsq_plan(int64_t total) { return cu_sumsq_plan(tota
 
 // ---- optimizer updates --------------------------------------------------------------------------
 
-// caec_update, elementwise: the L2 term 2 l2 w (l2 when flagged) added to g, then, when
-// h->update, RMSprop (opt: the mean square), Adam (opt: m, then v at opt + count; step t =
-// h->step + 1) or SGD with momentum (opt: the velocity), with kern_optim.c's float casts and
-// formulas, so under the emulator the results are its bits. w, g [count]; opt [count], or
-// [2][count] for Adam. One stage, no workspace; a thread per value, any grid: the plan is
-// cu_plan_elems(count).
-CU_DEVICE void cu_update(const CuHyper *h, int64_t count, bool l2, float *w, float *g, float *opt) {
+// One parameter of a fused update: values [first, first + count) of the launch's, at w, g and opt
+// floats into the params, grads and optim arenas (Adam's v at opt + count); l2: in the L2 term.
+typedef struct CuParamSpan {
+  int64_t first, count, w, g, opt, l2;
+} CuParamSpan;
+
+// The span that holds value i of the launch (spans in order of first).
+CU_DEVICE const CuParamSpan *cu_param_span(const CuParamSpan *spans, int nspans, int64_t i) {
+  int lo = 0, hi = nspans - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (spans[mid].first <= i)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return &spans[lo];
+}
+
+// caec_update of every parameter in spans, in one launch: per value, the L2 term 2 l2 w (l2 when
+// flagged) added to g, then, when h->update, RMSprop (opt: the mean square), Adam (opt: m, then v
+// at opt + count; step t = h->step + 1) or SGD with momentum (opt: the velocity), with
+// kern_optim.c's float casts and formulas, so under the emulator the results are its bits. One
+// stage, no workspace; a thread per value, any grid: the plan is cu_plan_elems(total values).
+CU_DEVICE void cu_update(const CuHyper *h, float *params, float *grads, float *optim, int nspans,
+                         const CuParamSpan *spans) {
   CU_SHARED float adam_step; // lr sqrt(1 - b2^t) / (1 - b1^t), once per block
-  const float k = 2 * (l2 ? (float)h->l2 : 0.0f), lr = (float)h->lr, eps = (float)h->eps;
+  const float lr = (float)h->lr, eps = (float)h->eps;
   const float rho = (float)h->rho, b1 = (float)h->beta1, b2 = (float)h->beta2, momentum = (float)h->momentum;
   if (threadIdx.x == 0 && h->update && h->optimizer == CU_ADAM) {
     double t = (double)(h->step + 1);
     adam_step = (float)(lr * sqrt(1 - pow((double)b2, t)) / (1 - pow((double)b1, t)));
   }
   CU_SYNC();
-  for (int64_t i = cu_first(); i < count; i += cu_step()) {
-    float gi = g[i] + k * w[i];
-    g[i] = gi;
+  const int64_t total = spans[nspans - 1].first + spans[nspans - 1].count;
+  for (int64_t i = cu_first(); i < total; i += cu_step()) {
+    const CuParamSpan *sp = cu_param_span(spans, nspans, i);
+    const int64_t j = i - sp->first;
+    float *w = params + sp->w + j, *g = grads + sp->g + j, *opt = optim + sp->opt + j;
+    const float k = 2 * (sp->l2 ? (float)h->l2 : 0.0f);
+    float gi = *g + k * *w;
+    *g = gi;
     if (!h->update)
       continue;
     if (h->optimizer == CU_RMSPROP) {
-      float ms = rho * opt[i] + (1 - rho) * gi * gi;
-      opt[i] = ms;
-      w[i] -= lr * gi / (sqrtf(ms) + eps);
+      float ms = rho * opt[0] + (1 - rho) * gi * gi;
+      opt[0] = ms;
+      *w -= lr * gi / (sqrtf(ms) + eps);
     } else if (h->optimizer == CU_ADAM) {
-      float m = b1 * opt[i] + (1 - b1) * gi, v = b2 * opt[count + i] + (1 - b2) * gi * gi;
-      opt[i] = m;
-      opt[count + i] = v;
-      w[i] -= adam_step * m / (sqrtf(v) + eps);
+      float m = b1 * opt[0] + (1 - b1) * gi, v = b2 * opt[sp->count] + (1 - b2) * gi * gi;
+      opt[0] = m;
+      opt[sp->count] = v;
+      *w -= adam_step * m / (sqrtf(v) + eps);
     } else {
-      float v = momentum * opt[i] - lr * gi;
-      opt[i] = v;
-      w[i] += v;
+      float v = momentum * opt[0] - lr * gi;
+      opt[0] = v;
+      *w += v;
     }
   }
 }

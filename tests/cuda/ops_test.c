@@ -612,8 +612,9 @@ static struct {
   const int64_t (*ranges)[2];
   double *out;
   CuHyper h;
-  bool l2;
   float *wt, *g, *opt;
+  int nspans;
+  const CuParamSpan *spans;
 } T;
 
 CU_KERNEL(k_sumsq) {
@@ -626,7 +627,7 @@ CU_KERNEL(k_l2_sumsq) {
 }
 CU_KERNEL(k_update) {
   (void)A;
-  cu_update(&T.h, T.count, T.l2, T.wt, T.g, T.opt);
+  cu_update(&T.h, T.wt, T.g, T.opt, T.nspans, T.spans);
 }
 
 static void test_sumsq(size_t count) {
@@ -652,19 +653,28 @@ static void test_sumsq(size_t count) {
   free(w);
 }
 
-// Three steps from step 4 of each optimizer, with and without the update and L2.
+// Three steps from step 4 of each optimizer, with and without the update and L2, of three
+// parameters in one launch (the second not in the L2 term), laid out with gaps between them.
 static void test_update(int optimizer, bool update, bool l2) {
   char what[64];
   snprintf(what, sizeof what, "update optimizer=%d update=%d l2=%d", optimizer, update, l2);
-  const size_t count = 1000;
+  enum { P = 3 };
+  const int64_t counts[P] = {1000, 7, 300}, flagged[P] = {l2, 0, l2};
+  CuParamSpan spans[P];
+  int64_t at = 0, first = 0;
+  for (int p = 0; p < P; first += counts[p], at += counts[p] + 5, p++) // w and g at `at`, opt at 2 at
+    spans[p] = (CuParamSpan){first, counts[p], at, at, 2 * at, flagged[p]};
+  const size_t count = (size_t)at;
   CaecHyper hc = {CAEC_MSE, optimizer, 1e-3, 0.9, 1e-7, 0.9, 0.999, 0.8, 1e-2, false, update, 1};
   T.h = (CuHyper){CAEC_MSE, optimizer, 1e-3, 0.9, 1e-7, 0.9, 0.999, 0.8, 1e-2, 0, update, 1, 4};
   float *w_c = randoms(count, -1, 1), *g_c = randoms(count, -1, 1), *o_c = randoms(2 * count, 0, 0.1);
   float *w_g = copy_of(w_c, count * 4), *g_g = copy_of(g_c, count * 4), *o_g = copy_of(o_c, 2 * count * 4);
-  T.count = (int64_t)count, T.l2 = l2, T.wt = w_g, T.g = g_g, T.opt = o_g;
+  T.wt = w_g, T.g = g_g, T.opt = o_g, T.nspans = P, T.spans = spans;
   for (int s = 0; s < 3; s++, T.h.step++) {
-    caec_update(&hc, T.h.step + 1, count, l2, w_c, g_c, o_c);
-    launch(k_update, what, cu_plan_elems((int64_t)count));
+    for (int p = 0; p < P; p++)
+      caec_update(&hc, T.h.step + 1, (size_t)counts[p], flagged[p], w_c + spans[p].w, g_c + spans[p].g,
+                  o_c + spans[p].opt);
+    launch(k_update, what, cu_plan_elems(first));
   }
   same(what, w_g, w_c, count * 4);
   same(what, g_g, g_c, count * 4);

@@ -1234,7 +1234,7 @@ CU_KERNEL(t61_loss_s2) {
 // models/myronenko.cae:17: L2 penalty of the flagged kernels
 CU_KERNEL(t62_l2_loss_s0) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[18][2] = {
+  static const int64_t ranges[18][2] = {
       {448, 9216}, // level1.h.conv1.weight
       {9824, 9216}, // level1.h.conv2.weight
       {19072, 1024}, // level1.shortcut.weight
@@ -1260,7 +1260,7 @@ CU_KERNEL(t62_l2_loss_s0) {
 // models/myronenko.cae:17: L2 penalty of the flagged kernels
 CU_KERNEL(t62_l2_loss_s1) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[18][2] = {
+  static const int64_t ranges[18][2] = {
       {448, 9216}, // level1.h.conv1.weight
       {9824, 9216}, // level1.h.conv2.weight
       {19072, 1024}, // level1.shortcut.weight
@@ -3552,796 +3552,85 @@ CU_KERNEL(t143_wgrad_s1) {
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, true);
 }
 
-// models/myronenko.cae:9: conv1.conv.weight update
-//   w            [32,1,3,3]
-//   g            [32,1,3,3]
-//   opt          [32,1,3,3]
+// The optimizer update of 72 parameters, with their L2 terms, in one launch.
 CU_KERNEL(t144_update) {
-  float *w = A.params + 0; // [32,1,3,3]
-  float *g = A.grads + 0; // [32,1,3,3]
-  float *opt = A.optim + 0; // [32,1,3,3]
-  cu_update(A.hyper, 288, false, w, g, opt);
-}
-
-// models/myronenko.cae:9: conv1.conv.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t145_update) {
-  float *w = A.params + 288; // [32]
-  float *g = A.grads + 288; // [32]
-  float *opt = A.optim + 576; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.bn1.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t146_update) {
-  float *w = A.params + 320; // [32]
-  float *g = A.grads + 320; // [32]
-  float *opt = A.optim + 640; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.bn1.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t147_update) {
-  float *w = A.params + 352; // [32]
-  float *g = A.grads + 352; // [32]
-  float *opt = A.optim + 704; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.conv1.weight update
-//   w            [32,32,3,3]
-//   g            [32,32,3,3]
-//   opt          [32,32,3,3]
-CU_KERNEL(t148_update) {
-  float *w = A.params + 448; // [32,32,3,3]
-  float *g = A.grads + 448; // [32,32,3,3]
-  float *opt = A.optim + 896; // [32,32,3,3]
-  cu_update(A.hyper, 9216, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.conv1.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t149_update) {
-  float *w = A.params + 9664; // [32]
-  float *g = A.grads + 9664; // [32]
-  float *opt = A.optim + 19328; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.bn2.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t150_update) {
-  float *w = A.params + 9696; // [32]
-  float *g = A.grads + 9696; // [32]
-  float *opt = A.optim + 19392; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.bn2.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t151_update) {
-  float *w = A.params + 9728; // [32]
-  float *g = A.grads + 9728; // [32]
-  float *opt = A.optim + 19456; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.conv2.weight update
-//   w            [32,32,3,3]
-//   g            [32,32,3,3]
-//   opt          [32,32,3,3]
-CU_KERNEL(t152_update) {
-  float *w = A.params + 9824; // [32,32,3,3]
-  float *g = A.grads + 9824; // [32,32,3,3]
-  float *opt = A.optim + 19648; // [32,32,3,3]
-  cu_update(A.hyper, 9216, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level1.h.conv2.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t153_update) {
-  float *w = A.params + 19040; // [32]
-  float *g = A.grads + 19040; // [32]
-  float *opt = A.optim + 38080; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level1.shortcut.weight update
-//   w            [32,32,1,1]
-//   g            [32,32,1,1]
-//   opt          [32,32,1,1]
-CU_KERNEL(t154_update) {
-  float *w = A.params + 19072; // [32,32,1,1]
-  float *g = A.grads + 19072; // [32,32,1,1]
-  float *opt = A.optim + 38144; // [32,32,1,1]
-  cu_update(A.hyper, 1024, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level1.shortcut.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t155_update) {
-  float *w = A.params + 20096; // [32]
-  float *g = A.grads + 20096; // [32]
-  float *opt = A.optim + 40192; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/myronenko.cae:11: level2.conv.weight update
-//   w            [32,32,3,3]
-//   g            [32,32,3,3]
-//   opt          [32,32,3,3]
-CU_KERNEL(t156_update) {
-  float *w = A.params + 20128; // [32,32,3,3]
-  float *g = A.grads + 20128; // [32,32,3,3]
-  float *opt = A.optim + 40256; // [32,32,3,3]
-  cu_update(A.hyper, 9216, true, w, g, opt);
-}
-
-// models/myronenko.cae:11: level2.conv.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t157_update) {
-  float *w = A.params + 29344; // [32]
-  float *g = A.grads + 29344; // [32]
-  float *opt = A.optim + 58688; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t158_update) {
-  float *w = A.params + 29376; // [32]
-  float *g = A.grads + 29376; // [32]
-  float *opt = A.optim + 58752; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t159_update) {
-  float *w = A.params + 29408; // [32]
-  float *g = A.grads + 29408; // [32]
-  float *opt = A.optim + 58816; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1.weight update
-//   w            [64,32,3,3]
-//   g            [64,32,3,3]
-//   opt          [64,32,3,3]
-CU_KERNEL(t160_update) {
-  float *w = A.params + 29504; // [64,32,3,3]
-  float *g = A.grads + 29504; // [64,32,3,3]
-  float *opt = A.optim + 59008; // [64,32,3,3]
-  cu_update(A.hyper, 18432, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t161_update) {
-  float *w = A.params + 47936; // [64]
-  float *g = A.grads + 47936; // [64]
-  float *opt = A.optim + 95872; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t162_update) {
-  float *w = A.params + 48000; // [64]
-  float *g = A.grads + 48000; // [64]
-  float *opt = A.optim + 96000; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t163_update) {
-  float *w = A.params + 48064; // [64]
-  float *g = A.grads + 48064; // [64]
-  float *opt = A.optim + 96128; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t164_update) {
-  float *w = A.params + 48256; // [64,64,3,3]
-  float *g = A.grads + 48256; // [64,64,3,3]
-  float *opt = A.optim + 96512; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t165_update) {
-  float *w = A.params + 85120; // [64]
-  float *g = A.grads + 85120; // [64]
-  float *opt = A.optim + 170240; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut.weight update
-//   w            [64,32,1,1]
-//   g            [64,32,1,1]
-//   opt          [64,32,1,1]
-CU_KERNEL(t166_update) {
-  float *w = A.params + 85184; // [64,32,1,1]
-  float *g = A.grads + 85184; // [64,32,1,1]
-  float *opt = A.optim + 170368; // [64,32,1,1]
-  cu_update(A.hyper, 2048, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t167_update) {
-  float *w = A.params + 87232; // [64]
-  float *g = A.grads + 87232; // [64]
-  float *opt = A.optim + 174464; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t168_update) {
-  float *w = A.params + 87296; // [64]
-  float *g = A.grads + 87296; // [64]
-  float *opt = A.optim + 174592; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t169_update) {
-  float *w = A.params + 87360; // [64]
-  float *g = A.grads + 87360; // [64]
-  float *opt = A.optim + 174720; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t170_update) {
-  float *w = A.params + 87552; // [64,64,3,3]
-  float *g = A.grads + 87552; // [64,64,3,3]
-  float *opt = A.optim + 175104; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t171_update) {
-  float *w = A.params + 124416; // [64]
-  float *g = A.grads + 124416; // [64]
-  float *opt = A.optim + 248832; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t172_update) {
-  float *w = A.params + 124480; // [64]
-  float *g = A.grads + 124480; // [64]
-  float *opt = A.optim + 248960; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t173_update) {
-  float *w = A.params + 124544; // [64]
-  float *g = A.grads + 124544; // [64]
-  float *opt = A.optim + 249088; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t174_update) {
-  float *w = A.params + 124736; // [64,64,3,3]
-  float *g = A.grads + 124736; // [64,64,3,3]
-  float *opt = A.optim + 249472; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t175_update) {
-  float *w = A.params + 161600; // [64]
-  float *g = A.grads + 161600; // [64]
-  float *opt = A.optim + 323200; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut.weight update
-//   w            [64,64,1,1]
-//   g            [64,64,1,1]
-//   opt          [64,64,1,1]
-CU_KERNEL(t176_update) {
-  float *w = A.params + 161664; // [64,64,1,1]
-  float *g = A.grads + 161664; // [64,64,1,1]
-  float *opt = A.optim + 323328; // [64,64,1,1]
-  cu_update(A.hyper, 4096, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t177_update) {
-  float *w = A.params + 165760; // [64]
-  float *g = A.grads + 165760; // [64]
-  float *opt = A.optim + 331520; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/myronenko.cae:13: level3.conv.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t178_update) {
-  float *w = A.params + 165824; // [64,64,3,3]
-  float *g = A.grads + 165824; // [64,64,3,3]
-  float *opt = A.optim + 331648; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/myronenko.cae:13: level3.conv.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t179_update) {
-  float *w = A.params + 202688; // [64]
-  float *g = A.grads + 202688; // [64]
-  float *opt = A.optim + 405376; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t180_update) {
-  float *w = A.params + 202752; // [64]
-  float *g = A.grads + 202752; // [64]
-  float *opt = A.optim + 405504; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t181_update) {
-  float *w = A.params + 202816; // [64]
-  float *g = A.grads + 202816; // [64]
-  float *opt = A.optim + 405632; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t182_update) {
-  float *w = A.params + 203008; // [128,64,3,3]
-  float *g = A.grads + 203008; // [128,64,3,3]
-  float *opt = A.optim + 406016; // [128,64,3,3]
-  cu_update(A.hyper, 73728, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t183_update) {
-  float *w = A.params + 276736; // [128]
-  float *g = A.grads + 276736; // [128]
-  float *opt = A.optim + 553472; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2.weight update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t184_update) {
-  float *w = A.params + 276864; // [128]
-  float *g = A.grads + 276864; // [128]
-  float *opt = A.optim + 553728; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t185_update) {
-  float *w = A.params + 276992; // [128]
-  float *g = A.grads + 276992; // [128]
-  float *opt = A.optim + 553984; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2.weight update
-//   w            [128,128,3,3]
-//   g            [128,128,3,3]
-//   opt          [128,128,3,3]
-CU_KERNEL(t186_update) {
-  float *w = A.params + 277376; // [128,128,3,3]
-  float *g = A.grads + 277376; // [128,128,3,3]
-  float *opt = A.optim + 554752; // [128,128,3,3]
-  cu_update(A.hyper, 147456, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t187_update) {
-  float *w = A.params + 424832; // [128]
-  float *g = A.grads + 424832; // [128]
-  float *opt = A.optim + 849664; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut.weight update
-//   w            [128,64,1,1]
-//   g            [128,64,1,1]
-//   opt          [128,64,1,1]
-CU_KERNEL(t188_update) {
-  float *w = A.params + 424960; // [128,64,1,1]
-  float *g = A.grads + 424960; // [128,64,1,1]
-  float *opt = A.optim + 849920; // [128,64,1,1]
-  cu_update(A.hyper, 8192, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t189_update) {
-  float *w = A.params + 433152; // [128]
-  float *g = A.grads + 433152; // [128]
-  float *opt = A.optim + 866304; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1.weight update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t190_update) {
-  float *w = A.params + 433280; // [128]
-  float *g = A.grads + 433280; // [128]
-  float *opt = A.optim + 866560; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t191_update) {
-  float *w = A.params + 433408; // [128]
-  float *g = A.grads + 433408; // [128]
-  float *opt = A.optim + 866816; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1.weight update
-//   w            [128,128,3,3]
-//   g            [128,128,3,3]
-//   opt          [128,128,3,3]
-CU_KERNEL(t192_update) {
-  float *w = A.params + 433792; // [128,128,3,3]
-  float *g = A.grads + 433792; // [128,128,3,3]
-  float *opt = A.optim + 867584; // [128,128,3,3]
-  cu_update(A.hyper, 147456, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t193_update) {
-  float *w = A.params + 581248; // [128]
-  float *g = A.grads + 581248; // [128]
-  float *opt = A.optim + 1162496; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2.weight update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t194_update) {
-  float *w = A.params + 581376; // [128]
-  float *g = A.grads + 581376; // [128]
-  float *opt = A.optim + 1162752; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t195_update) {
-  float *w = A.params + 581504; // [128]
-  float *g = A.grads + 581504; // [128]
-  float *opt = A.optim + 1163008; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2.weight update
-//   w            [128,128,3,3]
-//   g            [128,128,3,3]
-//   opt          [128,128,3,3]
-CU_KERNEL(t196_update) {
-  float *w = A.params + 581888; // [128,128,3,3]
-  float *g = A.grads + 581888; // [128,128,3,3]
-  float *opt = A.optim + 1163776; // [128,128,3,3]
-  cu_update(A.hyper, 147456, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t197_update) {
-  float *w = A.params + 729344; // [128]
-  float *g = A.grads + 729344; // [128]
-  float *opt = A.optim + 1458688; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut.weight update
-//   w            [128,128,1,1]
-//   g            [128,128,1,1]
-//   opt          [128,128,1,1]
-CU_KERNEL(t198_update) {
-  float *w = A.params + 729472; // [128,128,1,1]
-  float *g = A.grads + 729472; // [128,128,1,1]
-  float *opt = A.optim + 1458944; // [128,128,1,1]
-  cu_update(A.hyper, 16384, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t199_update) {
-  float *w = A.params + 745856; // [128]
-  float *g = A.grads + 745856; // [128]
-  float *opt = A.optim + 1491712; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/myronenko.cae:15: latent.weight update
-//   w            [128,128,3,3]
-//   g            [128,128,3,3]
-//   opt          [128,128,3,3]
-CU_KERNEL(t200_update) {
-  float *w = A.params + 745984; // [128,128,3,3]
-  float *g = A.grads + 745984; // [128,128,3,3]
-  float *opt = A.optim + 1491968; // [128,128,3,3]
-  cu_update(A.hyper, 147456, true, w, g, opt);
-}
-
-// models/myronenko.cae:15: latent.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t201_update) {
-  float *w = A.params + 893440; // [128]
-  float *g = A.grads + 893440; // [128]
-  float *opt = A.optim + 1786880; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.convT.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t202_update) {
-  float *w = A.params + 893568; // [128,64,3,3]
-  float *g = A.grads + 893568; // [128,64,3,3]
-  float *opt = A.optim + 1787136; // [128,64,3,3]
-  cu_update(A.hyper, 73728, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.convT.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t203_update) {
-  float *w = A.params + 967296; // [64]
-  float *g = A.grads + 967296; // [64]
-  float *opt = A.optim + 1934592; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.bn.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t204_update) {
-  float *w = A.params + 967360; // [64]
-  float *g = A.grads + 967360; // [64]
-  float *opt = A.optim + 1934720; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.bn.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t205_update) {
-  float *w = A.params + 967424; // [64]
-  float *g = A.grads + 967424; // [64]
-  float *opt = A.optim + 1934848; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.convT.weight update
-//   w            [64,32,3,3]
-//   g            [64,32,3,3]
-//   opt          [64,32,3,3]
-CU_KERNEL(t206_update) {
-  float *w = A.params + 967616; // [64,32,3,3]
-  float *g = A.grads + 967616; // [64,32,3,3]
-  float *opt = A.optim + 1935232; // [64,32,3,3]
-  cu_update(A.hyper, 18432, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.convT.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t207_update) {
-  float *w = A.params + 986048; // [32]
-  float *g = A.grads + 986048; // [32]
-  float *opt = A.optim + 1972096; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.bn.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t208_update) {
-  float *w = A.params + 986080; // [32]
-  float *g = A.grads + 986080; // [32]
-  float *opt = A.optim + 1972160; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.bn.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t209_update) {
-  float *w = A.params + 986112; // [32]
-  float *g = A.grads + 986112; // [32]
-  float *opt = A.optim + 1972224; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.convT.weight update
-//   w            [32,16,3,3]
-//   g            [32,16,3,3]
-//   opt          [32,16,3,3]
-CU_KERNEL(t210_update) {
-  float *w = A.params + 986208; // [32,16,3,3]
-  float *g = A.grads + 986208; // [32,16,3,3]
-  float *opt = A.optim + 1972416; // [32,16,3,3]
-  cu_update(A.hyper, 4608, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.convT.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t211_update) {
-  float *w = A.params + 990816; // [16]
-  float *g = A.grads + 990816; // [16]
-  float *opt = A.optim + 1981632; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.bn.weight update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t212_update) {
-  float *w = A.params + 990832; // [16]
-  float *g = A.grads + 990832; // [16]
-  float *opt = A.optim + 1981664; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.bn.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t213_update) {
-  float *w = A.params + 990848; // [16]
-  float *g = A.grads + 990848; // [16]
-  float *opt = A.optim + 1981696; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/myronenko.cae:17: output.conv.weight update
-//   w            [1,16,3,3]
-//   g            [1,16,3,3]
-//   opt          [1,16,3,3]
-CU_KERNEL(t214_update) {
-  float *w = A.params + 990896; // [1,16,3,3]
-  float *g = A.grads + 990896; // [1,16,3,3]
-  float *opt = A.optim + 1981792; // [1,16,3,3]
-  cu_update(A.hyper, 144, false, w, g, opt);
-}
-
-// models/myronenko.cae:17: output.conv.bias update
-//   w            [1]
-//   g            [1]
-//   opt          [1]
-CU_KERNEL(t215_update) {
-  float *w = A.params + 991040; // [1]
-  float *g = A.grads + 991040; // [1]
-  float *opt = A.optim + 1982080; // [1]
-  cu_update(A.hyper, 1, false, w, g, opt);
+  // Per parameter: its first value in the launch, count; offsets in floats into params, grads
+  // and optim; in the L2 term.
+  static const CuParamSpan spans[72] = {
+      {0, 288, 0, 0, 0, 0}, // conv1.conv.weight [32,1,3,3]
+      {288, 32, 288, 288, 576, 0}, // conv1.conv.bias [32]
+      {320, 32, 320, 320, 640, 0}, // level1.h.bn1.weight [32]
+      {352, 32, 352, 352, 704, 0}, // level1.h.bn1.bias [32]
+      {384, 9216, 448, 448, 896, 1}, // level1.h.conv1.weight [32,32,3,3]
+      {9600, 32, 9664, 9664, 19328, 0}, // level1.h.conv1.bias [32]
+      {9632, 32, 9696, 9696, 19392, 0}, // level1.h.bn2.weight [32]
+      {9664, 32, 9728, 9728, 19456, 0}, // level1.h.bn2.bias [32]
+      {9696, 9216, 9824, 9824, 19648, 1}, // level1.h.conv2.weight [32,32,3,3]
+      {18912, 32, 19040, 19040, 38080, 0}, // level1.h.conv2.bias [32]
+      {18944, 1024, 19072, 19072, 38144, 1}, // level1.shortcut.weight [32,32,1,1]
+      {19968, 32, 20096, 20096, 40192, 0}, // level1.shortcut.bias [32]
+      {20000, 9216, 20128, 20128, 40256, 1}, // level2.conv.weight [32,32,3,3]
+      {29216, 32, 29344, 29344, 58688, 0}, // level2.conv.bias [32]
+      {29248, 32, 29376, 29376, 58752, 0}, // level2.res_myronenko1.h.bn1.weight [32]
+      {29280, 32, 29408, 29408, 58816, 0}, // level2.res_myronenko1.h.bn1.bias [32]
+      {29312, 18432, 29504, 29504, 59008, 1}, // level2.res_myronenko1.h.conv1.weight [64,32,3,3]
+      {47744, 64, 47936, 47936, 95872, 0}, // level2.res_myronenko1.h.conv1.bias [64]
+      {47808, 64, 48000, 48000, 96000, 0}, // level2.res_myronenko1.h.bn2.weight [64]
+      {47872, 64, 48064, 48064, 96128, 0}, // level2.res_myronenko1.h.bn2.bias [64]
+      {47936, 36864, 48256, 48256, 96512, 1}, // level2.res_myronenko1.h.conv2.weight [64,64,3,3]
+      {84800, 64, 85120, 85120, 170240, 0}, // level2.res_myronenko1.h.conv2.bias [64]
+      {84864, 2048, 85184, 85184, 170368, 1}, // level2.res_myronenko1.shortcut.weight [64,32,1,1]
+      {86912, 64, 87232, 87232, 174464, 0}, // level2.res_myronenko1.shortcut.bias [64]
+      {86976, 64, 87296, 87296, 174592, 0}, // level2.res_myronenko2.h.bn1.weight [64]
+      {87040, 64, 87360, 87360, 174720, 0}, // level2.res_myronenko2.h.bn1.bias [64]
+      {87104, 36864, 87552, 87552, 175104, 1}, // level2.res_myronenko2.h.conv1.weight [64,64,3,3]
+      {123968, 64, 124416, 124416, 248832, 0}, // level2.res_myronenko2.h.conv1.bias [64]
+      {124032, 64, 124480, 124480, 248960, 0}, // level2.res_myronenko2.h.bn2.weight [64]
+      {124096, 64, 124544, 124544, 249088, 0}, // level2.res_myronenko2.h.bn2.bias [64]
+      {124160, 36864, 124736, 124736, 249472, 1}, // level2.res_myronenko2.h.conv2.weight [64,64,3,3]
+      {161024, 64, 161600, 161600, 323200, 0}, // level2.res_myronenko2.h.conv2.bias [64]
+      {161088, 4096, 161664, 161664, 323328, 1}, // level2.res_myronenko2.shortcut.weight [64,64,1,1]
+      {165184, 64, 165760, 165760, 331520, 0}, // level2.res_myronenko2.shortcut.bias [64]
+      {165248, 36864, 165824, 165824, 331648, 1}, // level3.conv.weight [64,64,3,3]
+      {202112, 64, 202688, 202688, 405376, 0}, // level3.conv.bias [64]
+      {202176, 64, 202752, 202752, 405504, 0}, // level3.res_myronenko1.h.bn1.weight [64]
+      {202240, 64, 202816, 202816, 405632, 0}, // level3.res_myronenko1.h.bn1.bias [64]
+      {202304, 73728, 203008, 203008, 406016, 1}, // level3.res_myronenko1.h.conv1.weight [128,64,3,3]
+      {276032, 128, 276736, 276736, 553472, 0}, // level3.res_myronenko1.h.conv1.bias [128]
+      {276160, 128, 276864, 276864, 553728, 0}, // level3.res_myronenko1.h.bn2.weight [128]
+      {276288, 128, 276992, 276992, 553984, 0}, // level3.res_myronenko1.h.bn2.bias [128]
+      {276416, 147456, 277376, 277376, 554752, 1}, // level3.res_myronenko1.h.conv2.weight [128,128,3,3]
+      {423872, 128, 424832, 424832, 849664, 0}, // level3.res_myronenko1.h.conv2.bias [128]
+      {424000, 8192, 424960, 424960, 849920, 1}, // level3.res_myronenko1.shortcut.weight [128,64,1,1]
+      {432192, 128, 433152, 433152, 866304, 0}, // level3.res_myronenko1.shortcut.bias [128]
+      {432320, 128, 433280, 433280, 866560, 0}, // level3.res_myronenko2.h.bn1.weight [128]
+      {432448, 128, 433408, 433408, 866816, 0}, // level3.res_myronenko2.h.bn1.bias [128]
+      {432576, 147456, 433792, 433792, 867584, 1}, // level3.res_myronenko2.h.conv1.weight [128,128,3,3]
+      {580032, 128, 581248, 581248, 1162496, 0}, // level3.res_myronenko2.h.conv1.bias [128]
+      {580160, 128, 581376, 581376, 1162752, 0}, // level3.res_myronenko2.h.bn2.weight [128]
+      {580288, 128, 581504, 581504, 1163008, 0}, // level3.res_myronenko2.h.bn2.bias [128]
+      {580416, 147456, 581888, 581888, 1163776, 1}, // level3.res_myronenko2.h.conv2.weight [128,128,3,3]
+      {727872, 128, 729344, 729344, 1458688, 0}, // level3.res_myronenko2.h.conv2.bias [128]
+      {728000, 16384, 729472, 729472, 1458944, 1}, // level3.res_myronenko2.shortcut.weight [128,128,1,1]
+      {744384, 128, 745856, 745856, 1491712, 0}, // level3.res_myronenko2.shortcut.bias [128]
+      {744512, 147456, 745984, 745984, 1491968, 1}, // latent.weight [128,128,3,3]
+      {891968, 128, 893440, 893440, 1786880, 0}, // latent.bias [128]
+      {892096, 73728, 893568, 893568, 1787136, 0}, // output.up1.convT.weight [128,64,3,3]
+      {965824, 64, 967296, 967296, 1934592, 0}, // output.up1.convT.bias [64]
+      {965888, 64, 967360, 967360, 1934720, 0}, // output.up1.bn.weight [64]
+      {965952, 64, 967424, 967424, 1934848, 0}, // output.up1.bn.bias [64]
+      {966016, 18432, 967616, 967616, 1935232, 0}, // output.up2.convT.weight [64,32,3,3]
+      {984448, 32, 986048, 986048, 1972096, 0}, // output.up2.convT.bias [32]
+      {984480, 32, 986080, 986080, 1972160, 0}, // output.up2.bn.weight [32]
+      {984512, 32, 986112, 986112, 1972224, 0}, // output.up2.bn.bias [32]
+      {984544, 4608, 986208, 986208, 1972416, 0}, // output.up3.convT.weight [32,16,3,3]
+      {989152, 16, 990816, 990816, 1981632, 0}, // output.up3.convT.bias [16]
+      {989168, 16, 990832, 990832, 1981664, 0}, // output.up3.bn.weight [16]
+      {989184, 16, 990848, 990848, 1981696, 0}, // output.up3.bn.bias [16]
+      {989200, 144, 990896, 990896, 1981792, 0}, // output.conv.weight [1,16,3,3]
+      {989344, 1, 991040, 991040, 1982080, 0}, // output.conv.bias [1]
+  };
+  cu_update(A.hyper, A.params, A.grads, A.optim, 72, spans);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu) statistics, applied by its consumers

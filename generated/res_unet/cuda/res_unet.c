@@ -134,49 +134,6 @@ CU_KERNEL(t82_bn_bwd_s2);
 CU_KERNEL(t83_wgrad_s0);
 CU_KERNEL(t83_wgrad_s1);
 CU_KERNEL(t84_update);
-CU_KERNEL(t85_update);
-CU_KERNEL(t86_update);
-CU_KERNEL(t87_update);
-CU_KERNEL(t88_update);
-CU_KERNEL(t89_update);
-CU_KERNEL(t90_update);
-CU_KERNEL(t91_update);
-CU_KERNEL(t92_update);
-CU_KERNEL(t93_update);
-CU_KERNEL(t94_update);
-CU_KERNEL(t95_update);
-CU_KERNEL(t96_update);
-CU_KERNEL(t97_update);
-CU_KERNEL(t98_update);
-CU_KERNEL(t99_update);
-CU_KERNEL(t100_update);
-CU_KERNEL(t101_update);
-CU_KERNEL(t102_update);
-CU_KERNEL(t103_update);
-CU_KERNEL(t104_update);
-CU_KERNEL(t105_update);
-CU_KERNEL(t106_update);
-CU_KERNEL(t107_update);
-CU_KERNEL(t108_update);
-CU_KERNEL(t109_update);
-CU_KERNEL(t110_update);
-CU_KERNEL(t111_update);
-CU_KERNEL(t112_update);
-CU_KERNEL(t113_update);
-CU_KERNEL(t114_update);
-CU_KERNEL(t115_update);
-CU_KERNEL(t116_update);
-CU_KERNEL(t117_update);
-CU_KERNEL(t118_update);
-CU_KERNEL(t119_update);
-CU_KERNEL(t120_update);
-CU_KERNEL(t121_update);
-CU_KERNEL(t122_update);
-CU_KERNEL(t123_update);
-CU_KERNEL(t124_update);
-CU_KERNEL(t125_update);
-CU_KERNEL(t126_update);
-CU_KERNEL(t127_update);
 CU_KERNEL(f0_pack_gather);
 CU_KERNEL(f1_gather);
 CU_KERNEL(f2_bn_coeffs);
@@ -339,50 +296,7 @@ static const CuLaunch train_launches[] = {
     {"t82_bn_bwd_s2", t82_bn_bwd_s2, {256, 1, 1}}, // models/lib/seed_blocks.cae:23
     {"t83_wgrad_s0", t83_wgrad_s0, {2, 512, 1}}, // models/res_unet.cae:9
     {"t83_wgrad_s1", t83_wgrad_s1, {3, 1, 1}}, // models/res_unet.cae:9
-    {"t84_update", t84_update, {2, 1, 1}}, // models/res_unet.cae:9
-    {"t85_update", t85_update, {1, 1, 1}}, // models/res_unet.cae:9
-    {"t86_update", t86_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t87_update", t87_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t88_update", t88_update, {72, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t89_update", t89_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t90_update", t90_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t91_update", t91_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t92_update", t92_update, {144, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t93_update", t93_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t94_update", t94_update, {8, 1, 1}}, // models/lib/seed_blocks.cae:26
-    {"t95_update", t95_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:26
-    {"t96_update", t96_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t97_update", t97_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t98_update", t98_update, {144, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t99_update", t99_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t100_update", t100_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t101_update", t101_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t102_update", t102_update, {144, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t103_update", t103_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t104_update", t104_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t105_update", t105_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t106_update", t106_update, {288, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t107_update", t107_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:23
-    {"t108_update", t108_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t109_update", t109_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t110_update", t110_update, {576, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t111_update", t111_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:24
-    {"t112_update", t112_update, {32, 1, 1}}, // models/lib/seed_blocks.cae:26
-    {"t113_update", t113_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:26
-    {"t114_update", t114_update, {288, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t115_update", t115_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t116_update", t116_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t117_update", t117_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t118_update", t118_update, {144, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t119_update", t119_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t120_update", t120_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t121_update", t121_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t122_update", t122_update, {36, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t123_update", t123_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t124_update", t124_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t125_update", t125_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t126_update", t126_update, {1, 1, 1}}, // models/res_unet.cae:16
-    {"t127_update", t127_update, {1, 1, 1}}, // models/res_unet.cae:16
+    {"t84_update", t84_update, {1886, 1, 1}}, // models/res_unet.cae:9
 };
 
 // Inference: batch norm on the running statistics, no dropout.

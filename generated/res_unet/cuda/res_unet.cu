@@ -777,7 +777,7 @@ CU_KERNEL(t35_loss_s2) {
 // models/res_unet.cae:16: L2 penalty of the flagged kernels
 CU_KERNEL(t36_l2_loss_s0) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[10][2] = {
+  static const int64_t ranges[10][2] = {
       {0, 288}, // conv1.weight
       {448, 18432}, // rb1.h.conv1.weight
       {19200, 36864}, // rb1.h.conv2.weight
@@ -795,7 +795,7 @@ CU_KERNEL(t36_l2_loss_s0) {
 // models/res_unet.cae:16: L2 penalty of the flagged kernels
 CU_KERNEL(t36_l2_loss_s1) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[10][2] = {
+  static const int64_t ranges[10][2] = {
       {0, 288}, // conv1.weight
       {448, 18432}, // rb1.h.conv1.weight
       {19200, 36864}, // rb1.h.conv2.weight
@@ -2223,488 +2223,57 @@ CU_KERNEL(t83_wgrad_s1) {
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, true);
 }
 
-// models/res_unet.cae:9: conv1.weight update
-//   w            [32,1,3,3]
-//   g            [32,1,3,3]
-//   opt          [32,1,3,3]
+// The optimizer update of 44 parameters, with their L2 terms, in one launch.
 CU_KERNEL(t84_update) {
-  float *w = A.params + 0; // [32,1,3,3]
-  float *g = A.grads + 0; // [32,1,3,3]
-  float *opt = A.optim + 0; // [32,1,3,3]
-  cu_update(A.hyper, 288, true, w, g, opt);
-}
-
-// models/res_unet.cae:9: conv1.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t85_update) {
-  float *w = A.params + 288; // [32]
-  float *g = A.grads + 288; // [32]
-  float *opt = A.optim + 576; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb1.h.bn1.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t86_update) {
-  float *w = A.params + 320; // [32]
-  float *g = A.grads + 320; // [32]
-  float *opt = A.optim + 640; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb1.h.bn1.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t87_update) {
-  float *w = A.params + 352; // [32]
-  float *g = A.grads + 352; // [32]
-  float *opt = A.optim + 704; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb1.h.conv1.weight update
-//   w            [64,32,3,3]
-//   g            [64,32,3,3]
-//   opt          [64,32,3,3]
-CU_KERNEL(t88_update) {
-  float *w = A.params + 448; // [64,32,3,3]
-  float *g = A.grads + 448; // [64,32,3,3]
-  float *opt = A.optim + 896; // [64,32,3,3]
-  cu_update(A.hyper, 18432, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb1.h.conv1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t89_update) {
-  float *w = A.params + 18880; // [64]
-  float *g = A.grads + 18880; // [64]
-  float *opt = A.optim + 37760; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb1.h.bn2.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t90_update) {
-  float *w = A.params + 18944; // [64]
-  float *g = A.grads + 18944; // [64]
-  float *opt = A.optim + 37888; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb1.h.bn2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t91_update) {
-  float *w = A.params + 19008; // [64]
-  float *g = A.grads + 19008; // [64]
-  float *opt = A.optim + 38016; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb1.h.conv2.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t92_update) {
-  float *w = A.params + 19200; // [64,64,3,3]
-  float *g = A.grads + 19200; // [64,64,3,3]
-  float *opt = A.optim + 38400; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb1.h.conv2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t93_update) {
-  float *w = A.params + 56064; // [64]
-  float *g = A.grads + 56064; // [64]
-  float *opt = A.optim + 112128; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:26: rb1.shortcut.weight update
-//   w            [64,32,1,1]
-//   g            [64,32,1,1]
-//   opt          [64,32,1,1]
-CU_KERNEL(t94_update) {
-  float *w = A.params + 56128; // [64,32,1,1]
-  float *g = A.grads + 56128; // [64,32,1,1]
-  float *opt = A.optim + 112256; // [64,32,1,1]
-  cu_update(A.hyper, 2048, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:26: rb1.shortcut.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t95_update) {
-  float *w = A.params + 58176; // [64]
-  float *g = A.grads + 58176; // [64]
-  float *opt = A.optim + 116352; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb2.h.bn1.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t96_update) {
-  float *w = A.params + 58240; // [64]
-  float *g = A.grads + 58240; // [64]
-  float *opt = A.optim + 116480; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb2.h.bn1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t97_update) {
-  float *w = A.params + 58304; // [64]
-  float *g = A.grads + 58304; // [64]
-  float *opt = A.optim + 116608; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb2.h.conv1.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t98_update) {
-  float *w = A.params + 58496; // [64,64,3,3]
-  float *g = A.grads + 58496; // [64,64,3,3]
-  float *opt = A.optim + 116992; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: rb2.h.conv1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t99_update) {
-  float *w = A.params + 95360; // [64]
-  float *g = A.grads + 95360; // [64]
-  float *opt = A.optim + 190720; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb2.h.bn2.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t100_update) {
-  float *w = A.params + 95424; // [64]
-  float *g = A.grads + 95424; // [64]
-  float *opt = A.optim + 190848; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb2.h.bn2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t101_update) {
-  float *w = A.params + 95488; // [64]
-  float *g = A.grads + 95488; // [64]
-  float *opt = A.optim + 190976; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb2.h.conv2.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t102_update) {
-  float *w = A.params + 95680; // [64,64,3,3]
-  float *g = A.grads + 95680; // [64,64,3,3]
-  float *opt = A.optim + 191360; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: rb2.h.conv2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t103_update) {
-  float *w = A.params + 132544; // [64]
-  float *g = A.grads + 132544; // [64]
-  float *opt = A.optim + 265088; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: latent.h.bn1.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t104_update) {
-  float *w = A.params + 132608; // [64]
-  float *g = A.grads + 132608; // [64]
-  float *opt = A.optim + 265216; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: latent.h.bn1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t105_update) {
-  float *w = A.params + 132672; // [64]
-  float *g = A.grads + 132672; // [64]
-  float *opt = A.optim + 265344; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: latent.h.conv1.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t106_update) {
-  float *w = A.params + 132864; // [128,64,3,3]
-  float *g = A.grads + 132864; // [128,64,3,3]
-  float *opt = A.optim + 265728; // [128,64,3,3]
-  cu_update(A.hyper, 73728, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:23: latent.h.conv1.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t107_update) {
-  float *w = A.params + 206592; // [128]
-  float *g = A.grads + 206592; // [128]
-  float *opt = A.optim + 413184; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: latent.h.bn2.weight update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t108_update) {
-  float *w = A.params + 206720; // [128]
-  float *g = A.grads + 206720; // [128]
-  float *opt = A.optim + 413440; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: latent.h.bn2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t109_update) {
-  float *w = A.params + 206848; // [128]
-  float *g = A.grads + 206848; // [128]
-  float *opt = A.optim + 413696; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: latent.h.conv2.weight update
-//   w            [128,128,3,3]
-//   g            [128,128,3,3]
-//   opt          [128,128,3,3]
-CU_KERNEL(t110_update) {
-  float *w = A.params + 207232; // [128,128,3,3]
-  float *g = A.grads + 207232; // [128,128,3,3]
-  float *opt = A.optim + 414464; // [128,128,3,3]
-  cu_update(A.hyper, 147456, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:24: latent.h.conv2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t111_update) {
-  float *w = A.params + 354688; // [128]
-  float *g = A.grads + 354688; // [128]
-  float *opt = A.optim + 709376; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:26: latent.shortcut.weight update
-//   w            [128,64,1,1]
-//   g            [128,64,1,1]
-//   opt          [128,64,1,1]
-CU_KERNEL(t112_update) {
-  float *w = A.params + 354816; // [128,64,1,1]
-  float *g = A.grads + 354816; // [128,64,1,1]
-  float *opt = A.optim + 709632; // [128,64,1,1]
-  cu_update(A.hyper, 8192, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:26: latent.shortcut.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t113_update) {
-  float *w = A.params + 363008; // [128]
-  float *g = A.grads + 363008; // [128]
-  float *opt = A.optim + 726016; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up1.up.convT.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t114_update) {
-  float *w = A.params + 363136; // [128,64,3,3]
-  float *g = A.grads + 363136; // [128,64,3,3]
-  float *opt = A.optim + 726272; // [128,64,3,3]
-  cu_update(A.hyper, 73728, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up1.up.convT.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t115_update) {
-  float *w = A.params + 436864; // [64]
-  float *g = A.grads + 436864; // [64]
-  float *opt = A.optim + 873728; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up1.up.bn.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t116_update) {
-  float *w = A.params + 436928; // [64]
-  float *g = A.grads + 436928; // [64]
-  float *opt = A.optim + 873856; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up1.up.bn.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t117_update) {
-  float *w = A.params + 436992; // [64]
-  float *g = A.grads + 436992; // [64]
-  float *opt = A.optim + 873984; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up2.up.convT.weight update
-//   w            [128,32,3,3]
-//   g            [128,32,3,3]
-//   opt          [128,32,3,3]
-CU_KERNEL(t118_update) {
-  float *w = A.params + 437184; // [128,32,3,3]
-  float *g = A.grads + 437184; // [128,32,3,3]
-  float *opt = A.optim + 874368; // [128,32,3,3]
-  cu_update(A.hyper, 36864, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up2.up.convT.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t119_update) {
-  float *w = A.params + 474048; // [32]
-  float *g = A.grads + 474048; // [32]
-  float *opt = A.optim + 948096; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up2.up.bn.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t120_update) {
-  float *w = A.params + 474080; // [32]
-  float *g = A.grads + 474080; // [32]
-  float *opt = A.optim + 948160; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: up2.up.bn.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t121_update) {
-  float *w = A.params + 474112; // [32]
-  float *g = A.grads + 474112; // [32]
-  float *opt = A.optim + 948224; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.convT.weight update
-//   w            [64,16,3,3]
-//   g            [64,16,3,3]
-//   opt          [64,16,3,3]
-CU_KERNEL(t122_update) {
-  float *w = A.params + 474208; // [64,16,3,3]
-  float *g = A.grads + 474208; // [64,16,3,3]
-  float *opt = A.optim + 948416; // [64,16,3,3]
-  cu_update(A.hyper, 9216, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.convT.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t123_update) {
-  float *w = A.params + 483424; // [16]
-  float *g = A.grads + 483424; // [16]
-  float *opt = A.optim + 966848; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.bn.weight update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t124_update) {
-  float *w = A.params + 483440; // [16]
-  float *g = A.grads + 483440; // [16]
-  float *opt = A.optim + 966880; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.bn.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t125_update) {
-  float *w = A.params + 483456; // [16]
-  float *g = A.grads + 483456; // [16]
-  float *opt = A.optim + 966912; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/res_unet.cae:16: output.conv.weight update
-//   w            [1,16,3,3]
-//   g            [1,16,3,3]
-//   opt          [1,16,3,3]
-CU_KERNEL(t126_update) {
-  float *w = A.params + 483504; // [1,16,3,3]
-  float *g = A.grads + 483504; // [1,16,3,3]
-  float *opt = A.optim + 967008; // [1,16,3,3]
-  cu_update(A.hyper, 144, true, w, g, opt);
-}
-
-// models/res_unet.cae:16: output.conv.bias update
-//   w            [1]
-//   g            [1]
-//   opt          [1]
-CU_KERNEL(t127_update) {
-  float *w = A.params + 483648; // [1]
-  float *g = A.grads + 483648; // [1]
-  float *opt = A.optim + 967296; // [1]
-  cu_update(A.hyper, 1, false, w, g, opt);
+  // Per parameter: its first value in the launch, count; offsets in floats into params, grads
+  // and optim; in the L2 term.
+  static const CuParamSpan spans[44] = {
+      {0, 288, 0, 0, 0, 1}, // conv1.weight [32,1,3,3]
+      {288, 32, 288, 288, 576, 0}, // conv1.bias [32]
+      {320, 32, 320, 320, 640, 0}, // rb1.h.bn1.weight [32]
+      {352, 32, 352, 352, 704, 0}, // rb1.h.bn1.bias [32]
+      {384, 18432, 448, 448, 896, 1}, // rb1.h.conv1.weight [64,32,3,3]
+      {18816, 64, 18880, 18880, 37760, 0}, // rb1.h.conv1.bias [64]
+      {18880, 64, 18944, 18944, 37888, 0}, // rb1.h.bn2.weight [64]
+      {18944, 64, 19008, 19008, 38016, 0}, // rb1.h.bn2.bias [64]
+      {19008, 36864, 19200, 19200, 38400, 1}, // rb1.h.conv2.weight [64,64,3,3]
+      {55872, 64, 56064, 56064, 112128, 0}, // rb1.h.conv2.bias [64]
+      {55936, 2048, 56128, 56128, 112256, 1}, // rb1.shortcut.weight [64,32,1,1]
+      {57984, 64, 58176, 58176, 116352, 0}, // rb1.shortcut.bias [64]
+      {58048, 64, 58240, 58240, 116480, 0}, // rb2.h.bn1.weight [64]
+      {58112, 64, 58304, 58304, 116608, 0}, // rb2.h.bn1.bias [64]
+      {58176, 36864, 58496, 58496, 116992, 1}, // rb2.h.conv1.weight [64,64,3,3]
+      {95040, 64, 95360, 95360, 190720, 0}, // rb2.h.conv1.bias [64]
+      {95104, 64, 95424, 95424, 190848, 0}, // rb2.h.bn2.weight [64]
+      {95168, 64, 95488, 95488, 190976, 0}, // rb2.h.bn2.bias [64]
+      {95232, 36864, 95680, 95680, 191360, 1}, // rb2.h.conv2.weight [64,64,3,3]
+      {132096, 64, 132544, 132544, 265088, 0}, // rb2.h.conv2.bias [64]
+      {132160, 64, 132608, 132608, 265216, 0}, // latent.h.bn1.weight [64]
+      {132224, 64, 132672, 132672, 265344, 0}, // latent.h.bn1.bias [64]
+      {132288, 73728, 132864, 132864, 265728, 1}, // latent.h.conv1.weight [128,64,3,3]
+      {206016, 128, 206592, 206592, 413184, 0}, // latent.h.conv1.bias [128]
+      {206144, 128, 206720, 206720, 413440, 0}, // latent.h.bn2.weight [128]
+      {206272, 128, 206848, 206848, 413696, 0}, // latent.h.bn2.bias [128]
+      {206400, 147456, 207232, 207232, 414464, 1}, // latent.h.conv2.weight [128,128,3,3]
+      {353856, 128, 354688, 354688, 709376, 0}, // latent.h.conv2.bias [128]
+      {353984, 8192, 354816, 354816, 709632, 1}, // latent.shortcut.weight [128,64,1,1]
+      {362176, 128, 363008, 363008, 726016, 0}, // latent.shortcut.bias [128]
+      {362304, 73728, 363136, 363136, 726272, 0}, // up1.up.convT.weight [128,64,3,3]
+      {436032, 64, 436864, 436864, 873728, 0}, // up1.up.convT.bias [64]
+      {436096, 64, 436928, 436928, 873856, 0}, // up1.up.bn.weight [64]
+      {436160, 64, 436992, 436992, 873984, 0}, // up1.up.bn.bias [64]
+      {436224, 36864, 437184, 437184, 874368, 0}, // up2.up.convT.weight [128,32,3,3]
+      {473088, 32, 474048, 474048, 948096, 0}, // up2.up.convT.bias [32]
+      {473120, 32, 474080, 474080, 948160, 0}, // up2.up.bn.weight [32]
+      {473152, 32, 474112, 474112, 948224, 0}, // up2.up.bn.bias [32]
+      {473184, 9216, 474208, 474208, 948416, 0}, // output.up.convT.weight [64,16,3,3]
+      {482400, 16, 483424, 483424, 966848, 0}, // output.up.convT.bias [16]
+      {482416, 16, 483440, 483440, 966880, 0}, // output.up.bn.weight [16]
+      {482432, 16, 483456, 483456, 966912, 0}, // output.up.bn.bias [16]
+      {482448, 144, 483504, 483504, 967008, 1}, // output.conv.weight [1,16,3,3]
+      {482592, 1, 483648, 483648, 967296, 0}, // output.conv.bias [1]
+  };
+  cu_update(A.hyper, A.params, A.grads, A.optim, 44, spans);
 }
 
 // models/res_unet.cae:9: conv1 weights

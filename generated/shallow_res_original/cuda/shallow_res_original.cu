@@ -849,7 +849,7 @@ CU_KERNEL(t36_loss_s2) {
 // models/shallow_res_original.cae:14: L2 penalty of the flagged kernels
 CU_KERNEL(t37_l2_loss_s0) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[10][2] = {
+  static const int64_t ranges[10][2] = {
       {0, 288}, // conv1.weight
       {320, 18432}, // rb1.h.conv1.weight
       {19072, 36864}, // rb1.h.conv2.weight
@@ -867,7 +867,7 @@ CU_KERNEL(t37_l2_loss_s0) {
 // models/shallow_res_original.cae:14: L2 penalty of the flagged kernels
 CU_KERNEL(t37_l2_loss_s1) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[10][2] = {
+  static const int64_t ranges[10][2] = {
       {0, 288}, // conv1.weight
       {320, 18432}, // rb1.h.conv1.weight
       {19072, 36864}, // rb1.h.conv2.weight
@@ -2298,488 +2298,57 @@ CU_KERNEL(t87_wgrad_s1) {
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, true);
 }
 
-// models/shallow_res_original.cae:8: conv1.weight update
-//   w            [32,1,3,3]
-//   g            [32,1,3,3]
-//   opt          [32,1,3,3]
+// The optimizer update of 44 parameters, with their L2 terms, in one launch.
 CU_KERNEL(t88_update) {
-  float *w = A.params + 0; // [32,1,3,3]
-  float *g = A.grads + 0; // [32,1,3,3]
-  float *opt = A.optim + 0; // [32,1,3,3]
-  cu_update(A.hyper, 288, true, w, g, opt);
-}
-
-// models/shallow_res_original.cae:8: conv1.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t89_update) {
-  float *w = A.params + 288; // [32]
-  float *g = A.grads + 288; // [32]
-  float *opt = A.optim + 576; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb1.h.conv1.weight update
-//   w            [64,32,3,3]
-//   g            [64,32,3,3]
-//   opt          [64,32,3,3]
-CU_KERNEL(t90_update) {
-  float *w = A.params + 320; // [64,32,3,3]
-  float *g = A.grads + 320; // [64,32,3,3]
-  float *opt = A.optim + 640; // [64,32,3,3]
-  cu_update(A.hyper, 18432, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb1.h.conv1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t91_update) {
-  float *w = A.params + 18752; // [64]
-  float *g = A.grads + 18752; // [64]
-  float *opt = A.optim + 37504; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb1.h.bn1.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t92_update) {
-  float *w = A.params + 18816; // [64]
-  float *g = A.grads + 18816; // [64]
-  float *opt = A.optim + 37632; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb1.h.bn1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t93_update) {
-  float *w = A.params + 18880; // [64]
-  float *g = A.grads + 18880; // [64]
-  float *opt = A.optim + 37760; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb1.h.conv2.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t94_update) {
-  float *w = A.params + 19072; // [64,64,3,3]
-  float *g = A.grads + 19072; // [64,64,3,3]
-  float *opt = A.optim + 38144; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb1.h.conv2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t95_update) {
-  float *w = A.params + 55936; // [64]
-  float *g = A.grads + 55936; // [64]
-  float *opt = A.optim + 111872; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb1.h.bn2.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t96_update) {
-  float *w = A.params + 56000; // [64]
-  float *g = A.grads + 56000; // [64]
-  float *opt = A.optim + 112000; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb1.h.bn2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t97_update) {
-  float *w = A.params + 56064; // [64]
-  float *g = A.grads + 56064; // [64]
-  float *opt = A.optim + 112128; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:13: rb1.shortcut.weight update
-//   w            [64,32,1,1]
-//   g            [64,32,1,1]
-//   opt          [64,32,1,1]
-CU_KERNEL(t98_update) {
-  float *w = A.params + 56256; // [64,32,1,1]
-  float *g = A.grads + 56256; // [64,32,1,1]
-  float *opt = A.optim + 112512; // [64,32,1,1]
-  cu_update(A.hyper, 2048, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:13: rb1.shortcut.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t99_update) {
-  float *w = A.params + 58304; // [64]
-  float *g = A.grads + 58304; // [64]
-  float *opt = A.optim + 116608; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb2.h.conv1.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t100_update) {
-  float *w = A.params + 58368; // [64,64,3,3]
-  float *g = A.grads + 58368; // [64,64,3,3]
-  float *opt = A.optim + 116736; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb2.h.conv1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t101_update) {
-  float *w = A.params + 95232; // [64]
-  float *g = A.grads + 95232; // [64]
-  float *opt = A.optim + 190464; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb2.h.bn1.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t102_update) {
-  float *w = A.params + 95296; // [64]
-  float *g = A.grads + 95296; // [64]
-  float *opt = A.optim + 190592; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: rb2.h.bn1.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t103_update) {
-  float *w = A.params + 95360; // [64]
-  float *g = A.grads + 95360; // [64]
-  float *opt = A.optim + 190720; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb2.h.conv2.weight update
-//   w            [64,64,3,3]
-//   g            [64,64,3,3]
-//   opt          [64,64,3,3]
-CU_KERNEL(t104_update) {
-  float *w = A.params + 95552; // [64,64,3,3]
-  float *g = A.grads + 95552; // [64,64,3,3]
-  float *opt = A.optim + 191104; // [64,64,3,3]
-  cu_update(A.hyper, 36864, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb2.h.conv2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t105_update) {
-  float *w = A.params + 132416; // [64]
-  float *g = A.grads + 132416; // [64]
-  float *opt = A.optim + 264832; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb2.h.bn2.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t106_update) {
-  float *w = A.params + 132480; // [64]
-  float *g = A.grads + 132480; // [64]
-  float *opt = A.optim + 264960; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: rb2.h.bn2.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t107_update) {
-  float *w = A.params + 132544; // [64]
-  float *g = A.grads + 132544; // [64]
-  float *opt = A.optim + 265088; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: latent.h.conv1.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t108_update) {
-  float *w = A.params + 132736; // [128,64,3,3]
-  float *g = A.grads + 132736; // [128,64,3,3]
-  float *opt = A.optim + 265472; // [128,64,3,3]
-  cu_update(A.hyper, 73728, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: latent.h.conv1.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t109_update) {
-  float *w = A.params + 206464; // [128]
-  float *g = A.grads + 206464; // [128]
-  float *opt = A.optim + 412928; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: latent.h.bn1.weight update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t110_update) {
-  float *w = A.params + 206592; // [128]
-  float *g = A.grads + 206592; // [128]
-  float *opt = A.optim + 413184; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:10: latent.h.bn1.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t111_update) {
-  float *w = A.params + 206720; // [128]
-  float *g = A.grads + 206720; // [128]
-  float *opt = A.optim + 413440; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: latent.h.conv2.weight update
-//   w            [128,128,3,3]
-//   g            [128,128,3,3]
-//   opt          [128,128,3,3]
-CU_KERNEL(t112_update) {
-  float *w = A.params + 207104; // [128,128,3,3]
-  float *g = A.grads + 207104; // [128,128,3,3]
-  float *opt = A.optim + 414208; // [128,128,3,3]
-  cu_update(A.hyper, 147456, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: latent.h.conv2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t113_update) {
-  float *w = A.params + 354560; // [128]
-  float *g = A.grads + 354560; // [128]
-  float *opt = A.optim + 709120; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: latent.h.bn2.weight update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t114_update) {
-  float *w = A.params + 354688; // [128]
-  float *g = A.grads + 354688; // [128]
-  float *opt = A.optim + 709376; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:11: latent.h.bn2.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t115_update) {
-  float *w = A.params + 354816; // [128]
-  float *g = A.grads + 354816; // [128]
-  float *opt = A.optim + 709632; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:13: latent.shortcut.weight update
-//   w            [128,64,1,1]
-//   g            [128,64,1,1]
-//   opt          [128,64,1,1]
-CU_KERNEL(t116_update) {
-  float *w = A.params + 355200; // [128,64,1,1]
-  float *g = A.grads + 355200; // [128,64,1,1]
-  float *opt = A.optim + 710400; // [128,64,1,1]
-  cu_update(A.hyper, 8192, true, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:13: latent.shortcut.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t117_update) {
-  float *w = A.params + 363392; // [128]
-  float *g = A.grads + 363392; // [128]
-  float *opt = A.optim + 726784; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.convT.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t118_update) {
-  float *w = A.params + 363520; // [128,64,3,3]
-  float *g = A.grads + 363520; // [128,64,3,3]
-  float *opt = A.optim + 727040; // [128,64,3,3]
-  cu_update(A.hyper, 73728, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.convT.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t119_update) {
-  float *w = A.params + 437248; // [64]
-  float *g = A.grads + 437248; // [64]
-  float *opt = A.optim + 874496; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.bn.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t120_update) {
-  float *w = A.params + 437312; // [64]
-  float *g = A.grads + 437312; // [64]
-  float *opt = A.optim + 874624; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up1.bn.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t121_update) {
-  float *w = A.params + 437376; // [64]
-  float *g = A.grads + 437376; // [64]
-  float *opt = A.optim + 874752; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.convT.weight update
-//   w            [64,32,3,3]
-//   g            [64,32,3,3]
-//   opt          [64,32,3,3]
-CU_KERNEL(t122_update) {
-  float *w = A.params + 437568; // [64,32,3,3]
-  float *g = A.grads + 437568; // [64,32,3,3]
-  float *opt = A.optim + 875136; // [64,32,3,3]
-  cu_update(A.hyper, 18432, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.convT.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t123_update) {
-  float *w = A.params + 456000; // [32]
-  float *g = A.grads + 456000; // [32]
-  float *opt = A.optim + 912000; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.bn.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t124_update) {
-  float *w = A.params + 456032; // [32]
-  float *g = A.grads + 456032; // [32]
-  float *opt = A.optim + 912064; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up2.bn.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t125_update) {
-  float *w = A.params + 456064; // [32]
-  float *g = A.grads + 456064; // [32]
-  float *opt = A.optim + 912128; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.convT.weight update
-//   w            [32,16,3,3]
-//   g            [32,16,3,3]
-//   opt          [32,16,3,3]
-CU_KERNEL(t126_update) {
-  float *w = A.params + 456160; // [32,16,3,3]
-  float *g = A.grads + 456160; // [32,16,3,3]
-  float *opt = A.optim + 912320; // [32,16,3,3]
-  cu_update(A.hyper, 4608, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.convT.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t127_update) {
-  float *w = A.params + 460768; // [16]
-  float *g = A.grads + 460768; // [16]
-  float *opt = A.optim + 921536; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.bn.weight update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t128_update) {
-  float *w = A.params + 460784; // [16]
-  float *g = A.grads + 460784; // [16]
-  float *opt = A.optim + 921568; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up3.bn.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t129_update) {
-  float *w = A.params + 460800; // [16]
-  float *g = A.grads + 460800; // [16]
-  float *opt = A.optim + 921600; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/shallow_res_original.cae:14: output.conv.weight update
-//   w            [1,16,3,3]
-//   g            [1,16,3,3]
-//   opt          [1,16,3,3]
-CU_KERNEL(t130_update) {
-  float *w = A.params + 460848; // [1,16,3,3]
-  float *g = A.grads + 460848; // [1,16,3,3]
-  float *opt = A.optim + 921696; // [1,16,3,3]
-  cu_update(A.hyper, 144, true, w, g, opt);
-}
-
-// models/shallow_res_original.cae:14: output.conv.bias update
-//   w            [1]
-//   g            [1]
-//   opt          [1]
-CU_KERNEL(t131_update) {
-  float *w = A.params + 460992; // [1]
-  float *g = A.grads + 460992; // [1]
-  float *opt = A.optim + 921984; // [1]
-  cu_update(A.hyper, 1, false, w, g, opt);
+  // Per parameter: its first value in the launch, count; offsets in floats into params, grads
+  // and optim; in the L2 term.
+  static const CuParamSpan spans[44] = {
+      {0, 288, 0, 0, 0, 1}, // conv1.weight [32,1,3,3]
+      {288, 32, 288, 288, 576, 0}, // conv1.bias [32]
+      {320, 18432, 320, 320, 640, 1}, // rb1.h.conv1.weight [64,32,3,3]
+      {18752, 64, 18752, 18752, 37504, 0}, // rb1.h.conv1.bias [64]
+      {18816, 64, 18816, 18816, 37632, 0}, // rb1.h.bn1.weight [64]
+      {18880, 64, 18880, 18880, 37760, 0}, // rb1.h.bn1.bias [64]
+      {18944, 36864, 19072, 19072, 38144, 1}, // rb1.h.conv2.weight [64,64,3,3]
+      {55808, 64, 55936, 55936, 111872, 0}, // rb1.h.conv2.bias [64]
+      {55872, 64, 56000, 56000, 112000, 0}, // rb1.h.bn2.weight [64]
+      {55936, 64, 56064, 56064, 112128, 0}, // rb1.h.bn2.bias [64]
+      {56000, 2048, 56256, 56256, 112512, 1}, // rb1.shortcut.weight [64,32,1,1]
+      {58048, 64, 58304, 58304, 116608, 0}, // rb1.shortcut.bias [64]
+      {58112, 36864, 58368, 58368, 116736, 1}, // rb2.h.conv1.weight [64,64,3,3]
+      {94976, 64, 95232, 95232, 190464, 0}, // rb2.h.conv1.bias [64]
+      {95040, 64, 95296, 95296, 190592, 0}, // rb2.h.bn1.weight [64]
+      {95104, 64, 95360, 95360, 190720, 0}, // rb2.h.bn1.bias [64]
+      {95168, 36864, 95552, 95552, 191104, 1}, // rb2.h.conv2.weight [64,64,3,3]
+      {132032, 64, 132416, 132416, 264832, 0}, // rb2.h.conv2.bias [64]
+      {132096, 64, 132480, 132480, 264960, 0}, // rb2.h.bn2.weight [64]
+      {132160, 64, 132544, 132544, 265088, 0}, // rb2.h.bn2.bias [64]
+      {132224, 73728, 132736, 132736, 265472, 1}, // latent.h.conv1.weight [128,64,3,3]
+      {205952, 128, 206464, 206464, 412928, 0}, // latent.h.conv1.bias [128]
+      {206080, 128, 206592, 206592, 413184, 0}, // latent.h.bn1.weight [128]
+      {206208, 128, 206720, 206720, 413440, 0}, // latent.h.bn1.bias [128]
+      {206336, 147456, 207104, 207104, 414208, 1}, // latent.h.conv2.weight [128,128,3,3]
+      {353792, 128, 354560, 354560, 709120, 0}, // latent.h.conv2.bias [128]
+      {353920, 128, 354688, 354688, 709376, 0}, // latent.h.bn2.weight [128]
+      {354048, 128, 354816, 354816, 709632, 0}, // latent.h.bn2.bias [128]
+      {354176, 8192, 355200, 355200, 710400, 1}, // latent.shortcut.weight [128,64,1,1]
+      {362368, 128, 363392, 363392, 726784, 0}, // latent.shortcut.bias [128]
+      {362496, 73728, 363520, 363520, 727040, 0}, // output.up1.convT.weight [128,64,3,3]
+      {436224, 64, 437248, 437248, 874496, 0}, // output.up1.convT.bias [64]
+      {436288, 64, 437312, 437312, 874624, 0}, // output.up1.bn.weight [64]
+      {436352, 64, 437376, 437376, 874752, 0}, // output.up1.bn.bias [64]
+      {436416, 18432, 437568, 437568, 875136, 0}, // output.up2.convT.weight [64,32,3,3]
+      {454848, 32, 456000, 456000, 912000, 0}, // output.up2.convT.bias [32]
+      {454880, 32, 456032, 456032, 912064, 0}, // output.up2.bn.weight [32]
+      {454912, 32, 456064, 456064, 912128, 0}, // output.up2.bn.bias [32]
+      {454944, 4608, 456160, 456160, 912320, 0}, // output.up3.convT.weight [32,16,3,3]
+      {459552, 16, 460768, 460768, 921536, 0}, // output.up3.convT.bias [16]
+      {459568, 16, 460784, 460784, 921568, 0}, // output.up3.bn.weight [16]
+      {459584, 16, 460800, 460800, 921600, 0}, // output.up3.bn.bias [16]
+      {459600, 144, 460848, 460848, 921696, 1}, // output.conv.weight [1,16,3,3]
+      {459744, 1, 460992, 460992, 921984, 0}, // output.conv.bias [1]
+  };
+  cu_update(A.hyper, A.params, A.grads, A.optim, 44, spans);
 }
 
 // models/shallow_res_original.cae:8: conv1 (conv) + bias

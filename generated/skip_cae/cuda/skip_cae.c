@@ -96,31 +96,6 @@ CU_KERNEL(t55_bn_bwd_s2);
 CU_KERNEL(t56_wgrad_s0);
 CU_KERNEL(t56_wgrad_s1);
 CU_KERNEL(t57_update);
-CU_KERNEL(t58_update);
-CU_KERNEL(t59_update);
-CU_KERNEL(t60_update);
-CU_KERNEL(t61_update);
-CU_KERNEL(t62_update);
-CU_KERNEL(t63_update);
-CU_KERNEL(t64_update);
-CU_KERNEL(t65_update);
-CU_KERNEL(t66_update);
-CU_KERNEL(t67_update);
-CU_KERNEL(t68_update);
-CU_KERNEL(t69_update);
-CU_KERNEL(t70_update);
-CU_KERNEL(t71_update);
-CU_KERNEL(t72_update);
-CU_KERNEL(t73_update);
-CU_KERNEL(t74_update);
-CU_KERNEL(t75_update);
-CU_KERNEL(t76_update);
-CU_KERNEL(t77_update);
-CU_KERNEL(t78_update);
-CU_KERNEL(t79_update);
-CU_KERNEL(t80_update);
-CU_KERNEL(t81_update);
-CU_KERNEL(t82_update);
 CU_KERNEL(f1_gather);
 CU_KERNEL(f2_bn_eval);
 CU_KERNEL(f3_relu);
@@ -233,32 +208,7 @@ static const CuLaunch train_launches[] = {
     {"t55_bn_bwd_s2", t55_bn_bwd_s2, {256, 1, 1}}, // models/skip_cae.cae:9
     {"t56_wgrad_s0", t56_wgrad_s0, {2, 512, 1}}, // models/skip_cae.cae:9
     {"t56_wgrad_s1", t56_wgrad_s1, {3, 1, 1}}, // models/skip_cae.cae:9
-    {"t57_update", t57_update, {2, 1, 1}}, // models/skip_cae.cae:9
-    {"t58_update", t58_update, {1, 1, 1}}, // models/skip_cae.cae:9
-    {"t59_update", t59_update, {1, 1, 1}}, // models/skip_cae.cae:9
-    {"t60_update", t60_update, {1, 1, 1}}, // models/skip_cae.cae:9
-    {"t61_update", t61_update, {72, 1, 1}}, // models/skip_cae.cae:10
-    {"t62_update", t62_update, {1, 1, 1}}, // models/skip_cae.cae:10
-    {"t63_update", t63_update, {1, 1, 1}}, // models/skip_cae.cae:10
-    {"t64_update", t64_update, {1, 1, 1}}, // models/skip_cae.cae:10
-    {"t65_update", t65_update, {288, 1, 1}}, // models/skip_cae.cae:11
-    {"t66_update", t66_update, {1, 1, 1}}, // models/skip_cae.cae:11
-    {"t67_update", t67_update, {1, 1, 1}}, // models/skip_cae.cae:11
-    {"t68_update", t68_update, {1, 1, 1}}, // models/skip_cae.cae:11
-    {"t69_update", t69_update, {288, 1, 1}}, // models/skip_cae.cae:13
-    {"t70_update", t70_update, {1, 1, 1}}, // models/skip_cae.cae:13
-    {"t71_update", t71_update, {1, 1, 1}}, // models/skip_cae.cae:13
-    {"t72_update", t72_update, {1, 1, 1}}, // models/skip_cae.cae:13
-    {"t73_update", t73_update, {72, 1, 1}}, // models/skip_cae.cae:14
-    {"t74_update", t74_update, {1, 1, 1}}, // models/skip_cae.cae:14
-    {"t75_update", t75_update, {1, 1, 1}}, // models/skip_cae.cae:14
-    {"t76_update", t76_update, {1, 1, 1}}, // models/skip_cae.cae:14
-    {"t77_update", t77_update, {18, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t78_update", t78_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t79_update", t79_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t80_update", t80_update, {1, 1, 1}}, // models/lib/seed_blocks.cae:44
-    {"t81_update", t81_update, {1, 1, 1}}, // models/skip_cae.cae:15
-    {"t82_update", t82_update, {1, 1, 1}}, // models/skip_cae.cae:15
+    {"t57_update", t57_update, {744, 1, 1}}, // models/skip_cae.cae:9
 };
 
 // Inference: batch norm on the running statistics, no dropout.

@@ -616,7 +616,7 @@ CU_KERNEL(t24_loss_s2) {
 // models/skip_cae.cae:15: L2 penalty of the flagged kernels
 CU_KERNEL(t25_l2_loss_s0) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[3][2] = {
+  static const int64_t ranges[3][2] = {
       {0, 288}, // a.conv.weight
       {448, 18432}, // b.conv.weight
       {19200, 73728}, // latent.conv.weight
@@ -627,7 +627,7 @@ CU_KERNEL(t25_l2_loss_s0) {
 // models/skip_cae.cae:15: L2 penalty of the flagged kernels
 CU_KERNEL(t25_l2_loss_s1) {
   // The flagged kernels: offset and count in floats into params.
-  const int64_t ranges[3][2] = {
+  static const int64_t ranges[3][2] = {
       {0, 288}, // a.conv.weight
       {448, 18432}, // b.conv.weight
       {19200, 73728}, // latent.conv.weight
@@ -1499,290 +1499,39 @@ CU_KERNEL(t56_wgrad_s1) {
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, true);
 }
 
-// models/skip_cae.cae:9: a.conv.weight update
-//   w            [32,1,3,3]
-//   g            [32,1,3,3]
-//   opt          [32,1,3,3]
+// The optimizer update of 26 parameters, with their L2 terms, in one launch.
 CU_KERNEL(t57_update) {
-  float *w = A.params + 0; // [32,1,3,3]
-  float *g = A.grads + 0; // [32,1,3,3]
-  float *opt = A.optim + 0; // [32,1,3,3]
-  cu_update(A.hyper, 288, true, w, g, opt);
-}
-
-// models/skip_cae.cae:9: a.conv.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t58_update) {
-  float *w = A.params + 288; // [32]
-  float *g = A.grads + 288; // [32]
-  float *opt = A.optim + 576; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/skip_cae.cae:9: a.bn.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t59_update) {
-  float *w = A.params + 320; // [32]
-  float *g = A.grads + 320; // [32]
-  float *opt = A.optim + 640; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/skip_cae.cae:9: a.bn.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t60_update) {
-  float *w = A.params + 352; // [32]
-  float *g = A.grads + 352; // [32]
-  float *opt = A.optim + 704; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/skip_cae.cae:10: b.conv.weight update
-//   w            [64,32,3,3]
-//   g            [64,32,3,3]
-//   opt          [64,32,3,3]
-CU_KERNEL(t61_update) {
-  float *w = A.params + 448; // [64,32,3,3]
-  float *g = A.grads + 448; // [64,32,3,3]
-  float *opt = A.optim + 896; // [64,32,3,3]
-  cu_update(A.hyper, 18432, true, w, g, opt);
-}
-
-// models/skip_cae.cae:10: b.conv.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t62_update) {
-  float *w = A.params + 18880; // [64]
-  float *g = A.grads + 18880; // [64]
-  float *opt = A.optim + 37760; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/skip_cae.cae:10: b.bn.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t63_update) {
-  float *w = A.params + 18944; // [64]
-  float *g = A.grads + 18944; // [64]
-  float *opt = A.optim + 37888; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/skip_cae.cae:10: b.bn.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t64_update) {
-  float *w = A.params + 19008; // [64]
-  float *g = A.grads + 19008; // [64]
-  float *opt = A.optim + 38016; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/skip_cae.cae:11: latent.conv.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t65_update) {
-  float *w = A.params + 19200; // [128,64,3,3]
-  float *g = A.grads + 19200; // [128,64,3,3]
-  float *opt = A.optim + 38400; // [128,64,3,3]
-  cu_update(A.hyper, 73728, true, w, g, opt);
-}
-
-// models/skip_cae.cae:11: latent.conv.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t66_update) {
-  float *w = A.params + 92928; // [128]
-  float *g = A.grads + 92928; // [128]
-  float *opt = A.optim + 185856; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/skip_cae.cae:11: latent.bn.weight update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t67_update) {
-  float *w = A.params + 93056; // [128]
-  float *g = A.grads + 93056; // [128]
-  float *opt = A.optim + 186112; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/skip_cae.cae:11: latent.bn.bias update
-//   w            [128]
-//   g            [128]
-//   opt          [128]
-CU_KERNEL(t68_update) {
-  float *w = A.params + 93184; // [128]
-  float *g = A.grads + 93184; // [128]
-  float *opt = A.optim + 186368; // [128]
-  cu_update(A.hyper, 128, false, w, g, opt);
-}
-
-// models/skip_cae.cae:13: dconv3.convT.weight update
-//   w            [128,64,3,3]
-//   g            [128,64,3,3]
-//   opt          [128,64,3,3]
-CU_KERNEL(t69_update) {
-  float *w = A.params + 93568; // [128,64,3,3]
-  float *g = A.grads + 93568; // [128,64,3,3]
-  float *opt = A.optim + 187136; // [128,64,3,3]
-  cu_update(A.hyper, 73728, false, w, g, opt);
-}
-
-// models/skip_cae.cae:13: dconv3.convT.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t70_update) {
-  float *w = A.params + 167296; // [64]
-  float *g = A.grads + 167296; // [64]
-  float *opt = A.optim + 334592; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/skip_cae.cae:13: dconv3.bn.weight update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t71_update) {
-  float *w = A.params + 167360; // [64]
-  float *g = A.grads + 167360; // [64]
-  float *opt = A.optim + 334720; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/skip_cae.cae:13: dconv3.bn.bias update
-//   w            [64]
-//   g            [64]
-//   opt          [64]
-CU_KERNEL(t72_update) {
-  float *w = A.params + 167424; // [64]
-  float *g = A.grads + 167424; // [64]
-  float *opt = A.optim + 334848; // [64]
-  cu_update(A.hyper, 64, false, w, g, opt);
-}
-
-// models/skip_cae.cae:14: dconv2.convT.weight update
-//   w            [64,32,3,3]
-//   g            [64,32,3,3]
-//   opt          [64,32,3,3]
-CU_KERNEL(t73_update) {
-  float *w = A.params + 167616; // [64,32,3,3]
-  float *g = A.grads + 167616; // [64,32,3,3]
-  float *opt = A.optim + 335232; // [64,32,3,3]
-  cu_update(A.hyper, 18432, false, w, g, opt);
-}
-
-// models/skip_cae.cae:14: dconv2.convT.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t74_update) {
-  float *w = A.params + 186048; // [32]
-  float *g = A.grads + 186048; // [32]
-  float *opt = A.optim + 372096; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/skip_cae.cae:14: dconv2.bn.weight update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t75_update) {
-  float *w = A.params + 186080; // [32]
-  float *g = A.grads + 186080; // [32]
-  float *opt = A.optim + 372160; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/skip_cae.cae:14: dconv2.bn.bias update
-//   w            [32]
-//   g            [32]
-//   opt          [32]
-CU_KERNEL(t76_update) {
-  float *w = A.params + 186112; // [32]
-  float *g = A.grads + 186112; // [32]
-  float *opt = A.optim + 372224; // [32]
-  cu_update(A.hyper, 32, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.convT.weight update
-//   w            [32,16,3,3]
-//   g            [32,16,3,3]
-//   opt          [32,16,3,3]
-CU_KERNEL(t77_update) {
-  float *w = A.params + 186208; // [32,16,3,3]
-  float *g = A.grads + 186208; // [32,16,3,3]
-  float *opt = A.optim + 372416; // [32,16,3,3]
-  cu_update(A.hyper, 4608, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.convT.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t78_update) {
-  float *w = A.params + 190816; // [16]
-  float *g = A.grads + 190816; // [16]
-  float *opt = A.optim + 381632; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.bn.weight update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t79_update) {
-  float *w = A.params + 190832; // [16]
-  float *g = A.grads + 190832; // [16]
-  float *opt = A.optim + 381664; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/lib/seed_blocks.cae:44: output.up.bn.bias update
-//   w            [16]
-//   g            [16]
-//   opt          [16]
-CU_KERNEL(t80_update) {
-  float *w = A.params + 190848; // [16]
-  float *g = A.grads + 190848; // [16]
-  float *opt = A.optim + 381696; // [16]
-  cu_update(A.hyper, 16, false, w, g, opt);
-}
-
-// models/skip_cae.cae:15: output.conv.weight update
-//   w            [1,16,3,3]
-//   g            [1,16,3,3]
-//   opt          [1,16,3,3]
-CU_KERNEL(t81_update) {
-  float *w = A.params + 190896; // [1,16,3,3]
-  float *g = A.grads + 190896; // [1,16,3,3]
-  float *opt = A.optim + 381792; // [1,16,3,3]
-  cu_update(A.hyper, 144, false, w, g, opt);
-}
-
-// models/skip_cae.cae:15: output.conv.bias update
-//   w            [1]
-//   g            [1]
-//   opt          [1]
-CU_KERNEL(t82_update) {
-  float *w = A.params + 191040; // [1]
-  float *g = A.grads + 191040; // [1]
-  float *opt = A.optim + 382080; // [1]
-  cu_update(A.hyper, 1, false, w, g, opt);
+  // Per parameter: its first value in the launch, count; offsets in floats into params, grads
+  // and optim; in the L2 term.
+  static const CuParamSpan spans[26] = {
+      {0, 288, 0, 0, 0, 1}, // a.conv.weight [32,1,3,3]
+      {288, 32, 288, 288, 576, 0}, // a.conv.bias [32]
+      {320, 32, 320, 320, 640, 0}, // a.bn.weight [32]
+      {352, 32, 352, 352, 704, 0}, // a.bn.bias [32]
+      {384, 18432, 448, 448, 896, 1}, // b.conv.weight [64,32,3,3]
+      {18816, 64, 18880, 18880, 37760, 0}, // b.conv.bias [64]
+      {18880, 64, 18944, 18944, 37888, 0}, // b.bn.weight [64]
+      {18944, 64, 19008, 19008, 38016, 0}, // b.bn.bias [64]
+      {19008, 73728, 19200, 19200, 38400, 1}, // latent.conv.weight [128,64,3,3]
+      {92736, 128, 92928, 92928, 185856, 0}, // latent.conv.bias [128]
+      {92864, 128, 93056, 93056, 186112, 0}, // latent.bn.weight [128]
+      {92992, 128, 93184, 93184, 186368, 0}, // latent.bn.bias [128]
+      {93120, 73728, 93568, 93568, 187136, 0}, // dconv3.convT.weight [128,64,3,3]
+      {166848, 64, 167296, 167296, 334592, 0}, // dconv3.convT.bias [64]
+      {166912, 64, 167360, 167360, 334720, 0}, // dconv3.bn.weight [64]
+      {166976, 64, 167424, 167424, 334848, 0}, // dconv3.bn.bias [64]
+      {167040, 18432, 167616, 167616, 335232, 0}, // dconv2.convT.weight [64,32,3,3]
+      {185472, 32, 186048, 186048, 372096, 0}, // dconv2.convT.bias [32]
+      {185504, 32, 186080, 186080, 372160, 0}, // dconv2.bn.weight [32]
+      {185536, 32, 186112, 186112, 372224, 0}, // dconv2.bn.bias [32]
+      {185568, 4608, 186208, 186208, 372416, 0}, // output.up.convT.weight [32,16,3,3]
+      {190176, 16, 190816, 190816, 381632, 0}, // output.up.convT.bias [16]
+      {190192, 16, 190832, 190832, 381664, 0}, // output.up.bn.weight [16]
+      {190208, 16, 190848, 190848, 381696, 0}, // output.up.bn.bias [16]
+      {190224, 144, 190896, 190896, 381792, 0}, // output.conv.weight [1,16,3,3]
+      {190368, 1, 191040, 191040, 382080, 0}, // output.conv.bias [1]
+  };
+  cu_update(A.hyper, A.params, A.grads, A.optim, 26, spans);
 }
 
 // models/skip_cae.cae:9: a.conv (conv) + bias
