@@ -46,7 +46,7 @@ static const Command commands[] = {
      "Writes the layer graph as Graphviz DOT to standard output, e.g.\n"
      "  caec graph models/res_unet.cae | dot -Tsvg > res_unet.svg\n",
      cmd_graph},
-    {"compile", NULL, "emit a model's trainer as C source", NULL, cmd_compile}, // these have their own help
+    {"compile", NULL, "emit a model's trainer as C or CUDA source", NULL, cmd_compile}, // these have their own help
     {"build", NULL, "compile a model into a trainer executable", NULL, cmd_build},
     {"interp", NULL, "run a model on the reference interpreter", NULL, cmd_interp},
     {"compare", NULL, "paired t-tests between two evaluated runs", NULL, cmd_compare},
