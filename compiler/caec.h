@@ -452,6 +452,7 @@ typedef struct EmitFile {
   bool cuda;
 } EmitFile;
 // Writes path through a temporary file and a rename, so a failed write leaves no half file.
+FILE *emit_memstream(char **text, size_t *len); // open_memstream, exiting when out of memory
 bool emit_write_file(Ctx *c, const char *path, void (*fill)(FILE *, const EmitFile *), const EmitFile *f);
 void emit_provenance(FILE *out, const EmitFile *f, const char *what);
 void emit_header(FILE *out, const EmitFile *f);

@@ -368,11 +368,7 @@ static void emit_source(FILE *out, const EmitFile *f) {
   char **text = xcalloc((size_t)(s->nkerns ? s->nkerns : 1), sizeof(char *));
   for (int k = 0; k < s->nkerns; k++) {
     size_t len;
-    FILE *m = open_memstream(&text[k], &len);
-    if (!m) {
-      fprintf(stderr, "caec: error: out of memory\n");
-      exit(1);
-    }
+    FILE *m = emit_memstream(&text[k], &len);
     emit_kernel(m, s, k, "");
     fclose(m);
     for (int j = 0; j < k && !fn[k]; j++)
@@ -387,6 +383,15 @@ static void emit_source(FILE *out, const EmitFile *f) {
   for (int p = 0; p < PROG_COUNT; p++)
     emit_program(out, s, p, a, fn);
   emit_model(out, f);
+}
+
+FILE *emit_memstream(char **text, size_t *len) {
+  FILE *m = open_memstream(text, len);
+  if (!m) {
+    fprintf(stderr, "caec: error: out of memory\n");
+    exit(1);
+  }
+  return m;
 }
 
 bool emit_write_file(Ctx *c, const char *path, void (*fill)(FILE *, const EmitFile *), const EmitFile *arg) {

@@ -50,11 +50,7 @@ static CuPlan emit_launch_body(FILE *out, const Step *s, int idx, int stage) {
   const Kern *k = &s->kerns[idx];
   char *body;
   size_t len;
-  FILE *m = open_memstream(&body, &len);
-  if (!m) {
-    fprintf(stderr, "caec: error: out of memory\n");
-    exit(1);
-  }
+  FILE *m = emit_memstream(&body, &len);
   CuPlan plan = emit_body(&(Emit){.out = m, .s = s, .cuda = true, .stage = stage}, k);
   fclose(m);
   int buf[R_COUNT], second[R_COUNT];
@@ -79,11 +75,7 @@ static CuPlan emit_launch_body(FILE *out, const Step *s, int idx, int stage) {
 static char *launch_text(const Step *s, int idx, int stage, const char *name, CuPlan *plan) {
   char *text;
   size_t len;
-  FILE *m = open_memstream(&text, &len);
-  if (!m) {
-    fprintf(stderr, "caec: error: out of memory\n");
-    exit(1);
-  }
+  FILE *m = emit_memstream(&text, &len);
   emit_source_line(m, s, &s->kerns[idx]);
   fprintf(m, "CU_KERNEL(%s) {\n", name);
   *plan = emit_launch_body(m, s, idx, stage);
@@ -97,11 +89,7 @@ static char *launch_text(const Step *s, int idx, int stage, const char *name, Cu
 static char *update_text(const Step *s, int first, int last, const char *name, CuPlan *plan) {
   char *text;
   size_t len;
-  FILE *m = open_memstream(&text, &len);
-  if (!m) {
-    fprintf(stderr, "caec: error: out of memory\n");
-    exit(1);
-  }
+  FILE *m = emit_memstream(&text, &len);
   int n = last - first + 1;
   fprintf(m, "// The optimizer update of %d parameters, with their L2 terms, in one launch.\n", n);
   fprintf(m, "CU_KERNEL(%s) {\n  // Per parameter: its first value in the launch, count; offsets in floats into "

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,15 @@ static inline void close_arrays(const char *what, size_t count, const double *go
   }
   CHECK(err <= tol * (scale > 0 ? scale : 1), "%s: max abs err %.3g, largest value %.3g, tol %.1g", what, err, scale,
         tol);
+}
+
+// A uniform double in [0, 1) with 53 random bits from *state (SplitMix64): reproducible test inputs.
+static inline double test_uniform(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  z ^= z >> 31;
+  return (double)(z >> 11) * 0x1p-53;
 }
 
 // TensorFlow's 'same' padding before the image: half the total, rounded down.

@@ -30,13 +30,7 @@
 
 static uint64_t seed = 0x243f6a8885a308d3u;
 
-static float uniform(void) {
-  uint64_t z = (seed += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  z ^= z >> 31;
-  return (float)((double)(z >> 11) * 0x1p-52 - 1.0); // [-1, 1)
-}
+static float uniform(void) { return (float)(2 * test_uniform(&seed) - 1); } // [-1, 1)
 
 // 64-byte aligned, as the trainers allocate; count rounded up as aligned_alloc wants.
 static float *falloc(size_t count) {

@@ -32,13 +32,7 @@
 
 static uint64_t seed = 0x452821e638d01377u;
 
-static double uniform(double lo, double hi) {
-  uint64_t z = (seed += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  z ^= z >> 31;
-  return lo + (hi - lo) * (double)(z >> 11) * 0x1p-53;
-}
+static double uniform(double lo, double hi) { return lo + (hi - lo) * test_uniform(&seed); }
 
 static void *xalloc(size_t count, size_t size) {
   void *p = calloc(count ? count : 1, size);
