@@ -1,10 +1,12 @@
 // test_augment.c: the seed's input corruption. Determinism in (seed, epoch,
 // sample), the statistics of the draws, the vector Philox against the scalar
 // one, the pixel draws' layout, the accuracy and normality of their normals
-// and their bits in every build, each step against its definition, the output
-// range, and the time for 128 x 128 images (printed, not asserted).
+// and their bits in every build and on either path (4 and 8 lanes), each step
+// against its definition, the output range, and the time for 128 x 128 images
+// (printed, not asserted).
 #include "../testutil.h"
 #include "augment.h"
+#include "augment_pixels.h" // the loops' baseline build, here, to set against the AVX2 one
 #include "resize.h"
 #include "rng.h"
 
@@ -215,7 +217,7 @@ static void set_words(uint64_t seed, uint64_t stream, uint64_t index, size_t k, 
   }
 }
 
-// The exact Box-Muller pair of words a and b, mapped as augment.c's normalsv
+// The exact Box-Muller pair of words a and b, mapped as augment_pixels.h's normalsv
 // maps them, in double with libm: u from a's top 23 bits, the octant from
 // b's top three, the angle in it from the rest.
 static void exact_normals(uint32_t a, uint32_t b, double z[2]) {
@@ -317,6 +319,36 @@ static void test_pixel_draws_golden(void) {
     hash = (hash ^ bytes[i]) * 1099511628211ull;
   CHECK(hash == 0x3e7c584e616d4a21ull, "pixel draws: hash %016llx (noise %a %a)", (unsigned long long)hash, x[0][0],
         x[0][8]);
+}
+
+// The pixel loops' two builds give the same bits: the baseline's (4 lanes, this
+// file's copy of augment_pixels.h) and the AVX2 object's (8 lanes), which
+// augment.c runs where the CPU has AVX2. Pixel counts with partial vectors,
+// sets and chunks; values from 0 to far outside [0, 1].
+static void test_pixel_paths(void) {
+#if defined(CAEC_AUGMENT_AVX2)
+  if (!__builtin_cpu_supports("avx2")) {
+    printf("pixel loops: no AVX2 on this CPU to compare with the baseline\n");
+    return;
+  }
+  enum { P = 3 * 128 + 37 };
+  static float src[P], base[P], avx2[P];
+  int wrong = 0;
+  for (int k = 0; k < 200; k++) {
+    size_t n = 1 + (size_t)(k * 7919) % P;
+    double r_drop = 0.5 * rng_uniform(5, 0, (uint64_t)k), r_noise = rng_uniform(5, 1, (uint64_t)k);
+    for (size_t i = 0; i < n; i++)
+      src[i] = (float)(rng_uniform(5, 2, (uint64_t)k * P + i) * (k % 3 ? 1.0 : 1e6 * k));
+    dropout_noise(src, base, n, r_drop, r_noise, 11, 12, (uint64_t)k * 1000);
+    augment_dropout_noise_avx2(src, avx2, n, r_drop, r_noise, 11, 12, (uint64_t)k * 1000);
+    wrong += memcmp(base, avx2, n * sizeof *base) != 0;
+    renormalise(base, n);
+    augment_renormalise_avx2(avx2, n);
+    wrong += memcmp(base, avx2, n * sizeof *base) != 0;
+  }
+  printf("pixel loops: the baseline and AVX2 builds compared\n");
+  CHECK(wrong == 0, "%d of 400 cases differ between the baseline and AVX2 pixel loops", wrong);
+#endif
 }
 
 // Reflect without repeating the edge pixel: -1 -> 1, n -> n - 2.
@@ -437,7 +469,7 @@ static void test_range(void) {
 
 // a and b, n values in [0, 1], within a few float roundings: augment_image's
 // min-max multiplies by the range's reciprocal where minmax01 divides.
-static int close_to(const float *a, const float *b, size_t n) {
+static int within_roundings(const float *a, const float *b, size_t n) {
   double err = 0;
   for (size_t i = 0; i < n; i++)
     err = fmax(err, fabs(a[i] - b[i]));
@@ -462,7 +494,7 @@ static void test_minmax(void) {
     augment_image(&p, 1, 0, (uint64_t)t, 37, 41, x, out, NULL);
     memcpy(want, x, sizeof want);
     minmax01(want, M);
-    bad += out[lo] != 0.0f || out[hi] != 1.0f || !close_to(out, want, M);
+    bad += out[lo] != 0.0f || out[hi] != 1.0f || !within_roundings(out, want, M);
   }
   CHECK(bad == 0, "min-max: %d of 500 images off", bad);
 }
@@ -599,7 +631,7 @@ static void test_rotate(void) {
     augment_image(&p, 4, 0, s, SH, SW, src, out, &d);
     augment_rotate(src, want, SH, SW, d.angle_deg);
     minmax01(want, SN);
-    bad += !close_to(out, want, SN) || !(fabs(d.angle_deg) <= 10.0) || d.angle_deg == 0;
+    bad += !within_roundings(out, want, SN) || !(fabs(d.angle_deg) <= 10.0) || d.angle_deg == 0;
     negative += d.angle_deg < 0;
   }
   CHECK(bad == 0 && negative > 20 && negative < 80, "rotation: %d bad images, %d negative angles", bad, negative);
@@ -637,7 +669,7 @@ static void test_gamma_bias(void) {
     minmax01(want, SN);
     augment_gamma(want, SN, d.gamma);
     minmax01(want, SN);
-    bad += !close_to(out, want, SN) || !(d.gamma >= 0.5 && d.gamma <= 2.0);
+    bad += !within_roundings(out, want, SN) || !(d.gamma >= 0.5 && d.gamma <= 2.0);
     below += d.gamma < 1;
   }
   CHECK(bad == 0 && below > 20 && below < 80, "gamma: %d bad images, %d below 1", bad, below);
@@ -652,7 +684,7 @@ static void test_gamma_bias(void) {
     memcpy(want, x, sizeof want);
     augment_bias(want, SH, SW, d.bias);
     minmax01(want, SN);
-    bad += !close_to(out, want, SN);
+    bad += !within_roundings(out, want, SN);
     for (int k = 0; k < 5; k++) {
       bad += !(fabs(d.bias[k]) <= 0.1) || d.bias[k] == 0;
       signs += d.bias[k] < 0;
@@ -729,6 +761,7 @@ int main(int argc, char **argv) {
   test_rng_blocks();
   test_pixel_draws();
   test_pixel_draws_golden();
+  test_pixel_paths();
   test_blur();
   test_cutout();
   test_range();
