@@ -60,7 +60,6 @@ static bool write_cache(const char *path, int size, int count) {
 
 typedef struct Epochs {
   Loader *loader;
-  float *x, *t;
   uint32_t epoch;
 } Epochs;
 
@@ -68,7 +67,8 @@ typedef struct Epochs {
 static void epoch_run(void *arg) {
   Epochs *e = arg;
   loader_start(e->loader, e->epoch++, 0);
-  while (loader_next(e->loader, e->x, e->t) > 0)
+  float *x, *t;
+  while (loader_next(e->loader, &x, &t) > 0)
     ;
 }
 
@@ -76,11 +76,9 @@ static bool measure(const Options *o, const SliceCache *cache, int threads, bool
   AugmentParams aug = augment_for_size(o->size);
   aug.enabled = augment;
   LoaderConfig config = {cache, SET_TRAIN, o->batch, 1, true, aug, threads, 4};
-  Epochs e = {loader_new(&config), NULL, NULL, 0};
+  Epochs e = {loader_new(&config), 0};
   if (!e.loader)
     return fputs("pipeline: cannot start the loader\n", stderr), false;
-  const size_t pixels = (size_t)o->batch * (size_t)o->size * (size_t)o->size;
-  e.x = bench_alloc(sizeof(float) * pixels), e.t = bench_alloc(sizeof(float) * pixels);
   Timing t = bench_time(&(Protocol){1, o->reps, 0, false}, epoch_run, &e);
   Row r = bench_ms_row("pipeline", augment ? "loader_augment" : "loader_clean", "runtime", t);
   r.threads = threads, r.batch = o->batch, r.size = o->size;
@@ -89,7 +87,7 @@ static bool measure(const Options *o, const SliceCache *cache, int threads, bool
   snprintf(note, sizeof note, "one epoch of %d batches; threads: the loader's", o->batches);
   r.note = note;
   bench_row(&r);
-  loader_free(e.loader), free(e.x), free(e.t);
+  loader_free(e.loader);
   return true;
 }
 

@@ -119,18 +119,18 @@ static int score(const CaecModel *m, const EvalOptions *o, const SliceCache *c, 
   aug.enabled = o->corrupt;
   LoaderConfig lc = {c, o->set, m->batch, o->step.seed, false, aug, caec_loader_workers(0), AHEAD};
   Loader *l = loader_new(&lc);
-  float *x = malloc(images * sizeof(float)), *t = malloc(images * sizeof(float)), *y = malloc(images * sizeof(float));
-  int rc = l && x && t && y ? 0 : caec_fail(m, "%s", "out of memory");
+  float *x, *t, *y = malloc(images * sizeof(float));
+  int rc = l && y ? 0 : caec_fail(m, "%s", "out of memory");
   if (!rc) {
     loader_start(l, 0, 0);
     int64_t done = 0;
-    for (int n; (n = loader_next(l, x, t)) > 0; done += n) {
+    for (int n; (n = loader_next(l, &x, &t)) > 0; done += n) {
       caec_forward_padded(m, s, n, x, y);
       kl_metrics(n, m->height, m->width, y, t, metrics[0] + done, metrics[1] + done, metrics[2] + done);
     }
   }
   loader_free(l);
-  free(x), free(t), free(y);
+  free(y);
   return rc;
 }
 

@@ -1,13 +1,13 @@
 // loader.c: background batch preparation (see loader.h). Workers claim the
-// epoch's batches in order and fill a ring of `ahead` slots; the trainer
-// takes them in order. A batch's content is a pure function of (seed, epoch,
-// batch), so the scheduling never changes what the trainer sees.
+// epoch's batches in order and fill a ring of `ahead` + 1 slots; the trainer
+// borrows them in order, one at a time, so that `ahead` batches are prepared
+// while it works on one. A batch's content is a pure function of (seed,
+// epoch, batch), so the scheduling never changes what the trainer sees.
 #include "loader.h"
 #include "rng.h"
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 typedef struct Slot {
   int64_t batch; // the batch it holds or is being filled with; -1: free
@@ -25,7 +25,9 @@ struct Loader {
   int64_t next_take;      // the next batch the trainer takes
   uint64_t generation;    // bumped by loader_start: workers drop work of an older epoch
   bool stop;
-  Slot *slots;
+  Slot *slots;            // nslots = ahead + 1
+  int nslots;
+  Slot *lent;             // the batch loader_next last lent, until the next call; NULL: none
   pthread_t *threads;
   int nthreads;
   pthread_mutex_t lock;
@@ -62,10 +64,10 @@ static void *worker(void *arg) {
   Loader *l = arg;
   pthread_mutex_lock(&l->lock);
   for (;;) {
-    // Claim the next batch once its slot is free (the trainer has taken the batch `ahead` before it).
+    // Claim the next batch once its slot is free (the trainer is done with the batch `ahead` + 1 before it).
     Slot *s = NULL;
     while (!l->stop && (l->next_claim >= l->batches ||
-                        (s = &l->slots[l->next_claim % l->c.ahead])->batch >= 0))
+                        (s = &l->slots[l->next_claim % l->nslots])->batch >= 0))
       pthread_cond_wait(&l->changed, &l->lock);
     if (l->stop)
       break;
@@ -98,10 +100,11 @@ Loader *loader_new(const LoaderConfig *config) {
   l->batches = (l->count + config->batch - 1) / config->batch;
   l->pixels = (size_t)config->cache->height * (size_t)config->cache->width;
   l->perm = malloc(sizeof(int64_t) * (size_t)l->count);
-  l->slots = calloc((size_t)config->ahead, sizeof(Slot));
+  l->nslots = config->ahead + 1;
+  l->slots = calloc((size_t)l->nslots, sizeof(Slot));
   l->threads = calloc((size_t)config->threads, sizeof(pthread_t));
   bool ok = l->perm && l->slots && l->threads;
-  for (int i = 0; ok && i < config->ahead; i++) {
+  for (int i = 0; ok && i < l->nslots; i++) {
     l->slots[i].batch = -1;
     l->slots[i].x = malloc(sizeof(float) * l->pixels * (size_t)config->batch);
     l->slots[i].t = malloc(sizeof(float) * l->pixels * (size_t)config->batch);
@@ -130,7 +133,7 @@ void loader_free(Loader *l) {
     pthread_join(l->threads[i], NULL);
   pthread_mutex_destroy(&l->lock);
   pthread_cond_destroy(&l->changed);
-  for (int i = 0; l->slots && i < l->c.ahead; i++) {
+  for (int i = 0; l->slots && i < l->nslots; i++) {
     free(l->slots[i].x);
     free(l->slots[i].t);
   }
@@ -145,16 +148,18 @@ int64_t loader_batches(const Loader *l) { return l->batches; }
 void loader_start(Loader *l, uint32_t epoch, int64_t first) {
   pthread_mutex_lock(&l->lock);
   // Batches still being filled belong to the old epoch: their workers drop them (generation),
-  // and no worker claims another until the new epoch is set up.
+  // and no worker claims another until the new epoch is set up. The ready ones, the lent one
+  // among them, are dropped here.
   l->generation++;
   l->next_claim = l->batches;
-  for (int i = 0; i < l->c.ahead; i++)
+  for (int i = 0; i < l->nslots; i++)
     if (l->slots[i].ready)
       l->slots[i].batch = -1, l->slots[i].ready = false;
+  l->lent = NULL;
   // Wait for in-flight fills to finish so that no worker writes a slot the new epoch reuses.
   for (bool busy = true; busy;) {
     busy = false;
-    for (int i = 0; i < l->c.ahead; i++)
+    for (int i = 0; i < l->nslots; i++)
       busy = busy || l->slots[i].batch >= 0;
     if (busy)
       pthread_cond_wait(&l->changed, &l->lock);
@@ -166,22 +171,23 @@ void loader_start(Loader *l, uint32_t epoch, int64_t first) {
   pthread_mutex_unlock(&l->lock);
 }
 
-int loader_next(Loader *l, float *x, float *t) {
+int loader_next(Loader *l, float **x, float **t) {
   pthread_mutex_lock(&l->lock);
+  if (l->lent) { // the trainer is done with it: a worker may fill it again
+    l->lent->batch = -1, l->lent->ready = false, l->lent = NULL;
+    pthread_cond_broadcast(&l->changed);
+  }
   if (l->next_take >= l->batches) {
     pthread_mutex_unlock(&l->lock);
     return 0;
   }
-  Slot *s = &l->slots[l->next_take % l->c.ahead];
+  Slot *s = &l->slots[l->next_take % l->nslots];
   while (!(s->ready && s->batch == l->next_take))
     pthread_cond_wait(&l->changed, &l->lock);
-  int images = s->images;
-  memcpy(x, s->x, sizeof(float) * l->pixels * (size_t)images);
-  memcpy(t, s->t, sizeof(float) * l->pixels * (size_t)images);
-  s->batch = -1;
-  s->ready = false;
+  l->lent = s; // still ready, so no worker claims it
   l->next_take++;
-  pthread_cond_broadcast(&l->changed);
+  *x = s->x, *t = s->t;
+  int images = s->images;
   pthread_mutex_unlock(&l->lock);
   return images;
 }

@@ -22,7 +22,7 @@ typedef struct LoaderConfig {
   bool shuffle;          // false: the cache's order (validation, evaluation)
   AugmentParams augment; // .enabled = 0: inputs are the clean slices
   int threads;           // background threads, >= 1
-  int ahead;             // batches prepared ahead, >= 1
+  int ahead;             // batches prepared ahead of the one lent out, >= 1
 } LoaderConfig;
 
 typedef struct Loader Loader;
@@ -34,9 +34,11 @@ void loader_free(Loader *l);
 int64_t loader_batches(const Loader *l);
 // Starts epoch `epoch` at batch `first` (0, or where a resumed run stopped).
 void loader_start(Loader *l, uint32_t epoch, int64_t first);
-// Waits for the next batch of the epoch and copies it out: x (inputs) and t
-// (targets), each [batch][height][width]. Returns its images, 0 after the last.
-int loader_next(Loader *l, float *x, float *t);
+// Waits for the next batch of the epoch and lends it, without a copy: *x
+// (inputs) and *t (targets), each [batch][height][width] with room for a whole
+// batch, the caller's to read and write until its next loader_next or
+// loader_start. Returns its images, 0 after the last (*x and *t untouched).
+int loader_next(Loader *l, float **x, float **t);
 
 // The epoch's order: perm[i] is the cache index of the set's i-th slice.
 // Exposed for tests; count is cache_count(set).

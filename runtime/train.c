@@ -85,7 +85,8 @@ typedef struct Run {
   SliceCache cache;
   Loader *train, *val;
   int64_t steps; // training batches per epoch: whole ones only
-  float *x, *t, *y;
+  float *x, *t;               // the batch the loader lends (loader_next)
+  float *y;
   double *mse, *dssim, *psnr; // per image of a batch
   StTensor *ts;               // the checkpoint's tensors
   char *log;                  // log.csv's text
@@ -439,7 +440,7 @@ static Validation validate(Run *R) {
   double sum[3] = {0, 0, 0};
   int64_t count = 0;
   loader_start(R->val, 0, 0);
-  for (int n; (n = loader_next(R->val, R->x, R->t)) > 0; count += n) {
+  for (int n; (n = loader_next(R->val, &R->x, &R->t)) > 0; count += n) {
     caec_forward_padded(m, &R->s, n, R->x, R->y);
     kl_metrics(n, m->height, m->width, R->y, R->t, R->mse, R->dssim, R->psnr);
     for (int i = 0; i < n; i++)
@@ -502,7 +503,7 @@ static bool precise_bn(Run *R) {
     for (int p = 0; p < m->nparams; p++)
       if (m->params[p].momentum > 0)
         memset(R->s.params + m->params[p].offset, 0, sizeof(float) * (size_t)m->params[p].numel);
-    loader_next(R->train, R->x, R->t);
+    loader_next(R->train, &R->x, &R->t);
     R->s.target = R->t;
     m->train_step(&R->s, &h, R->x, R->y);
     double *acc = sum;
@@ -536,7 +537,7 @@ static int train(Run *R, int epochs) {
     int64_t first = r->batch;
     loader_start(R->train, (uint32_t)r->epoch, r->batch);
     while (r->batch < R->steps && !interrupted) {
-      loader_next(R->train, R->x, R->t); // a whole batch: batch < steps
+      loader_next(R->train, &R->x, &R->t); // a whole batch: batch < steps
       R->s.target = R->t;
       R->h.lr = r->lr;
       double loss = m->train_step(&R->s, &R->h, R->x, R->y);
@@ -661,11 +662,11 @@ int caec_train_main(const CaecModel *m, int argc, char **argv) {
     omp_set_num_threads(R->o.threads);
   size_t images = (size_t)m->batch * (size_t)m->height * (size_t)m->width;
   bool state = caec_state_new(m, &R->s);
-  R->x = malloc(images * sizeof(float)), R->t = malloc(images * sizeof(float)), R->y = malloc(images * sizeof(float));
+  R->y = malloc(images * sizeof(float));
   R->mse = malloc((size_t)m->batch * sizeof(double)), R->dssim = malloc((size_t)m->batch * sizeof(double));
   R->psnr = malloc((size_t)m->batch * sizeof(double));
   R->ts = malloc((size_t)(m->nparams + 1) * sizeof(StTensor));
-  if (!state || !R->x || !R->t || !R->y || !R->mse || !R->dssim || !R->psnr || !R->ts)
+  if (!state || !R->y || !R->mse || !R->dssim || !R->psnr || !R->ts)
     rc = caec_fail(m, "%s", "out of memory");
   if (rc < 0 && !(rc = open_run(R)) && !(rc = open_data(R))) {
     int epochs = R->o.epochs ? R->o.epochs : R->sc.epochs;
@@ -683,7 +684,7 @@ int caec_train_main(const CaecModel *m, int argc, char **argv) {
     cache_close(&R->cache);
   if (state)
     caec_state_free(m, &R->s);
-  free(R->x), free(R->t), free(R->y), free(R->mse), free(R->dssim), free(R->psnr), free(R->ts), free(R->log);
+  free(R->y), free(R->mse), free(R->dssim), free(R->psnr), free(R->ts), free(R->log);
   free(R);
   return rc;
 }

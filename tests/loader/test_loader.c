@@ -6,7 +6,10 @@
 #include "loader.h"
 #include "testutil.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 enum { H = 12, W = 10, VOLUMES = 3, PER_VOLUME = 9, BATCH = 4 };
 
@@ -34,6 +37,21 @@ static void make_cache(const char *path) {
   }
 }
 
+// The rest of the current epoch's batches into x and t, back to back; returns the number of images.
+// A slow consumer gives the workers time to fill every other slot while it holds a batch, which they
+// must leave alone.
+static int take(Loader *l, bool slow, float *x, float *t) {
+  int total = 0;
+  float *bx, *bt;
+  for (int n; (n = loader_next(l, &bx, &bt)) > 0; total += n) {
+    if (slow)
+      usleep(1000);
+    memcpy(x + (size_t)total * H * W, bx, sizeof(float) * (size_t)n * H * W);
+    memcpy(t + (size_t)total * H * W, bt, sizeof(float) * (size_t)n * H * W);
+  }
+  return total;
+}
+
 // All batches of epochs 0 and 1 of a loader, back to back; returns the number of images.
 static int run(const SliceCache *c, int threads, int ahead, float *x, float *t) {
   LoaderConfig cfg = {c, SET_TRAIN, BATCH, 7, true, augment_defaults(), threads, ahead};
@@ -42,8 +60,7 @@ static int run(const SliceCache *c, int threads, int ahead, float *x, float *t) 
   int total = 0;
   for (uint32_t e = 0; l && e < 2; e++) {
     loader_start(l, e, 0);
-    for (int n; (n = loader_next(l, x + (size_t)total * H * W, t + (size_t)total * H * W)) > 0;)
-      total += n;
+    total += take(l, threads > 1, x + (size_t)total * H * W, t + (size_t)total * H * W);
   }
   loader_free(l);
   return total;
@@ -100,18 +117,17 @@ int main(void) {
     memset(x2, 0, size * sizeof(float));
     CHECK(run(&c, threads[k], ahead[k], x2, t2) == total, "image count with %d threads", threads[k]);
     CHECK(!memcmp(x, x2, (size_t)total * H * W * sizeof(float)) && !memcmp(t, t2, (size_t)total * H * W * sizeof(float)),
-          "%d threads, %d slots: other batches", threads[k], ahead[k]);
+          "%d threads, %d ahead: other batches", threads[k], ahead[k]);
   }
 
   // Resume at batch 2 of epoch 1, after a restart in the middle of epoch 0.
   LoaderConfig cfg = {&c, SET_TRAIN, BATCH, 7, true, aug, 3, 2};
   Loader *l = loader_new(&cfg);
   loader_start(l, 0, 0);
-  CHECK(loader_next(l, x2, t2) == BATCH, "a full first batch");
+  float *bx, *bt;
+  CHECK(loader_next(l, &bx, &bt) == BATCH, "a full first batch");
   loader_start(l, 1, 2);
-  int got = 0;
-  for (int m; (m = loader_next(l, x2 + (size_t)got * H * W, t2 + (size_t)got * H * W)) > 0;)
-    got += m;
+  int got = take(l, false, x2, t2);
   CHECK(got == n - 2 * BATCH, "resumed epoch gives %d images", got);
   size_t from = ((size_t)n + 2 * BATCH) * H * W;
   CHECK(!memcmp(x2, x + from, (size_t)got * H * W * sizeof(float)), "the resumed batches are the originals");
