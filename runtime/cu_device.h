@@ -12,7 +12,7 @@
 // Zeroed memory of bytes, 256-byte aligned; NULL when there is none.
 void *cu_dev_alloc(size_t bytes);
 void cu_dev_free(void *p);
-// Copies between host memory and device memory, in order with the runs.
+// Copies between host memory and device memory (or within device memory), in order with the runs.
 void cu_dev_upload(void *dst, const void *src, size_t bytes);
 void cu_dev_download(void *dst, const void *src, size_t bytes);
 // Runs the program's launches in order over the arenas and waits for them.

@@ -61,8 +61,9 @@ double cu_train_step(const CuModel *cm, CaecState *s, const CaecHyper *h, const 
                    h->dropout, h->update, h->seed, s->step};
   cu_dev_upload(d->hyper, &hyper, sizeof hyper);
   cu_dev_upload(d->x, x, d->image_bytes);
-  // The target has a buffer of its own, so that the captured program reads one place whatever the caller gives.
-  cu_dev_upload(d->target, s->target ? s->target : x, d->image_bytes);
+  // The target has a buffer of its own, so that the captured program reads one place whatever the caller
+  // gives; without one it is x, copied on the device rather than sent from the host a second time.
+  cu_dev_upload(d->target, s->target ? s->target : d->x, d->image_bytes);
   cu_dev_run(&cm->train, &d->A, &d->graph[0]);
   double loss[2];
   cu_dev_download(loss, d->loss, sizeof loss);
