@@ -413,6 +413,10 @@ int main(void) {
       {"k1 s2 convT gaps", 1, 16, 9, 9, 16, 5, 5, 1, 2, 0, 0, 0, 0},
       {"full pad", 1, 16, 6, 5, 16, 8, 7, 3, 1, 2, 2, 0, 0},
       {"wide channels", 1, 96, 6, 5, 80, 6, 5, 3, 1, 1, 1, 0, 0},
+      // The seed models' full-size layers around the 128 x 128 images.
+      {"seed first layer", 2, 1, 128, 128, 32, 64, 64, 3, 2, 0, 0, 0, 0},
+      {"seed last layer", 2, 16, 128, 128, 1, 128, 128, 3, 1, 1, 1, 0, 0},
+      {"seed output convT 32+32", 2, 16, 128, 128, 64, 64, 64, 3, 2, 0, 0, 0, 32},
   };
   const int ncases = (int)(sizeof cases / sizeof *cases);
   omp_set_num_threads(2);

@@ -683,7 +683,8 @@ int main(void) {
   static const struct {
     int n, c, hw, groups, ca, dca;
   } norms[] = {{2, 1, 35, 1, 0, 0},    {3, 1, 17000, 1, 0, 0}, {1, 16, 49, 4, 0, 0},  {2, 20, 36, 5, 16, 16},
-               {3, 32, 1100, 8, 0, 16}, {2, 17, 30, 1, 16, 16}, {2, 48, 25, 3, 32, 0}, {1, 33, 1100, 3, 32, 32}};
+               {3, 32, 1100, 8, 0, 16}, {2, 17, 30, 1, 16, 16}, {2, 48, 25, 3, 32, 0}, {1, 33, 1100, 3, 32, 32},
+               {2, 16, 128 * 128, 4, 0, 0}}; // the last: a seed model's 128 x 128 batch norm, planes of many chunks
   for (size_t k = 0; k < sizeof norms / sizeof *norms; k++)
     for (int relu = 0; relu < 2; relu++)
       for (int gn = 0; gn < 2; gn++) {
