@@ -4,11 +4,17 @@
 // scatter the reverse, and wgrad both ops' weight and bias gradients.
 #include "caec.h"
 
+#include <stdlib.h>
+
 // CUDA: a gather or scatter whose output feeds a batch norm is followed by
 // the row sums that the C kernels compute in their epilogue, as one more stage.
 static CuPlan with_row_sums(const Emit *e, const Kern *k, CuPlan p, const KConv *g, bool gather) {
-  if (k->aux[0] < 0 || p.stages == CU_MAX_STAGES)
+  if (k->aux[0] < 0)
     return p;
+  if (p.stages == CU_MAX_STAGES) { // gather and scatter are one launch; more would leave no room
+    fprintf(stderr, "caec: internal error: a convolution of %d launches has no room for its row sums\n", p.stages);
+    abort();
+  }
   int c = gather ? g->gc : g->ic, h = gather ? g->gh : g->ih, w = gather ? g->gw : g->iw;
   CuPlan r = cu_row_sums_plan(g->n, c, h, w);
   if (e->cuda && e->stage == p.stages)

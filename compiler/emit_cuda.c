@@ -118,7 +118,9 @@ typedef struct Launch {
 typedef struct Launches {
   Launch *items;
   int n, cap;
-  int64_t work_bytes; // the most any op needs
+  const char **kernels; // the distinct kernels, in the order of NAME.cu
+  int nkernels, kernels_cap;
+  int64_t work_bytes;   // the most any op needs
 } Launches;
 
 // The kernels into out (each distinct one once) and the launches of both programs.
@@ -151,6 +153,7 @@ static Launches emit_kernels(FILE *out, Arena *a, const Step *s) {
         fputs(named, out);
         free(named);
         *ARENA_PUSH(a, seen, nseen, cap) = (Seen){arena_strndup(a, text, strlen(text)), fn};
+        *ARENA_PUSH(a, ls.kernels, ls.nkernels, ls.kernels_cap) = fn;
       }
       free(text);
       Launch *l = ARENA_PUSH(a, ls.items, ls.n, ls.cap);
@@ -160,10 +163,17 @@ static Launches emit_kernels(FILE *out, Arena *a, const Step *s) {
   return ls;
 }
 
+// The CUDA files' fill arguments: the kernels, emitted once for both files.
+typedef struct CudaFile {
+  EmitFile f; // first, so that the fill callbacks' EmitFile is this
+  const char *kernels; // NAME.cu's kernels
+  const Launches *ls;
+} CudaFile;
+
 static void emit_device(FILE *out, const EmitFile *f) {
   emit_provenance(out, f, "the CUDA kernels of the training step and inference");
   fprintf(out, "#include \"cu_kern.cuh\"\n\n");
-  emit_kernels(out, f->c->arena, f->s);
+  fputs(((const CudaFile *)f)->kernels, out);
 }
 
 static void emit_programs(FILE *out, const Step *s, const Launches *ls) {
@@ -187,32 +197,19 @@ static void emit_programs(FILE *out, const Step *s, const Launches *ls) {
 
 static void emit_host(FILE *out, const EmitFile *f) {
   const Step *s = f->s;
-  Arena *a = f->c->arena;
   emit_provenance(out, f, "the host side of the CUDA trainer");
   fprintf(out, "#include \"%s.h\"\n\n#include \"cu_host.h\"\n\n", s->g->model_name);
-  // The kernels again, into a sink, for their names, grids and workspace.
-  FILE *sink = fopen("/dev/null", "w");
-  if (!sink) {
-    fprintf(stderr, "caec: error: cannot open /dev/null\n");
-    exit(1);
-  }
-  Launches ls = emit_kernels(sink, a, s);
-  fclose(sink);
+  const Launches *ls = ((const CudaFile *)f)->ls;
   fprintf(out, "// The kernels of %s.cu.\n", s->g->model_name);
-  for (int i = 0; i < ls.n; i++) {
-    bool first = true;
-    for (int j = 0; j < i && first; j++)
-      first = strcmp(ls.items[j].fn, ls.items[i].fn) != 0;
-    if (first)
-      fprintf(out, "CU_KERNEL(%s);\n", ls.items[i].fn);
-  }
+  for (int i = 0; i < ls->nkernels; i++)
+    fprintf(out, "CU_KERNEL(%s);\n", ls->kernels[i]);
   fprintf(out, "\n");
-  emit_programs(out, s, &ls);
+  emit_programs(out, s, ls);
   fprintf(out, "static const CuModel cuda = {\n"
                "    .train = {train_launches, sizeof train_launches / sizeof *train_launches},\n"
                "    .forward = {forward_launches, sizeof forward_launches / sizeof *forward_launches},\n"
                "    .work_bytes = %lld,\n};\n\n",
-          (long long)ls.work_bytes);
+          (long long)ls->work_bytes);
   fprintf(out, "static double train_step(CaecState *s, const CaecHyper *h, const float *x, float *y) {\n"
                "  return cu_train_step(&cuda, s, h, x, y);\n}\n\n"
                "static void forward(CaecState *s, const float *x, float *y) { cu_forward(&cuda, s, x, y); }\n\n"
@@ -222,10 +219,17 @@ static void emit_host(FILE *out, const EmitFile *f) {
 
 bool emit_cuda(Ctx *c, const Step *s, const char *dir, const char *command) {
   const char *name = s->g->model_name;
+  char *kernels;
+  size_t len;
+  FILE *m = emit_memstream(&kernels, &len);
+  Launches ls = emit_kernels(m, c->arena, s);
+  fclose(m);
   EmitFile h = {c, s, command, arena_printf(c->arena, "%s.h", name), true};
-  EmitFile dev = {c, s, command, arena_printf(c->arena, "%s.cu", name), true};
-  EmitFile host = {c, s, command, arena_printf(c->arena, "%s.c", name), true};
-  return emit_write_file(c, arena_printf(c->arena, "%s/%s.h", dir, name), emit_header, &h) &&
-         emit_write_file(c, arena_printf(c->arena, "%s/%s.cu", dir, name), emit_device, &dev) &&
-         emit_write_file(c, arena_printf(c->arena, "%s/%s.c", dir, name), emit_host, &host);
+  CudaFile dev = {{c, s, command, arena_printf(c->arena, "%s.cu", name), true}, kernels, &ls};
+  CudaFile host = {{c, s, command, arena_printf(c->arena, "%s.c", name), true}, kernels, &ls};
+  bool ok = emit_write_file(c, arena_printf(c->arena, "%s/%s.h", dir, name), emit_header, &h) &&
+            emit_write_file(c, arena_printf(c->arena, "%s/%s.cu", dir, name), emit_device, &dev.f) &&
+            emit_write_file(c, arena_printf(c->arena, "%s/%s.c", dir, name), emit_host, &host.f);
+  free(kernels);
+  return ok;
 }
