@@ -19,6 +19,9 @@ Sections, in order (--only picks some):
   compile   caec compile per model, and caec build (the C compiler and link)
 --smoke runs every section on the test trainers' small shapes (batch 2,
 32x32), once, on one thread: it checks that the benchmark works, in < 1 minute.
+A kernel that fails its correctness check makes the run exit 1, naming it and
+its error, after the whole report is written (--wrong IMPL, for the test of
+that: IMPL's kernels are spoilt before their checks).
 
 Environment: CAEC_BUILD (build), CAEC_BENCH_THREADS (2), CAEC_BENCH_STEPS
 (timed steps of our trainers, 5), CAEC_BENCH_PEER_STEPS (of PyTorch's, 3).
@@ -60,19 +63,21 @@ class Bench:
         self.steps = 1 if a.smoke else int(os.environ.get("CAEC_BENCH_STEPS", "5"))
         self.peer_steps = 1 if a.smoke else int(os.environ.get("CAEC_BENCH_PEER_STEPS", "3"))
         self.rows = []
+        self.wrong = []  # the failed correctness checks: "impl problem: error"
         self.versions = {}
         self.work = tempfile.mkdtemp(prefix="caec_bench_")
 
     # ---- running programs ----------------------------------------------------------------------
 
-    def run(self, cmd, threads):
-        """Runs cmd with OMP_NUM_THREADS=threads; returns its stdout and its peak RSS in MiB."""
+    def run(self, cmd, threads, checks=False):
+        """Runs cmd with OMP_NUM_THREADS=threads; returns its stdout and its peak RSS in MiB. With checks, its
+        exit status 1 means failed correctness checks (its rows say which), not a failed run."""
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         p = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         out = p.stdout.read()
         _, status, usage = os.wait4(p.pid, 0)  # this child's own rusage: its max RSS
         p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode:
+        if p.returncode and not (checks and p.returncode == 1):
             sys.exit("bench: failed (exit %d): %s" % (p.returncode, " ".join(map(str, cmd))))
         return out, usage.ru_maxrss / 1024.0
 
@@ -108,7 +113,12 @@ class Bench:
             options = ["--reps", "1", "--min-seconds", "0"]
         else:  # problems of up to 16 MiB, which the caches can hold between runs, are timed cold too
             options = ["--threads", ",".join(map(str, sorted(self.thread_list, reverse=True))), "--cold-mib", "16"]
-        self.add_csv(self.run([self.build + "/bench/kernels"] + options + self.sources(), self.threads)[0])
+        if self.a.wrong:
+            options += ["--wrong", self.a.wrong]
+        first = len(self.rows)
+        self.add_csv(self.run([self.build + "/bench/kernels"] + options + self.sources(), self.threads, True)[0])
+        self.wrong += ["%s %s: %s" % (r["impl"], r["name"], r["note"].split(";")[0][len("WRONG: "):])
+                       for r in self.rows[first:] if r["note"].startswith("WRONG: ")]
         found = (re.search(r"oneDNN [0-9.]+", r["note"]) for r in self.rows if r["impl"] == "onednn")
         self.versions["onednn"] = next((m.group(0) for m in found if m), "oneDNN not built")
 
@@ -226,6 +236,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=None, help="results folder (default bench/results; smoke: BUILD/bench/smoke)")
     ap.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
+    ap.add_argument("--wrong", choices=["caec", "onednn"], help="for tests: spoil IMPL's kernels before the checks")
     a = ap.parse_args()
     only = a.only.split(",")
     for s in only:
@@ -248,6 +259,11 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import report
     report.main([a.out])
+    for w in b.wrong:
+        log("WRONG: " + w)
+    if b.wrong:
+        sys.exit("bench: %d kernel%s failed the correctness check (above); the report in %s lists them" %
+                 (len(b.wrong), "" if len(b.wrong) == 1 else "s", a.out))
 
 
 if __name__ == "__main__":

@@ -208,6 +208,7 @@ enum { MAX_THREAD_COUNTS = 8 };
 
 typedef struct Options {
   bool impl[IMPLS], list;
+  int wrong; // test-only (--wrong IMPL): that implementation's results are spoilt before the check; -1: none
   int check_batch;
   Protocol protocol;
   double cold_mib;
@@ -221,7 +222,10 @@ typedef struct Check {
   char text[256];
 } Check;
 
-static Check check(const Impl *impl, const Data *d, const Ref *ref) {
+static int failed_checks;
+
+// spoil: add 1 to the first value, as a wrong kernel would (so that the test of a failing bench has one).
+static Check check(const Impl *impl, const Data *d, const Ref *ref, bool spoil) {
   Check c = {0};
   void *state = impl->make(d, c.text, sizeof c.text);
   if (!state)
@@ -231,10 +235,18 @@ static Check check(const Impl *impl, const Data *d, const Ref *ref) {
   Result r = result_new(&q);
   impl->result(state, &r);
   impl->free(state);
+  if (spoil)
+    (r.out ? r.out : r.dw)[0] += 1;
   const char *worst;
   c.ran = true, c.error = ref_error(ref, d, &q, &r, &worst);
   c.ok = c.error <= TOLERANCE_PPM * 1e-6;
   snprintf(c.text, sizeof c.text, "%serror %.1e (%s) at batch %d", c.ok ? "" : "WRONG: ", c.error, worst, d->p.g.n);
+  if (!c.ok) {
+    char name[NAME_BYTES];
+    problem_name(&d->p, name);
+    fprintf(stderr, "bench kernels: WRONG: %s %s: %s\n", impl->name, name, c.text + strlen("WRONG: "));
+    failed_checks++;
+  }
   result_free(&r);
   return c;
 }
@@ -292,7 +304,7 @@ static void run_problem(const Options *o, const Found *f) {
   Check checks[2] = {{0}, {0}};
   for (int i = 0; i < 2; i++)
     if (o->impl[i])
-      checks[i] = check(&impls[i], &d, &ref);
+      checks[i] = check(&impls[i], &d, &ref, o->wrong == i);
   char name[NAME_BYTES], where[WHERE_BYTES + 64] = "";
   problem_name(&f->p, name);
   if (f->where[0])
@@ -336,6 +348,14 @@ static bool parse_impls(const char *list, bool impl[IMPLS]) {
   return true;
 }
 
+// --wrong's implementation: one of the two that are checked.
+static bool parse_wrong(const char *name, int *wrong) {
+  for (*wrong = 0; *wrong < NAIVE; ++*wrong)
+    if (!strcmp(name, impl_names[*wrong]))
+      return true;
+  return false;
+}
+
 // A model's convolution FLOPs per training step: the work its trainer's GFLOP/s are counted in.
 typedef struct ModelWork {
   char model[64];
@@ -366,14 +386,16 @@ static bool parse_threads(const char *list, Options *o) {
 
 static int usage(void) {
   fputs("usage: kernels [--impl caec,onednn,naive] [--threads LIST] [--check-batch N] [--reps R] [--min-seconds S]\n"
-        "               [--cold-mib M] [--list]"
-        " (GENERATED.c | NAME)...\n",
+        "               [--cold-mib M] [--list] [--wrong caec|onednn]"
+        " (GENERATED.c | NAME)...\n"
+        "Exits 1 when any implementation fails its check, after the whole report (--wrong, for tests: that\n"
+        "implementation's results are spoilt first).\n",
         stderr);
   return 2;
 }
 
 int main(int argc, char **argv) {
-  Options o = {{true, true, true}, false, 2, {1, 5, 0.2, false}, 0, {omp_get_max_threads()}, 1};
+  Options o = {{true, true, true}, false, -1, 2, {1, 5, 0.2, false}, 0, {omp_get_max_threads()}, 1};
   FoundList list = {0};
   ModelWork work[64];
   int nwork = 0;
@@ -384,6 +406,8 @@ int main(int argc, char **argv) {
     Problem p;
     if (!strcmp(a, "--impl") && v)
       ok = parse_impls(argv[++i], o.impl);
+    else if (!strcmp(a, "--wrong") && v)
+      ok = parse_wrong(argv[++i], &o.wrong);
     else if (!strcmp(a, "--threads") && v)
       ok = parse_threads(argv[++i], &o);
     else if (!strcmp(a, "--check-batch") && v)
@@ -416,5 +440,7 @@ int main(int argc, char **argv) {
     } else
       run_problem(&o, &list.items[i]);
   found_free(&list);
-  return 0;
+  if (failed_checks)
+    fprintf(stderr, "bench kernels: %d failed correctness check%s\n", failed_checks, failed_checks == 1 ? "" : "s");
+  return failed_checks ? 1 : 0;
 }
