@@ -1,16 +1,17 @@
 // test_experiment.c: `caec compare` and `caec experiment` (argv[1] caec,
-// argv[2] the folder of the five seed models' trainers at batch 2, 32x32).
-// compare: p-values against the t distribution's closed forms for 1 and 2
-// degrees of freedom, and its messages. experiment: both of the seed's tables
-// on a small cache, every file it promises, resumption with more epochs, and
-// bad usage.
+// argv[2] the folder of the five seed models' trainers at batch 2, 32x32,
+// argv[3] stats_oracle.py). compare: p-values against the t distribution's
+// closed forms for 1 and 2 degrees of freedom, and its messages. experiment:
+// both of the seed's tables on a small cache, every file it promises, every
+// number of its tables against SciPy (stats_oracle.py), resumption with more
+// epochs, and bad usage.
 #include "safetensors.h"
 #include "testcache.h"
 
 #include <sys/wait.h>
 
 enum { SIZE = 32, PER_VOLUME = 4 };
-static const char *caec, *trainers;
+static const char *caec, *trainers, *oracle;
 
 // Runs `caec ARGS...` with its output in out.txt; its exit status.
 #define RUN(...) exit_status(start_program(caec, NULL, (const char *[]){__VA_ARGS__, NULL}))
@@ -47,10 +48,12 @@ static void test_compare(void) {
   // p = 1 - (2 / pi) atan(|t|) = 0.29517.
   const double zero[3] = {0, 0, 0}, three[3] = {1, 2, 3}, two[2] = {1, 3};
   const char *b3 = per_image("b3", 3, zero, 0.5, 0), *a3 = per_image("a3", 3, three, 0.5, 0);
-  CHECK(RUN("compare", a3, b3) == 0 && strstr(output(), "0.07418"), "compare, 2 df: %s", output());
-  CHECK(strstr(output(), "3.464") && strstr(output(), "3 paired images"), "t = 2 sqrt(3): %s", output());
+  CHECK(RUN("compare", a3, b3) == 0 && strstr(output(), " 0.0741799\n"), "compare, 2 df: %s", output());
+  CHECK(strstr(output(), " 3.4641 ") && strstr(output(), "3 paired images"), "t = 2 sqrt(3): %s", output());
+  CHECK(RUN("compare", b3, a3) == 0 && strstr(output(), " -3.4641 ") && strstr(output(), " 0.0741799\n"),
+        "B - A: t = -2 sqrt(3): %s", output());
   const char *b2 = per_image("b2", 2, zero, 0.5, 0), *a2 = per_image("a2", 2, two, 0.5, 0);
-  CHECK(RUN("compare", a2, b2) == 0 && strstr(output(), "0.2952"), "compare, 1 df: %s", output());
+  CHECK(RUN("compare", a2, b2) == 0 && strstr(output(), " 0.295167\n"), "compare, 1 df: %s", output());
   CHECK(RUN("compare", b3, b3) == 0 && strstr(output(), " 1\n"), "identical runs: p = 1: %s", output());
 
   const char *other = per_image("other", 3, three, 0.5, 7);
@@ -83,6 +86,10 @@ static void check_experiment(const char *out, int configs, int epochs, const cha
   snprintf(row, sizeof row, "| %d | ", configs);
   CHECK(md && strstr(md, row) && !strstr(md, "failed"), "%s: %s", path, md ? md : "missing");
   free(md);
+  // Every number of results.csv, results.md and pvalues.csv from the runs' per-image rows.
+  CHECK(exit_status(start_program("/usr/bin/python3", NULL, (const char *[]){oracle, "experiment", caec, out, NULL})) ==
+            0,
+        "%s against SciPy: %s", out, output());
   snprintf(path, sizeof path, "%s/pvalues.csv", out);
   CHECK(count_lines(path) == 1 + 3 * pairs, "%s: %d lines, not %d", path, count_lines(path), 1 + 3 * pairs);
   for (int k = 0; k < 3; k++) {
@@ -148,11 +155,11 @@ static void test_experiment(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: test_experiment CAEC TRAINERS\n");
+  if (argc != 4) {
+    fprintf(stderr, "usage: test_experiment CAEC TRAINERS STATS_ORACLE\n");
     return 2;
   }
-  caec = argv[1], trainers = argv[2];
+  caec = argv[1], trainers = argv[2], oracle = argv[3];
   make_dir("caec_experiment");
   test_compare();
   test_experiment();
