@@ -4,7 +4,7 @@
 //                                       file that is not NIfTI and one of another kind: the cache against
 //                                       the volumes, the manifests, the split, thread counts, the preview
 //   test_data errors CAEDATA            empty and all-bad folders, unwritable outputs, bad caches, usage
-//   test_data colin-prepare CAEDATA CH2 prepare on Colin27 (skipped with a note when it is absent)
+//   test_data colin-prepare CAEDATA CH2 prepare on Colin27 (skipped, 77, when it is absent)
 //   test_data colin-inspect CAEDATA CH2 inspect on Colin27 (the same)
 //   test_data phantom PATH              writes one head volume on IXI's 256x256x150 grid, to time caedata
 //                                       prepare by hand
@@ -570,13 +570,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   caedata = argv[2];
+  if (!strncmp(argv[1], "colin", 5) && argc == 4 && !exists(argv[3]))
+    return printf("skipped: %s is absent (Debian's mricron-data): Colin27 left out\n", argv[3]), TEST_SKIPPED;
   make_dir("caedata");
   if (!strcmp(argv[1], "prepare") && argc == 4)
     test_prepare(argv[3]);
   else if (!strcmp(argv[1], "errors"))
     test_errors();
-  else if (!strncmp(argv[1], "colin", 5) && argc == 4 && !exists(argv[3]))
-    printf("note: %s is absent (Debian's mricron-data): Colin27 left out\n", argv[3]);
   else if (!strcmp(argv[1], "colin-prepare") && argc == 4)
     test_colin_prepare(argv[3]);
   else if (!strcmp(argv[1], "colin-inspect") && argc == 4)

@@ -127,8 +127,8 @@ static void test_experiment(void) {
   CHECK(RUN("experiment", "--data", data, "--out", out_a, "--epochs", "1", "--trainers", trainers, "--threads",
             "1") == 0,
         "experiment, Table A: %s", output());
-  check_experiment(out_a, 12, 1, "skip_cae-dssim-l2");
   CHECK(strstr(output(), "== experiment 12/12: skip_cae-dssim "), "the last configuration: %s", output());
+  check_experiment(out_a, 12, 1, "skip_cae-dssim-l2");
 
   CHECK(RUN("experiment", "--data", data, "--out", out_b, "--epochs", "1", "--trainers", trainers, "--no-augment") ==
             0,
