@@ -145,8 +145,10 @@ int caec_fail(const CaecModel *m, const char *fmt, const char *arg) {
 
 bool caec_parse_number(const char *s, double *v) {
   char *end;
+  size_t n = strlen(s);
   *v = strtod(s, &end);
-  return *s && !*end && isfinite(*v);
+  // Decimal only: strtod also takes leading spaces, hexadecimal, "inf" and "nan".
+  return n && end == s + n && strspn(s, "0123456789+-.eE") == n && isfinite(*v);
 }
 
 int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs *o) {

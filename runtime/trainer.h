@@ -118,7 +118,7 @@ bool caec_write(const CaecModel *m, const char *path, const StTensor *ts, int co
 int caec_usage_error(const char *prog, const char *msg, const char *arg);
 // Prints "PROG: error: MSG", MSG a format of one string; returns 1.
 int caec_fail(const CaecModel *m, const char *fmt, const char *arg);
-// A whole string as a finite number.
+// A whole string as a finite decimal number.
 bool caec_parse_number(const char *s, double *v);
 // Reads every parameter by name from f (read from path) into s->params; false after a message.
 bool caec_load_params(const CaecModel *m, const char *path, const StFile *f, CaecState *s);
