@@ -584,7 +584,8 @@ static int train(Run *R, int epochs) {
 
 // ---- setup -------------------------------------------------------------------------------
 
-// The data set, its sizes and sets, and the loaders; 0 or an exit status after a message.
+// The data set, its sizes and sets; 0 or an exit status after a message. Before
+// open_run, so that a bad data set leaves no RUN folder behind.
 static int open_data(Run *R) {
   const CaecModel *m = R->m;
   char path[PATH_BYTES];
@@ -598,6 +599,12 @@ static int open_data(Run *R) {
     return 1;
   }
   R->steps = ntrain / m->batch;
+  return 0;
+}
+
+// The loaders, which draw from the run's seed and corruption (after open_run); 0 or 1 after a message.
+static int start_loaders(Run *R) {
+  const CaecModel *m = R->m;
   int workers = caec_loader_workers(R->o.threads);
   AugmentParams aug = augment_scaled(run_augment(&R->r), m->width);
   LoaderConfig tc = {&R->cache, SET_TRAIN, m->batch, R->r.seed, true, aug, workers, AHEAD};
@@ -616,13 +623,13 @@ static int open_run(Run *R) {
       snprintf(R->log_path, PATH_BYTES, "%s/log.csv", out) >= PATH_BYTES ||
       snprintf(R->plot_path, PATH_BYTES, "%s/loss.png", out) >= PATH_BYTES)
     return caec_fail(m, "--out is too long: %s", out);
-  if (caec_make_folder(m, out))
-    return 1;
   bool exists = access(R->last, F_OK) == 0;
   if (exists && !R->o.resume)
     return caec_fail(m, "%s exists: add --resume to continue that run, or choose another --out", R->last);
   if (!exists && R->o.resume)
     return caec_fail(m, "--resume: %s does not exist", R->last);
+  if (caec_make_folder(m, out)) // only now: a mistaken --resume makes no folder
+    return 1;
   if (R->o.resume) {
     if (!restore(R) || !same_settings(R))
       return 1;
@@ -668,7 +675,7 @@ int caec_train_main(const CaecModel *m, int argc, char **argv) {
   R->ts = malloc((size_t)(m->nparams + 1) * sizeof(StTensor));
   if (!state || !R->y || !R->mse || !R->dssim || !R->psnr || !R->ts)
     rc = caec_fail(m, "%s", "out of memory");
-  if (rc < 0 && !(rc = open_run(R)) && !(rc = open_data(R))) {
+  if (rc < 0 && !(rc = open_data(R)) && !(rc = open_run(R)) && !(rc = start_loaders(R))) {
     int epochs = R->o.epochs ? R->o.epochs : R->sc.epochs;
     if (R->r.stopped || R->r.epoch >= epochs)
       fprintf(stderr, "%s: %s: the run has ended (%lld epochs%s): nothing to do\n", m->name, R->last,
