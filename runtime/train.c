@@ -677,14 +677,21 @@ int caec_train_main(const CaecModel *m, int argc, char **argv) {
     rc = caec_fail(m, "%s", "out of memory");
   if (rc < 0 && !(rc = open_data(R)) && !(rc = open_run(R)) && !(rc = start_loaders(R))) {
     int epochs = R->o.epochs ? R->o.epochs : R->sc.epochs;
-    if (R->r.stopped || R->r.epoch >= epochs)
+    bool ended = R->r.stopped || R->r.epoch >= epochs;
+    if (ended)
       fprintf(stderr, "%s: %s: the run has ended (%lld epochs%s): nothing to do\n", m->name, R->last,
               (long long)R->r.epoch, R->r.stopped ? ", early stopping" : "");
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old; // a second Ctrl-C kills
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
-    rc = train(R, epochs);
-    sigaction(SIGINT, &old, NULL);
+    // log.csv (its header, a resumed run's rows) before the first epoch: a RUN whose files cannot be
+    // written fails now, not after an epoch's work.
+    if (!ended && !log_write(R)) {
+      rc = 1;
+    } else {
+      struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old; // a second Ctrl-C kills
+      sigemptyset(&sa.sa_mask);
+      sigaction(SIGINT, &sa, &old);
+      rc = train(R, epochs);
+      sigaction(SIGINT, &old, NULL);
+    }
   }
   loader_free(R->train), loader_free(R->val);
   if (R->cache.map)
