@@ -43,6 +43,12 @@ static bool commit(const CaecModel *m, AtomicFile *a, int write_error) {
   return false;
 }
 
+// Removes the temporary file of an atomic write that is not to be committed.
+static void discard(AtomicFile *a) {
+  char err[64];
+  atomic_commit(a, ECANCELED, err, sizeof err);
+}
+
 // ---- eval ------------------------------------------------------------------------------
 
 typedef struct EvalOptions {
@@ -285,8 +291,9 @@ static int recon_options(const CaecModel *m, int argc, char **argv, ReconOptions
 
 // data (on the grid of the volume read into nim's header) as a float32 NIfTI file with that header's
 // geometry: its dims, voxel sizes, units, qform and sform; the same NIfTI version (NIfTI-2 keeps its
-// double-precision matrices), always a single file.
-static bool write_volume(const CaecModel *m, nifti_image *nim, const char *path, const float *data) {
+// double-precision matrices), always a single file: written to a (opened by create for path) and
+// committed, or left uncommitted when the header cannot be made.
+static bool write_volume(const CaecModel *m, nifti_image *nim, AtomicFile *a, const char *path, const float *data) {
   nim->datatype = DT_FLOAT32, nim->nbyper = 4;
   nim->scl_slope = 1, nim->scl_inter = 0;
   nim->cal_min = 0, nim->cal_max = 1;
@@ -309,13 +316,10 @@ static bool write_volume(const CaecModel *m, nifti_image *nim, const char *path,
   }
   static const char no_extension[4];
   size_t hsize = v2 ? sizeof h.n2 : sizeof h.n1, bytes = (size_t)nim->nvox * sizeof(float);
-  AtomicFile a;
-  if (!create(m, &a, path))
-    return false;
   // zlib writes through its own descriptor of the temporary file ("T": uncompressed), which the commit
   // then syncs and renames; the FILE of a has nothing buffered.
   size_t n = strlen(path);
-  int fd = fflush(a.f) ? -1 : dup(fileno(a.f));
+  int fd = fflush(a->f) ? -1 : dup(fileno(a->f));
   gzFile z = fd < 0 ? NULL : gzdopen(fd, strcmp(path + n - 3, ".gz") ? "wbT" : "wb6");
   if (!z && fd >= 0)
     close(fd);
@@ -324,7 +328,7 @@ static bool write_volume(const CaecModel *m, nifti_image *nim, const char *path,
             gzwrite(z, no_extension, sizeof no_extension) == (int)sizeof no_extension &&
             gzwrite(z, data, (unsigned)bytes) == (int)bytes;
   ok = (z ? gzclose(z) == Z_OK : false) && ok;
-  return commit(m, &a, ok ? 0 : errno ? errno : EIO);
+  return commit(m, a, ok ? 0 : errno ? errno : EIO);
 }
 
 // Slices [first, first + n) of v through the model, into out (and residual when not NULL) on v's grid.
@@ -384,8 +388,19 @@ int caec_reconstruct_main(const CaecModel *m, int argc, char **argv) {
   for (int first = 0; !rc && first < slices; first += m->batch)
     rc = reconstruct_batch(m, &s, &v, first, slices - first < m->batch ? slices - first : m->batch, &out,
                            o.residual ? &residual : NULL, x, y, slice, back);
-  if (!rc && (!write_volume(m, nim, o.out, out.data) || (o.residual && !write_volume(m, nim, o.residual, residual.data))))
-    rc = 1;
+  // Both files are opened before either is written, so that an OUT or R that cannot be written leaves
+  // neither in place.
+  AtomicFile files[2] = {{0}, {0}};
+  const char *paths[2] = {o.out, o.residual};
+  const float *volumes[2] = {out.data, residual.data};
+  int nfiles = o.residual ? 2 : 1;
+  for (int k = 0; !rc && k < nfiles; k++)
+    rc = !create(m, &files[k], paths[k]);
+  for (int k = 0; !rc && k < nfiles; k++)
+    rc = !write_volume(m, nim, &files[k], paths[k], volumes[k]);
+  for (int k = 0; k < nfiles; k++)
+    if (files[k].f) // not committed: after an error
+      discard(&files[k]);
   if (!rc)
     printf("%s: %s: %d sagittal slices of %dx%d -> %s%s%s\n", m->name, o.in, slices, v.dim[v.axis_of[2]],
            v.dim[v.axis_of[1]], o.out, o.residual ? ", residual " : "", o.residual ? o.residual : "");
