@@ -19,9 +19,11 @@ static const Rgb WHITE = {255, 255, 255}, BLACK = {0, 0, 0};
 
 typedef struct FigureOptions {
   CaecStepArgs step; // --weights, --out (DIR), --seed
-  const char *data, *slices;
+  const char *data;
   SplitSet set;
   int count;
+  int64_t slices[MAX_COUNT]; // --slices: these cache indices (nslices > 0) instead of --count
+  int nslices;
 } FigureOptions;
 
 static void figures_usage(const CaecModel *m) {
@@ -40,6 +42,20 @@ static void figures_usage(const CaecModel *m) {
          "DIR/slice_I.png     each slice's row alone (I its cache index)\n"
          "Exit status: 0 done, 1 error, 2 bad usage.\n",
          m->name, m->name, (double)RESIDUAL_MAX, MAX_COUNT, (unsigned long long)m->defaults.seed);
+}
+
+// --slices' value, comma-separated decimal indices, into o->slices; false when it is not such a list of
+// 1 to MAX_COUNT. Whether the cache has them is for choose to say.
+static bool parse_slices(const char *v, FigureOptions *o) {
+  for (o->nslices = 0;; v++) {
+    size_t digits = strspn(v, "0123456789");
+    if (!digits || digits > 18 || o->nslices == MAX_COUNT)
+      return false;
+    o->slices[o->nslices++] = strtoll(v, NULL, 10);
+    v += digits;
+    if (*v != ',')
+      return !*v;
+  }
 }
 
 // -1: go on; otherwise the exit status.
@@ -67,7 +83,8 @@ static int figures_options(const CaecModel *m, int argc, char **argv, FigureOpti
     if (!strcmp(a, "--data")) {
       o->data = v;
     } else if (!strcmp(a, "--slices")) {
-      o->slices = v;
+      if (!parse_slices(v, o))
+        return caec_usage_error(m->name, "--slices must be a list of at most 64 cache indices (I,J,...), not '%s'", v);
     } else if (!strcmp(a, "--count")) {
       if (!caec_parse_number(v, &count) || count != floor(count) || count < 1 || count > MAX_COUNT)
         return caec_usage_error(m->name, "--count must be an integer in [1, 64], not '%s'", v);
@@ -90,19 +107,15 @@ static int figures_options(const CaecModel *m, int argc, char **argv, FigureOpti
 
 // The cache indices to draw into pick; returns how many, or -1 after a message.
 static int choose(const CaecModel *m, const FigureOptions *o, const SliceCache *c, int64_t *pick) {
-  if (o->slices) {
-    int n = 0;
-    for (const char *p = o->slices; *p; p += *p == ',') {
-      char *end;
-      long long i = strtoll(p, &end, 10);
-      if (end == p || (*end && *end != ',') || i < 0 || i >= c->count || n == MAX_COUNT) {
-        fprintf(stderr, "%s: error: --slices: '%s' is not a list of at most %d cache indices below %lld\n",
-                m->name, o->slices, MAX_COUNT, (long long)c->count);
+  if (o->nslices) {
+    for (int k = 0; k < o->nslices; k++)
+      if (o->slices[k] >= c->count) {
+        fprintf(stderr, "%s: error: --slices: %lld is not a cache index: %s/slices.bin has %lld slices\n", m->name,
+                (long long)o->slices[k], o->data, (long long)c->count);
         return -1;
       }
-      pick[n++] = i, p = end;
-    }
-    return n;
+    memcpy(pick, o->slices, sizeof(int64_t) * (size_t)o->nslices);
+    return o->nslices;
   }
   int64_t count = cache_count(c, o->set);
   int64_t *order = malloc(sizeof(int64_t) * (size_t)(count ? count : 1));
