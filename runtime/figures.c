@@ -132,15 +132,12 @@ static int choose(const CaecModel *m, const FigureOptions *o, const SliceCache *
 }
 
 // The four images of each slice, [4][n][h][w]: clean, corrupted, reconstruction, |residual|; and the PSNRs.
-static int compute(const CaecModel *m, const FigureOptions *o, const SliceCache *c, const int64_t *pick, int n,
-                   float *img, double *psnr_in, double *psnr_out) {
+static int compute(const CaecModel *m, const FigureOptions *o, const SliceCache *c, CaecState *s, const int64_t *pick,
+                   int n, float *img, double *psnr_in, double *psnr_out) {
   size_t pixels = (size_t)m->height * (size_t)m->width, images = (size_t)m->batch * pixels;
   float *x = malloc(images * sizeof(float)), *y = malloc(images * sizeof(float));
   double *mse = malloc((size_t)m->batch * sizeof(double)), *dssim = malloc((size_t)m->batch * sizeof(double));
-  CaecState s;
-  bool state = caec_state_new(m, &s);
-  int rc = state && x && y && mse && dssim ? caec_read_weights(m, o->step.weights, &s)
-                                            : caec_fail(m, "%s", "out of memory");
+  int rc = x && y && mse && dssim ? 0 : caec_fail(m, "%s", "out of memory");
   AugmentParams aug = augment_for_size(m->width);
   float *clean = img, *noisy = img + n * pixels, *recon = img + 2 * n * pixels, *resid = img + 3 * n * pixels;
   for (int first = 0; !rc && first < n; first += m->batch) {
@@ -151,15 +148,13 @@ static int compute(const CaecModel *m, const FigureOptions *o, const SliceCache 
                     noisy + k * pixels, NULL);
     }
     memcpy(x, noisy + first * pixels, (size_t)b * pixels * sizeof(float));
-    caec_forward_padded(m, &s, b, x, y);
+    caec_forward_padded(m, s, b, x, y);
     memcpy(recon + first * pixels, y, (size_t)b * pixels * sizeof(float));
     kl_metrics(b, m->height, m->width, noisy + first * pixels, clean + first * pixels, mse, dssim, psnr_in + first);
     kl_metrics(b, m->height, m->width, y, clean + first * pixels, mse, dssim, psnr_out + first);
   }
   for (size_t i = 0; !rc && i < n * pixels; i++)
     resid[i] = fabsf(recon[i] - clean[i]);
-  if (state)
-    caec_state_free(m, &s);
   free(x), free(y), free(mse), free(dssim);
   return rc;
 }
@@ -202,7 +197,11 @@ int caec_figures_main(const CaecModel *m, int argc, char **argv) {
   SliceCache c = {0};
   char path[PATH_BYTES];
   int64_t pick[MAX_COUNT];
-  rc = caec_open_cache(m, o.data, &c, path, sizeof path);
+  // The weights and the data set before DIR is made: a mistake in either leaves no folder behind.
+  CaecState s;
+  bool state = caec_state_new(m, &s);
+  rc = state ? caec_read_weights(m, o.step.weights, &s) : caec_fail(m, "%s", "out of memory for the arenas");
+  rc = rc ? rc : caec_open_cache(m, o.data, &c, path, sizeof path);
   int n = rc ? 0 : choose(m, &o, &c, pick);
   rc = rc ? rc : n < 0 ? 1 : caec_make_folder(m, o.step.out);
   size_t pixels = (size_t)m->height * (size_t)m->width;
@@ -210,7 +209,7 @@ int caec_figures_main(const CaecModel *m, int argc, char **argv) {
   double psnr_in[MAX_COUNT], psnr_out[MAX_COUNT];
   if (!rc && !img)
     rc = caec_fail(m, "%s", "out of memory");
-  rc = rc ? rc : compute(m, &o, &c, pick, n, img, psnr_in, psnr_out);
+  rc = rc ? rc : compute(m, &o, &c, &s, pick, n, img, psnr_in, psnr_out);
   if (!rc && snprintf(path, sizeof path, "%s/figures.png", o.step.out) >= PATH_BYTES)
     rc = caec_fail(m, "--out is too long: %s", o.step.out);
   rc = rc ? rc : draw(m, &c, pick, n, img, psnr_in, psnr_out, 0, n, path);
@@ -224,5 +223,7 @@ int caec_figures_main(const CaecModel *m, int argc, char **argv) {
   free(img);
   if (c.map)
     cache_close(&c);
+  if (state)
+    caec_state_free(m, &s);
   return rc;
 }
