@@ -7,6 +7,7 @@
 #include "safetensors.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -178,9 +179,9 @@ int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs 
       return caec_usage_error(prog, "--loss must be mse or dssim, not '%s'", value);
     o->loss = strcmp(value, "mse") ? CAEC_DSSIM : CAEC_MSE;
     break;
-  case 4:
-    if (!number || v < 0)
-      return caec_usage_error(prog, "--l2 must be a number >= 0, not '%s'", value);
+  case 4: // the kernels take --l2 and --lr as float32: beyond FLT_MAX they would be inf
+    if (!number || v < 0 || v > FLT_MAX)
+      return caec_usage_error(prog, "--l2 must be a float32 number >= 0, not '%s'", value);
     o->l2 = v;
     break;
   case 5:
@@ -200,8 +201,8 @@ int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs 
       return caec_usage_error(prog, "--optimizer must be rmsprop, adam or sgd, not '%s'", value);
     break;
   default:
-    if (!number || v <= 0)
-      return caec_usage_error(prog, "--lr must be a number > 0, not '%s'", value);
+    if (!number || v <= 0 || v > FLT_MAX)
+      return caec_usage_error(prog, "--lr must be a float32 number > 0, not '%s'", value);
     o->lr = v;
     break;
   }
