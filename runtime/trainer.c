@@ -224,6 +224,21 @@ CaecHyper caec_step_hyper(const CaecStepArgs *o, CaecHyper h) {
   return h;
 }
 
+// Whether the command (init, step, bench or info) takes this step option; step takes them all.
+static bool takes(const char *action, const char *option) {
+  static const char *const init[] = {"--seed", "--out", NULL}, *const info[] = {NULL},
+                           *const bench[] = {"--seed", "--steps", "--loss", "--l2", "--optimizer", "--lr",
+                                             "--no-dropout", "--update", NULL};
+  const char *const *list = !strcmp(action, "init")    ? init
+                            : !strcmp(action, "info")  ? info
+                            : !strcmp(action, "bench") ? bench
+                                                       : NULL;
+  for (; list && *list; list++)
+    if (!strcmp(*list, option))
+      return true;
+  return !list;
+}
+
 // -1: go on; otherwise the exit status.
 static int parse_options(const CaecModel *m, int argc, char **argv, Options *o) {
   o->step = (CaecStepArgs)CAEC_STEP_ARGS_INIT;
@@ -254,6 +269,17 @@ static int parse_options(const CaecModel *m, int argc, char **argv, Options *o) 
   if (strcmp(o->action, "init") && strcmp(o->action, "step") && strcmp(o->action, "info") &&
       strcmp(o->action, "bench"))
     return caec_usage_error(m->name, "unknown command '%s' (" COMMANDS ")", o->action);
+  // The options that the command would ignore, found by a second pass now that it is known (the command
+  // may come after its options): caec_step_arg skips each option's value as in the first.
+  CaecStepArgs again = CAEC_STEP_ARGS_INIT;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (caec_step_arg(m->name, argc, argv, &i, &again) && !takes(o->action, a)) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "unknown option '%%s' of %s", o->action); // one of the four names above
+      return caec_usage_error(m->name, msg, a);
+    }
+  }
   if ((!strcmp(o->action, "init") || !strcmp(o->action, "step")) && !s->out)
     return caec_usage_error(m->name, "%s", "needs --out");
   if (!strcmp(o->action, "step") && (!s->weights || !s->batch))
