@@ -64,11 +64,12 @@ static void test_statistics(void) {
   enum { DRAWS = 20000 };
   AugmentParams p = augment_defaults();
   int cutouts = 0, blurs = 0, off_diagonal = 0, bad = 0, seen_size[40] = {0}, seen_offset[100] = {0};
-  double sum_drop = 0, sum_noise = 0, max_r = 0, min_r = 1;
+  double sum_drop = 0, sum_noise = 0, sum_both = 0, max_r = 0, min_r = 1;
   for (int s = 0; s < DRAWS; s++) {
     AugmentDraws d = augment_draws(&p, 1234, 5, (uint64_t)s, H, W);
     sum_drop += d.r_drop;
     sum_noise += d.r_noise;
+    sum_both += d.r_drop * d.r_noise;
     max_r = fmax(max_r, fmax(d.r_drop, d.r_noise));
     min_r = fmin(min_r, fmin(d.r_drop, d.r_noise));
     blurs += d.blurred;
@@ -88,6 +89,9 @@ static void test_statistics(void) {
   double se = 0.04 / sqrt(12.0 * DRAWS);
   CHECK(near(sum_drop / DRAWS, 0.02, se), "r_drop mean %g", sum_drop / DRAWS);
   CHECK(near(sum_noise / DRAWS, 0.02, se), "r_noise mean %g", sum_noise / DRAWS);
+  // Independent draws: the correlation of r_drop and r_noise (each of variance 0.04^2 / 12) within 4 / sqrt(n).
+  double correlation = (sum_both / DRAWS - sum_drop / DRAWS * sum_noise / DRAWS) / (0.04 * 0.04 / 12);
+  CHECK(near(correlation, 0, 1 / sqrt((double)DRAWS)), "r_drop and r_noise correlate: %g", correlation);
   CHECK(min_r >= 0 && min_r < 1e-4 && max_r < 0.04 && max_r > 0.0399, "rates in [%g, %g]", min_r, max_r);
   CHECK(bad == 0, "%d cutouts outside sizes 10..29 or offsets 10..99", bad);
   int missing = 0;

@@ -272,6 +272,8 @@ static void test_malformed(void) {
   expect_error(raw, 3, "file is 3 bytes, too short for the 8-byte header length");
   raw[0] = 64;
   expect_error(raw, 18, "header length 64 runs past the end of the file (10 bytes follow the length)");
+  raw[0] = 11; // one byte past: the bound is exact
+  expect_error(raw, 18, "header length 11 runs past the end of the file (10 bytes follow the length)");
   raw[0] = 0, raw[5] = 1; // 2^40
   expect_error(raw, 18, "header length 1099511627776 is over the limit of 100000000 bytes");
   memset(raw, 0xff, 8);
