@@ -155,8 +155,11 @@ void print_dot(FILE *out, Arena *a, const Graph *g) {
 
 // The graph as JSON, for tools outside C (the PyTorch cross-check builds the
 // same model from it). Names are identifiers and dots, so need no escaping.
+// pad is the padding caec resolved; pad_mode says whether it was same, valid
+// or given explicitly, so that a checker can resolve same and valid itself.
 void print_json(FILE *out, Arena *a, const Graph *g) {
   (void)a;
+  static const char *const pad_modes[] = {[PAD_SAME] = "same", [PAD_VALID] = "valid", [PAD_EXPLICIT] = "explicit"};
   fprintf(out, "{\n  \"model\": \"%s\",\n  \"input\": %d,\n  \"output\": %d,\n  \"nodes\": [\n", g->model_name,
           g->input, g->output);
   for (int i = 0; i < g->nnodes; i++) {
@@ -164,9 +167,9 @@ void print_json(FILE *out, Arena *a, const Graph *g) {
     fprintf(out, "    {\"id\": %d, \"name\": \"%s\", \"op\": \"%s\", \"inputs\": [", i, n->name, op_name(n->op));
     for (int j = 0; j < n->nin; j++)
       fprintf(out, "%s%d", j ? ", " : "", n->in[j]);
-    fprintf(out, "], \"shape\": [%d, %d, %d], \"out\": %d, \"k\": %d, \"stride\": %d, \"pad\": [%d, %d, %d, %d], ",
-            n->shape.c, n->shape.h, n->shape.w, n->out_ch, n->k, n->stride, n->pad[0], n->pad[1], n->pad[2],
-            n->pad[3]);
+    fprintf(out, "], \"shape\": [%d, %d, %d], \"out\": %d, \"k\": %d, \"stride\": %d, \"pad_mode\": \"%s\", ",
+            n->shape.c, n->shape.h, n->shape.w, n->out_ch, n->k, n->stride, pad_modes[n->pad_mode]);
+    fprintf(out, "\"pad\": [%d, %d, %d, %d], ", n->pad[0], n->pad[1], n->pad[2], n->pad[3]);
     fprintf(out, "\"eps\": %.17g, \"momentum\": %.17g, \"alpha\": %.17g, \"rate\": %.17g, \"groups\": %d}%s\n",
             n->eps, n->momentum, n->alpha, n->rate, n->groups, i + 1 < g->nnodes ? "," : "");
   }
