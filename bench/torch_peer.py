@@ -1,5 +1,5 @@
 """The PyTorch peer of a generated trainer: the same model, built from caec's
-graph (`caec ir --json`, with caec's padding, as the cross-check builds it),
+graph (`caec ir --json`, as the cross-check builds it),
 trained with torch.optim.RMSprop on MSE, batch and threads as given. Prints
 one line: median and best images/s over the timed steps, after one warm-up.
 

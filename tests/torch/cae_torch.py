@@ -1,10 +1,13 @@
 """A caec model in PyTorch, built from the compiler's graph (`caec ir --json`).
 
 This is the independent oracle of the cross-check: PyTorch's own kernels and
-autograd run the same layers, with caec's padding made explicit (TensorFlow's
-'same' is asymmetric, so convs pad by hand and transposed convs crop their full
-output), Keras's batch-norm momentum, Keras's RMSprop/Adam/SGD, and
-TensorFlow's SSIM for the DSSIM loss.
+autograd run the same layers, with Keras's batch-norm momentum, Keras's
+RMSprop/Adam/SGD, and TensorFlow's SSIM for the DSSIM loss. It takes from the
+graph only the topology, the ops and their arguments (kernel size, stride, pad
+mode, explicit pads); it resolves 'same' and 'valid' from TensorFlow's rules
+and derives every shape itself (TensorFlow's 'same' is asymmetric, so convs pad
+by hand and transposed convs crop their full output), and checks caec's shapes
+against its own.
 """
 import json
 import subprocess
@@ -19,6 +22,41 @@ def load_graph(caec, cae_file, size=None):
     return json.loads(out)
 
 
+def conv_pad(size, k, stride, mode, given):
+    """A conv's (before, after) padding along an axis of size: TensorFlow's SAME
+    pads (ceil(size/stride) - 1) * stride + k - size in all, the larger half
+    after; VALID pads nothing; explicit pads are the model's own."""
+    if mode == "explicit":
+        return given
+    if mode == "valid":
+        return 0, 0
+    total = max((-(-size // stride) - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_t_crop(size, k, stride, mode, given):
+    """A transposed conv's (before, after) crop of its full output, (size - 1) *
+    stride + k, along an axis: Keras's Conv2DTranspose outputs size * stride
+    with 'same' (TensorFlow's conv2d_transpose crops SAME's padding of the conv
+    it transposes, the larger half after) and size * stride + max(k - stride, 0)
+    with 'valid'; explicit crops are the model's own, as PyTorch's padding. A
+    negative after (k < stride) is the rows Keras adds past the full output."""
+    if mode == "explicit":
+        return given
+    full = (size - 1) * stride + k
+    out = size * stride if mode == "same" else size * stride + max(k - stride, 0)
+    before = max(full - out, 0) // 2 if mode == "same" else 0
+    return before, full - before - out
+
+
+def spatial_pads(n, x, resolve):
+    """(top, bottom, left, right) of conv or convT node n on input x."""
+    given = n["pad"] if n["pad_mode"] == "explicit" else (None, None, None, None)
+    top, bottom = resolve(x.shape[2], n["k"], n["stride"], n["pad_mode"], given[0:2])
+    left, right = resolve(x.shape[3], n["k"], n["stride"], n["pad_mode"], given[2:4])
+    return top, bottom, left, right
+
+
 def forward(graph, params, x, training=True):
     """Runs the graph on x; params maps names to tensors (updated in place for BN running stats)."""
     by_node = {}
@@ -29,14 +67,16 @@ def forward(graph, params, x, training=True):
         ins = [acts[i] for i in n["inputs"]]
         p = by_node.get(n["id"], {})
         op = n["op"]
-        top, bottom, left, right = n["pad"]
         if op == "input":
             y = x
         elif op == "conv":
+            top, bottom, left, right = spatial_pads(n, ins[0], conv_pad)
             y = F.conv2d(F.pad(ins[0], (left, right, top, bottom)), p["weight"], p.get("bias"), stride=n["stride"])
         elif op == "convT":
-            full = F.conv_transpose2d(ins[0], p["weight"], p.get("bias"), stride=n["stride"])
-            y = full[:, :, top:full.shape[2] - bottom, left:full.shape[3] - right]
+            top, bottom, left, right = spatial_pads(n, ins[0], conv_t_crop)
+            extra = (max(-bottom, 0), max(-right, 0))  # past the full output: the bias alone, as in Keras
+            full = F.conv_transpose2d(ins[0], p["weight"], p.get("bias"), stride=n["stride"], output_padding=extra)
+            y = full[:, :, top:full.shape[2] - max(bottom, 0), left:full.shape[3] - max(right, 0)]
         elif op == "bn":
             y = F.batch_norm(ins[0], p["running_mean"], p["running_var"], p["weight"], p["bias"], training=training,
                              momentum=1 - n["momentum"], eps=n["eps"])
@@ -56,6 +96,7 @@ def forward(graph, params, x, training=True):
             y = ins[0]
         else:
             raise ValueError("unknown op " + op)
+        # The shapes are the oracle's own: caec's must agree.
         assert list(y.shape[1:]) == n["shape"], (n["name"], list(y.shape), n["shape"])
         acts.append(y)
     return acts[graph["output"]]
