@@ -73,21 +73,25 @@ typedef struct {
 
 enum { MAX_TOLS = 32 };
 
+// A number >= 0 at s, ending at *end; false when there is none.
+static bool number(const char *s, char **end, double *v) {
+  *v = strtod(s, end);
+  return *end != s && *v >= 0;
+}
+
 // GLOB=RTOL,ATOL[,FLOOR] into *t; false when malformed.
 static bool parse_tol(char *spec, Tol *t) {
-  char *eq = strchr(spec, '='), *end;
+  char *eq = strchr(spec, '='), *at;
   if (!eq || eq == spec)
     return false;
   *eq = 0;
   t->glob = spec;
-  t->rtol = strtod(eq + 1, &end);
-  if (*end != ',')
+  if (!number(eq + 1, &at, &t->rtol) || *at != ',' || !number(at + 1, &at, &t->atol))
     return false;
-  t->atol = strtod(end + 1, &end);
   t->floor = 0;
-  if (*end == ',')
-    t->floor = strtod(end + 1, &end);
-  return !*end && t->rtol >= 0 && t->atol >= 0 && t->floor >= 0;
+  if (*at == ',' && !number(at + 1, &at, &t->floor))
+    return false;
+  return !*at;
 }
 
 // The first rule whose glob matches name, or NULL.
@@ -180,9 +184,9 @@ static int compare(int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--exact"))
       exact = true;
-    else if (!strcmp(argv[i], "--tol") && i + 1 < argc && ntols < MAX_TOLS) {
-      if (!parse_tol(argv[++i], &tols[ntols++]))
-        return fprintf(stderr, "sttool: --tol needs GLOB=RTOL,ATOL[,FLOOR]\n"), 2;
+    else if (!strcmp(argv[i], "--tol") && i + 1 < argc) {
+      if (ntols == MAX_TOLS || !parse_tol(argv[++i], &tols[ntols++]))
+        return fprintf(stderr, "sttool: --tol needs GLOB=RTOL,ATOL[,FLOOR], at most %d of them\n", MAX_TOLS), 2;
     } else
       return fprintf(stderr, "sttool: unknown option '%s'\n", argv[i]), 2;
   }
