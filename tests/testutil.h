@@ -122,22 +122,27 @@ static inline int same_bytes(const char *a, const char *b) {
   return same;
 }
 
-// Starts exe with argv (argv[0] first, NULL-terminated), its standard output and error going to the file
-// NAME in the temporary folder; returns the child's pid. (Not through path_in_dir: callers may be passing
-// its rotating results as arguments.)
-static inline pid_t spawn(const char *exe, char *const *argv, const char *name) {
-  char out[1024];
+// Starts exe with argv (argv[0] first, NULL-terminated), its standard output going to the file NAME in
+// the temporary folder and its standard error there too, or to ERR_NAME when not NULL; returns the
+// child's pid. (Not through path_in_dir: callers may be passing its rotating results as arguments.)
+static inline pid_t spawn2(const char *exe, char *const *argv, const char *name, const char *err_name) {
+  char out[1024], err[1024];
   snprintf(out, sizeof out, "%s/%s", dir, name);
+  snprintf(err, sizeof err, "%s/%s", dir, err_name ? err_name : name);
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
     FILE *f = freopen(out, "w", stdout);
-    if (!f || dup2(fileno(stdout), 2) < 0)
+    if (!f || (err_name ? !freopen(err, "w", stderr) : dup2(fileno(stdout), 2) < 0))
       _exit(125);
     execv(exe, argv);
     _exit(126);
   }
   return pid;
+}
+
+static inline pid_t spawn(const char *exe, char *const *argv, const char *name) {
+  return spawn2(exe, argv, name, NULL);
 }
 
 // Starts exe with `first` (unless NULL) and then args (NULL-terminated) as its

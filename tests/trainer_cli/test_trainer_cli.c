@@ -18,7 +18,6 @@
 #include "safetensors.h"
 #include "testcache.h"
 
-#include <fcntl.h>
 #include <nifti2_io.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -482,20 +481,7 @@ static int run_program(const char *exe, const char *const *args) {
   for (; n <= MAX_ARGS && args[n - 1]; n++)
     argv[n] = (char *)expand(args[n - 1]);
   argv[n] = NULL;
-  char out[600], err[600];
-  snprintf(out, sizeof out, "%s/stdout.txt", dir);
-  snprintf(err, sizeof err, "%s/stderr.txt", dir);
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-      _exit(125);
-    alarm(120); // a hung trainer fails its row (SIGALRM) instead of the whole test
-    execv(exe, argv);
-    _exit(126);
-  }
-  return exit_status(pid);
+  return exit_status(spawn2(exe, argv, "stdout.txt", "stderr.txt"));
 }
 
 static char *captured(const char *name) {
