@@ -1,6 +1,6 @@
 // data.h: a problem's tensors in canonical layouts (NCHW, weights
 // [grid c][image c][k][k]), what every implementation reads and what its
-// results are compared in, and the naive reference (runtime/ref_conv.c, in
+// results are compared in, and the naive reference (runtime/kernels/ref_conv.c, in
 // double) that checks them.
 #ifndef CAEC_BENCH_DATA_H
 #define CAEC_BENCH_DATA_H

@@ -1,6 +1,6 @@
 // kernels.c: the convolution kernels of the generated trainers, each checked
-// against the naive reference, then timed: ours (runtime/kern_conv.c), oneDNN
-// (onednn.h) and the naive reference itself (runtime/ref_conv.c, double).
+// against the naive reference, then timed: ours (runtime/kernels/kern_conv.c), oneDNN
+// (onednn.h) and the naive reference itself (runtime/kernels/ref_conv.c, double).
 //
 // usage: kernels [options] (GENERATED.c | NAME)...
 //   GENERATED.c   a trainer source from caec compile: all its training-step

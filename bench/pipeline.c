@@ -1,7 +1,7 @@
 // pipeline.c: the data pipeline's throughput, slices per second, to set next
-// to what a trainer consumes. A synthetic slice cache (runtime/cache.h's
+// to what a trainer consumes. A synthetic slice cache (runtime/data/cache.h's
 // writer; smooth ellipses with noise) of `batches` batches is read by the
-// runtime's loader (runtime/loader.h: background threads that decode each
+// runtime's loader (runtime/data/loader.h: background threads that decode each
 // slice and corrupt it with the seed's augmentation) with a consumer that
 // does nothing, so each epoch's time is the loader's alone:
 //   loader_augment  the training input: decode + augmentation (the default)

@@ -290,7 +290,7 @@ class Report:
         rows = [(t, field(self.one("pipeline", name="loader_augment", threads=t), "rate", 0),
                  field(self.one("pipeline", name="loader_clean", threads=t), "rate", 0))
                 for t in sorted({int(r["threads"]) for r in runs})]
-        return (["## Data pipeline", "", "The loader (runtime/loader.h) producing batches of %s slices of %sx%s from "
+        return (["## Data pipeline", "", "The loader (runtime/data/loader.h) producing batches of %s slices of %sx%s from "
                  "a slice cache, with nothing consuming them; res_unet's trainer consumes %s images/s." % (
                      runs[0]["batch"], runs[0]["size"], runs[0]["size"], field(ours, "rate")), ""] +
                 table(["loader threads>", "augmented slices/s>", "clean slices/s>"], rows))

@@ -14,8 +14,9 @@
 #ifndef CAEC_CC
 #define CAEC_CC "cc"
 #define CAEC_CFLAGS "-O3"
-#define CAEC_RUNTIME_INCLUDE "."
-#define CAEC_RUNTIME_LIB "libcaec_runtime.a"
+#define CAEC_RUNTIME_CFLAGS "-I."
+#define CAEC_TRAINER_MAIN "trainer_main.c"
+#define CAEC_RUNTIME_LIBS "libcaec_runtime.a"
 #define CAEC_LINK "-lm"
 #define CAEC_EMU_LIB "libcaec_cuda_emu.a"
 #endif
@@ -57,9 +58,9 @@ static const char compile_help[] =
     "usage: caec compile [--target c|cuda] [--batch B] [--size S] [--no-plan] [--dump-fusion] FILE.cae -o DIR\n\n"
     "Writes DIR/NAME.h (the model's interface: parameter table, arena sizes, entry\n"
     "points) and DIR/NAME.c (its fused kernels, the training step and the inference\n"
-    "forward) for the runtime's kernels (runtime/kern.h) and trainer (runtime/trainer.h).\n"
-    "With --target cuda, DIR/NAME.cu holds the kernels as CUDA (runtime/cu_kern.cuh's\n"
-    "device ops) and DIR/NAME.c their launches (runtime/cu_host.h).\n\n"
+    "forward) for the runtime's kernels (runtime/kernels/kern.h) and trainer (runtime/trainer/trainer.h).\n"
+    "With --target cuda, DIR/NAME.cu holds the kernels as CUDA (runtime/cuda/cu_kern.cuh's\n"
+    "device ops) and DIR/NAME.c their launches (runtime/cuda/cu_host.h).\n\n"
     "  --target T     c (default), or cuda (cuda-emu writes the same source)\n"
     "  --batch B      the batch the shapes are compiled for (default: the train section's)\n"
     "  --size S       S x S input images instead of the declared height and width\n"
@@ -199,7 +200,7 @@ static bool run(Ctx *c, char *const *argv) {
 // Splits a space-separated list of flags into argv entries.
 static int split_flags(Arena *a, const char *flags, char **argv, int n) {
   char *copy = arena_strndup(a, flags, strlen(flags));
-  for (char *tok = strtok(copy, " "); tok && n < 48; tok = strtok(NULL, " "))
+  for (char *tok = strtok(copy, " "); tok && n < 80; tok = strtok(NULL, " "))
     argv[n++] = tok;
   return n;
 }
@@ -222,13 +223,13 @@ int cmd_build(int argc, char **argv) {
   bool ok = s && make_dir(&ctx, dir) &&
             (o.target ? emit_cuda(&ctx, s, dir, cmdline) : emit_c(&ctx, s, dir, cmdline));
   const char *name = s ? s->g->model_name : "";
-  char *args[64];
+  char *args[96];
   int n = 0;
   if (ok && o.target == TARGET_CUDA) { // nvcc compiles the kernels, the C compiler the rest
     args[n++] = CAEC_NVCC;
     n = split_flags(ctx.arena, "-O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode "
                                "arch=compute_90,code=[sm_90,compute_90] -c", args, n);
-    args[n++] = arena_printf(ctx.arena, "-I%s", CAEC_RUNTIME_INCLUDE);
+    n = split_flags(ctx.arena, CAEC_RUNTIME_CFLAGS, args, n);
     args[n++] = arena_printf(ctx.arena, "%s/%s.cu", dir, name);
     args[n++] = "-o";
     args[n++] = arena_printf(ctx.arena, "%s/%s.cu.o", dir, name);
@@ -239,18 +240,18 @@ int cmd_build(int argc, char **argv) {
   if (ok) {
     args[n++] = CAEC_CC;
     n = split_flags(ctx.arena, CAEC_CFLAGS, args, n);
-    args[n++] = arena_printf(ctx.arena, "-I%s", CAEC_RUNTIME_INCLUDE);
+    n = split_flags(ctx.arena, CAEC_RUNTIME_CFLAGS, args, n);
     if (o.target == TARGET_CUDA)
       args[n++] = arena_printf(ctx.arena, "-I%s", CAEC_CUDA_INCLUDE);
     if (o.target == TARGET_CUDA_EMU) // the kernels as C
       n = split_flags(ctx.arena, arena_printf(ctx.arena, "-x c %s/%s.cu -x none", dir, name), args, n);
     args[n++] = arena_printf(ctx.arena, "%s/%s.c", dir, name);
-    args[n++] = arena_printf(ctx.arena, "%s/trainer_main.c", CAEC_RUNTIME_INCLUDE);
+    args[n++] = CAEC_TRAINER_MAIN;
     if (o.target == TARGET_CUDA)
       args[n++] = arena_printf(ctx.arena, "%s/%s.cu.o", dir, name);
     if (o.target)
       args[n++] = o.target == TARGET_CUDA ? CAEC_CUDA_LIB : CAEC_EMU_LIB;
-    args[n++] = CAEC_RUNTIME_LIB;
+    n = split_flags(ctx.arena, CAEC_RUNTIME_LIBS, args, n);
     n = split_flags(ctx.arena, CAEC_LINK, args, n);
     if (o.target == TARGET_CUDA)
       n = split_flags(ctx.arena, CAEC_CUDA_LINK, args, n);

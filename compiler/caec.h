@@ -327,7 +327,7 @@ const char *optim_name(OptimKind o);
 double es_min_delta(const TrainConfig *t);
 double rl_min_delta(const TrainConfig *t);
 
-// interp.c: the reference interpreter (runtime/ref.h kernels, double precision).
+// interp.c: the reference interpreter (runtime/kernels/ref.h kernels, double precision).
 // A training step is forward(training) -> loss -> backward -> update.
 typedef struct Interp Interp;
 Interp *interp_new(const Graph *g, int batch);

@@ -1,9 +1,9 @@
 // emit_c.c: the step programs -> C source. For model NAME it writes NAME.h,
 // the model's interface (parameter table, arena sizes, entry points), and
 // NAME.c: one small function per kernel, with literal shapes, the .cae line it
-// comes from and what it computes, calling the fast kernels of runtime/kern.h;
+// comes from and what it computes, calling the fast kernels of runtime/kernels/kern.h;
 // then the two programs, which name every buffer with its shape and its place
-// in the arenas; then the CaecModel that runtime/trainer.c drives. The bodies
+// in the arenas; then the CaecModel that runtime/trainer/trainer.c drives. The bodies
 // of the kernels are printed by one file per op family (emit_c_*.c).
 #include "caec.h"
 

@@ -1,6 +1,6 @@
 // interp.c: the reference interpreter. Runs any graph's training step (forward,
 // loss, backward, optimizer update) with the naive double-precision kernels of
-// runtime/ref.h. It is the oracle that generated trainers and the PyTorch
+// runtime/kernels/ref.h. It is the oracle that generated trainers and the PyTorch
 // cross-check are compared with, so it favours obviousness over speed: every
 // tensor has its own buffer, and gradients are zeroed and accumulated.
 #include "caec.h"

@@ -1,4 +1,4 @@
-// conv_test.c: the CUDA back end's convolution ops (runtime/cu_conv.cuh), compiled
+// conv_test.c: the CUDA back end's convolution ops (runtime/cuda/cu_conv.cuh), compiled
 // as C and run on the emulator, against the C back end's kernels (kern_conv.c)
 // on awkward shapes: conv and convT geometries (stride 1, 2 and 3, k 1 to 5 and
 // 7, 'same', valid, full, explicit and cropping paddings, odd sizes), channel

@@ -1,4 +1,4 @@
-// emu_test.c: the CUDA emulator (runtime/cu_emu.c) runs kernels with CUDA's
+// emu_test.c: the CUDA emulator (runtime/cuda/cu_emu.c) runs kernels with CUDA's
 // semantics: every thread of every block once, with its indices; barriers that
 // hold every thread of a block; shared memory private to each block while
 // blocks run in parallel (1 and 2 OpenMP threads agree); and a clear abort for

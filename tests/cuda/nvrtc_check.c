@@ -34,17 +34,26 @@ static char *read_all(const char *path) {
   return text;
 }
 
-static int compile(const char *include, const char *path, const char *source, const char *arch) {
-  char inc[4096], gpu[64];
-  snprintf(inc, sizeof inc, "-I%s", include);
+// includes: directories separated by ':', each an -I option.
+static int compile(const char *includes, const char *path, const char *source, const char *arch) {
+  enum { MAX_INCLUDES = 8 };
+  char inc[MAX_INCLUDES][4096], gpu[64];
+  const char *opts[MAX_INCLUDES + 2];
+  int nopts = 0;
   snprintf(gpu, sizeof gpu, "--gpu-architecture=%s", arch);
-  const char *opts[] = {gpu, inc, "--std=c++17"};
+  opts[nopts++] = gpu;
+  opts[nopts++] = "--std=c++17";
+  for (const char *p = includes; *p && nopts < MAX_INCLUDES + 2; p += strcspn(p, ":"), p += *p == ':') {
+    snprintf(inc[nopts - 2], sizeof inc[0], "-I%.*s", (int)strcspn(p, ":"), p);
+    opts[nopts] = inc[nopts - 2];
+    nopts++;
+  }
   nvrtcProgram prog;
   if (nvrtcCreateProgram(&prog, source, path, 0, NULL, NULL) != NVRTC_SUCCESS) {
     fprintf(stderr, "nvrtc_check: %s: cannot create the program\n", path);
     return 1;
   }
-  nvrtcResult r = nvrtcCompileProgram(prog, 3, opts);
+  nvrtcResult r = nvrtcCompileProgram(prog, nopts, opts);
   size_t log_size = 0, ptx_size = 0;
   nvrtcGetProgramLogSize(prog, &log_size);
   char *log = malloc(log_size + 1);
@@ -64,7 +73,7 @@ static int compile(const char *include, const char *path, const char *source, co
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: nvrtc_check INCLUDE_DIR FILE.cu ARCH...\n");
+    fprintf(stderr, "usage: nvrtc_check INCLUDE_DIR[:DIR...] FILE.cu ARCH...\n");
     return 2;
   }
   char *source = read_all(argv[2]);

@@ -1,5 +1,5 @@
 // ops_test.c: the CUDA back end's norm, pointwise and training ops
-// (runtime/cu_norm.cuh, cu_pointwise.cuh, cu_train.cuh) under the emulator,
+// (runtime/cuda/cu_norm.cuh, cu_pointwise.cuh, cu_train.cuh) under the emulator,
 // against the C back end's kernels (kern.h, caec_update, rng_dropout_mask) on
 // random data: 1 channel (plain), fewer than a block, one and several blocks;
 // odd and even planes, planes of several chunks; two-piece inputs and outputs

@@ -1,4 +1,4 @@
-"""interop.py RESIZE_INTEROP: runtime/resize.c against PyTorch.
+"""interop.py RESIZE_INTEROP: runtime/data/resize.c against PyTorch.
 
 resize_bilinear must equal torch.nn.functional.interpolate(mode='bilinear',
 align_corners=False), which is TensorFlow 2's tf.image.resize default that the

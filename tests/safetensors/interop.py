@@ -1,4 +1,4 @@
-"""interop.py ST_INTEROP: PyTorch and runtime/safetensors.c read each other's files.
+"""interop.py ST_INTEROP: PyTorch and runtime/util/safetensors.c read each other's files.
 
 PyTorch writes in.safetensors; st_interop (C) checks every value and writes
 out.safetensors with the tensors reversed and changed (F32 x*2, F64 x+1,

@@ -3,7 +3,7 @@
 torch 1.13 (Debian's python3-torch) predates the safetensors package, so this
 writes and reads the format directly: a little-endian u64 header length, the
 JSON header, then the tensors' bytes, little-endian and row-major. It speaks
-the same dtypes as runtime/safetensors.c (F32, F64, I64, U8) and, like it, keeps
+the same dtypes as runtime/util/safetensors.c (F32, F64, I64, U8) and, like it, keeps
 the caller's order and pads the header with spaces to a multiple of 8 bytes.
 
     save("w.safetensors", {"conv1.weight": w, "step": torch.tensor(3)}, metadata={"format": "pt"})
@@ -11,7 +11,7 @@ the caller's order and pads the header with spaces to a multiple of 8 bytes.
     meta = load_metadata("w.safetensors")  # dict str -> str
 
 It is for tests and for moving weights between PyTorch and caec; it trusts the
-files it reads (runtime/safetensors.c is the careful reader).
+files it reads (runtime/util/safetensors.c is the careful reader).
 """
 import json
 import os

@@ -50,7 +50,7 @@ enum { CU_STATIC_SHARED_MAX = 48 * 1024 };
 #define CU_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 
-// One step's settings on the device (runtime/trainer.h's CaecHyper, with the
+// One step's settings on the device (runtime/trainer/trainer.h's CaecHyper, with the
 // optimizer steps taken before this one: spatial dropout draws with step, the
 // updates run as step + 1).
 typedef struct CuHyper {
