@@ -28,6 +28,7 @@
 
 #include "cu_kern.cuh" // the CUDA back end's device ops and their launch plans
 #include "kern.h"       // the generated code's layouts and kernel geometry
+#include "kinds.h"      // the losses and optimizers
 
 #define CAEC_VERSION "0.1.0"
 
@@ -255,13 +256,10 @@ typedef struct Node {
   int uses;         // consumers in the graph
 } Node;
 
-typedef enum { LOSS_MSE, LOSS_DSSIM } LossKind;
-typedef enum { OPT_RMSPROP, OPT_ADAM, OPT_SGD } OptimKind;
-
 // The `train` section; every field has the seed's default (train.c).
 typedef struct TrainConfig {
-  LossKind loss;
-  OptimKind optimizer;
+  CaecLoss loss;     // kinds.h
+  CaecOptim optimizer;
   double lr, rho, eps, beta1, beta2, momentum;
   int batch, epochs;
   double l2;               // penalty weight on the flagged kernels; 0 = off
@@ -322,10 +320,6 @@ char *shape_str(Arena *a, const Graph *g, Shape s); // "[N,32,64,64]"
 // train.c
 void train_defaults(TrainConfig *t);
 bool train_config(Ctx *c, Program *prog, TrainConfig *t);
-const char *loss_name(LossKind l);
-const char *optim_name(OptimKind o);
-double es_min_delta(const TrainConfig *t);
-double rl_min_delta(const TrainConfig *t);
 
 // interp.c: the reference interpreter (runtime/kernels/ref.h kernels, double precision).
 // A training step is forward(training) -> loss -> backward -> update.
@@ -339,7 +333,7 @@ const double *interp_output(const Interp *in);
 int64_t interp_steps(const Interp *in);
 // training: batch statistics in bn and running statistics updated; dropout: spatial dropout on.
 const double *interp_forward(Interp *in, const double *x, bool training, bool dropout, uint64_t seed);
-double interp_loss(Interp *in, const double *target, LossKind loss, double l2); // sets the output gradient
+double interp_loss(Interp *in, const double *target, CaecLoss loss, double l2); // sets the output gradient
 void interp_backward(Interp *in, double l2);
 void interp_update(Interp *in, const TrainConfig *t);
 

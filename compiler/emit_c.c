@@ -329,7 +329,7 @@ void emit_model(FILE *out, const EmitFile *f) {
   }
   fprintf(out, "};\n\n");
   Shape in = g->nodes[g->input].shape;
-  static const char *const optims[] = {"CAEC_RMSPROP", "CAEC_ADAM", "CAEC_SGD"};
+  static const char *const losses[] = {CAEC_LOSSES(CAEC_KIND_SPELLING)}, *const optims[] = {CAEC_OPTIMS(CAEC_KIND_SPELLING)};
   fprintf(out, "const CaecModel %s_model = {\n", g->model_name);
   fprintf(out, "    .name = \"%s\",\n    .source = \"%s\",\n    .caec_version = \"%s\",\n", g->model_name,
           g->src->path, CAEC_VERSION);
@@ -343,7 +343,7 @@ void emit_model(FILE *out, const EmitFile *f) {
           (long long)s->arena_bytes[4]);
   fprintf(out, "    .flops = %lld,\n", (long long)graph_totals(g).flops);
   fprintf(out, "    .defaults = {%s, %s, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, true, false, %llu},\n",
-          t->loss == LOSS_MSE ? "CAEC_MSE" : "CAEC_DSSIM", optims[t->optimizer], t->lr, t->rho, t->eps, t->beta1,
+          losses[t->loss], optims[t->optimizer], t->lr, t->rho, t->eps, t->beta1,
           t->beta2, t->momentum, t->l2, (unsigned long long)t->seed);
   fprintf(out, "    .schedule = {%d, %s, %d, %.17g, %s, %.17g, %.17g, %d, %.17g},\n", t->epochs,
           t->early_stopping ? "true" : "false", t->es_patience, isnan(t->es_min_delta) ? -1 : t->es_min_delta,

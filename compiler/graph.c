@@ -79,10 +79,10 @@ static void print_real(FILE *out, const char *key, double v) {
 }
 
 static void print_train(FILE *out, const TrainConfig *t) {
-  fprintf(out, "train loss=%s optimizer=%s(lr=%g", loss_name(t->loss), optim_name(t->optimizer), t->lr);
-  if (t->optimizer == OPT_RMSPROP)
+  fprintf(out, "train loss=%s optimizer=%s(lr=%g", caec_loss_name(t->loss), caec_optim_name(t->optimizer), t->lr);
+  if (t->optimizer == CAEC_RMSPROP)
     fprintf(out, ", rho=%g, eps=%g)", t->rho, t->eps);
-  else if (t->optimizer == OPT_ADAM)
+  else if (t->optimizer == CAEC_ADAM)
     fprintf(out, ", beta1=%g, beta2=%g, eps=%g)", t->beta1, t->beta2, t->eps);
   else
     fprintf(out, ", momentum=%g)", t->momentum);

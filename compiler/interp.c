@@ -198,11 +198,11 @@ const double *interp_forward(Interp *in, const double *x, bool training, bool dr
   return in->act[g->output];
 }
 
-double interp_loss(Interp *in, const double *target, LossKind loss, double l2) {
+double interp_loss(Interp *in, const double *target, CaecLoss loss, double l2) {
   const Graph *g = in->g;
   Shape s = g->nodes[g->output].shape;
   double *y = in->act[g->output], *dy = in->grad[g->output];
-  double value = loss == LOSS_MSE ? ref_mse(elems(in, g->output), y, target, dy)
+  double value = loss == CAEC_MSE ? ref_mse(elems(in, g->output), y, target, dy)
                                   : ref_dssim(in->batch, s.h, s.w, y, target, dy);
   for (int p = 0; p < g->nparams; p++)
     if (g->params[p].l2)
@@ -307,12 +307,12 @@ void interp_update(Interp *in, const TrainConfig *t) {
       continue;
     size_t count = (size_t)pr->numel;
     switch (t->optimizer) {
-    case OPT_RMSPROP: ref_rmsprop(count, t->lr, t->rho, t->eps, in->param[p], in->pgrad[p], in->opt1[p]); break;
-    case OPT_ADAM:
+    case CAEC_RMSPROP: ref_rmsprop(count, t->lr, t->rho, t->eps, in->param[p], in->pgrad[p], in->opt1[p]); break;
+    case CAEC_ADAM:
       ref_adam(count, t->lr, t->beta1, t->beta2, t->eps, in->step, in->param[p], in->pgrad[p], in->opt1[p],
                in->opt2[p]);
       break;
-    case OPT_SGD: ref_sgd(count, t->lr, t->momentum, in->param[p], in->pgrad[p], in->opt1[p]); break;
+    case CAEC_SGD: ref_sgd(count, t->lr, t->momentum, in->param[p], in->pgrad[p], in->opt1[p]); break;
     }
   }
 }

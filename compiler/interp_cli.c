@@ -168,11 +168,11 @@ static int init(const Options *o, const Graph *g) {
 static bool step(Ctx *c, const Options *o, const Graph *g, Interp *in, const double *x, const int64_t *xshape,
                  bool f64) {
   TrainConfig t = g->train;
-  const CaecStepArgs *a = &o->step; // the runtime's enums, mapped to the front end's
+  const CaecStepArgs *a = &o->step;
   if (a->loss >= 0)
-    t.loss = a->loss == CAEC_MSE ? LOSS_MSE : LOSS_DSSIM;
+    t.loss = (CaecLoss)a->loss;
   if (a->optimizer >= 0)
-    t.optimizer = a->optimizer == CAEC_RMSPROP ? OPT_RMSPROP : a->optimizer == CAEC_ADAM ? OPT_ADAM : OPT_SGD;
+    t.optimizer = (CaecOptim)a->optimizer;
   if (a->lr >= 0)
     t.lr = a->lr;
   if (a->l2 >= 0)

@@ -9,24 +9,13 @@
 
 void train_defaults(TrainConfig *t) {
   *t = (TrainConfig){
-      .loss = LOSS_MSE,
-      .optimizer = OPT_RMSPROP,
+      .loss = CAEC_MSE,
+      .optimizer = CAEC_RMSPROP,
       .lr = 1e-3, .rho = 0.9, .eps = 1e-7, .beta1 = 0.9, .beta2 = 0.999, .momentum = 0.9,
       .batch = 32, .epochs = 100, .l2 = 0, .seed = 0,
       .early_stopping = true, .es_patience = 20, .es_min_delta = NAN, .es_restore_best = true,
       .reduce_lr = true, .rl_factor = 0.2, .rl_patience = 4, .rl_min_lr = 1e-7, .rl_min_delta = NAN,
   };
-}
-
-const char *loss_name(LossKind l) { return l == LOSS_MSE ? "mse" : "dssim"; }
-const char *optim_name(OptimKind o) { return o == OPT_RMSPROP ? "rmsprop" : o == OPT_ADAM ? "adam" : "sgd"; }
-
-// Keras's min_delta values of the seed, by loss.
-double es_min_delta(const TrainConfig *t) {
-  return !isnan(t->es_min_delta) ? t->es_min_delta : t->loss == LOSS_MSE ? 2e-7 : 5e-5;
-}
-double rl_min_delta(const TrainConfig *t) {
-  return !isnan(t->rl_min_delta) ? t->rl_min_delta : t->loss == LOSS_MSE ? 1e-7 : 2e-5;
 }
 
 typedef enum { K_INT, K_REAL, K_BOOL, K_DELTA } KeyType; // K_DELTA: a number or `auto`
@@ -160,28 +149,27 @@ bool train_config(Ctx *c, Program *prog, TrainConfig *t) {
     Expr *v = it->value;
     if (!strcmp(it->key, "loss")) {
       const char *w = word(v);
-      if (w && (!strcmp(w, "mse") || !strcmp(w, "dssim")))
-        t->loss = strcmp(w, "mse") ? LOSS_DSSIM : LOSS_MSE;
+      int l = w ? caec_loss_lookup(w) : -1;
+      if (l >= 0)
+        t->loss = (CaecLoss)l;
       else {
         error_at(c, v->loc, "'loss' must be mse or dssim");
         ok = false;
       }
     } else if (!strcmp(it->key, "optimizer")) {
       const char *w = v->kind == E_CALL && !v->input ? v->name : word(v);
-      static const struct { const char *name; OptimKind kind; const Key *keys; double lr; } opts[] = {
-          {"rmsprop", OPT_RMSPROP, rmsprop_keys, 1e-3}, {"adam", OPT_ADAM, adam_keys, 1e-3}, {"sgd", OPT_SGD, sgd_keys, 1e-2}};
-      size_t k = 0;
-      while (k < 3 && !(w && !strcmp(w, opts[k].name)))
-        k++;
-      if (k == 3) {
+      static const Key *const keys[CAEC_NOPTIMS] = {[CAEC_RMSPROP] = rmsprop_keys, [CAEC_ADAM] = adam_keys,
+                                                    [CAEC_SGD] = sgd_keys};
+      int k = w ? caec_optim_lookup(w) : -1;
+      if (k < 0) {
         error_at(c, v->loc, "'optimizer' must be rmsprop, adam or sgd, optionally with settings as in rmsprop(lr=1e-3)");
         ok = false;
         continue;
       }
-      t->optimizer = opts[k].kind;
-      t->lr = opts[k].lr;
+      t->optimizer = (CaecOptim)k;
+      t->lr = caec_default_lr(t->optimizer);
       if (v->kind == E_CALL)
-        ok = set_args(c, t, opts[k].keys, v) && ok;
+        ok = set_args(c, t, keys[k], v) && ok;
     } else if (!strcmp(it->key, "early_stopping")) {
       ok = set_switch(c, t, it, &t->early_stopping, es_keys) && ok;
     } else if (!strcmp(it->key, "reduce_lr")) {

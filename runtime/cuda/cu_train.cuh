@@ -5,9 +5,7 @@
 #define CAEC_CU_TRAIN_CUH
 
 #include "cu_pointwise.cuh"
-
-enum { CU_MSE = 0, CU_DSSIM = 1 };                // trainer.h's CaecLoss
-enum { CU_RMSPROP = 0, CU_ADAM = 1, CU_SGD = 2 }; // trainer.h's CaecOptim
+#include "kinds.h"
 
 // ---- the loss ---------------------------------------------------------------------------------
 //
@@ -214,7 +212,7 @@ CU_DEVICE void cu_loss(int stage, void *work, int loss, bool sigmoid, int n, int
   CU_SHARED double win[CU_WIN];
   CU_SHARED double sh[CU_SSIM_SHARED];
   const CuLoss g = cu_loss_geom(n, h, w);
-  const bool mse = loss == CU_MSE;
+  const bool mse = loss == CAEC_MSE;
   const int b = (int)blockIdx.x;
   double *part = (double *)work, *maps = part + cu_loss_parts(&g);
   if (stage == 2) { // the loss: the mean squared error, or the mean over images of (1 - ssim) / 2
@@ -338,7 +336,7 @@ CU_DEVICE void cu_update(const CuHyper *h, float *params, float *grads, float *o
   CU_SHARED float adam_step; // lr sqrt(1 - b2^t) / (1 - b1^t), once per block
   const float lr = (float)h->lr, eps = (float)h->eps;
   const float rho = (float)h->rho, b1 = (float)h->beta1, b2 = (float)h->beta2, momentum = (float)h->momentum;
-  if (threadIdx.x == 0 && h->update && h->optimizer == CU_ADAM) {
+  if (threadIdx.x == 0 && h->update && h->optimizer == CAEC_ADAM) {
     double t = (double)(h->step + 1);
     adam_step = (float)(lr * sqrt(1 - pow((double)b2, t)) / (1 - pow((double)b1, t)));
   }
@@ -353,11 +351,11 @@ CU_DEVICE void cu_update(const CuHyper *h, float *params, float *grads, float *o
     *g = gi;
     if (!h->update)
       continue;
-    if (h->optimizer == CU_RMSPROP) {
+    if (h->optimizer == CAEC_RMSPROP) {
       float ms = rho * opt[0] + (1 - rho) * gi * gi;
       opt[0] = ms;
       *w -= lr * gi / (sqrtf(ms) + eps);
-    } else if (h->optimizer == CU_ADAM) {
+    } else if (h->optimizer == CAEC_ADAM) {
       float m = b1 * opt[0] + (1 - b1) * gi, v = b2 * opt[sp->count] + (1 - b2) * gi * gi;
       opt[0] = m;
       opt[sp->count] = v;

@@ -104,9 +104,9 @@ static void on_sigint(int sig) {
 static CaecSchedule schedule(const CaecModel *m, CaecLoss loss) {
   CaecSchedule sc = m->schedule;
   if (sc.es_min_delta < 0)
-    sc.es_min_delta = loss == CAEC_MSE ? 2e-7 : 5e-5;
+    sc.es_min_delta = caec_es_min_delta(loss);
   if (sc.rl_min_delta < 0)
-    sc.rl_min_delta = loss == CAEC_MSE ? 1e-7 : 2e-5;
+    sc.rl_min_delta = caec_rl_min_delta(loss);
   return sc;
 }
 
@@ -149,10 +149,9 @@ static void usage(const CaecModel *m) {
          "Exit status: 0 done, 1 error (a non-finite training loss leaves the checkpoints at the last\n"
          "good state), 2 bad usage, 130 interrupted.\n",
          m->name, m->name, m->height, m->width, m->batch, m->batch, sc.early_stopping ? "on" : "off",
-         sc.es_patience, sc.es_min_delta, d->loss == CAEC_MSE ? "mse" : "dssim", sc.reduce_lr ? "on" : "off",
+         sc.es_patience, sc.es_min_delta, caec_loss_name(d->loss), sc.reduce_lr ? "on" : "off",
          sc.rl_factor, sc.rl_patience, sc.rl_min_lr, sc.rl_min_delta, PRECISE_BN, OPTIM_TENSOR,
-         d->loss == CAEC_MSE ? "mse" : "dssim", d->l2,
-         d->optimizer == CAEC_RMSPROP ? "rmsprop" : d->optimizer == CAEC_ADAM ? "adam" : "sgd", d->lr,
+         caec_loss_name(d->loss), d->l2, caec_optim_name(d->optimizer), d->lr,
          (unsigned long long)d->seed, sc.epochs, CAEC_MAX_LOADER_THREADS);
   printf("\nThe corruption's options (the seed's corruption by default; the optional steps act after it):\n%s",
          AUGMENT_OPTIONS_HELP);

@@ -175,9 +175,9 @@ int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs 
   case 1: o->batch = value; break;
   case 2: o->out = value; break;
   case 3:
-    if (strcmp(value, "mse") && strcmp(value, "dssim"))
+    o->loss = caec_loss_lookup(value);
+    if (o->loss < 0)
       return caec_usage_error(prog, "--loss must be mse or dssim, not '%s'", value);
-    o->loss = strcmp(value, "mse") ? CAEC_DSSIM : CAEC_MSE;
     break;
   case 4: // the kernels take --l2 and --lr as float32: beyond FLT_MAX they would be inf
     if (!number || v < 0 || v > FLT_MAX)
@@ -195,8 +195,7 @@ int caec_step_arg(const char *prog, int argc, char **argv, int *i, CaecStepArgs 
     o->steps = (int)v;
     break;
   case 7:
-    o->optimizer = !strcmp(value, "rmsprop") ? CAEC_RMSPROP : !strcmp(value, "adam") ? CAEC_ADAM
-                                                            : !strcmp(value, "sgd") ? CAEC_SGD : -1;
+    o->optimizer = caec_optim_lookup(value);
     if (o->optimizer < 0)
       return caec_usage_error(prog, "--optimizer must be rmsprop, adam or sgd, not '%s'", value);
     break;

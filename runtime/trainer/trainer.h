@@ -8,14 +8,13 @@
 #define CAEC_TRAINER_H
 
 #include "cache.h"
+#include "kinds.h"
 #include "safetensors.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { CAEC_MSE, CAEC_DSSIM } CaecLoss;
-typedef enum { CAEC_RMSPROP, CAEC_ADAM, CAEC_SGD } CaecOptim;
 typedef enum { CAEC_ZEROS, CAEC_ONES, CAEC_GLOROT } CaecInit; // Keras's defaults per role
 
 typedef struct CaecParam {

@@ -28,10 +28,6 @@
 #include <math.h>
 #include <omp.h>
 
-_Static_assert(CU_MSE == (int)CAEC_MSE && CU_DSSIM == (int)CAEC_DSSIM, "loss ids");
-_Static_assert(CU_RMSPROP == (int)CAEC_RMSPROP && CU_ADAM == (int)CAEC_ADAM && CU_SGD == (int)CAEC_SGD,
-               "optimizer ids");
-
 // ---- data ----------------------------------------------------------------------------------------
 
 static uint64_t seed = 0x243f6a8885a308d3u;
@@ -576,7 +572,7 @@ CU_KERNEL(k_loss) {
 
 static void test_loss(int loss, bool sigmoid, bool grad, int n, int h, int w) {
   char what[96];
-  snprintf(what, sizeof what, "%s%s n=%d %dx%d%s", loss == CAEC_MSE ? "mse" : "dssim", sigmoid ? "_sigmoid" : "", n, h,
+  snprintf(what, sizeof what, "%s%s n=%d %dx%d%s", caec_loss_name((CaecLoss)loss), sigmoid ? "_sigmoid" : "", n, h,
            w, grad ? "" : " (no gradient)");
   const size_t count = (size_t)n * (size_t)h * (size_t)w;
   float *in = sigmoid ? randoms(count, -4, 4) : randoms(count, 0, 1), *t = randoms(count, 0, 1);
