@@ -22,7 +22,7 @@
 //   BN_SUMS     in = sums (BN_STATS: x); BN_COEFFS: none; p0..p3 as BN_*, p4, p5 = scale, shift
 //   BN_*, GN*   in = x, out = y (or dx), in2 = dy; p0..p3 = gamma, beta, running mean, running var
 //               (the backward: p2, p3 = dgamma, dbeta); aux = mean, invstd; relu: fused relu
-//   RELU..ADD   in (, in2) -> out; the backwards: in = y (leaky: x), in2 = dy, out = dx
+//   ACT, ADD    in (, in2) -> out; ACT_BWD: in = the x or y its row says (ops.h), in2 = dy, out = dx
 //   COPY, SPLIT in = dy, out = dx (SPLIT: channels from `piece`); CONCAT: in -> out at `piece`
 //   DROPOUT_*   aux0 = keep mask; DROPOUT: in -> out
 //   LOSS        in = y (flag: the logits z), in2 = target x, out = the gradient, p0 = y when flag
@@ -51,12 +51,12 @@ typedef struct Builder {
 
 static const View NO_VIEW = {-1, -1, 0, {-1, -1}, {-1, -1}, {false, false}};
 
-const char *kern_name(KernKind k) {
+const char *kern_name(const Kern *k) {
   static const char *const names[K_COUNT] = {
       "pack_gather", "pack_scatter", "gather", "scatter", "wgrad", "bn_train", "bn_eval", "bn_bwd", "gn", "gn_bwd",
-      "bn_sums", "bn_stats", "bn_coeffs", "relu", "relu_bwd", "leaky_relu", "leaky_relu_bwd", "sigmoid", "sigmoid_bwd", "add", "copy", "dropout_mask",
-      "dropout", "concat", "split", "loss", "l2_loss", "update"};
-  return names[k];
+      "bn_sums", "bn_stats", "bn_coeffs", NULL, NULL, "add", "copy", "dropout_mask", "dropout", "concat", "split", "loss",
+      "l2_loss", "update"};
+  return k->kind == K_ACT ? op_name(k->act) : k->kind == K_ACT_BWD ? op_info(k->act)->bwd_name : names[k->kind];
 }
 
 static char *ident(Arena *a, const char *prefix, const char *name) {
@@ -311,11 +311,11 @@ static void forward_node(Builder *b, int i) {
     break;
   }
   static const KernKind kinds[OP_COUNT] = {[OP_CONV] = K_GATHER, [OP_CONVT] = K_SCATTER, [OP_BN] = K_BN_TRAIN,
-                                           [OP_GN] = K_GN, [OP_RELU] = K_RELU, [OP_LEAKY_RELU] = K_LEAKY,
-                                           [OP_SIGMOID] = K_SIGMOID, [OP_ADD] = K_ADD};
-  KernKind kind = n->op == OP_BN && !b->training ? K_BN_EVAL : kinds[n->op];
+                                           [OP_GN] = K_GN, [OP_ADD] = K_ADD};
+  KernKind kind = n->op == OP_BN && !b->training ? K_BN_EVAL : op_info(n->op)->act ? K_ACT : kinds[n->op];
   int w = n->op == OP_CONV || n->op == OP_CONVT ? packed(b, i, n->op == OP_CONVT) : -1;
   k = kern(b, kind, i, covers(b, i));
+  k->act = n->op;
   b->fwd[i] = b->s->nkerns - 1;
   k->in = input_view(b, i, 0);
   if (n->nin > 1)
@@ -442,7 +442,8 @@ static void backward_node(Builder *b, int i) {
     int gbuf = dy.a;
     if (o != i) { // the fused relu: its mask first, then the same gradient for both inputs
       gbuf = tensor_buf(b, "g_", i, AR_SCRATCH);
-      k = kern(b, K_RELU_BWD, i, what);
+      k = kern(b, K_ACT_BWD, i, what);
+      k->act = OP_RELU;
       k->in = b->act[o];
       k->in2 = dy;
       k->out = one(gbuf);
@@ -482,15 +483,13 @@ static void backward_node(Builder *b, int i) {
     k->in = dy;
     input_grad(b, k, i, 0);
     return;
-  default: { // relu, leaky relu, sigmoid: elementwise, from the output (leaky relu: the input)
-    static const KernKind kinds[OP_COUNT] = {[OP_RELU] = K_RELU_BWD, [OP_LEAKY_RELU] = K_LEAKY_BWD,
-                                             [OP_SIGMOID] = K_SIGMOID_BWD};
-    k = kern(b, kinds[n->op], i, what);
-    k->in = n->op == OP_LEAKY_RELU ? input_view(b, i, 0) : b->act[i];
+  default: // an activation, from the tensor its row saves
+    k = kern(b, K_ACT_BWD, i, what);
+    k->act = n->op;
+    k->in = op_info(n->op)->grad_from_x ? input_view(b, i, 0) : b->act[i];
     k->in2 = dy;
     input_grad(b, k, i, 0);
     return;
-  }
   }
 }
 

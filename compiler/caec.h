@@ -29,6 +29,7 @@
 #include "cu_kern.cuh" // the CUDA back end's device ops and their launch plans
 #include "kern.h"       // the generated code's layouts and kernel geometry
 #include "kinds.h"      // the losses and optimizers
+#include "ops.h"        // the ops
 
 #define CAEC_VERSION "0.1.0"
 
@@ -199,21 +200,12 @@ bool parse_source(Ctx *c, Program *prog, Source *src, bool is_main, int import_d
 
 // ---- the layer graph (elaborate.c builds it; later stages consume it) --------
 
-typedef enum {
-  OP_INPUT,
-  OP_CONV,      // attrs: out, k, stride, pad (added before/after)
-  OP_CONVT,     // attrs: out, k, stride, pad (cropped from the full output)
-  OP_BN,        // attrs: eps, momentum (Keras convention: running = m*running + (1-m)*batch)
-  OP_GN,        // attrs: groups, eps
-  OP_RELU,
-  OP_LEAKY_RELU, // attrs: alpha
-  OP_SIGMOID,
-  OP_ADD,
-  OP_CONCAT,    // along channels
-  OP_SPATIAL_DROPOUT, // attrs: rate (whole channels dropped, survivors scaled by 1/(1-rate))
-  OP_IDENTITY,
-  OP_COUNT
-} OpKind;
+// OP_CONV, OP_CONVT: attrs out, k, stride, pad (conv: added before/after; convT: cropped from the
+// full output). OP_BN: eps, momentum (Keras convention: running = m*running + (1-m)*batch).
+// OP_GN: groups, eps. OP_CONCAT: along channels. OP_SPATIAL_DROPOUT: rate (whole channels
+// dropped, survivors scaled by 1/(1-rate)). The activations (ops.h's ACT rows): alpha where
+// the row says so.
+typedef enum { OP_INPUT, CAEC_OPS(OP_ENUM, OP_ENUM) OP_COUNT } OpKind;
 
 typedef struct Shape { int c, h, w; } Shape; // per image; the batch is graph-wide
 
@@ -293,8 +285,8 @@ Graph *elaborate(Ctx *c, Program *prog);
 Graph *compile_file(Ctx *c, const char *path);
 Graph *compile_source(Ctx *c, Source *src);
 
-// shapes.c: the op table. Each op's arguments are stored straight into the
-// Node field at `offset` by the elaborator.
+// shapes.c: the op table, one row per op of ops.h. Each op's arguments are
+// stored straight into the Node field at `offset` by the elaborator.
 typedef enum { A_INT, A_FLOAT, A_BOOL, A_PAD } ArgType;
 typedef struct OpArg {
   const char *key;
@@ -308,10 +300,16 @@ typedef struct OpInfo {
   OpKind op;
   int min_in, max_in; // tensor inputs
   OpArg args[6];      // ends at key == NULL
+  // An activation (ops.h's ACT rows): its FLOPs per element, whether its
+  // adjoint reads the input x (else the output y), whether it takes alpha.
+  bool act, grad_from_x, alpha;
+  int act_flops;
+  const char *bwd_name; // "NAME_bwd": its backward kernel
 } OpInfo;
 const OpInfo *op_lookup(const char *name); // NULL if not an op
 const OpInfo *op_table(int *n);
 const char *op_name(OpKind op);
+const OpInfo *op_info(OpKind op); // not OP_INPUT
 // Infers n's shape, creates its parameters and counts its FLOPs; false after
 // reporting an error at n->loc.
 bool shape_node(Ctx *c, Graph *g, Node *n);
@@ -370,7 +368,7 @@ typedef enum {
   K_GATHER, K_SCATTER, K_WGRAD,          // conv / convT forward and backward
   K_BN_TRAIN, K_BN_EVAL, K_BN_BWD, K_GN, K_GN_BWD,
   K_BN_SUMS, K_BN_STATS, K_BN_COEFFS,    // batch norm applied by its consumers: statistics and coefficients
-  K_RELU, K_RELU_BWD, K_LEAKY, K_LEAKY_BWD, K_SIGMOID, K_SIGMOID_BWD,
+  K_ACT, K_ACT_BWD,                      // an activation (Kern.act) and its adjoint
   K_ADD, K_COPY, K_DROPOUT_MASK, K_DROPOUT, K_CONCAT, K_SPLIT,
   K_LOSS,                                // loss and its gradient (sigmoid fused when `fused`)
   K_L2_LOSS,                             // + l2 * sum w^2 of the flagged kernels
@@ -390,6 +388,7 @@ typedef struct Kern {
   int aux[2];        // saved statistics (mean, invstd) or the dropout mask
   int param;         // K_UPDATE: the parameter
   int piece;         // K_CONCAT / K_SPLIT: channel offset of the piece
+  OpKind act;        // K_ACT / K_ACT_BWD: the activation
 } Kern;
 
 typedef enum { PROG_TRAIN, PROG_FORWARD, PROG_COUNT } ProgId;
@@ -428,7 +427,7 @@ Step *build_step(Arena *a, const Graph *g, int batch);
 KConv conv_geom(const Graph *g, int batch, int node); // conv or convT node as kern.h's grid and image
 // plan: place by liveness (greedy by size); else every buffer on its own.
 void plan_memory(Step *s, bool plan);
-const char *kern_name(KernKind k);
+const char *kern_name(const Kern *k); // "gather", "relu_bwd"
 void print_fusion(FILE *out, const Step *s);
 void print_memory(FILE *out, const Step *s);
 

@@ -30,12 +30,8 @@ static const char *const roles[K_COUNT][R_COUNT] = {
     [K_BN_STATS] = {"x", NULL, NULL, "gamma", "beta", "running_mean", "running_var", "scale", "shift", "mean",
                     "invstd"},
     [K_BN_COEFFS] = {NULL, NULL, NULL, "gamma", "beta", "running_mean", "running_var", "scale", "shift"},
-    [K_RELU] = {"x", NULL, "y"},
-    [K_RELU_BWD] = {"y", "dy", "dx"},
-    [K_LEAKY] = {"x", NULL, "y"},
-    [K_LEAKY_BWD] = {"x", "dy", "dx"},
-    [K_SIGMOID] = {"x", NULL, "y"},
-    [K_SIGMOID_BWD] = {"y", "dy", "dx"},
+    [K_ACT] = {"x", NULL, "y"},
+    [K_ACT_BWD] = {"y", "dy", "dx"}, // or x, as the activation's row says
     [K_ADD] = {"a", "b", "y"},
     [K_COPY] = {"dy", NULL, "dx"},
     [K_DROPOUT_MASK] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "keep"},
@@ -50,6 +46,8 @@ static const char *const roles[K_COUNT][R_COUNT] = {
 const char *emit_role(const Kern *k, int r) {
   if (k->kind == K_LOSS && k->flag) // the sigmoid is fused: the loss reads logits
     return r == R_IN ? "z" : r == R_OUT ? "dz" : roles[K_LOSS][r];
+  if (k->kind == K_ACT_BWD && r == R_IN && op_info(k->act)->grad_from_x)
+    return "x";
   return roles[k->kind][r];
 }
 
@@ -121,7 +119,7 @@ static void emit_args(FILE *out, const Step *s, const Kern *k, bool declare) {
 
 const char *emit_kern_name(Arena *a, const Step *s, int idx) {
   int prog = idx >= s->prog_start[PROG_FORWARD];
-  return arena_printf(a, "%s%d_%s", prog ? "f" : "t", idx - s->prog_start[prog], kern_name(s->kerns[idx].kind));
+  return arena_printf(a, "%s%d_%s", prog ? "f" : "t", idx - s->prog_start[prog], kern_name(&s->kerns[idx]));
 }
 
 void emit_source_line(FILE *out, const Step *s, const Kern *k) {

@@ -3,6 +3,17 @@
 // when a concatenation cannot stay a two-pointer view).
 #include "caec.h"
 
+// An activation's call as ops.h names it, up to its tensors: "  kp_NAME(count, [alpha, ]" or NAME_bwd.
+static void act_call(const Emit *e, const Kern *k, int64_t count) {
+  const OpInfo *act = op_info(k->act);
+  char name[64];
+  snprintf(name, sizeof name, "kp_%s", k->kind == K_ACT ? act->name : act->bwd_name);
+  emit_call(e, name, false);
+  fprintf(e->out, "%lld, ", (long long)count);
+  if (act->alpha)
+    fprintf(e->out, "%.9gf, ", e->s->g->nodes[k->node].alpha);
+}
+
 CuPlan emit_pointwise(const Emit *e, const Kern *k) {
   FILE *out = e->out;
   const Node *n = &e->s->g->nodes[k->node];
@@ -12,11 +23,8 @@ CuPlan emit_pointwise(const Emit *e, const Kern *k) {
   const char *h = emit_hyper(e);
   CuPlan elems = cu_plan_elems(count);
   switch (k->kind) {
-  case K_RELU: case K_LEAKY: case K_SIGMOID:
-    emit_call(e, k->kind == K_RELU ? "kp_relu" : k->kind == K_LEAKY ? "kp_leaky_relu" : "kp_sigmoid", false);
-    fprintf(out, "%lld, ", (long long)count);
-    if (k->kind == K_LEAKY)
-      fprintf(out, "%.9gf, ", n->alpha);
+  case K_ACT:
+    act_call(e, k, count);
     fprintf(out, "x, y);\n");
     return elems;
   case K_ADD:
@@ -53,16 +61,13 @@ CuPlan emit_pointwise(const Emit *e, const Kern *k) {
     fprintf(out, ");\n");
     return elems;
   }
-  default: // the backwards: relu, leaky relu, sigmoid, copy
+  default: // the backwards: an activation's, or the gradient copy of an add
     if (k->kind == K_COPY) {
       emit_call(e, "kp_copy", false);
       fprintf(out, "%lld, dy, ", (long long)count);
-    } else if (k->kind == K_LEAKY_BWD) {
-      emit_call(e, "kp_leaky_relu_bwd", false);
-      fprintf(out, "%lld, %.9gf, x, dy, ", (long long)count, n->alpha);
     } else {
-      emit_call(e, k->kind == K_RELU_BWD ? "kp_relu_bwd" : "kp_sigmoid_bwd", false);
-      fprintf(out, "%lld, y, dy, ", (long long)count);
+      act_call(e, k, count);
+      fprintf(out, "%s, dy, ", emit_role(k, R_IN));
     }
     emit_kout(e, k, "dx");
     fprintf(out, ");\n");

@@ -29,6 +29,8 @@ static int64_t node_params(const Graph *g, const Node *n) {
   return s;
 }
 
+static bool has_alpha(const Node *n) { return n->op != OP_INPUT && op_info(n->op)->alpha; }
+
 // "conv 3x3 s2" and the like: the op with the attributes that matter at a glance.
 static const char *op_summary(Arena *a, const Node *n) {
   switch (n->op) {
@@ -37,9 +39,8 @@ static const char *op_summary(Arena *a, const Node *n) {
     return n->stride == 1 ? arena_printf(a, "%s %dx%d", op_name(n->op), n->k, n->k)
                           : arena_printf(a, "%s %dx%d s%d", op_name(n->op), n->k, n->k, n->stride);
   case OP_GN: return arena_printf(a, "gn g%d", n->groups);
-  case OP_LEAKY_RELU: return arena_printf(a, "leaky_relu %g", n->alpha);
   case OP_SPATIAL_DROPOUT: return arena_printf(a, "spatial_dropout %g", n->rate);
-  default: return op_name(n->op);
+  default: return has_alpha(n) ? arena_printf(a, "%s %g", op_name(n->op), n->alpha) : op_name(n->op);
   }
 }
 
@@ -119,9 +120,11 @@ void print_ir(FILE *out, Arena *a, const Graph *g) {
       break;
     case OP_BN: fprintf(out, " eps=%g momentum=%g", n->eps, n->momentum); break;
     case OP_GN: fprintf(out, " groups=%d eps=%g", n->groups, n->eps); break;
-    case OP_LEAKY_RELU: fprintf(out, " alpha=%g", n->alpha); break;
     case OP_SPATIAL_DROPOUT: fprintf(out, " rate=%g", n->rate); break;
-    default: break;
+    default:
+      if (has_alpha(n))
+        fprintf(out, " alpha=%g", n->alpha);
+      break;
     }
     fprintf(out, " : %s  # %s, %lld FLOP/img, %lld B/img\n", shape_str(a, g, n->shape), loc_str(a, n->loc),
             (long long)n->flops, (long long)n->bytes);

@@ -169,9 +169,9 @@ const double *interp_forward(Interp *in, const double *x, bool training, bool dr
       ref_gn_fwd(in->batch, n->shape.c, hw, n->groups, n->eps, a, node_param(in, n, P_WEIGHT, false),
                  node_param(in, n, P_BIAS, false), y, in->mean[i], in->invstd[i]);
       break;
-    case OP_RELU: ref_relu_fwd(count, a, y); break;
-    case OP_LEAKY_RELU: ref_leaky_relu_fwd(count, n->alpha, a, y); break;
-    case OP_SIGMOID: ref_sigmoid_fwd(count, a, y); break;
+#define ACT_FWD(id, name, flops, saved, alpha) \
+  case OP_##id: ref_##name##_fwd(count, alpha##_ARG(n) a, y); break;
+    CAEC_OPS(OP_NONE, ACT_FWD)
     case OP_ADD: ref_add_fwd(count, a, in->act[n->in[1]], y); break;
     case OP_CONCAT: {
       int cs[16];
@@ -252,15 +252,9 @@ void interp_backward(Interp *in, double l2) {
         ref_gn_bwd(in->batch, n->shape.c, hw, n->groups, a, node_param(in, n, P_WEIGHT, false), in->mean[i],
                    in->invstd[i], dy, in->scratch, node_param(in, n, P_WEIGHT, true), node_param(in, n, P_BIAS, true));
       break;
-    case OP_RELU:
-      ref_relu_bwd(count, in->act[i], dy, in->scratch);
-      break;
-    case OP_LEAKY_RELU:
-      ref_leaky_relu_bwd(count, n->alpha, a, dy, in->scratch);
-      break;
-    case OP_SIGMOID:
-      ref_sigmoid_bwd(count, in->act[i], dy, in->scratch);
-      break;
+#define ACT_BWD(id, name, flops, saved, alpha) \
+  case OP_##id: ref_##name##_bwd(count, alpha##_ARG(n) op_info(n->op)->grad_from_x ? a : in->act[i], dy, in->scratch); break;
+    CAEC_OPS(OP_NONE, ACT_BWD)
     case OP_SPATIAL_DROPOUT:
       ref_spatial_dropout(in->batch, n->shape.c, hw, in->rate[i], in->keep[i], dy, in->scratch);
       break;

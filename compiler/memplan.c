@@ -132,7 +132,7 @@ void print_fusion(FILE *out, const Step *s) {
     for (int k = s->prog_start[p]; k < s->prog_start[p + 1]; k++) {
       const Kern *kn = &s->kerns[k];
       Loc at = s->g->nodes[kn->node].loc;
-      fprintf(out, "  k%-4d %-14s %s:%d: %s\n", k - s->prog_start[p], kern_name(kn->kind), at.src->path, at.line,
+      fprintf(out, "  k%-4d %-14s %s:%d: %s\n", k - s->prog_start[p], kern_name(kn), at.src->path, at.line,
               kn->covers);
     }
   }

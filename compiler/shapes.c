@@ -8,25 +8,31 @@
 #include <string.h>
 
 #define AT(field) offsetof(Node, field)
-#define CONV_ARGS                                                                                   \
+// The arguments of ops.h's OP rows, by ID.
+#define ARGS_CONV                                                                                   \
   {{"out", A_INT, true, 0, AT(out_ch)}, {"k", A_INT, true, 0, AT(k)},                               \
    {"stride", A_INT, false, 1, AT(stride)}, {"pad", A_PAD, false, PAD_SAME, AT(pad_mode)},         \
    {"bias", A_BOOL, false, 1, AT(bias)}, {"l2", A_BOOL, false, 0, AT(l2)}}
+#define ARGS_CONVT ARGS_CONV
+// Keras BatchNormalization defaults (the seed models are Keras models).
+#define ARGS_BN {{"eps", A_FLOAT, false, 1e-3, AT(eps)}, {"momentum", A_FLOAT, false, 0.99, AT(momentum)}}
+#define ARGS_GN {{"groups", A_INT, true, 0, AT(groups)}, {"eps", A_FLOAT, false, 1e-5, AT(eps)}}
+#define ARGS_ADD {{0}}
+#define ARGS_CONCAT {{0}}
+#define ARGS_SPATIAL_DROPOUT {{"rate", A_FLOAT, true, 0, AT(rate)}}
+#define ARGS_IDENTITY {{0}}
+// An ACT row's argument and the saved tensor its adjoint reads.
+#define ACT_ARGS_ALPHA {{"alpha", A_FLOAT, true, 0, AT(alpha)}}
+#define ACT_ARGS_NO_ALPHA {{0}}
+#define HAS_ALPHA true
+#define HAS_NO_ALPHA false
+#define SAVED_X true
+#define SAVED_Y false
 
-static const OpInfo ops[] = {
-    {"conv", OP_CONV, 1, 1, CONV_ARGS},
-    {"convT", OP_CONVT, 1, 1, CONV_ARGS},
-    // Keras BatchNormalization defaults (the seed models are Keras models).
-    {"bn", OP_BN, 1, 1, {{"eps", A_FLOAT, false, 1e-3, AT(eps)}, {"momentum", A_FLOAT, false, 0.99, AT(momentum)}}},
-    {"gn", OP_GN, 1, 1, {{"groups", A_INT, true, 0, AT(groups)}, {"eps", A_FLOAT, false, 1e-5, AT(eps)}}},
-    {"relu", OP_RELU, 1, 1, {{0}}},
-    {"leaky_relu", OP_LEAKY_RELU, 1, 1, {{"alpha", A_FLOAT, true, 0, AT(alpha)}}},
-    {"sigmoid", OP_SIGMOID, 1, 1, {{0}}},
-    {"add", OP_ADD, 2, 2, {{0}}},
-    {"concat", OP_CONCAT, 2, 16, {{0}}},
-    {"spatial_dropout", OP_SPATIAL_DROPOUT, 1, 1, {{"rate", A_FLOAT, true, 0, AT(rate)}}},
-    {"identity", OP_IDENTITY, 1, 1, {{0}}},
-};
+#define OP_ROW(id, name, lo, hi) {#name, OP_##id, lo, hi, ARGS_##id, false, false, false, 0, NULL},
+#define ACT_ROW(id, name, flops, saved, alpha) \
+  {#name, OP_##id, 1, 1, ACT_ARGS_##alpha, true, SAVED_##saved, HAS_##alpha, flops, #name "_bwd"},
+static const OpInfo ops[] = {CAEC_OPS(OP_ROW, ACT_ROW)};
 
 const OpInfo *op_table(int *n) {
   *n = (int)(sizeof ops / sizeof *ops);
@@ -40,14 +46,10 @@ const OpInfo *op_lookup(const char *name) {
   return NULL;
 }
 
-const char *op_name(OpKind op) {
-  if (op == OP_INPUT)
-    return "input";
-  for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
-    if (ops[i].op == op)
-      return ops[i].name;
-  return "?";
-}
+_Static_assert(sizeof ops / sizeof *ops == OP_COUNT - 1, "one row per OpKind but OP_INPUT");
+const OpInfo *op_info(OpKind op) { return &ops[op - 1]; } // the rows are in OpKind's order
+
+const char *op_name(OpKind op) { return op == OP_INPUT ? "input" : op_info(op)->name; }
 
 char *shape_str(Arena *a, const Graph *g, Shape s) {
   if (g->batch)
@@ -225,23 +227,15 @@ bool shape_node(Ctx *c, Graph *g, Node *n) {
   case OP_GN:
     ok = shape_norm(c, g, n, in);
     break;
-  case OP_LEAKY_RELU:
-    ok = check_real(c, n, "alpha", n->alpha, 0, 1, false);
+  ACTIVATION_CASES
+    ok = !op_info(n->op)->alpha || check_real(c, n, "alpha", n->alpha, 0, 1, false);
     n->shape = in;
-    n->flops = elems;
+    n->flops = op_info(n->op)->act_flops * elems;
     break;
   case OP_SPATIAL_DROPOUT:
     ok = check_real(c, n, "rate", n->rate, 0, 1, true);
     n->shape = in;
     n->flops = elems;
-    break;
-  case OP_RELU:
-    n->shape = in;
-    n->flops = elems;
-    break;
-  case OP_SIGMOID:
-    n->shape = in;
-    n->flops = 4 * elems;
     break;
   case OP_IDENTITY:
     n->shape = in;

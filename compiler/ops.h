@@ -1,0 +1,44 @@
+// ops.h: every op of the .cae language, once, in the order caec lists them.
+// CAEC_OPS(OP, ACT) expands each row with one of two X-macros:
+//
+// OP(ID, name, min inputs, max inputs): an op with rules of its own: its
+// arguments (shapes.c's op_args), shape (shapes.c), adjoint (autodiff.c),
+// fusions (fusion.c), reference kernels (interp.c) and emitters (emit_c_*.c).
+//
+// ACT(ID, name, FLOPs per element, SAVED, ALPHA or NO_ALPHA): an elementwise
+// activation y = f(x), or with ALPHA y = f(x; alpha) with alpha required and in
+// [0, 1]. Its row is all the compiler needs: the argument, shape, FLOPs,
+// adjoint, interpreter and both emitters follow from it. The adjoint is
+// dx = dy f'(x), computed from the SAVED tensor, X (the input) or Y (the
+// output, where f' is a function of y). Its kernels, by name: the reference
+// ref_NAME_fwd and ref_NAME_bwd (runtime/kernels/ref.h, double), the C kernels
+// kp_NAME and kp_NAME_bwd (kern.h), and the CUDA device ops cu_NAME and
+// cu_NAME_bwd (runtime/cuda/cu_pointwise.cuh), called as
+//   NAME(count, [alpha,] x, y)    NAME_bwd(count, [alpha,] x or y, dy, dx)
+#ifndef CAEC_OPS_H
+#define CAEC_OPS_H
+
+#define CAEC_OPS(OP, ACT)                    \
+  OP(CONV, conv, 1, 1)                       \
+  OP(CONVT, convT, 1, 1)                     \
+  OP(BN, bn, 1, 1)                           \
+  OP(GN, gn, 1, 1)                           \
+  ACT(RELU, relu, 1, Y, NO_ALPHA)            \
+  ACT(LEAKY_RELU, leaky_relu, 1, X, ALPHA)   \
+  ACT(SIGMOID, sigmoid, 4, Y, NO_ALPHA)      \
+  OP(ADD, add, 2, 2)                         \
+  OP(CONCAT, concat, 2, 16)                  \
+  OP(SPATIAL_DROPOUT, spatial_dropout, 1, 1) \
+  OP(IDENTITY, identity, 1, 1)
+
+// Helpers for the expansions: OpKind's names, nothing, and a switch's case
+// label for every activation.
+#define OP_ENUM(id, ...) OP_##id,
+#define OP_NONE(...)
+#define ACT_CASE(id, ...) case OP_##id:
+#define ACTIVATION_CASES CAEC_OPS(OP_NONE, ACT_CASE)
+// An activation kernel's alpha argument, when its row has one.
+#define ALPHA_ARG(n) (n)->alpha,
+#define NO_ALPHA_ARG(n)
+
+#endif
