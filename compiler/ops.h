@@ -26,6 +26,7 @@
   ACT(RELU, relu, 1, Y, NO_ALPHA)            \
   ACT(LEAKY_RELU, leaky_relu, 1, X, ALPHA)   \
   ACT(SIGMOID, sigmoid, 4, Y, NO_ALPHA)      \
+  ACT(TANH, tanh, 4, Y, NO_ALPHA)            \
   OP(ADD, add, 2, 2)                         \
   OP(CONCAT, concat, 2, 16)                  \
   OP(SPATIAL_DROPOUT, spatial_dropout, 1, 1) \

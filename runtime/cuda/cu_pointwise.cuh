@@ -169,6 +169,16 @@ CU_DEVICE void cu_sigmoid_bwd(int64_t count, const float *y, const float *dy, KO
     cu_store(dx.a, dx.acc_a, i, y[i] * (1 - y[i]) * dy[i]);
 }
 
+CU_DEVICE void cu_tanh(int64_t count, const float *x, float *y) {
+  for (int64_t i = cu_first(); i < count; i += cu_step())
+    y[i] = tanhf(x[i]);
+}
+
+CU_DEVICE void cu_tanh_bwd(int64_t count, const float *y, const float *dy, KOut dx) {
+  for (int64_t i = cu_first(); i < count; i += cu_step())
+    cu_store(dx.a, dx.acc_a, i, (1 - y[i] * y[i]) * dy[i]);
+}
+
 // y = a + b, then relu when asked.
 CU_DEVICE void cu_add(int64_t count, const float *a, const float *b, bool relu, float *y) {
   for (int64_t i = cu_first(); i < count; i += cu_step()) {

@@ -91,6 +91,8 @@ void kp_leaky_relu(size_t count, float alpha, const float *x, float *y);
 void kp_leaky_relu_bwd(size_t count, float alpha, const float *x, const float *dy, KOut dx); // mask from the input
 void kp_sigmoid(size_t count, const float *x, float *y);
 void kp_sigmoid_bwd(size_t count, const float *y, const float *dy, KOut dx);
+void kp_tanh(size_t count, const float *x, float *y);
+void kp_tanh_bwd(size_t count, const float *y, const float *dy, KOut dx); // (1 - y^2) dy
 // y = a + b, then relu when asked.
 void kp_add(size_t count, const float *a, const float *b, bool relu, float *y);
 // dx (=|+=) dy: a gradient that caec could not alias (a copy or an accumulation).

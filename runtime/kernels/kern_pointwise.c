@@ -53,6 +53,22 @@ void kp_sigmoid_bwd(size_t count, const float *restrict y, const float *restrict
   }
 }
 
+void kp_tanh(size_t count, const float *restrict x, float *restrict y) {
+#pragma omp parallel for schedule(static) if (count >= PAR_MIN)
+  for (size_t i = 0; i < count; i++)
+    y[i] = tanhf(x[i]);
+}
+
+void kp_tanh_bwd(size_t count, const float *restrict y, const float *restrict dy, KOut dx) {
+  float *restrict d = dx.a;
+  bool acc = dx.acc_a;
+#pragma omp parallel for schedule(static) if (count >= PAR_MIN)
+  for (size_t i = 0; i < count; i++) {
+    float v = (1 - y[i] * y[i]) * dy[i];
+    d[i] = acc ? d[i] + v : v;
+  }
+}
+
 void kp_add(size_t count, const float *restrict a, const float *restrict b, bool relu, float *restrict y) {
 #pragma omp parallel for schedule(static) if (count >= PAR_MIN)
   for (size_t i = 0; i < count; i++) {

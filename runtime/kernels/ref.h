@@ -62,6 +62,8 @@ void ref_leaky_relu_fwd(size_t count, double alpha, const double *x, double *y);
 void ref_leaky_relu_bwd(size_t count, double alpha, const double *x, const double *dy, double *dx);
 void ref_sigmoid_fwd(size_t count, const double *x, double *y);
 void ref_sigmoid_bwd(size_t count, const double *y, const double *dy, double *dx); // y (1 - y) dy
+void ref_tanh_fwd(size_t count, const double *x, double *y);
+void ref_tanh_bwd(size_t count, const double *y, const double *dy, double *dx); // (1 - y^2) dy
 void ref_add_fwd(size_t count, const double *a, const double *b, double *y);
 // concat along channels of nin inputs xs[i] [n,cs[i],hw] into y [n,sum cs,hw]; the backward splits dy.
 void ref_concat_fwd(int n, int hw, int nin, const int *cs, const double *const *xs, double *y);

@@ -37,6 +37,16 @@ void ref_sigmoid_bwd(size_t count, const double *y, const double *dy, double *dx
     dx[i] = y[i] * (1 - y[i]) * dy[i];
 }
 
+void ref_tanh_fwd(size_t count, const double *x, double *y) {
+  for (size_t i = 0; i < count; i++)
+    y[i] = tanh(x[i]);
+}
+
+void ref_tanh_bwd(size_t count, const double *y, const double *dy, double *dx) {
+  for (size_t i = 0; i < count; i++)
+    dx[i] = (1 - y[i] * y[i]) * dy[i];
+}
+
 void ref_add_fwd(size_t count, const double *a, const double *b, double *y) {
   for (size_t i = 0; i < count; i++)
     y[i] = a[i] + b[i];

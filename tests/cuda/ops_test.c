@@ -411,9 +411,9 @@ static struct {
   KOut dx;
 } P;
 
-enum { RELU, LEAKY, SIGMOID, ADD, RELU_BWD, LEAKY_BWD, SIGMOID_BWD, COPY, NKINDS };
-static const char *const kind_names[NKINDS] = {"relu", "leaky_relu", "sigmoid", "add",
-                                               "relu_bwd", "leaky_relu_bwd", "sigmoid_bwd", "copy"};
+enum { RELU, LEAKY, SIGMOID, TANH, ADD, RELU_BWD, LEAKY_BWD, SIGMOID_BWD, TANH_BWD, COPY, NKINDS };
+static const char *const kind_names[NKINDS] = {"relu",     "leaky_relu",     "sigmoid",     "tanh",     "add",
+                                               "relu_bwd", "leaky_relu_bwd", "sigmoid_bwd", "tanh_bwd", "copy"};
 
 CU_KERNEL(k_pointwise) {
   (void)A;
@@ -421,10 +421,12 @@ CU_KERNEL(k_pointwise) {
   case RELU: cu_relu(P.count, P.x, P.y); break;
   case LEAKY: cu_leaky_relu(P.count, P.alpha, P.x, P.y); break;
   case SIGMOID: cu_sigmoid(P.count, P.x, P.y); break;
+  case TANH: cu_tanh(P.count, P.x, P.y); break;
   case ADD: cu_add(P.count, P.x, P.b, P.relu, P.y); break;
   case RELU_BWD: cu_relu_bwd(P.count, P.x, P.b, P.dx); break;
   case LEAKY_BWD: cu_leaky_relu_bwd(P.count, P.alpha, P.x, P.b, P.dx); break;
   case SIGMOID_BWD: cu_sigmoid_bwd(P.count, P.x, P.b, P.dx); break;
+  case TANH_BWD: cu_tanh_bwd(P.count, P.x, P.b, P.dx); break;
   default: cu_copy(P.count, P.b, P.dx); break;
   }
 }
@@ -434,10 +436,12 @@ static void kp_run(int kind, size_t count, const float *x, const float *b, float
   case RELU: kp_relu(count, x, y); break;
   case LEAKY: kp_leaky_relu(count, P.alpha, x, y); break;
   case SIGMOID: kp_sigmoid(count, x, y); break;
+  case TANH: kp_tanh(count, x, y); break;
   case ADD: kp_add(count, x, b, P.relu, y); break;
   case RELU_BWD: kp_relu_bwd(count, x, b, dx); break;
   case LEAKY_BWD: kp_leaky_relu_bwd(count, P.alpha, x, b, dx); break;
   case SIGMOID_BWD: kp_sigmoid_bwd(count, x, b, dx); break;
+  case TANH_BWD: kp_tanh_bwd(count, x, b, dx); break;
   default: kp_copy(count, b, dx); break;
   }
 }

@@ -8,7 +8,7 @@
 // array compared (the largest errors seen were about 10 times smaller):
 //   0:      layout, relu, concat pieces (copies)
 //   2^-23:  the rest of the elementwise ops and split pieces: one float rounding
-//   1e-6:   sigmoid and its gradient, dropout (x / (1 - r) vs x * (1 / (1 - r))),
+//   1e-6:   sigmoid, tanh and their gradients, dropout (x / (1 - r) vs x * (1 / (1 - r))),
 //           saved mean and invstd, running statistics, MSE and DSSIM gradients,
 //           the optimizers' L2-added gradients
 //   2e-6:   norm outputs, input gradients, dgamma, dbeta; optimizer weights and
@@ -422,6 +422,9 @@ static void test_elementwise(void) {
   kp_sigmoid(count, xf, y);
   ref_sigmoid_fwd(count, x, want);
   close_f("sigmoid", count, y, want, 1e-6);
+  kp_tanh(count, xf, y);
+  ref_tanh_fwd(count, x, want);
+  close_f("tanh", count, y, want, 1e-6);
   kp_add(count, xf, x2f, false, y);
   ref_add_fwd(count, x, x2, want);
   close_f("add", count, y, want, 0x1p-23);
@@ -430,15 +433,16 @@ static void test_elementwise(void) {
   close_f("add relu", count, y, want, 0x1p-23);
 
   // The backwards, each assigning and adding. relu's mask comes from its output, leaky relu's from the input.
-  double *yr = dalloc(count), *ys = dalloc(count);
+  double *yr = dalloc(count), *ys = dalloc(count), *yt = dalloc(count);
   ref_relu_fwd(count, x, yr);
   ref_sigmoid_fwd(count, x, ys);
-  float *yrf = to_float(count, yr), *ysf = to_float(count, ys);
-  double *ysd = to_double(count, ysf); // the kernel's backward reads the rounded output
+  ref_tanh_fwd(count, x, yt);
+  float *yrf = to_float(count, yr), *ysf = to_float(count, ys), *ytf = to_float(count, yt);
+  double *ysd = to_double(count, ysf), *ytd = to_double(count, ytf); // the kernels' backwards read the rounded output
   for (int acc = 0; acc < 2; acc++) {
-    for (int op = 0; op < 4; op++) {
+    for (int op = 0; op < 5; op++) {
       KOut dx = kout_make((int)count, 1, 1, 0, acc, false, &base);
-      static const char *names[] = {"relu bwd", "leaky relu bwd", "sigmoid bwd", "copy"};
+      static const char *names[] = {"relu bwd", "leaky relu bwd", "sigmoid bwd", "tanh bwd", "copy"};
       switch (op) {
       case 0:
         kp_relu_bwd(count, yrf, dyf, dx);
@@ -452,6 +456,10 @@ static void test_elementwise(void) {
         kp_sigmoid_bwd(count, ysf, dyf, dx);
         ref_sigmoid_bwd(count, ysd, dy, want);
         break;
+      case 3:
+        kp_tanh_bwd(count, ytf, dyf, dx);
+        ref_tanh_bwd(count, ytd, dy, want);
+        break;
       default:
         kp_copy(count, dyf, dx);
         memcpy(want, dy, sizeof *dy * count);
@@ -460,12 +468,12 @@ static void test_elementwise(void) {
         want[k] += base[k];
       char what[64];
       snprintf(what, sizeof what, "%s acc=%d", names[op], acc);
-      close_f(what, count, dx.a, want, op == 2 ? 1e-6 : 0x1p-23);
+      close_f(what, count, dx.a, want, op == 2 || op == 3 ? 1e-6 : 0x1p-23);
       free(dx.a);
       free(base);
     }
   }
-  void *blocks[] = {x, x2, dy, want, xf, x2f, dyf, y, yr, ys, yrf, ysf, ysd};
+  void *blocks[] = {x, x2, dy, want, xf, x2f, dyf, y, yr, ys, yt, yrf, ysf, ytf, ysd, ytd};
   for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++)
     free(blocks[k]);
 }

@@ -190,6 +190,12 @@ static double sigmoid_objective(void *ctx) {
   return dot(u->count, u->r, u->y);
 }
 
+static double tanh_objective(void *ctx) {
+  Unary *u = ctx;
+  ref_tanh_fwd(u->count, u->x, u->y);
+  return dot(u->count, u->r, u->y);
+}
+
 static void test_activations(void) {
   size_t count = 2 * 3 * 7 * 7;
   Unary u = {count, test_alloc(count), random_array(count, -1, 1), test_alloc(count)};
@@ -206,6 +212,9 @@ static void test_activations(void) {
   ref_sigmoid_fwd(count, u.x, u.y);
   ref_sigmoid_bwd(count, u.y, u.r, dx);
   check_grad("sigmoid", sigmoid_objective, &u, &in, 1);
+  ref_tanh_fwd(count, u.x, u.y);
+  ref_tanh_bwd(count, u.y, u.r, dx);
+  check_grad("tanh", tanh_objective, &u, &in, 1);
   free(u.x), free(u.r), free(u.y), free(dx);
 }
 

@@ -88,6 +88,8 @@ def forward(graph, params, x, training=True):
             y = F.leaky_relu(ins[0], n["alpha"])
         elif op == "sigmoid":
             y = torch.sigmoid(ins[0])
+        elif op == "tanh":
+            y = torch.tanh(ins[0])
         elif op == "add":
             y = ins[0] + ins[1]
         elif op == "concat":
