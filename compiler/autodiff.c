@@ -16,7 +16,7 @@
 //   PACK_*      in = canonical weights, out = packed weights
 //   GATHER      in = image, out = grid, p0 = packed w, p1 = bias (conv forward, convT data gradient)
 //   SCATTER     in = grid, out = image, p0 = packed w, p1 = bias (conv data gradient, convT forward)
-//   WGRAD       in = grid, in2 = image, p0 = dw, p1 = db; flag: the bias belongs to the grid
+//   WGRAD       in = grid, in2 = image, p0 = dw, p1 = db; grid_bias: the bias belongs to the grid
 //               (GATHER, SCATTER, WGRAD: p2..p5 = scale and shift of the prologue of the view read
 //               through one, pieces a and b; GATHER, SCATTER: in2 = the residual, aux0 = the sums)
 //   BN_SUMS     in = sums (BN_STATS: x); BN_COEFFS: none; p0..p3 as BN_*, p4, p5 = scale, shift
@@ -25,7 +25,7 @@
 //   ACT, ADD    in (, in2) -> out; ACT_BWD: in = the x or y its row says (ops.h), in2 = dy, out = dx
 //   COPY, SPLIT in = dy, out = dx (SPLIT: channels from `piece`); CONCAT: in -> out at `piece`
 //   DROPOUT_*   aux0 = keep mask; DROPOUT: in -> out
-//   LOSS        in = y (flag: the logits z), in2 = target x, out = the gradient, p0 = y when flag
+//   LOSS        in = y (sigmoid: the logits z), in2 = target x, out = the gradient, p0 = y when sigmoid
 //   L2_LOSS     reads the flagged kernels; UPDATE: p0 = w, p1 = grad, p2 = optimizer state
 #include "caec.h"
 #include "kern.h"
@@ -321,7 +321,6 @@ static void forward_node(Builder *b, int i) {
   if (n->nin > 1)
     k->in2 = input_view(b, i, 1);
   k->relu = out_node(b, i) != i;
-  k->flag = n->op == OP_CONVT;
   if (w >= 0) {
     k->p[0] = w;
     k->p[1] = param_of(b, i, P_BIAS, 0);
@@ -399,14 +398,13 @@ static void backward_conv(Builder *b, int i, View dy) {
   read_through(k, x);
   k->p[0] = param_of(b, i, P_WEIGHT, AR_GRADS);
   k->p[1] = param_of(b, i, P_BIAS, AR_GRADS);
-  k->flag = !convt;
+  k->grid_bias = !convt;
   if (!b->needs[resolve(b->g, n->in[0])])
     return; // the first layer: nothing needs the gradient of the model's input
   int w = packed(b, i, !convt);
   k = kern(b, convt ? K_GATHER : K_SCATTER, i, arena_printf(b->arena, "%s (%s) data gradient", n->name, op_name(n->op)));
   k->in = dy;
   k->p[0] = w;
-  k->flag = convt;
   input_grad(b, k, i, 0);
 }
 
@@ -502,8 +500,8 @@ static void loss(Builder *b) {
                                                                      g->nodes[out].name)
                                                     : "loss + gradient");
   k->in2 = one(b->s->param_buf[AR_IO]);
-  k->flag = b->s->sigmoid_loss;
-  if (k->flag) {
+  k->sigmoid = b->s->sigmoid_loss;
+  if (k->sigmoid) {
     int z = resolve(g, g->nodes[out].in[0]);
     k->in = b->act[z];
     k->p[0] = b->act[out].a;

@@ -383,7 +383,8 @@ typedef struct Kern {
   View in, in2, out; // the kind's tensors (see autodiff.c)
   bool acc_a, acc_b; // add to out's pieces instead of assigning
   bool relu;         // a fused relu (norms, add)
-  bool flag;         // conv: convT; wgrad: the bias is the grid's; loss: sigmoid fused
+  bool grid_bias;    // K_WGRAD: the bias is the grid's (conv), not the image's (convT)
+  bool sigmoid;      // K_LOSS: the output sigmoid is fused (in = the logits z)
   int p[6];          // parameter-side buffers: w, b / gamma, beta, running mean, running var, ...
   int aux[2];        // saved statistics (mean, invstd) or the dropout mask
   int param;         // K_UPDATE: the parameter

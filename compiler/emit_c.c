@@ -44,7 +44,7 @@ static const char *const roles[K_COUNT][R_COUNT] = {
 };
 
 const char *emit_role(const Kern *k, int r) {
-  if (k->kind == K_LOSS && k->flag) // the sigmoid is fused: the loss reads logits
+  if (k->kind == K_LOSS && k->sigmoid) // the sigmoid is fused: the loss reads logits
     return r == R_IN ? "z" : r == R_OUT ? "dz" : roles[K_LOSS][r];
   if (k->kind == K_ACT_BWD && r == R_IN && op_info(k->act)->grad_from_x)
     return "x";

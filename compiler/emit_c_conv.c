@@ -65,7 +65,7 @@ CuPlan emit_conv(const Emit *e, const Kern *k) {
     emit_kin(e, k->in, "grid");
     fprintf(out, ", ");
     emit_kin(e, k->in2, "image");
-    fprintf(out, ", dw, %s, %s);\n", k->p[1] >= 0 ? "db" : "NULL", k->flag ? "true" : "false");
+    fprintf(out, ", dw, %s, %s);\n", k->p[1] >= 0 ? "db" : "NULL", k->grid_bias ? "true" : "false");
     break;
   }
   return p;

@@ -18,9 +18,9 @@ CuPlan emit_train(const Emit *e, const Kern *k) {
     fprintf(out, "  enum { N = %d, H = %d, W = %d };\n", s->batch, sh.h, sh.w);
     if (e->cuda) {
       emit_call(e, "kl_loss", true);
-      fprintf(out, "A.hyper->loss, %s, N, H, W, %s, target, %s, %s, A.loss);\n", k->flag ? "true" : "false",
-              k->flag ? "z" : "y", k->flag ? "y_out" : "NULL", k->flag ? "dz" : "dy");
-    } else if (k->flag) {
+      fprintf(out, "A.hyper->loss, %s, N, H, W, %s, target, %s, %s, A.loss);\n", k->sigmoid ? "true" : "false",
+              k->sigmoid ? "z" : "y", k->sigmoid ? "y_out" : "NULL", k->sigmoid ? "dz" : "dy");
+    } else if (k->sigmoid) {
       fprintf(out, "  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)\n"
                    "                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);\n");
     } else {
