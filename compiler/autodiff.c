@@ -54,8 +54,8 @@ static const View NO_VIEW = {-1, -1, 0, {-1, -1}, {-1, -1}, {false, false}};
 const char *kern_name(const Kern *k) {
   static const char *const names[K_COUNT] = {
       "pack_gather", "pack_scatter", "gather", "scatter", "wgrad", "bn_train", "bn_eval", "bn_bwd", "gn", "gn_bwd",
-      "bn_sums", "bn_stats", "bn_coeffs", NULL, NULL, "add", "copy", "dropout_mask", "dropout", "concat", "split", "loss",
-      "l2_loss", "update"};
+      "bn_sums", "bn_stats", "bn_coeffs", NULL, NULL, "add", "copy", "dropout_mask", "dropout", "concat", "split",
+      "loss", "l2_loss", "update"}; // K_ACT and K_ACT_BWD are named after their activation
   return k->kind == K_ACT ? op_name(k->act) : k->kind == K_ACT_BWD ? op_info(k->act)->bwd_name : names[k->kind];
 }
 
@@ -106,12 +106,12 @@ static int resolve(const Graph *g, int i) {
 }
 
 // The tensor a node's output is: an absorbed relu's output is its absorber's.
-static int out_node(const Builder *b, int i) { return b->s->fused_out[i]; }
+static int out_node(const Builder *b, int i) { return b->s->fused[i].out; }
 
 // The pieces of input k of node i: one tensor, or the two of a concatenation kept as a view.
 static int pieces(const Builder *b, int i, int k, int piece[2]) {
   int t = resolve(b->g, b->g->nodes[i].in[k]);
-  if (!b->s->view[t]) {
+  if (!b->s->fused[t].view) {
     piece[0] = t;
     return 1;
   }
@@ -131,7 +131,8 @@ static int param_of(const Builder *b, int node, ParamRole role, int arena) {
 // Is node i a kernel of its own (not folded into another, not a view or an alias)?
 static bool is_kernel(const Builder *b, int i) {
   const Node *n = &b->g->nodes[i];
-  return n->op != OP_INPUT && n->op != OP_IDENTITY && b->s->absorbed_by[i] < 0 && !(n->op == OP_CONCAT && b->s->view[i]);
+  const Fused *f = &b->s->fused[i];
+  return n->op != OP_INPUT && n->op != OP_IDENTITY && f->absorbed_by < 0 && !(n->op == OP_CONCAT && f->view);
 }
 
 static void count_contributions(Builder *b) {
@@ -162,11 +163,11 @@ static const char *covers(Builder *b, int i) {
     return arena_printf(b->arena, "%s (%s) + %s (%s)", n->name, op_name(n->op), b->g->nodes[o].name, "relu");
   if (n->op == OP_CONV || n->op == OP_CONVT) {
     const char *what = arena_printf(b->arena, "%s (%s)%s", n->name, op_name(n->op), n->bias ? " + bias" : "");
-    int add = b->s->res_add[i];
+    int add = b->s->fused[i].res_add;
     if (add >= 0)
       what = arena_printf(b->arena, "%s + %s (add)", what, b->g->nodes[add].name);
-    if (add >= 0 && b->s->fused_out[add] != add)
-      what = arena_printf(b->arena, "%s + %s (relu)", what, b->g->nodes[b->s->fused_out[add]].name);
+    if (add >= 0 && b->s->fused[add].out != add)
+      what = arena_printf(b->arena, "%s + %s (relu)", what, b->g->nodes[b->s->fused[add].out].name);
     return what;
   }
   return arena_printf(b->arena, "%s (%s)", n->name, op_name(n->op));
@@ -274,7 +275,7 @@ static void forward_node(Builder *b, int i) {
     k->out = one(output_buf(b, i));
     return;
   case OP_CONCAT:
-    if (b->s->view[i]) {
+    if (b->s->fused[i].view) {
       b->act[i] = concat_view(b, resolve(g, n->in[0]), resolve(g, n->in[1]));
       return;
     }
@@ -288,15 +289,15 @@ static void forward_node(Builder *b, int i) {
     }
     return;
   case OP_RELU:
-    if (b->s->absorbed_by[i] >= 0)
+    if (b->s->fused[i].absorbed_by >= 0)
       return;
     break;
   case OP_ADD:
-    if (b->s->res_add[resolve(g, n->in[0])] == i || b->s->res_add[resolve(g, n->in[1])] == i)
+    if (b->s->fused[resolve(g, n->in[0])].res_add == i || b->s->fused[resolve(g, n->in[1])].res_add == i)
       return; // computed by the epilogue of its later input's convolution
     break;
   case OP_BN:
-    if (b->s->prologue[i]) {
+    if (b->s->fused[i].prologue) {
       norm_for_consumers(b, i);
       return;
     }
@@ -325,14 +326,14 @@ static void forward_node(Builder *b, int i) {
     k->p[0] = w;
     k->p[1] = param_of(b, i, P_BIAS, 0);
     read_through(k, k->in);
-    int add = b->s->res_add[i];
-    k->relu = add >= 0 && b->s->fused_out[add] != add;
+    int add = b->s->fused[i].res_add;
+    k->relu = add >= 0 && b->s->fused[add].out != add;
     if (add >= 0) { // the residual: the add's other input
       int p = resolve(g, g->nodes[add].in[0]);
       k->in2 = b->act[p == i ? resolve(g, g->nodes[add].in[1]) : p];
     }
     int t = out_node(b, i);
-    if (b->training && b->s->sums[t]) {
+    if (b->training && b->s->fused[t].sums) {
       Shape sh = g->nodes[t].shape;
       int64_t parts = (int64_t)b->s->batch * sh.h;
       b->sums[t] = k->aux[0] = new_buf(b, ident(b->arena, "sums_", g->nodes[t].name),
@@ -411,7 +412,7 @@ static void backward_conv(Builder *b, int i, View dy) {
 static void backward_node(Builder *b, int i) {
   const Graph *g = b->g;
   const Node *n = &g->nodes[i];
-  int o = b->s->res_add[i] >= 0 ? i : out_node(b, i); // a residual conv's own output gradient: the add's
+  int o = b->s->fused[i].res_add >= 0 ? i : out_node(b, i); // a residual conv's own output gradient: the add's
   View dy = b->grad[o];
   if (!is_kernel(b, i) || dy.a < 0 || (!n->nparams && !b->needs[resolve(g, n->in[0])] &&
                                        (n->nin < 2 || !b->needs[resolve(g, n->in[1])])))

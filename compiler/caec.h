@@ -394,17 +394,22 @@ typedef struct Kern {
 
 typedef enum { PROG_TRAIN, PROG_FORWARD, PROG_COUNT } ProgId;
 
+// fusion.c's decisions for one node.
+typedef struct Fused {
+  int absorbed_by;   // -1, or the node whose kernel also computes it
+  int out;           // the node whose output its kernel writes (itself, the relu it absorbed, or the add
+                     // (or add + relu) a conv's epilogue computes)
+  bool view;         // a concat kept as two pointers
+  bool prologue;     // a bn applied (with its relu) by its consumers, the conv kernels, on load
+  int res_add;       // a conv: -1, or the add its epilogue computes
+  bool sums;         // its tensor's batch-norm sums come from the epilogue of the conv writing it
+} Fused;
+
 typedef struct Step {
   const Graph *g;
   int batch;
   // fusion.c
-  int *absorbed_by;  // per node: -1, or the node whose kernel also computes it
-  int *fused_out;    // per node: the node whose output its kernel writes (itself, the relu it absorbed,
-                     // or the add (or add + relu) a conv's epilogue computes)
-  bool *view;        // per node: a concat kept as two pointers
-  bool *prologue;    // per bn node: applied (with its relu) by its consumers, the conv kernels, on load
-  int *res_add;      // per conv node: -1, or the add its epilogue computes
-  bool *sums;        // per node: its tensor's batch-norm sums come from the epilogue of the conv writing it
+  Fused *fused;      // per node
   bool sigmoid_loss; // the output sigmoid is computed by the loss kernel (training)
   // autodiff.c
   Buf *bufs;

@@ -327,7 +327,8 @@ void emit_model(FILE *out, const EmitFile *f) {
   }
   fprintf(out, "};\n\n");
   Shape in = g->nodes[g->input].shape;
-  static const char *const losses[] = {CAEC_LOSSES(CAEC_KIND_SPELLING)}, *const optims[] = {CAEC_OPTIMS(CAEC_KIND_SPELLING)};
+  static const char *const losses[] = {CAEC_LOSSES(CAEC_KIND_SPELLING)};
+  static const char *const optims[] = {CAEC_OPTIMS(CAEC_KIND_SPELLING)};
   fprintf(out, "const CaecModel %s_model = {\n", g->model_name);
   fprintf(out, "    .name = \"%s\",\n    .source = \"%s\",\n    .caec_version = \"%s\",\n", g->model_name,
           g->src->path, CAEC_VERSION);

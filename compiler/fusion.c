@@ -49,7 +49,7 @@ static bool consumers_all(const Step *s, int t, bool (*ok)(OpKind), bool through
       if (g->nodes[j].in[k] != t)
         continue;
       OpKind op = g->nodes[j].op;
-      if (op == OP_IDENTITY || (op == OP_CONCAT && through_views && s->view[j])) {
+      if (op == OP_IDENTITY || (op == OP_CONCAT && through_views && s->fused[j].view)) {
         if (!consumers_all(s, j, ok, through_views))
           return false;
       } else if (!ok(op)) {
@@ -75,42 +75,37 @@ static bool concat_as_view(const Step *s, int i) {
 void fuse(Arena *a, Step *s) {
   const Graph *g = s->g;
   size_t n = (size_t)g->nnodes;
-  s->absorbed_by = arena_alloc(a, sizeof(int) * n);
-  s->fused_out = arena_alloc(a, sizeof(int) * n);
-  s->view = arena_alloc(a, sizeof(bool) * n);
-  s->prologue = arena_alloc(a, sizeof(bool) * n);
-  s->res_add = arena_alloc(a, sizeof(int) * n);
-  s->sums = arena_alloc(a, sizeof(bool) * n);
+  s->fused = arena_alloc(a, sizeof(Fused) * n);
   for (int i = 0; i < g->nnodes; i++)
-    s->absorbed_by[i] = -1, s->fused_out[i] = i, s->res_add[i] = -1;
+    s->fused[i] = (Fused){.absorbed_by = -1, .out = i, .res_add = -1};
   for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
     int next = only_consumer(g, i);
     if ((n->op == OP_BN || n->op == OP_GN || n->op == OP_ADD) && next >= 0 && g->nodes[next].op == OP_RELU)
-      s->absorbed_by[next] = i, s->fused_out[i] = next;
+      s->fused[next].absorbed_by = i, s->fused[i].out = next;
     if (n->op == OP_CONCAT)
-      s->view[i] = concat_as_view(s, i);
+      s->fused[i].view = concat_as_view(s, i);
   }
   for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
     if (n->op == OP_BN && g->nodes[resolve(g, n->in[0])].op != OP_CONCAT)
-      s->prologue[i] = consumers_all(s, s->fused_out[i], is_conv, true);
+      s->fused[i].prologue = consumers_all(s, s->fused[i].out, is_conv, true);
     if (n->op == OP_ADD) {
       int p = resolve(g, n->in[0]), q = resolve(g, n->in[1]), c = p > q ? p : q;
       if (p != q && is_conv(g->nodes[c].op) && g->nodes[c].uses == 1 && c != g->input) {
-        s->res_add[c] = i;
-        s->fused_out[c] = s->fused_out[i];
+        s->fused[c].res_add = i;
+        s->fused[c].out = s->fused[i].out;
       }
     }
   }
   // Sums for a prologue's batch norm, where a convolution writes its input.
   for (int i = 0; i < g->nnodes; i++) {
-    if (!s->prologue[i])
+    if (!s->fused[i].prologue)
       continue;
     int t = resolve(g, g->nodes[i].in[0]);
     for (int c = 0; c < g->nnodes; c++)
-      if (is_conv(g->nodes[c].op) && s->fused_out[c] == t)
-        s->sums[t] = true;
+      if (is_conv(g->nodes[c].op) && s->fused[c].out == t)
+        s->fused[t].sums = true;
   }
   const Node *out = &g->nodes[g->output];
   s->sigmoid_loss = out->op == OP_SIGMOID && out->in[0] != g->input && g->nodes[out->in[0]].uses == 1;

@@ -231,6 +231,8 @@ void interp_backward(Interp *in, double l2) {
     int hw = n->shape.h * n->shape.w;
     RefConv p;
     bool one_input = true; // the op's input gradient is in scratch, to be added to its input's
+    // What an activation's adjoint reads (ops.h): its input or its output.
+    const double *saved_act = n->op != OP_INPUT && op_info(n->op)->grad_from_x ? a : in->act[i];
     switch (n->op) {
     case OP_INPUT:
     case OP_COUNT:
@@ -253,7 +255,7 @@ void interp_backward(Interp *in, double l2) {
                    in->invstd[i], dy, in->scratch, node_param(in, n, P_WEIGHT, true), node_param(in, n, P_BIAS, true));
       break;
 #define ACT_BWD(id, name, flops, saved, alpha) \
-  case OP_##id: ref_##name##_bwd(count, alpha##_ARG(n) op_info(n->op)->grad_from_x ? a : in->act[i], dy, in->scratch); break;
+  case OP_##id: ref_##name##_bwd(count, alpha##_ARG(n) saved_act, dy, in->scratch); break;
     CAEC_OPS(OP_NONE, ACT_BWD)
     case OP_SPATIAL_DROPOUT:
       ref_spatial_dropout(in->batch, n->shape.c, hw, in->rate[i], in->keep[i], dy, in->scratch);
