@@ -12,7 +12,7 @@
 // A tensor whose gradient has a single contribution that is a plain copy (a
 // residual add's backward) shares the buffer instead of copying.
 //
-// The fields of a Kern, by kind (p: parameter-side buffers, aux: statistics):
+// The fields of a Kern, by kind (p: parameter-side buffers, in the slots caec.h's KP_* name; aux: statistics):
 //   PACK_*      in = canonical weights, out = packed weights
 //   GATHER      in = image, out = grid, p0 = packed w, p1 = bias (conv forward, convT data gradient)
 //   SCATTER     in = grid, out = image, p0 = packed w, p1 = bias (conv data gradient, convT forward)
@@ -190,9 +190,9 @@ static View input_view(Builder *b, int i, int k) {
 // A convolution kernel reads view v through its prologue: the coefficient buffers become arguments.
 static void read_through(Kern *k, View v) {
   if (v.scale[0] >= 0)
-    k->p[2] = v.scale[0], k->p[3] = v.shift[0];
+    k->p[KP_SCALE_A] = v.scale[0], k->p[KP_SHIFT_A] = v.shift[0];
   if (v.scale[1] >= 0)
-    k->p[4] = v.scale[1], k->p[5] = v.shift[1];
+    k->p[KP_SCALE_B] = v.scale[1], k->p[KP_SHIFT_B] = v.shift[1];
 }
 
 static int packed(Builder *b, int i, int scatter) {
@@ -236,15 +236,15 @@ static void norm_for_consumers(Builder *b, int i) {
   ParamRole roles[4] = {P_WEIGHT, P_BIAS, P_RUNNING_MEAN, P_RUNNING_VAR};
   for (int j = 0; j < 4; j++)
     k->p[j] = param_of(b, i, roles[j], 0);
-  k->p[4] = stats_buf(b, "scale_", i, n->shape.c);
-  k->p[5] = stats_buf(b, "shift_", i, n->shape.c);
+  k->p[KP_SCALE] = stats_buf(b, "scale_", i, n->shape.c);
+  k->p[KP_SHIFT] = stats_buf(b, "shift_", i, n->shape.c);
   if (kind != K_BN_COEFFS) {
     k->in = kind == K_BN_SUMS ? one(b->sums[x]) : b->act[x];
     k->aux[0] = stats_buf(b, "mean_", i, n->shape.c);
     k->aux[1] = stats_buf(b, "invstd_", i, n->shape.c);
   }
   View v = b->act[x];
-  v.scale[0] = k->p[4], v.shift[0] = k->p[5], v.relu[0] = out_node(b, i) != i;
+  v.scale[0] = k->p[KP_SCALE], v.shift[0] = k->p[KP_SHIFT], v.relu[0] = out_node(b, i) != i;
   b->act[i] = b->act[out_node(b, i)] = v;
 }
 
@@ -323,8 +323,8 @@ static void forward_node(Builder *b, int i) {
     k->in2 = input_view(b, i, 1);
   k->relu = out_node(b, i) != i;
   if (w >= 0) {
-    k->p[0] = w;
-    k->p[1] = param_of(b, i, P_BIAS, 0);
+    k->p[KP_W] = w;
+    k->p[KP_BIAS] = param_of(b, i, P_BIAS, 0);
     read_through(k, k->in);
     int add = b->s->fused[i].res_add;
     k->relu = add >= 0 && b->s->fused[add].out != add;
@@ -397,15 +397,15 @@ static void backward_conv(Builder *b, int i, View dy) {
   k->in = convt ? x : dy;
   k->in2 = convt ? dy : x;
   read_through(k, x);
-  k->p[0] = param_of(b, i, P_WEIGHT, AR_GRADS);
-  k->p[1] = param_of(b, i, P_BIAS, AR_GRADS);
+  k->p[KP_W] = param_of(b, i, P_WEIGHT, AR_GRADS);
+  k->p[KP_BIAS] = param_of(b, i, P_BIAS, AR_GRADS);
   k->grid_bias = !convt;
   if (!b->needs[resolve(b->g, n->in[0])])
     return; // the first layer: nothing needs the gradient of the model's input
   int w = packed(b, i, !convt);
   k = kern(b, convt ? K_GATHER : K_SCATTER, i, arena_printf(b->arena, "%s (%s) data gradient", n->name, op_name(n->op)));
   k->in = dy;
-  k->p[0] = w;
+  k->p[KP_W] = w;
   input_grad(b, k, i, 0);
 }
 
@@ -429,10 +429,10 @@ static void backward_node(Builder *b, int i) {
     k = kern(b, n->op == OP_BN ? K_BN_BWD : K_GN_BWD, i, what);
     k->in = input_view(b, i, 0);
     k->in2 = dy;
-    k->p[0] = param_of(b, i, P_WEIGHT, 0);
-    k->p[1] = param_of(b, i, P_BIAS, 0);
-    k->p[2] = param_of(b, i, P_WEIGHT, AR_GRADS);
-    k->p[3] = param_of(b, i, P_BIAS, AR_GRADS);
+    k->p[KP_GAMMA] = param_of(b, i, P_WEIGHT, 0);
+    k->p[KP_BETA] = param_of(b, i, P_BIAS, 0);
+    k->p[KP_DGAMMA] = param_of(b, i, P_WEIGHT, AR_GRADS);
+    k->p[KP_DBETA] = param_of(b, i, P_BIAS, AR_GRADS);
     memcpy(k->aux, forward_kern(b, i)->aux, sizeof k->aux);
     k->relu = o != i;
     input_grad(b, k, i, 0);
@@ -505,7 +505,7 @@ static void loss(Builder *b) {
   if (k->sigmoid) {
     int z = resolve(g, g->nodes[out].in[0]);
     k->in = b->act[z];
-    k->p[0] = b->act[out].a;
+    k->p[KP_Y_OUT] = b->act[out].a;
     k->out.a = gradient_of(b, z, &k->acc_a);
   } else {
     k->in = b->act[out];
@@ -540,9 +540,9 @@ static void program(Builder *b, int prog) {
     if (g->params[p].trainable) {
       Kern *k = kern(b, K_UPDATE, g->params[p].node, arena_printf(b->arena, "%s update", g->params[p].name));
       k->param = p;
-      k->p[0] = b->s->param_buf[AR_PARAMS] + p;
-      k->p[1] = b->s->param_buf[AR_GRADS] + p;
-      k->p[2] = b->s->param_buf[AR_OPTIM] + p;
+      k->p[KP_PARAM] = b->s->param_buf[AR_PARAMS] + p;
+      k->p[KP_GRAD] = b->s->param_buf[AR_GRADS] + p;
+      k->p[KP_OPTIM] = b->s->param_buf[AR_OPTIM] + p;
     }
 }
 

@@ -376,6 +376,20 @@ typedef enum {
   K_COUNT
 } KernKind;
 
+// The slots of Kern.p, by kind (the emitted kernels name them: emit_c.c's roles).
+enum {
+  KP_W = 0, KP_BIAS = 1,               // GATHER, SCATTER: packed weights, bias; WGRAD: dw, db
+  KP_SCALE_A = 2, KP_SHIFT_A = 3,      // GATHER, SCATTER, WGRAD: the prologue of the view read through one,
+  KP_SCALE_B = 4, KP_SHIFT_B = 5,      // pieces a and b
+  KP_GAMMA = 0, KP_BETA = 1,           // the norms
+  KP_RUNNING_MEAN = 2, KP_RUNNING_VAR = 3,
+  KP_DGAMMA = 2, KP_DBETA = 3,         // BN_BWD, GN_BWD
+  KP_SCALE = 4, KP_SHIFT = 5,          // BN_SUMS, BN_STATS, BN_COEFFS: the coefficients of the consumers' prologue
+  KP_Y_OUT = 0,                        // LOSS with the sigmoid: y
+  KP_PARAM = 0, KP_GRAD = 1, KP_OPTIM = 2, // UPDATE
+  KP_COUNT = 6
+};
+
 typedef struct Kern {
   KernKind kind;
   int node;          // the layer it comes from (its .cae line)
@@ -385,7 +399,7 @@ typedef struct Kern {
   bool relu;         // a fused relu (norms, add)
   bool grid_bias;    // K_WGRAD: the bias is the grid's (conv), not the image's (convT)
   bool sigmoid;      // K_LOSS: the output sigmoid is fused (in = the logits z)
-  int p[6];          // parameter-side buffers: w, b / gamma, beta, running mean, running var, ...
+  int p[KP_COUNT];   // parameter-side buffers, by the slots above
   int aux[2];        // saved statistics (mean, invstd) or the dropout mask
   int param;         // K_UPDATE: the parameter
   int piece;         // K_CONCAT / K_SPLIT: channel offset of the piece
@@ -459,7 +473,7 @@ void emit_model(FILE *out, const EmitFile *f); // the parameter table and the Ca
 const char *emit_kern_name(Arena *a, const Step *s, int idx); // "t3_gather", "f0_pack_gather"
 // A kernel's buffers by role, as its function names them: R_IN, R_IN2, R_OUT,
 // then R_P0.. (parameter side) and R_AUX0.. (saved statistics, masks).
-enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + 6, R_COUNT = R_AUX0 + 2 };
+enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + KP_COUNT, R_COUNT = R_AUX0 + 2 };
 const char *emit_role(const Kern *k, int r); // NULL: the kind has no such role
 void emit_role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]); // second: a view's b piece
 bool emit_writes(const Kern *k, int r);

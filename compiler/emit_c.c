@@ -56,7 +56,7 @@ void emit_role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]) {
   const View *v[3] = {&k->in, &k->in2, &k->out};
   for (int r = 0; r < 3; r++)
     buf[r] = v[r]->a, second[r] = v[r]->b;
-  for (int r = 0; r < 6; r++)
+  for (int r = 0; r < KP_COUNT; r++)
     buf[R_P0 + r] = k->p[r], second[R_P0 + r] = -1;
   for (int r = 0; r < 2; r++)
     buf[R_AUX0 + r] = k->aux[r], second[R_AUX0 + r] = -1;
@@ -67,13 +67,13 @@ bool emit_writes(const Kern *k, int r) {
     return true;
   switch (k->kind) {
   case K_GATHER: case K_SCATTER: return r == R_AUX0;
-  case K_WGRAD: return r == R_P0 || r == R_P0 + 1;
-  case K_BN_TRAIN: return r == R_P0 + 2 || r == R_P0 + 3 || r >= R_AUX0;
-  case K_BN_SUMS: case K_BN_STATS: return r >= R_P0 + 2;
-  case K_BN_COEFFS: return r >= R_P0 + 4;
-  case K_BN_BWD: case K_GN_BWD: return r == R_P0 + 2 || r == R_P0 + 3;
+  case K_WGRAD: return r == R_P0 + KP_W || r == R_P0 + KP_BIAS;
+  case K_BN_TRAIN: return r == R_P0 + KP_RUNNING_MEAN || r == R_P0 + KP_RUNNING_VAR || r >= R_AUX0;
+  case K_BN_SUMS: case K_BN_STATS: return r >= R_P0 + KP_RUNNING_MEAN;
+  case K_BN_COEFFS: return r >= R_P0 + KP_SCALE;
+  case K_BN_BWD: case K_GN_BWD: return r == R_P0 + KP_DGAMMA || r == R_P0 + KP_DBETA;
   case K_GN: case K_DROPOUT_MASK: return r >= R_AUX0;
-  case K_LOSS: return r == R_P0;
+  case K_LOSS: return r == R_P0 + KP_Y_OUT;
   case K_UPDATE: return true;
   default: return false;
   }

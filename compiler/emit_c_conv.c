@@ -43,7 +43,7 @@ CuPlan emit_conv(const Emit *e, const Kern *k) {
           "  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left\n"
           "  %sconst KConv g = {%d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d};\n",
           e->cuda ? "" : "static ", g.n, g.gc, g.gh, g.gw, g.ic, g.ih, g.iw, g.k, g.stride, g.pad_top, g.pad_left);
-  const char *bias = k->p[1] >= 0 ? "bias" : "NULL";
+  const char *bias = k->p[KP_BIAS] >= 0 ? "bias" : "NULL";
   switch (k->kind) {
   case K_PACK_GATHER:
   case K_PACK_SCATTER:
@@ -65,7 +65,7 @@ CuPlan emit_conv(const Emit *e, const Kern *k) {
     emit_kin(e, k->in, "grid");
     fprintf(out, ", ");
     emit_kin(e, k->in2, "image");
-    fprintf(out, ", dw, %s, %s);\n", k->p[1] >= 0 ? "db" : "NULL", k->grid_bias ? "true" : "false");
+    fprintf(out, ", dw, %s, %s);\n", k->p[KP_BIAS] >= 0 ? "db" : "NULL", k->grid_bias ? "true" : "false");
     break;
   }
   return p;

@@ -99,8 +99,8 @@ static char *update_text(const Step *s, int first, int last, const char *name, C
     const Kern *k = &s->kerns[i];
     const Param *p = &s->g->params[k->param];
     fprintf(m, "      {%lld, %lld, %lld, %lld, %lld, %d}, // %s %s\n", (long long)total, (long long)p->numel,
-            (long long)s->bufs[k->p[0]].offset / 4, (long long)s->bufs[k->p[1]].offset / 4,
-            (long long)s->bufs[k->p[2]].offset / 4, p->l2, p->name, s->bufs[k->p[0]].shape);
+            (long long)s->bufs[k->p[KP_PARAM]].offset / 4, (long long)s->bufs[k->p[KP_GRAD]].offset / 4,
+            (long long)s->bufs[k->p[KP_OPTIM]].offset / 4, p->l2, p->name, s->bufs[k->p[KP_PARAM]].shape);
     total += p->numel;
   }
   fprintf(m, "  };\n  cu_update(A.hyper, A.params, A.grads, A.optim, %d, spans);\n}\n\n", n);
