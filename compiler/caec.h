@@ -205,7 +205,7 @@ bool parse_source(Ctx *c, Program *prog, Source *src, bool is_main, int import_d
 // OP_GN: groups, eps. OP_CONCAT: along channels. OP_SPATIAL_DROPOUT: rate (whole channels
 // dropped, survivors scaled by 1/(1-rate)). The activations (ops.h's ACT rows): alpha where
 // the row says so.
-typedef enum { OP_INPUT, CAEC_OPS(OP_ENUM, OP_ENUM) OP_COUNT } OpKind;
+typedef enum { OP_INPUT, CAEC_OPS(CAEC_OP_ENUM, CAEC_OP_ENUM) OP_COUNT } OpKind;
 
 typedef struct Shape { int c, h, w; } Shape; // per image; the batch is graph-wide
 

@@ -171,7 +171,7 @@ const double *interp_forward(Interp *in, const double *x, bool training, bool dr
       break;
 #define ACT_FWD(id, name, flops, saved, alpha) \
   case OP_##id: ref_##name##_fwd(count, alpha##_ARG(n) a, y); break;
-    CAEC_OPS(OP_NONE, ACT_FWD)
+    CAEC_OPS(CAEC_OP_SKIP, ACT_FWD)
     case OP_ADD: ref_add_fwd(count, a, in->act[n->in[1]], y); break;
     case OP_CONCAT: {
       int cs[16];
@@ -256,7 +256,7 @@ void interp_backward(Interp *in, double l2) {
       break;
 #define ACT_BWD(id, name, flops, saved, alpha) \
   case OP_##id: ref_##name##_bwd(count, alpha##_ARG(n) saved_act, dy, in->scratch); break;
-    CAEC_OPS(OP_NONE, ACT_BWD)
+    CAEC_OPS(CAEC_OP_SKIP, ACT_BWD)
     case OP_SPATIAL_DROPOUT:
       ref_spatial_dropout(in->batch, n->shape.c, hw, in->rate[i], in->keep[i], dy, in->scratch);
       break;

@@ -34,10 +34,10 @@
 
 // Helpers for the expansions: OpKind's names, nothing, and a switch's case
 // label for every activation.
-#define OP_ENUM(id, ...) OP_##id,
-#define OP_NONE(...)
+#define CAEC_OP_ENUM(id, ...) OP_##id,
+#define CAEC_OP_SKIP(...)
 #define ACT_CASE(id, ...) case OP_##id:
-#define ACTIVATION_CASES CAEC_OPS(OP_NONE, ACT_CASE)
+#define ACTIVATION_CASES CAEC_OPS(CAEC_OP_SKIP, ACT_CASE)
 // An activation kernel's alpha argument, when its row has one.
 #define ALPHA_ARG(n) (n)->alpha,
 #define NO_ALPHA_ARG(n)
