@@ -300,6 +300,7 @@ typedef struct OpInfo {
   OpKind op;
   int min_in, max_in; // tensor inputs
   OpArg args[6];      // ends at key == NULL
+  bool (*shape)(Ctx *c, Graph *g, Node *n, Shape in); // shape_node's rule for it (in: its first input's shape)
   // An activation (ops.h's ACT rows): its FLOPs per element, whether its
   // adjoint reads the input x (else the output y), whether it takes alpha.
   bool act, grad_from_x, alpha;

@@ -1,9 +1,11 @@
 // ops.h: every op of the .cae language, once, in the order caec lists them.
 // CAEC_OPS(OP, ACT) expands each row with one of two X-macros:
 //
-// OP(ID, name, min inputs, max inputs): an op with rules of its own: its
-// arguments (shapes.c's op_args), shape (shapes.c), adjoint (autodiff.c),
-// fusions (fusion.c), reference kernels (interp.c) and emitters (emit_c_*.c).
+// OP(ID, name, min inputs, max inputs, SHAPE): an op with rules of its own:
+// its arguments (shapes.c's ARGS_ID), its shape, parameters and FLOPs (the
+// rule shape_SHAPE of shapes.c, which a family of ops shares), adjoint
+// (autodiff.c), fusions (fusion.c), reference kernels (interp.c) and emitters
+// (emit_c_*.c).
 //
 // ACT(ID, name, FLOPs per element, SAVED, ALPHA or NO_ALPHA): an elementwise
 // activation y = f(x), or with ALPHA y = f(x; alpha) with alpha required and in
@@ -19,18 +21,18 @@
 #define CAEC_OPS_H
 
 #define CAEC_OPS(OP, ACT)                    \
-  OP(CONV, conv, 1, 1)                       \
-  OP(CONVT, convT, 1, 1)                     \
-  OP(BN, bn, 1, 1)                           \
-  OP(GN, gn, 1, 1)                           \
+  OP(CONV, conv, 1, 1, conv)                       \
+  OP(CONVT, convT, 1, 1, conv)                     \
+  OP(BN, bn, 1, 1, norm)                           \
+  OP(GN, gn, 1, 1, norm)                           \
   ACT(RELU, relu, 1, Y, NO_ALPHA)            \
   ACT(LEAKY_RELU, leaky_relu, 1, X, ALPHA)   \
   ACT(SIGMOID, sigmoid, 4, Y, NO_ALPHA)      \
   ACT(TANH, tanh, 4, Y, NO_ALPHA)            \
-  OP(ADD, add, 2, 2)                         \
-  OP(CONCAT, concat, 2, 16)                  \
-  OP(SPATIAL_DROPOUT, spatial_dropout, 1, 1) \
-  OP(IDENTITY, identity, 1, 1)
+  OP(ADD, add, 2, 2, join)                         \
+  OP(CONCAT, concat, 2, 16, join)                  \
+  OP(SPATIAL_DROPOUT, spatial_dropout, 1, 1, dropout) \
+  OP(IDENTITY, identity, 1, 1, same)
 
 // Helpers for the expansions: OpKind's names, nothing, and a switch's case
 // label for every activation.

@@ -29,9 +29,12 @@
 #define SAVED_X true
 #define SAVED_Y false
 
-#define OP_ROW(id, name, lo, hi) {#name, OP_##id, lo, hi, ARGS_##id, false, false, false, 0, NULL},
+typedef bool ShapeRule(Ctx *c, Graph *g, Node *n, Shape in);
+static ShapeRule shape_conv, shape_norm, shape_join, shape_dropout, shape_same, shape_act;
+
+#define OP_ROW(id, name, lo, hi, rule) {#name, OP_##id, lo, hi, ARGS_##id, shape_##rule, false, false, false, 0, NULL},
 #define ACT_ROW(id, name, flops, saved, alpha) \
-  {#name, OP_##id, 1, 1, ACT_ARGS_##alpha, true, SAVED_##saved, HAS_##alpha, flops, #name "_bwd"},
+  {#name, OP_##id, 1, 1, ACT_ARGS_##alpha, shape_act, true, SAVED_##saved, HAS_##alpha, flops, #name "_bwd"},
 static const OpInfo ops[] = {CAEC_OPS(OP_ROW, ACT_ROW)};
 
 const OpInfo *op_table(int *n) {
@@ -189,8 +192,8 @@ static bool shape_norm(Ctx *c, Graph *g, Node *n, Shape in) {
   return ok;
 }
 
-static bool shape_join(Ctx *c, Graph *g, Node *n) {
-  Shape first = g->nodes[n->in[0]].shape, out = first;
+static bool shape_join(Ctx *c, Graph *g, Node *n, Shape in) {
+  Shape first = in, out = first;
   for (int i = 1; i < n->nin; i++) {
     Shape s = g->nodes[n->in[i]].shape;
     bool ok = n->op == OP_ADD ? s.c == first.c && s.h == first.h && s.w == first.w : s.h == first.h && s.w == first.w;
@@ -212,43 +215,31 @@ static bool shape_join(Ctx *c, Graph *g, Node *n) {
   return true;
 }
 
+static int64_t elems_of(Shape s) { return (int64_t)s.c * s.h * s.w; }
+
+static bool shape_dropout(Ctx *c, Graph *g, Node *n, Shape in) {
+  (void)g;
+  n->shape = in;
+  n->flops = elems_of(in);
+  return check_real(c, n, "rate", n->rate, 0, 1, true);
+}
+
+static bool shape_same(Ctx *c, Graph *g, Node *n, Shape in) {
+  (void)c, (void)g;
+  n->shape = in;
+  return true;
+}
+
+static bool shape_act(Ctx *c, Graph *g, Node *n, Shape in) {
+  (void)g;
+  n->shape = in;
+  n->flops = op_info(n->op)->act_flops * elems_of(in);
+  return !op_info(n->op)->alpha || check_real(c, n, "alpha", n->alpha, 0, 1, false);
+}
+
 bool shape_node(Ctx *c, Graph *g, Node *n) {
   Shape in = n->nin ? g->nodes[n->in[0]].shape : n->shape;
-  int64_t elems = (int64_t)in.c * in.h * in.w;
-  bool ok = true;
-  switch (n->op) {
-  case OP_INPUT:
-    break;
-  case OP_CONV:
-  case OP_CONVT:
-    ok = shape_conv(c, g, n, in);
-    break;
-  case OP_BN:
-  case OP_GN:
-    ok = shape_norm(c, g, n, in);
-    break;
-  ACTIVATION_CASES
-    ok = !op_info(n->op)->alpha || check_real(c, n, "alpha", n->alpha, 0, 1, false);
-    n->shape = in;
-    n->flops = op_info(n->op)->act_flops * elems;
-    break;
-  case OP_SPATIAL_DROPOUT:
-    ok = check_real(c, n, "rate", n->rate, 0, 1, true);
-    n->shape = in;
-    n->flops = elems;
-    break;
-  case OP_IDENTITY:
-    n->shape = in;
-    break;
-  case OP_ADD:
-  case OP_CONCAT:
-    ok = shape_join(c, g, n);
-    break;
-  case OP_COUNT:
-    ok = false;
-    break;
-  }
-  if (!ok)
+  if (n->op != OP_INPUT && !op_info(n->op)->shape(c, g, n, in))
     return false;
   int64_t out_elems;
   if (n->shape.h > MAX_DIM || n->shape.w > MAX_DIM ||
