@@ -28,7 +28,6 @@
 //   LOSS        in = y (sigmoid: the logits z), in2 = target x, out = the gradient, p0 = y when sigmoid
 //   L2_LOSS     reads the flagged kernels; UPDATE: p0 = w, p1 = grad, p2 = optimizer state
 #include "caec.h"
-#include "kern.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -26,10 +26,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cu_kern.cuh" // the CUDA back end's device ops and their launch plans
-#include "kern.h"       // the generated code's layouts and kernel geometry
-#include "kinds.h"      // the losses and optimizers
-#include "ops.h"        // the ops
+#include "cu_plan.h" // the CUDA ops' launch plans, and the generated code's layouts and geometry
+#include "kinds.h"   // the losses and optimizers
+#include "ops.h"     // the ops
 
 #define CAEC_VERSION "0.1.0"
 

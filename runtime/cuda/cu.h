@@ -16,26 +16,13 @@
 //
 // Device ops (cu_*.cuh) are run by every thread of their launch. An op that
 // needs several launches (a reduction and its second stage) takes the stage
-// as its first argument; its plan function (host code, in the same header)
-// gives the stages' grids and the workspace it needs, which lives only during
-// the op's launches (CuArenas.work).
+// as its first argument; its plan function (host code, cu_plan.h) gives the
+// stages' grids and the workspace it needs, which lives only during the op's
+// launches (CuArenas.work).
 #ifndef CAEC_CU_H
 #define CAEC_CU_H
 
-#if defined(__CUDACC_RTC__)
-typedef long long int64_t;
-typedef unsigned long long uint64_t;
-typedef unsigned int uint32_t;
-typedef unsigned char uint8_t;
-#else
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#endif
-
-#include "kern_types.h"
-
-enum { CU_THREADS = 256, CU_MAX_STAGES = 4, CU_MAX_GRID_X = 2147483647, CU_MAX_GRID_YZ = 65535 };
+#include "cu_plan.h" // CU_THREADS, the grid limits, the plans, and the standard integer types
 
 // Resources hold by construction, so no launch can fail for them at run time:
 // every kernel is compiled for CU_THREADS threads (__launch_bounds__), so
@@ -74,13 +61,6 @@ typedef struct CuArenas {
   const CuHyper *hyper;
   double *loss;
 } CuArenas;
-
-// The launches of one op: grid sizes per stage, and the workspace.
-typedef struct CuPlan {
-  int stages;
-  unsigned grid[CU_MAX_STAGES][3];
-  int64_t work_bytes;
-} CuPlan;
 
 #if defined(__CUDACC__)
 #define CU_DEVICE static __device__ __forceinline__
@@ -137,16 +117,5 @@ CU_DEVICE KOut cu_out(float *a, float *b, int ca, bool acc_a, bool acc_b, const 
   v.a = a, v.b = b, v.ca = ca, v.acc_a = acc_a, v.acc_b = acc_b, v.res = res, v.relu = relu, v.stats = NULL;
   return v;
 }
-
-#if !defined(__CUDACC__)
-// Host side: a plan of one stage over `blocks` blocks (grid-stride loops past the largest grid).
-static inline CuPlan cu_plan1(int64_t blocks, int64_t work_bytes) {
-  CuPlan p = {1, {{1, 1, 1}}, work_bytes};
-  p.grid[0][0] = (unsigned)(blocks < 1 ? 1 : blocks > 65536 ? 65536 : blocks);
-  return p;
-}
-// An elementwise op over count values, one per thread, in a grid-stride loop.
-static inline CuPlan cu_plan_elems(int64_t count) { return cu_plan1((count + CU_THREADS - 1) / CU_THREADS, 0); }
-#endif
 
 #endif

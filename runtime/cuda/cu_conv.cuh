@@ -43,12 +43,7 @@
 #endif
 
 enum {
-  CC_KS = 16,                      // K columns per step
-  CC_TILE = 4096,                  // outputs per tile: 256 threads x 4 x 4
   CC_BUF = CC_KS * (256 + 16 + 8), // floats of one buffer: [16][TM + 4] then [16][TN + 4], TM + TN <= 272
-  CC_FILL = 8 * 132,               // wgrad: blocks for ~3 waves on an H100's 132 SMs (2-3 blocks each)
-  CC_MIN_STEPS = 16,               // wgrad: the fewest K steps a chunk is worth
-  CC_WORK_FLOATS = 1 << 22,        // wgrad: a bound on the partial tiles' workspace (16 MiB)
 };
 
 // A kernel's shared memory: the double-buffered tiles and a block's partial sums (doubles).
@@ -163,9 +158,6 @@ CU_DEVICE void cc_fetch4(const CcSrc *s, int n, int y, int x, int col4, float v[
 }
 
 // ---- the tile ----------------------------------------------------------------------------------
-
-// Tile shapes: the smallest of 16, 32, 64 covering `cols`, and the other side (4096 / it).
-CU_DEVICE int cc_narrow(int cols) { return cols <= 16 ? 16 : cols <= 32 ? 32 : 64; }
 
 // acc[i][j] += sum over k in [k0, k0 + kn) of A[k][ty*4 + i] * B[k][tx*4 + j]: A [16][lda], B [16][ldb]. (The
 // loop counts from 0 so that nvcc sees its trip count where k0 depends on the thread.)
@@ -379,52 +371,8 @@ CU_DEVICE void cu_scatter(const KConv *g, KIn grid, const float *wp, const float
 // step: `rows` x `cols` of one image's grid (one row of up to 16 columns, or whole rows of narrower grids).
 // Stage 0: block x < tiles_m * tiles_n sums its tile over chunk y's steps into part[y] ([chunks][mp][np],
 // the padded GEMM); block x = tiles sums chunk y's rows of the db tensor into dbp[y] ([chunks][dbw] doubles).
-// Stage 1: one thread per element of the padded GEMM (and of db) adds the chunks in order.
-//
-// The first and last layers' dw are small (16 x 9 for a 3x3 conv of a 1-channel image, 1 x 144 for one to a
-// 1-channel grid): their tiles shrink to TM x TN of 256 to 2048 outputs, down to TM = 4 for a plain grid, and
-// the block's threads form groups = 4096 / (TM TN) groups, each multiplying its share of a step's 16 pixels
-// into a tile of its own; the groups' tiles are added in order at the end.
-typedef struct CcWShape {
-  int tm, tn, groups, tiles_m, tiles_n, mp, np; // the tile, its thread groups, the tiles, the padded GEMM
-  int rows, cols, sh, sw, steps;                // pixels per step; steps per image (rows, columns); steps in all
-  int chunks;                                   // the split of K
-  int dbw;                                      // the db partials' width: 16 * blocks of the wider tensor
-  int64_t dbo;                                  // where they start in the workspace, in doubles
-} CcWShape;
-
-// The shape of g's weight gradient (the plan function and both stages compute it alike).
-CU_DEVICE CcWShape cc_wshape(const KConv *g) {
-  CcWShape ws;
-  const int gcols = g->gc == 1 ? 1 : KB * kb_blocks(g->gc);
-  const int icols = g->ic == 1 ? g->k * g->k : g->k * g->k * KB * kb_blocks(g->ic);
-  // TN: the columns rounded up to a power of two, at least a tile of 256, at most one of 4096 or B's 256 columns
-  // (no loop: nvcc folds these shapes to constants, and does not evaluate loops that double).
-  ws.tm = gcols == 1 ? 4 : cc_narrow(gcols);
-  const int tn = icols <= 16 ? 16 : icols <= 32 ? 32 : icols <= 64 ? 64 : icols <= 128 ? 128 : 256;
-  const int lo = 256 / ws.tm, hi = CC_TILE / ws.tm < 256 ? CC_TILE / ws.tm : 256;
-  ws.tn = tn < lo ? lo : tn > hi ? hi : tn;
-  ws.groups = CC_TILE / (ws.tm * ws.tn);
-  ws.tiles_m = (gcols + ws.tm - 1) / ws.tm, ws.tiles_n = (icols + ws.tn - 1) / ws.tn;
-  ws.mp = ws.tiles_m * ws.tm, ws.np = ws.tiles_n * ws.tn;
-  ws.cols = g->gw < CC_KS ? g->gw : CC_KS, ws.rows = CC_KS / ws.cols;
-  ws.sh = (g->gh + ws.rows - 1) / ws.rows, ws.sw = (g->gw + ws.cols - 1) / ws.cols;
-  ws.steps = g->n * ws.sh * ws.sw;
-  // Enough chunks to fill the GPU, each of at least CC_MIN_STEPS steps, their tiles within CC_WORK_FLOATS.
-  const int tiles = ws.tiles_m * ws.tiles_n;
-  const int64_t tile_floats = (int64_t)ws.mp * ws.np;
-  int chunks = (CC_FILL + tiles - 1) / tiles;
-  if (chunks > ws.steps / CC_MIN_STEPS)
-    chunks = ws.steps / CC_MIN_STEPS;
-  if (chunks > CC_WORK_FLOATS / tile_floats)
-    chunks = (int)(CC_WORK_FLOATS / tile_floats);
-  if (chunks > CU_MAX_GRID_YZ)
-    chunks = CU_MAX_GRID_YZ;
-  ws.chunks = chunks < 1 ? 1 : chunks;
-  ws.dbw = KB * (kb_blocks(g->gc) > kb_blocks(g->ic) ? kb_blocks(g->gc) : kb_blocks(g->ic));
-  ws.dbo = ((int64_t)ws.chunks * tile_floats + 1) / 2; // floats rounded up to whole doubles
-  return ws;
-}
+// Stage 1: one thread per element of the padded GEMM (and of db) adds the chunks in order. The tiles and
+// the chunks: cu_plan.h's CcWShape.
 
 // Image and grid position of pixel pp of K step s; -1 where it has none.
 CU_DEVICE int cc_wpixel(const KConv *g, const CcWShape *ws, int s, int pp, int *i, int *j) {
@@ -560,50 +508,5 @@ CU_DEVICE void cu_wgrad(int stage, void *work, const KConv *g, KIn grid, KIn ima
     }
   }
 }
-
-// ---- plans (host) -------------------------------------------------------------------------------------------
-
-#if !defined(__CUDACC__)
-// Floats of the packed weights (either layout): kc_packed_floats's.
-static inline size_t cu_packed_floats(const KConv *g) {
-  const size_t kk = (size_t)g->k * (size_t)g->k, gp = (size_t)kb_blocks(g->gc) * (size_t)g->ic,
-               sp = (size_t)kb_blocks(g->ic) * (size_t)g->gc;
-  return (gp > sp ? gp : sp) * kk * KB;
-}
-
-static inline CuPlan cu_pack_plan(const KConv *g) {
-  return cu_plan1((int64_t)((cu_packed_floats(g) + CU_THREADS - 1) / CU_THREADS), 0);
-}
-
-// Pixels per block: a tile's, or cc_conv1's 64 for a 1-channel output.
-static inline int cc_tile_pixels(int oc) { return oc == 1 ? CU_THREADS / 4 : CC_TILE / cc_narrow(KB * kb_blocks(oc)); }
-
-static inline CuPlan cu_gather_plan(const KConv *g) {
-  const int tn = cc_narrow(KB * kb_blocks(g->gc)), tm = cc_tile_pixels(g->gc);
-  CuPlan p = cu_plan1(1, 0);
-  p.grid[0][0] = (unsigned)(((int64_t)g->n * g->gh * g->gw + tm - 1) / tm);
-  p.grid[0][1] = (unsigned)((KB * kb_blocks(g->gc) + tn - 1) / tn);
-  return p;
-}
-
-static inline CuPlan cu_scatter_plan(const KConv *g) {
-  const int tn = cc_narrow(KB * kb_blocks(g->ic)), tm = cc_tile_pixels(g->ic), s = g->stride;
-  CuPlan p = cu_plan1(1, 0);
-  p.grid[0][0] = (unsigned)(((int64_t)g->n * ((g->ih + s - 1) / s) * ((g->iw + s - 1) / s) + tm - 1) / tm);
-  p.grid[0][1] = (unsigned)((KB * kb_blocks(g->ic) + tn - 1) / tn);
-  p.grid[0][2] = (unsigned)(s * s);
-  return p;
-}
-
-static inline CuPlan cu_wgrad_plan(const KConv *g) {
-  const CcWShape ws = cc_wshape(g);
-  CuPlan p = cu_plan1(((int64_t)ws.mp * ws.np + ws.dbw + CU_THREADS - 1) / CU_THREADS,
-                      (ws.dbo + (int64_t)ws.chunks * ws.dbw) * (int64_t)sizeof(double));
-  p.stages = 2;
-  p.grid[1][0] = p.grid[0][0], p.grid[1][1] = 1, p.grid[1][2] = 1;
-  p.grid[0][0] = (unsigned)(ws.tiles_m * ws.tiles_n + 1), p.grid[0][1] = (unsigned)ws.chunks, p.grid[0][2] = 1;
-  return p;
-}
-#endif
 
 #endif

@@ -24,14 +24,9 @@
 
 // ---- a block per chunk of a plane -----------------------------------------------------------
 //
-// Up to CU_CHUNK floats of a plane (about 64 per thread) per block: blocks enough to fill the
-// GPU for large tensors, and few partial sums. Thread t takes lane t % S of pixels t / S,
-// t / S + 256 / S, ... of the chunk, S the tensor's pixel stride: a warp reads 128 contiguous
-// bytes.
-enum { CU_CHUNK = 16384 };
-
-CU_DEVICE int cu_chunk_pixels(int c) { return CU_CHUNK / cu_stride_of(c); }
-CU_DEVICE int cu_chunks(int c, int hw) { return (hw + cu_chunk_pixels(c) - 1) / cu_chunk_pixels(c); }
+// Up to CU_CHUNK floats of a plane per block (cu_plan.h's cu_chunks). Thread t takes lane t % S
+// of pixels t / S, t / S + 256 / S, ... of the chunk, S the tensor's pixel stride: a warp reads
+// 128 contiguous bytes.
 
 // A thread's share of a pass over the planes of a tensor of c channels: blockIdx.x = (i * blocks
 // + bk) * chunks + chunk.
@@ -59,18 +54,10 @@ CU_DEVICE CuSpan cu_span(int c, int hw) {
 
 // ---- the sets ----------------------------------------------------------------------------------
 
-typedef struct CuNorm {
-  int n, c, hw;
-  int groups; // 0 for batch norm
-} CuNorm;
-
-CU_DEVICE int cu_sets(const CuNorm *k) { return k->groups ? k->n * k->groups : k->c; }
+// (CuNorm, cu_sets and cu_norm_parts, the workspace's partials, are in cu_plan.h.)
 CU_DEVICE int cu_set_of(const CuNorm *k, int i, int ch) {
   return k->groups ? i * k->groups + ch / (k->c / k->groups) : ch;
 }
-
-// Partials per array of the workspace: [image][channel][chunk].
-CU_DEVICE int64_t cu_norm_parts(const CuNorm *k) { return (int64_t)k->n * k->c * cu_chunks(k->c, k->hw); }
 
 // The partials of set s, or of channel s across the batch when per_channel (the same for bn):
 // member m < count is at first + (m / chunks) step + m % chunks; the set has `planes` planes.
@@ -322,17 +309,6 @@ CU_DEVICE void cu_norm_backward(int stage, void *work, const CuNorm *k, KIn x, c
   }
 }
 
-#if !defined(__CUDACC__)
-// Stages [chunk blocks, sets (and channels for the backward), chunk blocks][0 .. stages), and the
-// workspace: two arrays of partials, and g0 and gx for the backward.
-static inline CuPlan cu_norm_plan(int n, int c, int hw, int groups, int stages, bool backward) {
-  CuNorm k = {n, c, hw, groups};
-  int64_t chunked = (int64_t)n * kb_blocks(c) * cu_chunks(c, hw), sets = cu_sets(&k);
-  int64_t blocks[3] = {chunked, backward && c > sets ? c : sets, chunked};
-  int64_t bytes = 2 * cu_norm_parts(&k) * (int64_t)sizeof(double) + (backward ? 2 * sets * (int64_t)sizeof(float) : 0);
-  return cu_plan_grids(stages, blocks, bytes);
-}
-#endif
 
 // ---- batch norm ----------------------------------------------------------------------------------
 
@@ -414,23 +390,6 @@ CU_DEVICE void cu_bn_eval_coeffs(int c, float eps, const float *gamma, const flo
   }
 }
 
-#if !defined(__CUDACC__)
-static inline CuPlan cu_bn_train_plan(int n, int c, int hw) { return cu_norm_plan(n, c, hw, 0, 3, false); }
-static inline CuPlan cu_bn_stats_plan(int n, int c, int hw) { return cu_norm_plan(n, c, hw, 0, 2, false); }
-static inline CuPlan cu_bn_bwd_plan(int n, int c, int hw) { return cu_norm_plan(n, c, hw, 0, 3, true); }
-
-static inline CuPlan cu_bn_eval_plan(int n, int c, int hw) {
-  int64_t blocks = (int64_t)n * kb_blocks(c) * cu_chunks(c, hw);
-  return cu_plan_grids(1, &blocks, 0);
-}
-
-static inline CuPlan cu_bn_from_sums_plan(int c, int parts) {
-  (void)parts;
-  return cu_plan1(kb_blocks(c), 0);
-}
-
-static inline CuPlan cu_bn_eval_coeffs_plan(int c) { return cu_plan_elems(c); }
-#endif
 
 // ---- group norm -------------------------------------------------------------------------------------
 
@@ -462,14 +421,6 @@ CU_DEVICE void cu_gn_bwd(int stage, void *work, int n, int c, int hw, int groups
   cu_norm_backward(stage, work, &k, x, gamma, beta, mean, invstd, relu, dy, dgamma, dbeta, dx);
 }
 
-#if !defined(__CUDACC__)
-static inline CuPlan cu_gn_fwd_plan(int n, int c, int hw, int groups) {
-  return cu_norm_plan(n, c, hw, groups, 3, false);
-}
-static inline CuPlan cu_gn_bwd_plan(int n, int c, int hw, int groups) {
-  return cu_norm_plan(n, c, hw, groups, 3, true);
-}
-#endif
 
 // ---- batch-norm row sums ----------------------------------------------------------------------------
 
@@ -497,11 +448,5 @@ CU_DEVICE void cu_row_sums(int n, int c, int h, int w, const float *x, double *s
   }
 }
 
-#if !defined(__CUDACC__)
-static inline CuPlan cu_row_sums_plan(int n, int c, int h, int w) {
-  (void)w;
-  return cu_plan_elems((int64_t)n * h * KB * kb_blocks(c));
-}
-#endif
 
 #endif

@@ -2,10 +2,10 @@
 // channel copies of unaligned concatenations (kern_pointwise.c's kp_*, rng.c's
 // rng_dropout_mask); and what the other op headers build on: grid-stride
 // loops, planes of blocked tensors and of their pieces, block-wide sums in a
-// fixed order, and plans of several stages.
+// fixed order.
 //
 // Every op here is one launch (no stage, no workspace) of a grid-stride loop,
-// a thread per value, and takes any grid: its plan is cu.h's
+// a thread per value, and takes any grid: its plan is cu_plan.h's
 // cu_plan_elems(values). Each value depends on one input value and uses
 // kern_pointwise.c's formula, so under the emulator the results are its bits.
 #ifndef CAEC_CU_POINTWISE_CUH
@@ -17,33 +17,16 @@
 #include <math.h>
 #endif
 
-// ---- grid-stride loops and plans ------------------------------------------------------------
+// ---- grid-stride loops -------------------------------------------------------------------
 
 // for (int64_t i = cu_first(); i < count; i += cu_step()): any grid covers any count.
 CU_DEVICE int64_t cu_first(void) { return (int64_t)blockIdx.x * CU_THREADS + (int64_t)threadIdx.x; }
 CU_DEVICE int64_t cu_step(void) { return (int64_t)gridDim.x * CU_THREADS; }
 
-#if !defined(__CUDACC__)
-// Ops whose blocks each have their own share of the work: stage s runs blocks[s] blocks (at
-// least 1, no cap), and the workspace.
-static inline CuPlan cu_plan_grids(int stages, const int64_t *blocks, int64_t work_bytes) {
-  CuPlan p = cu_plan1(1, work_bytes);
-  p.stages = stages;
-  for (int s = 0; s < stages; s++) {
-    p.grid[s][0] = (unsigned)(blocks[s] < 1 ? 1 : blocks[s]);
-    p.grid[s][1] = p.grid[s][2] = 1;
-  }
-  return p;
-}
-#endif
-
 // ---- planes of blocked tensors ------------------------------------------------------------
 //
 // A plane is image i's channel block bk, [hw][16] floats; in a 1-channel tensor or piece
 // (plain) it is [hw]. A two-piece tensor (KIn, KOut) keeps each piece in its own layout.
-
-// The pixel stride of a tensor of c channels.
-CU_DEVICE int cu_stride_of(int c) { return c == 1 ? 1 : KB; }
 
 // Where image i's block bk of a tensor of c channels lives when it is split at ca (two: the
 // second piece exists): sets the piece (0: a, 1: b) and its pixel stride (1 when plain), and

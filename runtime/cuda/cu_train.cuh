@@ -25,40 +25,13 @@
 // As in kern_loss.c sums are in double, the window's taps are added in its order and the
 // local moments are filtered in double, so under the emulator y and d are its bits and the
 // loss differs only by the order of its sums. A stage the loss does not need returns at once.
-enum { CU_WIN = 11, CU_TILE = 16, CU_HALO = CU_TILE + CU_WIN - 1, CU_LOSS_CHUNK = 2048 };
+// The sizes (CU_WIN, CU_TILE, CU_HALO, CU_LOSS_CHUNK) and each stage's blocks (CuLoss) are in cu_plan.h.
 
 // Shared doubles of a DSSIM block: stage 0's y and t of the tile's pixels and the rows pass
 // [5][CU_HALO][CU_TILE]; stage 1 needs fewer (3 [CU_HALO][CU_HALO] and 3 [CU_TILE][CU_HALO]).
 enum { CU_SSIM_SHARED = 2 * CU_HALO * CU_HALO + 5 * CU_HALO * CU_TILE };
 CU_STATIC_ASSERT((CU_WIN + CU_SSIM_SHARED + CU_THREADS) * 8 <= CU_STATIC_SHARED_MAX,
                  "the SSIM tiles exceed static shared memory");
-
-typedef struct CuLoss {
-  int n, h, w;
-  int chunks;           // MSE: chunks per image
-  int oh, ow;           // the SSIM map; 0 for images under 11 x 11 (MSE only)
-  int tiles_w, tiles;   // stage 0's map tiles: per row of tiles, per image
-  int ptiles_w, ptiles; // stage 1's pixel tiles
-} CuLoss;
-
-CU_DEVICE CuLoss cu_loss_geom(int n, int h, int w) {
-  CuLoss g;
-  g.n = n, g.h = h, g.w = w;
-  g.chunks = (int)(((int64_t)h * w + CU_LOSS_CHUNK - 1) / CU_LOSS_CHUNK);
-  bool ssim = h >= CU_WIN && w >= CU_WIN;
-  g.oh = ssim ? h - CU_WIN + 1 : 0;
-  g.ow = ssim ? w - CU_WIN + 1 : 0;
-  g.tiles_w = (g.ow + CU_TILE - 1) / CU_TILE;
-  g.tiles = g.tiles_w * ((g.oh + CU_TILE - 1) / CU_TILE);
-  g.ptiles_w = ssim ? (w + CU_TILE - 1) / CU_TILE : 0;
-  g.ptiles = g.ptiles_w * (ssim ? (h + CU_TILE - 1) / CU_TILE : 0);
-  return g;
-}
-
-// The workspace: per-block partial sums (either loss's), then the three partial maps [3][n][oh][ow].
-CU_DEVICE int64_t cu_loss_parts(const CuLoss *g) {
-  return (int64_t)g->n * (g->chunks > g->tiles ? g->chunks : g->tiles);
-}
 
 // tf.image.ssim's window: the normalised 11-tap factor exp(-u^2 / (2 sigma^2)), sigma 1.5.
 CU_DEVICE void cu_gaussian(double *win) {
@@ -245,13 +218,6 @@ CU_DEVICE void cu_loss(int stage, void *work, int loss, bool sigmoid, int n, int
     cu_ssim_grad(&g, b, sigmoid, in, t, y_out, d, win, sh, maps);
 }
 
-#if !defined(__CUDACC__)
-static inline CuPlan cu_loss_plan(int n, int h, int w) {
-  CuLoss g = cu_loss_geom(n, h, w);
-  int64_t parts = cu_loss_parts(&g), blocks[3] = {parts, (int64_t)n * g.ptiles, 1};
-  return cu_plan_grids(3, blocks, (parts + 3 * (int64_t)n * g.oh * g.ow) * (int64_t)sizeof(double));
-}
-#endif
 
 // ---- sums of squares ----------------------------------------------------------------------------
 //
@@ -259,7 +225,6 @@ static inline CuPlan cu_loss_plan(int n, int h, int w) {
 // as if laid end to end. Two stages: 0, a block per chunk of CU_SUMSQ_CHUNK values, each thread
 // summing every 256th value of it, the threads' sums added by a tree into the workspace; 1, one
 // block adds the chunks' sums the same way.
-enum { CU_SUMSQ_CHUNK = 4096 };
 
 CU_DEVICE void cu_l2_sumsq(int stage, void *work, const float *params, int nranges, const int64_t ranges[][2],
                            double *out) {
@@ -294,16 +259,6 @@ CU_DEVICE void cu_sumsq(int stage, void *work, int64_t count, const float *w, do
   const int64_t one[1][2] = {{0, count}};
   cu_l2_sumsq(stage, work, w, 1, one, out);
 }
-
-#if !defined(__CUDACC__)
-// For cu_l2_sumsq over ranges of total floats, or cu_sumsq over total.
-static inline CuPlan cu_sumsq_plan(int64_t total) {
-  int64_t chunks = (total + CU_SUMSQ_CHUNK - 1) / CU_SUMSQ_CHUNK, blocks[2] = {chunks, 1};
-  return cu_plan_grids(2, blocks, (chunks < 1 ? 1 : chunks) * (int64_t)sizeof(double));
-}
-
-static inline CuPlan cu_l2_sumsq_plan(int64_t total) { return cu_sumsq_plan(total); }
-#endif
 
 // ---- optimizer updates --------------------------------------------------------------------------
 

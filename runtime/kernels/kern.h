@@ -24,11 +24,6 @@
 
 #include "kern_types.h"
 
-// Floats of a blocked tensor (its padding lanes included).
-static inline size_t kb_elems(int n, int c, int h, int w) {
-  return (size_t)n * (size_t)h * (size_t)w * (c == 1 ? 1 : (size_t)KB * (size_t)kb_blocks(c));
-}
-
 // ---- kern_layout.c: layout conversion -------------------------------------------
 
 // Canonical NCHW [n][c][hw] <-> blocked; the blocked padding lanes are written as 0.
@@ -37,9 +32,8 @@ void kb_from_blocked(int n, int c, int hw, const float *xb, float *x);
 
 // ---- kern_conv.c: convolution and transposed convolution --------------------------
 //
-// The geometry (KConv, kern_types.h) and its meaning are shared with the CUDA kernels.
-// Floats of the packed weights each of gather and scatter reads.
-size_t kc_packed_floats(const KConv *g);
+// The geometry (KConv, kern_types.h) and its meaning are shared with the CUDA kernels,
+// and so is the size of the packed weights (kc_packed_floats).
 // Canonical weights w [gc][ic][k][k] -> the layouts gather and scatter read.
 void kc_pack_gather(const KConv *g, const float *w, float *wp);
 void kc_pack_scatter(const KConv *g, const float *w, float *wp);

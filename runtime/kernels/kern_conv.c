@@ -523,11 +523,6 @@ void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KO
 
 // ---- packing ----------------------------------------------------------------------------------
 
-size_t kc_packed_floats(const KConv *g) {
-  size_t gp = (size_t)kb_blocks(g->gc) * (size_t)g->ic, sp = (size_t)kb_blocks(g->ic) * (size_t)g->gc;
-  return (gp > sp ? gp : sp) * (size_t)g->k * (size_t)g->k * KB; // reduce packings are smaller
-}
-
 // Packs w [gc][ic][k][k] with out-channels (the vector lanes) of oc and in-channels of inc; `grid_out` says
 // which of gc/ic is the output. Broadcast tiles read [out block][in channel][k][k][16 out lanes], reduce
 // tiles (1 output channel) [in block][k][k][16 in lanes]; lanes past the channels are 0.

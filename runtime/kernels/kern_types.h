@@ -1,6 +1,7 @@
 // kern_types.h: the types the fast kernels share with caec and with the CUDA
 // back end (kern.h for the CPU, cu.h for the GPU): the channel-blocked layout,
-// tensor pieces with their prologues and epilogues, and convolution geometry.
+// tensor pieces with their prologues and epilogues, convolution geometry, and
+// the sizes of blocked tensors and packed weights.
 // It must compile as C, as CUDA C++ and under NVRTC, which has no standard headers.
 #ifndef CAEC_KERN_TYPES_H
 #define CAEC_KERN_TYPES_H
@@ -74,5 +75,24 @@ typedef struct KConv {
   int ic, ih, iw; // image
   int k, stride, pad_top, pad_left;
 } KConv;
+
+// ---- sizes (host code: the kernels' callers, caec, the CUDA plans) ----
+
+#if !defined(__CUDACC__)
+#include <stddef.h>
+
+// Floats of a blocked tensor (its padding lanes included).
+static inline size_t kb_elems(int n, int c, int h, int w) {
+  return (size_t)n * (size_t)h * (size_t)w * (c == 1 ? 1 : (size_t)KB * (size_t)kb_blocks(c));
+}
+
+// Floats of the packed weights that gather and scatter read, of either back end: [out block][in
+// channel][k][k][16 out lanes] for the larger of the two ways round (kern_conv.c's one-output
+// "reduce" packings are smaller).
+static inline size_t kc_packed_floats(const KConv *g) {
+  size_t gp = (size_t)kb_blocks(g->gc) * (size_t)g->ic, sp = (size_t)kb_blocks(g->ic) * (size_t)g->gc;
+  return (gp > sp ? gp : sp) * (size_t)g->k * (size_t)g->k * KB;
+}
+#endif
 
 #endif

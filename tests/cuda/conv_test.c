@@ -336,9 +336,6 @@ static void test_case(const Case *cs, int variant, int fused) {
            "%s [n %d, image %d:%d %dx%d, grid %d:%d %dx%d, k %d s %d pad %d,%d, bias %d acc %d%d fused %d]", cs->name,
            G.n, G.ic, cs->ica, G.ih, G.iw, G.gc, cs->gca, G.gh, G.gw, G.k, G.stride, G.pad_top, G.pad_left,
            variant & 1, (variant >> 1) & 1, (variant >> 2) & 1, fused);
-  CHECK(cu_packed_floats(&G) <= kc_packed_floats(&G), "%s: cu_packed_floats %zu > kc_packed_floats %zu", name,
-        cu_packed_floats(&G), kc_packed_floats(&G));
-
   float *w = falloc(nw), *wabs = falloc(nw), *bg = falloc((size_t)G.gc), *bi = falloc((size_t)G.ic);
   for (size_t e = 0; e < nw; e++)
     w[e] = uniform(), wabs[e] = fabsf(w[e]);
@@ -347,9 +344,9 @@ static void test_case(const Case *cs, int variant, int fused) {
   for (int c = 0; c < G.ic; c++)
     bi[c] = uniform();
   // The C kernels' packings (and of |w|, for the tolerances), and the CUDA ones.
-  const size_t kcn = kc_packed_floats(&G), cun = cu_packed_floats(&G);
+  const size_t kcn = kc_packed_floats(&G);
   float *wg = falloc(kcn), *ws = falloc(kcn), *wga = falloc(kcn), *wsa = falloc(kcn);
-  float *cwg = falloc(cun), *cws = falloc(cun);
+  float *cwg = falloc(kcn), *cws = falloc(kcn);
   kc_pack_gather(&G, w, wg), kc_pack_scatter(&G, w, ws);
   kc_pack_gather(&G, wabs, wga), kc_pack_scatter(&G, wabs, wsa);
   W = w, WP = cwg;
