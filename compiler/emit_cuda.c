@@ -4,7 +4,7 @@
 //   NAME.cu  one CU_KERNEL per launch: the .cae line it comes from, its
 //            buffers with their shapes and arena offsets, and a call of a device
 //            op of runtime/cuda/cu_kern.cuh with literal shapes. nvcc compiles it for
-//            the GPU, NVRTC at start-up (--jit), a C compiler for the emulator;
+//            the GPU, a C compiler for the emulator (and NVRTC in tests/cuda);
 //   NAME.c   the host side: the two programs as tables of launches (kernel,
 //            grid), run by runtime/cuda/cu_host.c, and the CaecModel.
 // An op of several launches (a reduction and its second stage) is one kernel

@@ -1,7 +1,7 @@
 // cu.h: what a generated CUDA trainer's device code shares with its host code
 // and with the runtime. One source serves three compilers:
 //   nvcc     the GPU trainer (__CUDACC__)
-//   NVRTC    `--jit` and the compile checks (__CUDACC_RTC__ too: no standard headers)
+//   NVRTC    the compile checks (tests/cuda; __CUDACC_RTC__ too: no standard headers)
 //   a C compiler, the emulator: the same kernels as host C (neither defined).
 // Device code is written in the subset of C and CUDA C++ that all three take:
 // no templates, compound literals, designated initialisers or implicit

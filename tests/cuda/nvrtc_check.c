@@ -1,5 +1,5 @@
-// nvrtc_check: compiles a generated NAME.cu with NVRTC, as `--jit` would at
-// start-up, for each architecture given; NVRTC needs no GPU. Prints NVRTC's
+// nvrtc_check: compiles a generated NAME.cu with NVRTC (which a trainer could
+// do at start-up) for each architecture given; NVRTC needs no GPU. Prints NVRTC's
 // log and exits 1 when a compile fails.
 //   nvrtc_check INCLUDE_DIR FILE.cu ARCH...   (ARCH: compute_80, compute_90, ...)
 #include <nvrtc.h>
