@@ -5,9 +5,10 @@
 // tables are checked once at open, so the accessors need no checks.
 #include "cache.h"
 
+#include "errors.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,14 +17,6 @@
 
 static const char MAGIC[8] = {'C', 'A', 'E', 'C', 'S', 'L', 'C', '\n'};
 enum { VOLUME_RECORD = 8, SLICE_RECORD = 8, MAX_VOLUMES = 1 << 24 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static uint32_t get32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -44,19 +37,19 @@ static void put64(unsigned char *p, uint64_t x) {
 static int validate(SliceCache *c, const char *path, char *err, size_t errlen) {
   const unsigned char *h = c->map;
   if (c->bytes < CACHE_HEADER_BYTES || memcmp(h, MAGIC, sizeof MAGIC))
-    return fail(err, errlen, "%s: not a slice cache (no caedata header)", path);
+    return err_fail(err, errlen, NULL, "%s: not a slice cache (no caedata header)", path);
   uint32_t version = get32(h + 8), height = get32(h + 12), width = get32(h + 16), volumes = get32(h + 20);
   uint64_t count = get64(h + 24);
   if (version != CACHE_VERSION)
-    return fail(err, errlen, "%s: cache version %u, this build reads version %d: run caedata prepare again", path,
+    return err_fail(err, errlen, NULL, "%s: cache version %u, this build reads version %d: run caedata prepare again", path,
                 version, CACHE_VERSION);
   if (height < 1 || height > CACHE_MAX_SIZE || width < 1 || width > CACHE_MAX_SIZE || volumes > MAX_VOLUMES)
-    return fail(err, errlen, "%s: corrupt header (slices of %ux%u, %u volumes)", path, height, width, volumes);
+    return err_fail(err, errlen, NULL, "%s: corrupt header (slices of %ux%u, %u volumes)", path, height, width, volumes);
   // Bounded by the file's length first, so that the products below cannot overflow.
   uint64_t per_slice = (uint64_t)height * width * 2 + SLICE_RECORD, body = c->bytes - CACHE_HEADER_BYTES;
   if (count > body / per_slice ||
       body != count * per_slice + (uint64_t)volumes * VOLUME_RECORD)
-    return fail(err, errlen, "%s: truncated or corrupt: %zu bytes, but the header says %llu slices of %ux%u in %u "
+    return err_fail(err, errlen, NULL, "%s: truncated or corrupt: %zu bytes, but the header says %llu slices of %ux%u in %u "
                 "volumes", path, c->bytes, (unsigned long long)count, height, width, volumes);
   c->height = (int)height, c->width = (int)width, c->volumes = (int)volumes, c->count = (int64_t)count;
   c->pixels = h + CACHE_HEADER_BYTES;
@@ -66,15 +59,15 @@ static int validate(SliceCache *c, const char *path, char *err, size_t errlen) {
   for (uint32_t v = 0; v < volumes; v++) {
     uint32_t set = get32(c->volume_table + v * VOLUME_RECORD), kept = get32(c->volume_table + v * VOLUME_RECORD + 4);
     if (set > SET_TEST || kept > count - at)
-      return fail(err, errlen, "%s: corrupt volume table at volume %u", path, v);
+      return err_fail(err, errlen, NULL, "%s: corrupt volume table at volume %u", path, v);
     for (uint64_t i = at; i < at + kept; i++)
       if (get32(c->slice_table + i * SLICE_RECORD) != v || get32(c->slice_table + i * SLICE_RECORD + 4) > INT32_MAX)
-        return fail(err, errlen, "%s: corrupt slice table at slice %llu", path, (unsigned long long)i);
+        return err_fail(err, errlen, NULL, "%s: corrupt slice table at slice %llu", path, (unsigned long long)i);
     c->set_count[set] += kept;
     at += kept;
   }
   if (at != count)
-    return fail(err, errlen, "%s: corrupt: the volumes hold %llu slices, the header says %llu", path,
+    return err_fail(err, errlen, NULL, "%s: corrupt: the volumes hold %llu slices, the header says %llu", path,
                 (unsigned long long)at, (unsigned long long)count);
   return 0;
 }
@@ -87,11 +80,11 @@ int cache_open(const char *path, SliceCache *c, char *err, size_t errlen) {
     int e = errno;
     if (fd >= 0)
       close(fd);
-    return fail(err, errlen, "%s: cannot open: %s", path, strerror(e));
+    return err_fail(err, errlen, NULL, "%s: cannot open: %s", path, strerror(e));
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return fail(err, errlen, "%s: not a regular file", path);
+    return err_fail(err, errlen, NULL, "%s: not a regular file", path);
   }
   c->bytes = (size_t)st.st_size;
   void *map = c->bytes ? mmap(NULL, c->bytes, PROT_READ, MAP_SHARED, fd, 0) : NULL;
@@ -99,12 +92,12 @@ int cache_open(const char *path, SliceCache *c, char *err, size_t errlen) {
   close(fd); // the mapping keeps the file
   if (map == MAP_FAILED) {
     *c = (SliceCache){0};
-    return fail(err, errlen, "%s: cannot map: %s", path, strerror(e));
+    return err_fail(err, errlen, NULL, "%s: cannot map: %s", path, strerror(e));
   }
   c->map = map;
   if (!c->map || validate(c, path, err, errlen)) {
     if (!c->map)
-      fail(err, errlen, "%s: empty file, not a slice cache", path);
+      err_fail(err, errlen, NULL, "%s: empty file, not a slice cache", path);
     cache_close(c);
     return -1;
   }
@@ -139,9 +132,9 @@ void cache_decode(const SliceCache *c, int64_t i, float *out) {
 int cache_create(CacheWriter *w, const char *path, int height, int width, char *err, size_t errlen) {
   *w = (CacheWriter){.height = height, .width = width};
   if (height < 1 || height > CACHE_MAX_SIZE || width < 1 || width > CACHE_MAX_SIZE)
-    return fail(err, errlen, "%s: slices of %dx%d: each size must be 1 to %d", path, height, width, CACHE_MAX_SIZE);
+    return err_fail(err, errlen, NULL, "%s: slices of %dx%d: each size must be 1 to %d", path, height, width, CACHE_MAX_SIZE);
   if (!(w->row = malloc((size_t)height * width * 2)))
-    return fail(err, errlen, "%s: out of memory", path);
+    return err_fail(err, errlen, NULL, "%s: out of memory", path);
   if (atomic_open(&w->file, path, err, errlen)) {
     free(w->row);
     return -1;

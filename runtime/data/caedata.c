@@ -8,6 +8,7 @@
 #include "augment.h"
 #include "brainmask.h"
 #include "cache.h"
+#include "errors.h"
 #include "plot.h"
 #include "resize.h"
 #include "rng.h"
@@ -57,15 +58,6 @@ static double clock_seconds(clockid_t clock) {
 }
 
 static double seconds(void) { return clock_seconds(CLOCK_MONOTONIC); }
-
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size);
-  if (!p) {
-    fputs("caedata: out of memory\n", stderr);
-    exit(1);
-  }
-  return p;
-}
 
 // ---- the command line ----------------------------------------------------------------
 
@@ -268,12 +260,12 @@ static int voxel_index(const Volume *v, Plane p, int s) {
 // with the reason in err when no brain is found.
 static int select_slices(const Volume *v, Plane p, Select method, unsigned char *keep, char *err, size_t errlen) {
   int axis = v->axis_of[vol_plane(v, p)], n = v->dim[axis];
-  double *stat = xcalloc((size_t)n, sizeof *stat), *mean = xcalloc((size_t)n, sizeof *mean);
-  double *canonical = xcalloc((size_t)n, sizeof *canonical);
+  double *stat = err_calloc((size_t)n, sizeof *stat), *mean = err_calloc((size_t)n, sizeof *mean);
+  double *canonical = err_calloc((size_t)n, sizeof *canonical);
   int kept = -1;
   if (method == SELECT_BRAIN) {
     size_t voxels = (size_t)v->dim[0] * v->dim[1] * v->dim[2];
-    unsigned char *mask = xcalloc(voxels, 1);
+    unsigned char *mask = err_calloc(voxels, 1);
     if (!brain_mask(v->data, v->dim, v->voxel, mask, err, errlen)) {
       slice_mask_count(mask, v->dim, axis, stat);
       double pixels = (double)voxels / n;
@@ -297,7 +289,7 @@ static int select_slices(const Volume *v, Plane p, Select method, unsigned char 
 
 // The kept slices as ranges, "16-117,120"; malloc'ed.
 static char *ranges(const unsigned char *keep, int n) {
-  char *s = xcalloc((size_t)n * 24 + 8, 1), *at = s;
+  char *s = err_calloc((size_t)n * 24 + 8, 1), *at = s;
   for (int i = 0; i < n; i++) {
     if (!keep[i])
       continue;
@@ -344,7 +336,7 @@ static int is_nifti_name(const char *name) {
 static void prepare_volume(const PrepareOptions *o, Prepared *r) {
   double start = seconds(), start_cpu = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
   size_t len = strlen(o->images) + strlen(r->name) + 2;
-  char *path = xcalloc(len, 1);
+  char *path = err_calloc(len, 1);
   snprintf(path, len, "%s/%s", o->images, r->name);
   Volume v;
   if (vol_read(path, &v, r->why, sizeof r->why)) {
@@ -353,16 +345,16 @@ static void prepare_volume(const PrepareOptions *o, Prepared *r) {
   }
   r->plane = vol_plane(&v, (Plane)o->plane);
   r->slices = vol_slices(&v, r->plane);
-  unsigned char *keep = xcalloc((size_t)r->slices, 1);
+  unsigned char *keep = err_calloc((size_t)r->slices, 1);
   char err[256];
   r->kept = select_slices(&v, r->plane, (Select)o->select, keep, err, sizeof err);
   if (r->kept < 0) {
     snprintf(r->why, sizeof r->why, "%s: %s", path, err);
   } else {
     size_t most = (size_t)v.dim[0] * v.dim[1] * v.dim[2] / (size_t)r->slices, pixels = (size_t)o->size * o->size;
-    float *slice = xcalloc(most, sizeof *slice);
-    r->index = xcalloc((size_t)r->kept, sizeof *r->index);
-    r->pixels = xcalloc((size_t)r->kept * pixels, sizeof *r->pixels);
+    float *slice = err_calloc(most, sizeof *slice);
+    r->index = err_calloc((size_t)r->kept, sizeof *r->index);
+    r->pixels = err_calloc((size_t)r->kept * pixels, sizeof *r->pixels);
     r->ok = 1;
     for (int s = 0, k = 0; s < r->slices; s++) {
       if (!keep[s])
@@ -398,13 +390,13 @@ static Prepared *list_volumes(const char *folder, int *n, int *other) {
     return NULL;
   }
   int cap = 64;
-  Prepared *v = xcalloc((size_t)cap, sizeof *v);
+  Prepared *v = err_calloc((size_t)cap, sizeof *v);
   *n = *other = 0;
   for (struct dirent *e; (e = readdir(d));) {
     if (e->d_name[0] == '.') // ".", ".." and hidden files
       continue;
     size_t len = strlen(folder) + strlen(e->d_name) + 2;
-    char *path = xcalloc(len, 1);
+    char *path = err_calloc(len, 1);
     snprintf(path, len, "%s/%s", folder, e->d_name);
     struct stat st;
     int regular = !stat(path, &st) && S_ISREG(st.st_mode);
@@ -447,7 +439,7 @@ static int by_split_id(const void *key, const void *entry) {
 
 static char *join(const char *folder, const char *name) {
   size_t len = strlen(folder) + strlen(name) + 2;
-  char *p = xcalloc(len, 1);
+  char *p = err_calloc(len, 1);
   snprintf(p, len, "%s/%s", folder, name);
   return p;
 }
@@ -513,7 +505,7 @@ static int read_volumes(const PrepareOptions *o, Prepared *v, int n, CacheWriter
 // message. The manifests come first: a cache in place always has its own beside it.
 static int write_dataset(const PrepareOptions *o, const Demographics *demo, const Prepared *v, const int *good,
                          int ngood, CacheWriter *w) {
-  SplitVolume *sv = xcalloc((size_t)ngood, sizeof *sv);
+  SplitVolume *sv = err_calloc((size_t)ngood, sizeof *sv);
   for (int g = 0; g < ngood; g++) {
     const Prepared *r = &v[good[g]];
     sv[g] = (SplitVolume){r->name, r->id > 0 ? r->id : NO_SUBJECT_ID + g, r->kept};
@@ -521,7 +513,7 @@ static int write_dataset(const PrepareOptions *o, const Demographics *demo, cons
   SplitOptions so = SPLIT_DEFAULTS;
   so.seed = o->seed, so.test_fraction = o->test, so.val_fraction = o->val;
   Split split;
-  SplitSet *set = xcalloc((size_t)ngood, sizeof *set);
+  SplitSet *set = err_calloc((size_t)ngood, sizeof *set);
   char err[1024], *manifest = join(o->out, MANIFEST_FILE), *split_path = join(o->out, SPLIT_FILE);
   int64_t count = w->count;
   int rc = split_make(sv, ngood, demo, &so, &split, err, sizeof err);
@@ -615,7 +607,7 @@ static int cmd_prepare(int argc, char **argv) {
   } else if (cache_create(&w, cache_path, o.size, o.size, err, sizeof err)) {
     fprintf(stderr, "caedata: %s\n", err);
   } else {
-    int *good = xcalloc((size_t)n, sizeof *good);
+    int *good = err_calloc((size_t)n, sizeof *good);
     double start = seconds(), start_cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
     snprintf(temp_file, sizeof temp_file, "%s", w.file.tmp);
     temp_armed = strlen(w.file.tmp) < sizeof temp_file;
@@ -707,7 +699,7 @@ static int cmd_inspect(int argc, char **argv) {
   int n = vol_slices(&v, chosen);
   printf("  plane       %s%s; auto would choose %s\n  slices      %d %s slices\n", plane_names[chosen],
          plane == PLANE_AUTO ? " (auto)" : "", plane_names[vol_plane(&v, PLANE_AUTO)], n, plane_names[chosen]);
-  unsigned char *keep = xcalloc((size_t)n, 1);
+  unsigned char *keep = err_calloc((size_t)n, 1);
   for (int m = 0; m < 3; m++) {
     int kept = select_slices(&v, chosen, (Select)m, keep, err, sizeof err);
     if (kept < 0) {
@@ -758,7 +750,7 @@ static int cmd_preview(int argc, char **argv) {
     cache_close(&c);
     return 1;
   }
-  int64_t *train = xcalloc((size_t)ntrain, sizeof *train);
+  int64_t *train = err_calloc((size_t)ntrain, sizeof *train);
   for (int64_t i = 0, t = 0; i < c.count; i++)
     if (cache_set_of(&c, i) == SET_TRAIN)
       train[t++] = i;
@@ -772,7 +764,7 @@ static int cmd_preview(int argc, char **argv) {
     cache_close(&c);
     return 1;
   }
-  float *clean = xcalloc((size_t)h * w, sizeof *clean), *noisy = xcalloc((size_t)h * w, sizeof *noisy);
+  float *clean = err_calloc((size_t)h * w, sizeof *clean), *noisy = err_calloc((size_t)h * w, sizeof *noisy);
   AugmentParams p = augment_scaled(aug, w);
   for (int k = 0; k < count; k++) {
     // Pair k: a training slice drawn by (seed, k), corrupted as the sample of its place among them.
@@ -905,7 +897,7 @@ static int cmd_synth(int argc, char **argv) {
   // Subjects on as many threads as there are subjects, each volume on its share of the rest.
   int outer = threads < n ? threads : n, inner = threads / outer, failed = 0;
   omp_set_max_active_levels(2);
-  SynthSubject *s = xcalloc((size_t)n, sizeof *s);
+  SynthSubject *s = err_calloc((size_t)n, sizeof *s);
   size_t voxels = (size_t)SYNTH_NI * SYNTH_NJ * SYNTH_NK;
   double start = seconds();
 #pragma omp parallel for ordered schedule(dynamic, 1) num_threads(outer)
@@ -916,7 +908,7 @@ static int cmd_synth(int argc, char **argv) {
     synth_file_name(&s[k], name, sizeof name);
     snprintf(descrip, sizeof descrip, "caec synth from %.24s, subject %d, seed %llu", base_name(template_path), k,
              (unsigned long long)seed);
-    int16_t *vol = xcalloc(voxels, sizeof *vol);
+    int16_t *vol = err_calloc(voxels, sizeof *vol);
     char *path = join(out, name);
     if (synth_volume(&t, &s[k], seed, inner, vol)) {
       fputs("caedata: out of memory\n", stderr);

@@ -11,11 +11,11 @@
 #include "split.h"
 
 #include "atomic.h"
+#include "errors.h"
 #include "rng.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,16 +23,6 @@ enum { NCELLS = 12, ID_MAX = 999999 };
 // The split's draws: the shuffle purpose, a stream of its own ("splt"), and
 // the volume's IXI ID as the index.
 static const uint32_t SPLIT_STREAM = 0x73706c74;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 // ---- records ---------------------------------------------------------------------
 
@@ -170,9 +160,9 @@ static int read_header(FILE *f, const char *path, char *buf, int *line, char *se
                        char *err, size_t errlen) {
   const char *why;
   if (read_line(f, buf, line, &why))
-    return fail(err, errlen, "%s: empty file, expected a header line", path);
+    return err_fail(err, errlen, NULL, "%s: empty file, expected a header line", path);
   if (why)
-    return fail(err, errlen, "%s:1: header: %s", path, why);
+    return err_fail(err, errlen, NULL, "%s:1: header: %s", path, why);
   char *s = buf;
   if (!strncmp(s, "\xEF\xBB\xBF", 3)) // the UTF-8 byte order mark spreadsheets write
     s += 3;
@@ -186,20 +176,20 @@ static int read_header(FILE *f, const char *path, char *buf, int *line, char *se
   char *field[DEMO_MAX_FIELDS];
   int n = split_fields(s, *sep, field, DEMO_MAX_FIELDS, &why);
   if (n < 0)
-    return fail(err, errlen, "%s:1: header: %s", path, why);
+    return err_fail(err, errlen, NULL, "%s:1: header: %s", path, why);
   if (n > DEMO_MAX_FIELDS)
-    return fail(err, errlen, "%s:1: header: more than %d columns", path, DEMO_MAX_FIELDS);
+    return err_fail(err, errlen, NULL, "%s:1: header: more than %d columns", path, DEMO_MAX_FIELDS);
   for (int c = 0; c < NCOLS; c++) {
     col[c] = -1;
     for (int i = 0; i < n; i++) {
       if (strcmp(field[i], column_names[c]))
         continue;
       if (col[c] >= 0)
-        return fail(err, errlen, "%s:1: header: column \"%s\" appears twice", path, column_names[c]);
+        return err_fail(err, errlen, NULL, "%s:1: header: column \"%s\" appears twice", path, column_names[c]);
       col[c] = i;
     }
     if (col[c] < 0)
-      return fail(err, errlen, "%s:1: header: no column \"%s\"", path, column_names[c]);
+      return err_fail(err, errlen, NULL, "%s:1: header: no column \"%s\"", path, column_names[c]);
   }
   *nfields = n;
   return 0;
@@ -215,7 +205,7 @@ static int read_rows(FILE *f, const char *path, Demographics *d, char *err, size
     if (!why && !buf[0])
       continue; // a blank line
     if (++records > DEMO_MAX_ROWS)
-      return fail(err, errlen, "%s:%d: more than %d rows", path, line, DEMO_MAX_ROWS);
+      return err_fail(err, errlen, NULL, "%s:%d: more than %d rows", path, line, DEMO_MAX_ROWS);
     int n = why ? -1 : split_fields(buf, sep, field, DEMO_MAX_FIELDS, &why);
     DemoRow r = {.line = line, .sex = 0, .ethnic = -1, .age = NAN};
     if (n < 0) {
@@ -233,16 +223,16 @@ static int read_rows(FILE *f, const char *path, Demographics *d, char *err, size
         cap = cap ? 2 * cap : 1024;
         DemoRow *p = realloc(d->rows, (size_t)cap * sizeof *p);
         if (!p)
-          return fail(err, errlen, "%s: out of memory", path);
+          return err_fail(err, errlen, NULL, "%s: out of memory", path);
         d->rows = p;
       }
       d->rows[d->count++] = r;
     }
   }
   if (ferror(f))
-    return fail(err, errlen, "%s: read error", path);
+    return err_fail(err, errlen, NULL, "%s: read error", path);
   if (collapse_duplicates(d))
-    return fail(err, errlen, "%s: out of memory", path);
+    return err_fail(err, errlen, NULL, "%s: out of memory", path);
   return 0;
 }
 
@@ -250,7 +240,7 @@ int demo_read(const char *path, Demographics *d, char *err, size_t errlen) {
   *d = (Demographics){0};
   FILE *f = fopen(path, "rb");
   if (!f)
-    return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    return err_fail(err, errlen, NULL, "%s: cannot open: %s", path, strerror(errno));
   int rc = read_rows(f, path, d, err, errlen);
   fclose(f);
   if (rc)
@@ -415,25 +405,25 @@ int split_make(const SplitVolume *vols, int n, const Demographics *d, const Spli
                size_t errlen) {
   *s = (Split){.opt = *opt};
   if (!(opt->test_fraction >= 0 && opt->test_fraction < 1 && opt->val_fraction >= 0 && opt->val_fraction < 1))
-    return fail(err, errlen, "split: fractions must be in [0, 1), got test %g and validation %g", opt->test_fraction,
+    return err_fail(err, errlen, NULL, "split: fractions must be in [0, 1), got test %g and validation %g", opt->test_fraction,
                 opt->val_fraction);
   if (opt->mode != SPLIT_BY_VOLUME && opt->mode != SPLIT_VALIDATION_BY_SLICE)
-    return fail(err, errlen, "split: unknown mode %d", (int)opt->mode);
+    return err_fail(err, errlen, NULL, "split: unknown mode %d", (int)opt->mode);
   if (n < 0)
-    return fail(err, errlen, "split: %d volumes", n);
+    return err_fail(err, errlen, NULL, "split: %d volumes", n);
   if (!(s->v = calloc(n ? (size_t)n : 1, sizeof *s->v)))
-    return fail(err, errlen, "split: out of memory for %d volumes", n);
+    return err_fail(err, errlen, NULL, "split: out of memory for %d volumes", n);
   s->count = n;
   for (int i = 0; i < n; i++) {
     const SplitVolume *in = &vols[i];
     if (!in->name || strpbrk(in->name, "\t\r\n") || in->id <= 0 || in->slices < 0) {
       split_free(s);
-      return fail(err, errlen, "split: volume %d (%s): needs a name without tabs or line breaks, an ID > 0 and "
+      return err_fail(err, errlen, NULL, "split: volume %d (%s): needs a name without tabs or line breaks, an ID > 0 and "
                   "slices >= 0", i, in->name ? in->name : "no name");
     }
     if (!(s->v[i].name = strdup(in->name))) {
       split_free(s);
-      return fail(err, errlen, "split: out of memory");
+      return err_fail(err, errlen, NULL, "split: out of memory");
     }
     s->v[i].id = in->id;
     s->v[i].slices = in->slices;
@@ -441,7 +431,7 @@ int split_make(const SplitVolume *vols, int n, const Demographics *d, const Spli
   qsort(s->v, (size_t)n, sizeof *s->v, by_id);
   for (int i = 0; i < n; i++) {
     if (i > 0 && s->v[i].id == s->v[i - 1].id) {
-      fail(err, errlen, "split: volumes %s and %s have the same ID %d", s->v[i - 1].name, s->v[i].name, s->v[i].id);
+      err_fail(err, errlen, NULL, "split: volumes %s and %s have the same ID %d", s->v[i - 1].name, s->v[i].name, s->v[i].id);
       split_free(s);
       return -1;
     }
@@ -450,7 +440,7 @@ int split_make(const SplitVolume *vols, int n, const Demographics *d, const Spli
   }
   if (assign(s)) {
     split_free(s);
-    return fail(err, errlen, "split: out of memory");
+    return err_fail(err, errlen, NULL, "split: out of memory");
   }
   for (int i = 0; i < n; i++)
     s->n[s->v[i].set]++;

@@ -11,11 +11,12 @@
 // its size until it is decompressed.
 #include "volume.h"
 
+#include "errors.h"
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <nifti2_io.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,19 +25,6 @@
 
 enum { MAX_DIM = 4096, CHUNK = 1 << 16, GZ_BUFFER = 1 << 17 }; // voxels along one axis; voxels per read; bytes
 static const int64_t MAX_VOXELS = (int64_t)1 << 28;
-
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, const char *path, const char *fmt,
-                                                       ...) {
-  if (!err || !errlen)
-    return -1;
-  int n = snprintf(err, errlen, "%s: ", path);
-  va_list ap;
-  va_start(ap, fmt);
-  if (n >= 0 && (size_t)n < errlen)
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 // ---- the header ----------------------------------------------------------------
 
@@ -90,28 +78,28 @@ static int supported(int datatype) {
 static int check_header(const Header *h, const char *path, char *err, size_t errlen) {
   const int64_t *dim = h->dim;
   if (dim[0] < 1 || dim[0] > 7)
-    return fail(err, errlen, path, "bad number of dimensions %lld", (long long)dim[0]);
+    return err_fail(err, errlen, path, "bad number of dimensions %lld", (long long)dim[0]);
   if (dim[0] != 3 && dim[0] != 4)
-    return fail(err, errlen, path, "%lldD image, expected a 3D volume", (long long)dim[0]);
+    return err_fail(err, errlen, path, "%lldD image, expected a 3D volume", (long long)dim[0]);
   if (dim[0] == 4 && dim[4] != 1)
-    return fail(err, errlen, path, "4D image of %lld volumes, expected one volume", (long long)dim[4]);
+    return err_fail(err, errlen, path, "4D image of %lld volumes, expected one volume", (long long)dim[4]);
   for (int d = 1; d <= 3; d++)
     if (dim[d] < 1 || dim[d] > MAX_DIM)
-      return fail(err, errlen, path, "dimensions %lld x %lld x %lld out of range (1 to %d each)", (long long)dim[1],
+      return err_fail(err, errlen, path, "dimensions %lld x %lld x %lld out of range (1 to %d each)", (long long)dim[1],
                   (long long)dim[2], (long long)dim[3], MAX_DIM);
   if (dim[1] * dim[2] * dim[3] > MAX_VOXELS)
-    return fail(err, errlen, path, "%lld x %lld x %lld voxels, more than the limit of 2^28", (long long)dim[1],
+    return err_fail(err, errlen, path, "%lld x %lld x %lld voxels, more than the limit of 2^28", (long long)dim[1],
                 (long long)dim[2], (long long)dim[3]);
   if (!supported(h->datatype))
-    return fail(err, errlen, path, "unsupported datatype %s (%d)", nifti_datatype_string(h->datatype), h->datatype);
+    return err_fail(err, errlen, path, "unsupported datatype %s (%d)", nifti_datatype_string(h->datatype), h->datatype);
   for (int d = 1; d <= 3; d++)
     if (!(h->pixdim[d] > 0 && isfinite(h->pixdim[d])))
-      return fail(err, errlen, path, "bad voxel size %g x %g x %g mm", h->pixdim[1], h->pixdim[2], h->pixdim[3]);
+      return err_fail(err, errlen, path, "bad voxel size %g x %g x %g mm", h->pixdim[1], h->pixdim[2], h->pixdim[3]);
   // libnifti casts vox_offset to int.
   if (!(h->vox_offset >= 0 && h->vox_offset < 2147483648.0))
-    return fail(err, errlen, path, "bad vox_offset %g", h->vox_offset);
+    return err_fail(err, errlen, path, "bad vox_offset %g", h->vox_offset);
   if (h->slope != 0 && !(isfinite(h->slope) && isfinite(h->inter)))
-    return fail(err, errlen, path, "bad scl_slope %g or scl_inter %g", h->slope, h->inter);
+    return err_fail(err, errlen, path, "bad scl_slope %g or scl_inter %g", h->slope, h->inter);
   return 0;
 }
 
@@ -131,7 +119,7 @@ static int orientation(const nifti_image *nim, Volume *v, const char *path, char
       if (!isfinite(a[r][c]))
         det = NAN;
   if (!(det != 0 && isfinite(det)))
-    return fail(err, errlen, path, "degenerate or non-finite %s matrix", m == nim->sto_xyz.m ? "sform" : "qform");
+    return err_fail(err, errlen, path, "degenerate or non-finite %s matrix", m == nim->sto_xyz.m ? "sform" : "qform");
 
   // Each world axis gets the voxel axis most nearly parallel to it: of the 6 one-to-one assignments, the
   // one with the largest sum of |direction cosines|.
@@ -222,15 +210,15 @@ static int read_voxels(const nifti_image *nim, const Header *h, Volume *v, const
   int swap = nim->byteorder != nifti_short_order() && nim->swapsize > 1;
   gzFile f = gzopen(nim->iname, "rb");
   if (!f)
-    return fail(err, errlen, path, "cannot open the image data in %s: %s", nim->iname, strerror(errno));
+    return err_fail(err, errlen, path, "cannot open the image data in %s: %s", nim->iname, strerror(errno));
   void *raw = malloc(CHUNK * nbyper);
   float *data = NULL;
-  int rc = raw ? 0 : fail(err, errlen, path, "out of memory");
+  int rc = raw ? 0 : err_fail(err, errlen, path, "out of memory");
   // A larger input buffer than zlib's 8 KiB, so that inflate's fast loop runs longer between refills (a
   // sixth less time). It fails only after a read.
   gzbuffer(f, GZ_BUFFER);
   if (!rc && gzseek(f, (z_off_t)nim->iname_offset, SEEK_SET) < 0)
-    rc = fail(err, errlen, path, "cannot seek to the data at byte %lld: %s", (long long)nim->iname_offset,
+    rc = err_fail(err, errlen, path, "cannot seek to the data at byte %lld: %s", (long long)nim->iname_offset,
               read_error(f));
   while (!rc && done < nvox) {
     size_t n = nvox - done < CHUNK ? nvox - done : CHUNK;
@@ -239,14 +227,14 @@ static int read_voxels(const nifti_image *nim, const Header *h, Volume *v, const
       cap = cap < nvox ? cap : nvox;
       float *grown = realloc(data, cap * sizeof *data);
       if (!grown) {
-        rc = fail(err, errlen, path, "out of memory");
+        rc = err_fail(err, errlen, path, "out of memory");
         break;
       }
       data = grown;
     }
     int got = gzread(f, raw, (unsigned)(n * nbyper));
     if (got < 0 || (size_t)got < n * nbyper) {
-      rc = fail(err, errlen, path, "%s: the data end after %zu of %zu voxels", read_error(f),
+      rc = err_fail(err, errlen, path, "%s: the data end after %zu of %zu voxels", read_error(f),
                 done + (got > 0 ? (size_t)got / nbyper : 0), nvox);
       break;
     }
@@ -258,7 +246,7 @@ static int read_voxels(const nifti_image *nim, const Header *h, Volume *v, const
       double x = stored(nim->datatype, raw, ok) * slope + inter;
       done += ok;
       size_t nx = (size_t)v->dim[0], ny = (size_t)v->dim[1];
-      rc = fail(err, errlen, path, "%s (%g) at voxel (%zu, %zu, %zu)",
+      rc = err_fail(err, errlen, path, "%s (%g) at voxel (%zu, %zu, %zu)",
                 isfinite(x) ? "value beyond float range" : "NaN or infinite value", x, done % nx, done / nx % ny,
                 done / nx / ny);
       break;
@@ -280,7 +268,7 @@ static int read_voxels(const nifti_image *nim, const Header *h, Volume *v, const
 static int read_header(const char *path, RawHeader *raw, char *err, size_t errlen) {
   gzFile f = gzopen(path, "rb");
   if (!f)
-    return fail(err, errlen, path, "%s", strerror(errno));
+    return err_fail(err, errlen, path, "%s", strerror(errno));
   int32_t size = 0, swapped;
   int got = gzread(f, &size, sizeof size), zerr;
   gzerror(f, &zerr);
@@ -289,17 +277,17 @@ static int read_header(const char *path, RawHeader *raw, char *err, size_t errle
   int version = got != sizeof size ? 0 : size == 348 || swapped == 348 ? 1 : size == 540 || swapped == 540 ? 2 : 0;
   int rc = 0;
   if (got < (int)sizeof size && zerr != Z_OK) {
-    rc = fail(err, errlen, path, "%s", read_error(f));
+    rc = err_fail(err, errlen, path, "%s", read_error(f));
   } else if (got == 0) {
-    rc = fail(err, errlen, path, "empty file");
+    rc = err_fail(err, errlen, path, "empty file");
   } else if (!version) {
-    rc = fail(err, errlen, path, "not a NIfTI-1 or NIfTI-2 file (bad sizeof_hdr)");
+    rc = err_fail(err, errlen, path, "not a NIfTI-1 or NIfTI-2 file (bad sizeof_hdr)");
   } else {
     size_t rest = (version == 1 ? sizeof raw->n1 : sizeof raw->n2) - sizeof size;
     memcpy(raw, &size, sizeof size);
     got = gzread(f, (char *)raw + sizeof size, (unsigned)rest);
     if (got < 0 || (size_t)got < rest)
-      rc = fail(err, errlen, path, "%s: the header ends early", read_error(f));
+      rc = err_fail(err, errlen, path, "%s: the header ends early", read_error(f));
   }
   gzclose(f);
   if (rc)
@@ -307,7 +295,7 @@ static int read_header(const char *path, RawHeader *raw, char *err, size_t errle
   // The magic: "n+1" for one file, "ni1" for a .hdr/.img pair; "n+2", "ni2" in NIfTI-2.
   const char *magic = version == 1 ? raw->n1.magic : raw->n2.magic;
   if (magic[0] != 'n' || (magic[1] != '+' && magic[1] != 'i') || magic[2] != '0' + version || magic[3])
-    return fail(err, errlen, path, "no NIfTI magic (an ANALYZE 7.5 file?): its orientation is unknown");
+    return err_fail(err, errlen, path, "no NIfTI magic (an ANALYZE 7.5 file?): its orientation is unknown");
   return version;
 }
 
@@ -318,7 +306,7 @@ int vol_read(const char *path, Volume *v, char *err, size_t errlen) {
   if (version < 0)
     return -1;
   if (!nifti_find_file_extension(path))
-    return fail(err, errlen, path, "not a NIfTI file name (.nii, .nii.gz or .hdr)");
+    return err_fail(err, errlen, path, "not a NIfTI file name (.nii, .nii.gz or .hdr)");
   Header h = header_fields(&raw, version);
   if (check_header(&h, path, err, errlen))
     return -1;
@@ -326,7 +314,7 @@ int vol_read(const char *path, Volume *v, char *err, size_t errlen) {
   nifti_set_debug_level(0); // our own one-line messages replace libnifti's
   nifti_image *nim = version == 1 ? nifti_convert_n1hdr2nim(raw.n1, path) : nifti_convert_n2hdr2nim(raw.n2, path);
   if (!nim)
-    return fail(err, errlen, path, "libnifti rejected the header");
+    return err_fail(err, errlen, path, "libnifti rejected the header");
   for (int d = 0; d < 3; d++) {
     v->dim[d] = (int)h.dim[d + 1];
     v->voxel[d] = h.pixdim[d + 1];

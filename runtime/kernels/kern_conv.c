@@ -29,6 +29,8 @@
 // accumulators as they are stored.
 #include "kern.h"
 
+#include "errors.h"
+
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,15 +75,6 @@ INLINE vf vld(const float *p) {
   return v;
 }
 INLINE void vst(float *p, vf v) { memcpy(p, &v, sizeof v); }
-
-static void *xcalloc(size_t count, size_t size) {
-  void *p = calloc(count ? count : 1, size);
-  if (!p) {
-    fputs("kern_conv: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -146,7 +139,7 @@ static BlockPro *block_pros(KIn t, int c) {
   if (!has_pro(t.pro_a) && !(t.b && has_pro(t.pro_b)))
     return NULL;
   const int nb = kb_blocks(c), nba = t.b ? t.ca / KB : nb;
-  BlockPro *bp = xcalloc((size_t)nb, sizeof *bp);
+  BlockPro *bp = err_calloc((size_t)nb, sizeof *bp);
   for (int cb = 0; cb < nb; cb++) {
     const KPro p = cb < nba ? t.pro_a : t.pro_b;
     const int first = cb < nba ? 0 : t.ca; // the piece's first channel
@@ -198,7 +191,7 @@ typedef struct Cache {
 } Cache;
 
 static Cache cache_new(const BlockPro *pro, int k, int blocks, int iw) {
-  Cache c = {.buf = pro ? xcalloc((size_t)k * (size_t)blocks * (size_t)iw * KB, sizeof(float)) : NULL};
+  Cache c = {.buf = pro ? err_calloc((size_t)k * (size_t)blocks * (size_t)iw * KB, sizeof(float)) : NULL};
   for (int s = 0; s < KMAX; s++)
     c.image[s] = c.row[s] = -1;
   return c;
@@ -663,8 +656,8 @@ typedef struct Copies {
 static Copies copies_new(const BlockPro *pro, int blocks, size_t hw) {
   Copies c = {NULL, NULL};
   if (pro) {
-    c.buf = xcalloc((size_t)blocks * hw * KB, sizeof *c.buf);
-    c.image = xcalloc((size_t)blocks, sizeof *c.image);
+    c.buf = err_calloc((size_t)blocks * hw * KB, sizeof *c.buf);
+    c.image = err_calloc((size_t)blocks, sizeof *c.image);
     for (int b = 0; b < blocks; b++)
       c.image[b] = -1;
   }
@@ -708,7 +701,7 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
   const int qt = qt_of(kc), nqt = g->gc > 1 && g->ic > 1 ? KB / qt : 1, ncg = k / kc;
   const size_t ggs = (size_t)g->gh * g->gw, igs = (size_t)g->ih * g->iw, qs = (size_t)k * k * KB;
   const int ntask = gcb * icb * nqt * k * ncg;
-  float *buf = xcalloc((size_t)gcb * icb * KB * qs, sizeof *buf);
+  float *buf = err_calloc((size_t)gcb * icb * KB * qs, sizeof *buf);
   BlockPro *gpro = block_pros(grid, g->gc), *ipro = block_pros(image, g->ic);
 #pragma omp parallel
   {
@@ -757,7 +750,7 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
 #pragma omp for schedule(static)
       for (int cb = 0; cb < kb_blocks(c); cb++) {
         double sum[KB] = {0};
-        float *copy = pro && pro[cb].on ? xcalloc((size_t)w * KB, sizeof *copy) : NULL; // a prologue'd row
+        float *copy = pro && pro[cb].on ? err_calloc((size_t)w * KB, sizeof *copy) : NULL; // a prologue'd row
         for (int n = 0; n < g->n; n++) {
           int ps;
           const float *plane = in_plane(x, c, n, cb, (size_t)h * w, &ps);

@@ -9,21 +9,13 @@
 // are filtered in double: the variances are differences of them.
 #include "kern.h"
 
+#include "errors.h"
+
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { WIN = 11 }; // tf.image.ssim's filter_size
-
-static void *xcalloc(size_t count, size_t size) {
-  void *p = calloc(count ? count : 1, size);
-  if (!p) {
-    fputs("kern_loss: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
 
 // Sum of (y - t)^2 over an image, on 16 lanes so that it vectorises in a fixed order. dy (nullable)
 // = scale (y - t).
@@ -157,10 +149,10 @@ static double image_ssim(int h, int w, const float *y, const float *t, float *dy
 static double batch_loss(int n, int h, int w, bool dssim, const float *z, float *ys, const float *y, const float *t,
                          float *d) {
   size_t hw = (size_t)h * (size_t)w;
-  double *part = xcalloc((size_t)n, sizeof *part);
+  double *part = err_calloc((size_t)n, sizeof *part);
 #pragma omp parallel
   {
-    double *work = dssim ? xcalloc(ssim_scratch(h, w), sizeof *work) : NULL;
+    double *work = dssim ? err_calloc(ssim_scratch(h, w), sizeof *work) : NULL;
 #pragma omp for schedule(static)
     for (int i = 0; i < n; i++) {
       size_t at = (size_t)i * hw;
@@ -205,7 +197,7 @@ void kl_metrics(int n, int h, int w, const float *y, const float *t, double *mse
   size_t hw = (size_t)h * (size_t)w;
 #pragma omp parallel
   {
-    double *work = xcalloc(ssim_scratch(h, w), sizeof *work);
+    double *work = err_calloc(ssim_scratch(h, w), sizeof *work);
 #pragma omp for schedule(static)
     for (int i = 0; i < n; i++) {
       size_t at = (size_t)i * hw;

@@ -13,19 +13,11 @@
 // convolution's epilogue left.
 #include "kern.h"
 
+#include "errors.h"
+
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void *xcalloc(size_t count, size_t size) {
-  void *p = calloc(count ? count : 1, size);
-  if (!p) {
-    fputs("kern_norm: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
 
 // ---- the sets ------------------------------------------------------------------
 
@@ -221,11 +213,11 @@ static void bwd_dx_any(int hw, int S, const float *x, const float *dy, const Coe
 static void statistics(const Norm *k, double eps, KIn x, float *mean, float *invstd, double *moments) {
   int nb = kb_blocks(k->c);
   size_t np = (size_t)k->n * (size_t)k->c;
-  double *sum = xcalloc(2 * np, sizeof *sum), *m2 = sum + np;
+  double *sum = err_calloc(2 * np, sizeof *sum), *m2 = sum + np;
 #pragma omp parallel for schedule(static)
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
-    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? xcalloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? err_calloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp);
     double s[KB], q[KB];
     if (k->c == 1)
@@ -266,7 +258,7 @@ static void normalise(const Norm *k, KIn x, const float *gamma, const float *bet
 #pragma omp parallel for schedule(static)
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
-    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? xcalloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? err_calloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp);
     Coef cf;
     coef(k, i, bk, mean, invstd, gamma, beta, NULL, NULL, &cf);
@@ -280,12 +272,12 @@ static void backward(const Norm *k, KIn x, const float *gamma, const float *beta
                      const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx) {
   int nb = kb_blocks(k->c), S = k->c == 1 ? 1 : KB, nsets = set_count(k);
   size_t np = (size_t)k->n * (size_t)k->c;
-  double *sdy = xcalloc(2 * np, sizeof *sdy), *sdx = sdy + np;
-  float *g0 = xcalloc(2 * (size_t)nsets, sizeof *g0), *gx = g0 + nsets;
+  double *sdy = err_calloc(2 * np, sizeof *sdy), *sdx = sdy + np;
+  float *g0 = err_calloc(2 * (size_t)nsets, sizeof *g0), *gx = g0 + nsets;
 #pragma omp parallel for schedule(static)
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
-    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? xcalloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? err_calloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp), *dyp = dy + (size_t)ib * (size_t)k->hw * (size_t)S;
     Coef cf;
     coef(k, i, bk, mean, invstd, gamma, beta, NULL, NULL, &cf);
@@ -322,7 +314,7 @@ static void backward(const Norm *k, KIn x, const float *gamma, const float *beta
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
     bool plain_x = plain_piece(x.b, x.ca, k->c, bk), plain_dx = plain_piece(dx.b, dx.ca, k->c, bk);
-    float *tmp = plain_x || plain_dx ? xcalloc(2 * (size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_x || plain_dx ? err_calloc(2 * (size_t)k->hw * KB, sizeof *tmp) : NULL;
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp), *dyp = dy + (size_t)ib * (size_t)k->hw * (size_t)S;
     Coef cf;
     coef(k, i, bk, mean, invstd, gamma, beta, g0, gx, &cf);
@@ -376,7 +368,7 @@ static void bn_batch(const Norm *k, float eps, float momentum, KIn x, float *run
 void kn_bn_train(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
                  float *running_mean, float *running_var, float *mean, float *invstd, bool relu, float *y) {
   Norm k = {n, c, hw, 0};
-  double *moments = xcalloc(2 * (size_t)c, sizeof *moments);
+  double *moments = err_calloc(2 * (size_t)c, sizeof *moments);
   bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, moments);
   free(moments);
   normalise(&k, x, gamma, beta, mean, invstd, relu, y);
@@ -385,7 +377,7 @@ void kn_bn_train(int n, int c, int hw, float eps, float momentum, KIn x, const f
 void kn_bn_stats(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
                  float *running_mean, float *running_var, float *mean, float *invstd, float *scale, float *shift) {
   Norm k = {n, c, hw, 0};
-  double *moments = xcalloc(2 * (size_t)c, sizeof *moments);
+  double *moments = err_calloc(2 * (size_t)c, sizeof *moments);
   bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, moments);
   for (int ch = 0; ch < c; ch++)
     prologue_of(gamma[ch], beta[ch], mean[ch], invstd[ch], &scale[ch], &shift[ch]);
@@ -398,7 +390,7 @@ void kn_bn_from_sums(int c, int parts, int64_t count, const double *stats, float
                      const float *gamma, const float *beta, float *running_mean, float *running_var, float *mean,
                      float *invstd, float *scale, float *shift) {
   const size_t width = (size_t)KB * (size_t)kb_blocks(c);
-  double *moments = xcalloc(2 * (size_t)c, sizeof *moments); // the sums first
+  double *moments = err_calloc(2 * (size_t)c, sizeof *moments); // the sums first
   for (int p = 0; p < parts; p++)
     for (int ch = 0; ch < c; ch++) {
       moments[2 * ch] += stats[(size_t)p * 2 * width + (size_t)ch];
@@ -426,7 +418,7 @@ static void eval_invstd(int c, float eps, const float *running_var, float *invst
 void kn_bn_eval(int n, int c, int hw, float eps, KIn x, const float *gamma, const float *beta,
                 const float *running_mean, const float *running_var, bool relu, float *y) {
   Norm k = {n, c, hw, 0};
-  float *invstd = xcalloc((size_t)c, sizeof *invstd);
+  float *invstd = err_calloc((size_t)c, sizeof *invstd);
   eval_invstd(c, eps, running_var, invstd);
   normalise(&k, x, gamma, beta, running_mean, invstd, relu, y);
   free(invstd);
@@ -434,7 +426,7 @@ void kn_bn_eval(int n, int c, int hw, float eps, KIn x, const float *gamma, cons
 
 void kn_bn_eval_coeffs(int c, float eps, const float *gamma, const float *beta, const float *running_mean,
                        const float *running_var, float *scale, float *shift) {
-  float *invstd = xcalloc((size_t)c, sizeof *invstd);
+  float *invstd = err_calloc((size_t)c, sizeof *invstd);
   eval_invstd(c, eps, running_var, invstd);
   for (int ch = 0; ch < c; ch++)
     prologue_of(gamma[ch], beta[ch], running_mean[ch], invstd[ch], &scale[ch], &shift[ch]);

@@ -12,6 +12,7 @@
 #include "safetensors.h"
 
 #include "atomic.h"
+#include "errors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,25 +37,6 @@ size_t st_dtype_size(StDtype dtype) { return (unsigned)dtype < NDTYPES ? dtype_s
 const char *st_dtype_name(StDtype dtype) { return (unsigned)dtype < NDTYPES ? dtype_names[dtype] : "?"; }
 
 // ---- messages ------------------------------------------------------------------
-
-// Writes "path: prefix message" into err. Returns -1 so that callers can `return fail(...)`.
-static int vfail(char *err, size_t errlen, const char *path, const char *prefix, const char *fmt, va_list ap) {
-  if (!err || !errlen)
-    return -1;
-  int n = snprintf(err, errlen, "%s: %s", path, prefix);
-  if (n >= 0 && (size_t)n < errlen)
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-  return -1;
-}
-
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, const char *path, const char *fmt,
-                                                       ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfail(err, errlen, path, "", fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 // A name as messages show it. Names come from untrusted files: control
 // characters, which would break the one-line message, become '?', and long
@@ -195,7 +177,7 @@ __attribute__((format(printf, 2, 3))) static int jfail(Parser *p, const char *fm
   snprintf(prefix, sizeof prefix, "bad header JSON at byte %zu: ", 8 + p->pos);
   va_list ap;
   va_start(ap, fmt);
-  vfail(p->err, p->errlen, p->path, prefix, fmt, ap);
+  err_vfail(p->err, p->errlen, p->path, prefix, fmt, ap);
   va_end(ap);
   return -1;
 }
@@ -206,12 +188,12 @@ __attribute__((format(printf, 3, 4))) static int tfail(Parser *p, const char *na
   snprintf(prefix, sizeof prefix, "tensor '%s': ", show(name).s);
   va_list ap;
   va_start(ap, fmt);
-  vfail(p->err, p->errlen, p->path, prefix, fmt, ap);
+  err_vfail(p->err, p->errlen, p->path, prefix, fmt, ap);
   va_end(ap);
   return -1;
 }
 
-static int oom(Parser *p) { return fail(p->err, p->errlen, p->path, "out of memory"); }
+static int oom(Parser *p) { return err_fail(p->err, p->errlen, p->path, "out of memory"); }
 
 // What is at the current position, for "expected X, found Y".
 static Shown found(const Parser *p) {
@@ -518,7 +500,7 @@ static int check_tiling(Parser *p, const StFile *f, uint64_t data_len) {
     prev = i;
   }
   if (!rc && at != data_len)
-    rc = fail(p->err, p->errlen, p->path, "%" PRIu64 " trailing bytes after the last tensor's data (%" PRIu64
+    rc = err_fail(p->err, p->errlen, p->path, "%" PRIu64 " trailing bytes after the last tensor's data (%" PRIu64
               " bytes of data, tensors cover %" PRIu64 ")", data_len - at, data_len, at);
   free(spans);
   return rc;
@@ -534,11 +516,11 @@ static int check_unique(Parser *p, const StFile *f) {
   for (int i = 0; i < f->count; i++)
     names[i] = f->tensors[i].name;
   if ((dup = find_duplicate(names, f->count)))
-    rc = fail(p->err, p->errlen, p->path, "tensor '%s' appears twice", show(dup).s);
+    rc = err_fail(p->err, p->errlen, p->path, "tensor '%s' appears twice", show(dup).s);
   for (int i = 0; i < f->nmeta; i++)
     names[i] = f->meta[i].key;
   if (!rc && (dup = find_duplicate(names, f->nmeta)))
-    rc = fail(p->err, p->errlen, p->path, "metadata key '%s' appears twice", show(dup).s);
+    rc = err_fail(p->err, p->errlen, p->path, "metadata key '%s' appears twice", show(dup).s);
   free(names);
   return rc;
 }
@@ -585,10 +567,10 @@ static int parse_header(Parser *p, uint64_t data_len, StFile *f) {
 // Checks the length prefix: N bytes of header with `rest` bytes after the prefix.
 static int check_header_len(uint64_t n, uint64_t rest, const char *path, char *err, size_t errlen) {
   if (n > ST_MAX_HEADER)
-    return fail(err, errlen, path, "header length %" PRIu64 " is over the limit of %" PRIu64
+    return err_fail(err, errlen, path, "header length %" PRIu64 " is over the limit of %" PRIu64
                 " bytes (not a safetensors file?)", n, ST_MAX_HEADER);
   if (n > rest)
-    return fail(err, errlen, path, "header length %" PRIu64 " runs past the end of the file (%" PRIu64
+    return err_fail(err, errlen, path, "header length %" PRIu64 " runs past the end of the file (%" PRIu64
                 " bytes follow the length)", n, rest);
   return 0;
 }
@@ -605,7 +587,7 @@ static int parse_and_place(const unsigned char *header, uint64_t n, uint64_t dat
   for (int i = 0; i < out->count; i++)
     total += (out->tensors[i].nbytes + 7) & ~(size_t)7;
   if (!(out->data = malloc(total ? total : 1))) // 1: data pointers are never NULL
-    return fail(err, errlen, path, "out of memory for %zu bytes of tensor data", total);
+    return err_fail(err, errlen, path, "out of memory for %zu bytes of tensor data", total);
   for (size_t i = 0, at = 0; i < (size_t)out->count; i++) {
     out->tensors[i].data = out->data + at;
     at += (out->tensors[i].nbytes + 7) & ~(size_t)7;
@@ -617,7 +599,7 @@ int st_parse(const unsigned char *buf, size_t len, const char *path, StFile *out
   *out = (StFile){0};
   path = path ? path : "<memory>";
   if (len < 8)
-    return fail(err, errlen, path, "file is %zu bytes, too short for the 8-byte header length", len);
+    return err_fail(err, errlen, path, "file is %zu bytes, too short for the 8-byte header length", len);
   uint64_t n = get_le64(buf);
   if (check_header_len(n, len - 8, path, err, errlen) ||
       parse_and_place(buf + 8, n, len - 8 - n, path, out, err, errlen)) {
@@ -636,9 +618,9 @@ static int read_at(int fd, void *buf, size_t n, uint64_t off, const char *path, 
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
-      return fail(err, errlen, path, "read error: %s", strerror(errno));
+      return err_fail(err, errlen, path, "read error: %s", strerror(errno));
     if (r == 0)
-      return fail(err, errlen, path, "file ended early (did it change while being read?)");
+      return err_fail(err, errlen, path, "file ended early (did it change while being read?)");
     done += (size_t)r;
   }
   return 0;
@@ -648,12 +630,12 @@ static int read_fd(int fd, const char *path, StFile *out, char *err, size_t errl
   struct stat st;
   unsigned char prefix[8];
   if (fstat(fd, &st))
-    return fail(err, errlen, path, "cannot stat: %s", strerror(errno));
+    return err_fail(err, errlen, path, "cannot stat: %s", strerror(errno));
   if (!S_ISREG(st.st_mode))
-    return fail(err, errlen, path, "not a regular file");
+    return err_fail(err, errlen, path, "not a regular file");
   uint64_t size = (uint64_t)st.st_size;
   if (size < 8)
-    return fail(err, errlen, path, "file is %" PRIu64 " bytes, too short for the 8-byte header length", size);
+    return err_fail(err, errlen, path, "file is %" PRIu64 " bytes, too short for the 8-byte header length", size);
   if (read_at(fd, prefix, 8, 0, path, err, errlen))
     return -1;
   uint64_t n = get_le64(prefix);
@@ -661,7 +643,7 @@ static int read_fd(int fd, const char *path, StFile *out, char *err, size_t errl
     return -1;
   unsigned char *header = malloc(n ? n : 1);
   if (!header)
-    return fail(err, errlen, path, "out of memory for a header of %" PRIu64 " bytes", n);
+    return err_fail(err, errlen, path, "out of memory for a header of %" PRIu64 " bytes", n);
   int rc = read_at(fd, header, n, 8, path, err, errlen);
   if (!rc)
     rc = parse_and_place(header, n, size - 8 - n, path, out, err, errlen);
@@ -675,7 +657,7 @@ int st_read(const char *path, StFile *out, char *err, size_t errlen) {
   *out = (StFile){0};
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return fail(err, errlen, path, "cannot open: %s", strerror(errno));
+    return err_fail(err, errlen, path, "cannot open: %s", strerror(errno));
   int rc = read_fd(fd, path, out, err, errlen);
   close(fd);
   if (rc)
@@ -761,50 +743,50 @@ static void put_uint(Buf *b, uint64_t v) {
 static int check_tensors(const StTensor *tensors, int count, const char *const *meta_kv, const char *path,
                          char *err, size_t errlen) {
   if (count < 0 || (count > 0 && !tensors))
-    return fail(err, errlen, path, "bad tensor list (count %d)", count);
+    return err_fail(err, errlen, path, "bad tensor list (count %d)", count);
   for (int i = 0; i < count; i++) {
     const StTensor *t = &tensors[i];
     uint64_t bytes;
     char shape[200];
     if (!t->name || !valid_utf8(t->name))
-      return fail(err, errlen, path, "tensor %d: name is %s", i, t->name ? "not valid UTF-8" : "NULL");
+      return err_fail(err, errlen, path, "tensor %d: name is %s", i, t->name ? "not valid UTF-8" : "NULL");
     Shown shown = show(t->name);
     const char *name = shown.s;
     if (!strcmp(t->name, "__metadata__"))
-      return fail(err, errlen, path, "tensor '%s': the name is reserved for metadata", name);
+      return err_fail(err, errlen, path, "tensor '%s': the name is reserved for metadata", name);
     if ((unsigned)t->dtype >= NDTYPES)
-      return fail(err, errlen, path, "tensor '%s': bad dtype %d", name, (int)t->dtype);
+      return err_fail(err, errlen, path, "tensor '%s': bad dtype %d", name, (int)t->dtype);
     if (t->ndim < 0 || t->ndim > ST_MAX_DIMS)
-      return fail(err, errlen, path, "tensor '%s': ndim %d is not in [0, %d]", name, t->ndim, ST_MAX_DIMS);
+      return err_fail(err, errlen, path, "tensor '%s': ndim %d is not in [0, %d]", name, t->ndim, ST_MAX_DIMS);
     if (!shape_bytes(t->shape, t->ndim, t->dtype, &bytes))
-      return fail(err, errlen, path, "tensor '%s': bad shape %s", name, format_shape(shape, t->shape, t->ndim));
+      return err_fail(err, errlen, path, "tensor '%s': bad shape %s", name, format_shape(shape, t->shape, t->ndim));
     if (bytes != t->nbytes)
-      return fail(err, errlen, path, "tensor '%s': nbytes %zu do not match shape %s of %s (%" PRIu64 " bytes)",
+      return err_fail(err, errlen, path, "tensor '%s': nbytes %zu do not match shape %s of %s (%" PRIu64 " bytes)",
                   name, t->nbytes, format_shape(shape, t->shape, t->ndim), dtype_names[t->dtype], bytes);
     if (!t->data && t->nbytes)
-      return fail(err, errlen, path, "tensor '%s': data is NULL", name);
+      return err_fail(err, errlen, path, "tensor '%s': data is NULL", name);
   }
   int nmeta = 0;
   for (; meta_kv && meta_kv[2 * nmeta]; nmeta++) {
     const char *key = meta_kv[2 * nmeta], *value = meta_kv[2 * nmeta + 1];
     if (!value)
-      return fail(err, errlen, path, "metadata key '%s' has no value", show(key).s);
+      return err_fail(err, errlen, path, "metadata key '%s' has no value", show(key).s);
     if (!valid_utf8(key) || !valid_utf8(value))
-      return fail(err, errlen, path, "metadata key '%s': not valid UTF-8", show(key).s);
+      return err_fail(err, errlen, path, "metadata key '%s': not valid UTF-8", show(key).s);
   }
   int n = count > nmeta ? count : nmeta;
   const char **names = malloc(((size_t)n + 1) * sizeof *names), *dup;
   if (!names)
-    return fail(err, errlen, path, "out of memory");
+    return err_fail(err, errlen, path, "out of memory");
   int rc = 0;
   for (int i = 0; i < count; i++)
     names[i] = tensors[i].name;
   if ((dup = find_duplicate(names, count)))
-    rc = fail(err, errlen, path, "tensor '%s' appears twice", show(dup).s);
+    rc = err_fail(err, errlen, path, "tensor '%s' appears twice", show(dup).s);
   for (int i = 0; i < nmeta; i++)
     names[i] = meta_kv[2 * i];
   if (!rc && (dup = find_duplicate(names, nmeta)))
-    rc = fail(err, errlen, path, "metadata key '%s' appears twice", show(dup).s);
+    rc = err_fail(err, errlen, path, "metadata key '%s' appears twice", show(dup).s);
   free(names);
   return rc;
 }
@@ -831,7 +813,7 @@ static int encode_header(const StTensor *tensors, int count, const char *const *
     const StTensor *t = &tensors[i];
     uint64_t begin = at;
     if (__builtin_add_overflow(at, (uint64_t)t->nbytes, &at)) // only when tensors share memory
-      return fail(err, errlen, path, "the tensors' total size overflows 64 bits");
+      return err_fail(err, errlen, path, "the tensors' total size overflows 64 bits");
     put_str(b, i ? "," : "");
     put_json_string(b, t->name);
     put_str(b, ":{\"dtype\":\"");
@@ -851,9 +833,9 @@ static int encode_header(const StTensor *tensors, int count, const char *const *
   while (b->len % 8 && !b->failed)
     put(b, " ", 1);
   if (b->failed)
-    return fail(err, errlen, path, "out of memory");
+    return err_fail(err, errlen, path, "out of memory");
   if (b->len - 8 > ST_MAX_HEADER)
-    return fail(err, errlen, path, "the header would be %zu bytes, over the limit of %" PRIu64, b->len - 8,
+    return err_fail(err, errlen, path, "the header would be %zu bytes, over the limit of %" PRIu64, b->len - 8,
                 ST_MAX_HEADER);
   put_le64(b->p, b->len - 8);
   return 0;
@@ -871,7 +853,7 @@ int st_encode(const StTensor *tensors, int count, const char *const *meta_kv, un
       *outlen = b.len;
       return 0;
     }
-    fail(err, errlen, "<memory>", "out of memory");
+    err_fail(err, errlen, "<memory>", "out of memory");
   }
   free(b.p);
   return -1;
