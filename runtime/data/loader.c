@@ -143,8 +143,6 @@ void loader_free(Loader *l) {
   free(l);
 }
 
-int64_t loader_batches(const Loader *l) { return l->batches; }
-
 void loader_start(Loader *l, uint32_t epoch, int64_t first) {
   pthread_mutex_lock(&l->lock);
   // Batches still being filled belong to the old epoch: their workers drop them (generation),

@@ -30,8 +30,6 @@ typedef struct Loader Loader;
 // NULL when out of memory or the configuration is invalid (batch < 1, an empty set).
 Loader *loader_new(const LoaderConfig *config);
 void loader_free(Loader *l);
-// Batches per epoch; the last one may hold fewer images.
-int64_t loader_batches(const Loader *l);
 // Starts epoch `epoch` at batch `first` (0, or where a resumed run stopped).
 void loader_start(Loader *l, uint32_t epoch, int64_t first);
 // Waits for the next batch of the epoch and lends it, without a copy: *x
