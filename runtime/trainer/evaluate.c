@@ -18,14 +18,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
-enum { PATH_BYTES = 4096, AHEAD = 4, NMETRICS = 3 };
+enum { AHEAD = 4, NMETRICS = 3 };
 static const char *const metric_names[NMETRICS] = {"mse", "dssim", "psnr"};
 // The plane the slice cache holds (caedata's), so the one the models learnt.
 static const Plane MODEL_PLANE = PLANE_SAGITTAL;
 
 // Opens path for an atomic write; false after a message.
 static bool create(const CaecModel *m, AtomicFile *a, const char *path) {
-  char err[PATH_BYTES + 256];
+  char err[CAEC_PATH_BYTES + 256];
   if (atomic_open(a, path, err, sizeof err) == 0)
     return true;
   caec_fail(m, "%s", err);
@@ -34,7 +34,7 @@ static bool create(const CaecModel *m, AtomicFile *a, const char *path) {
 
 // Puts the file in place; write_error: the errno of a failed write, or 0.
 static bool commit(const CaecModel *m, AtomicFile *a, int write_error) {
-  char err[2 * PATH_BYTES + 256];
+  char err[2 * CAEC_PATH_BYTES + 256];
   if (!write_error && ferror(a->f))
     write_error = errno ? errno : EIO;
   if (atomic_commit(a, write_error, err, sizeof err) == 0)
@@ -142,7 +142,7 @@ static int score(const CaecModel *m, const EvalOptions *o, const SliceCache *c, 
 
 // DIR/NAME's path into path; false after a message when it is too long.
 static bool path_in(const CaecModel *m, const char *dir, const char *name, char *path) {
-  if (snprintf(path, PATH_BYTES, "%s/%s", dir, name) < PATH_BYTES)
+  if (snprintf(path, CAEC_PATH_BYTES, "%s/%s", dir, name) < CAEC_PATH_BYTES)
     return true;
   caec_fail(m, "--out is too long: %s", dir);
   return false;
@@ -164,7 +164,7 @@ static int write_results(const CaecModel *m, const EvalOptions *o, const SliceCa
       squares += (metrics[k][i] - mean[k]) * (metrics[k][i] - mean[k]);
     sd[k] = sqrt(squares / (double)count);
   }
-  char path[PATH_BYTES];
+  char path[CAEC_PATH_BYTES];
   AtomicFile a;
   bool ok = path_in(m, o->step.out, "per_image.csv", path) && create(m, &a, path);
   if (ok) {
@@ -205,7 +205,7 @@ int caec_eval_main(const CaecModel *m, int argc, char **argv) {
   if (!caec_state_new(m, &s))
     return caec_fail(m, "%s", "out of memory for the arenas");
   SliceCache c = {0};
-  char path[PATH_BYTES];
+  char path[CAEC_PATH_BYTES];
   rc = caec_read_weights(m, o.step.weights, &s);
   rc = rc ? rc : caec_open_cache(m, o.data, &c, path, sizeof path);
   int64_t count = rc ? 0 : cache_count(&c, o.set);
@@ -364,7 +364,7 @@ int caec_reconstruct_main(const CaecModel *m, int argc, char **argv) {
   if (rc >= 0)
     return rc;
   Volume v;
-  char err[PATH_BYTES + 256];
+  char err[CAEC_PATH_BYTES + 256];
   if (vol_read(o.in, &v, err, sizeof err))
     return caec_fail(m, "%s", err);
   // The header again, through libnifti, for the geometry to copy (vol_read has checked it).

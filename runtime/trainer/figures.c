@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { PATH_BYTES = 4096, MAX_COUNT = 64, COLUMNS = 4, GAP = 8, HEADER = 28, ROW_LABEL = 18 };
+enum { MAX_COUNT = 64, COLUMNS = 4, GAP = 8, HEADER = 28, ROW_LABEL = 18 };
 static const float RESIDUAL_MAX = 0.25f; // the colour scale's top: residuals above it saturate
 static const Rgb WHITE = {255, 255, 255}, BLACK = {0, 0, 0};
 
@@ -183,7 +183,7 @@ static int draw(const CaecModel *m, const SliceCache *c, const int64_t *pick, in
       canvas_image(&cv, GAP + col * cell_w, top + ROW_LABEL, img + (col * (size_t)n + k) * pixels, h, w, zoom, 0.0f,
                    col == 3 ? RESIDUAL_MAX : 1.0f, col == 3);
   }
-  char err[PATH_BYTES + 256];
+  char err[CAEC_PATH_BYTES + 256];
   int rc = canvas_write_png(&cv, path, err, sizeof err) ? caec_fail(m, "%s", err) : 0;
   canvas_free(&cv);
   return rc;
@@ -195,7 +195,7 @@ int caec_figures_main(const CaecModel *m, int argc, char **argv) {
   if (rc >= 0)
     return rc;
   SliceCache c = {0};
-  char path[PATH_BYTES];
+  char path[CAEC_PATH_BYTES];
   int64_t pick[MAX_COUNT];
   // The weights and the data set before DIR is made: a mistake in either leaves no folder behind.
   CaecState s;
@@ -210,7 +210,7 @@ int caec_figures_main(const CaecModel *m, int argc, char **argv) {
   if (!rc && !img)
     rc = caec_fail(m, "%s", "out of memory");
   rc = rc ? rc : compute(m, &o, &c, &s, pick, n, img, psnr_in, psnr_out);
-  if (!rc && snprintf(path, sizeof path, "%s/figures.png", o.step.out) >= PATH_BYTES)
+  if (!rc && snprintf(path, sizeof path, "%s/figures.png", o.step.out) >= CAEC_PATH_BYTES)
     rc = caec_fail(m, "--out is too long: %s", o.step.out);
   rc = rc ? rc : draw(m, &c, pick, n, img, psnr_in, psnr_out, 0, n, path);
   for (int k = 0; !rc && k < n; k++) {

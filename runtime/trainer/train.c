@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { PATH_BYTES = 4096, AHEAD = 4, PRECISE_BN = 8 };
+enum { AHEAD = 4, PRECISE_BN = 8 };
 static const char *const LOG_HEADER = "epoch,loss,val_loss,val_mse,val_dssim,val_psnr,lr,seconds\n";
 static const char *const OPTIM_TENSOR = "optimizer.state"; // the optim arena, whole
 
@@ -91,7 +91,7 @@ typedef struct Run {
   StTensor *ts;               // the checkpoint's tensors
   char *log;                  // log.csv's text
   size_t log_len, log_cap;
-  char last[PATH_BYTES], best[PATH_BYTES], log_path[PATH_BYTES], plot_path[PATH_BYTES];
+  char last[CAEC_PATH_BYTES], best[CAEC_PATH_BYTES], log_path[CAEC_PATH_BYTES], plot_path[CAEC_PATH_BYTES];
 } Run;
 
 static volatile sig_atomic_t interrupted;
@@ -386,7 +386,7 @@ static bool plot_log(Run *R) {
       v[k] = strtod(end + (k > 0), &end);
     loss[n] = v[1], val[n] = v[2];
   }
-  char title[256], err[PATH_BYTES + 256];
+  char title[256], err[CAEC_PATH_BYTES + 256];
   snprintf(title, sizeof title, "%s: loss per epoch", R->m->name);
   PlotSeries s[2] = {{"loss (training)", loss, n, {31, 119, 180}}, {"val_loss", val, n, {255, 127, 14}}};
   if (!ok)
@@ -587,7 +587,7 @@ static int train(Run *R, int epochs) {
 // open_run, so that a bad data set leaves no RUN folder behind.
 static int open_data(Run *R) {
   const CaecModel *m = R->m;
-  char path[PATH_BYTES];
+  char path[CAEC_PATH_BYTES];
   if (caec_open_cache(m, R->o.data, &R->cache, path, sizeof path))
     return 1;
   int64_t ntrain = cache_count(&R->cache, SET_TRAIN), nval = cache_count(&R->cache, SET_VAL);
@@ -617,10 +617,10 @@ static int start_loaders(Run *R) {
 static int open_run(Run *R) {
   const CaecModel *m = R->m;
   const char *out = R->o.step.out;
-  if (snprintf(R->last, PATH_BYTES, "%s/last.safetensors", out) >= PATH_BYTES ||
-      snprintf(R->best, PATH_BYTES, "%s/best.safetensors", out) >= PATH_BYTES ||
-      snprintf(R->log_path, PATH_BYTES, "%s/log.csv", out) >= PATH_BYTES ||
-      snprintf(R->plot_path, PATH_BYTES, "%s/loss.png", out) >= PATH_BYTES)
+  if (snprintf(R->last, CAEC_PATH_BYTES, "%s/last.safetensors", out) >= CAEC_PATH_BYTES ||
+      snprintf(R->best, CAEC_PATH_BYTES, "%s/best.safetensors", out) >= CAEC_PATH_BYTES ||
+      snprintf(R->log_path, CAEC_PATH_BYTES, "%s/log.csv", out) >= CAEC_PATH_BYTES ||
+      snprintf(R->plot_path, CAEC_PATH_BYTES, "%s/loss.png", out) >= CAEC_PATH_BYTES)
     return caec_fail(m, "--out is too long: %s", out);
   bool exists = access(R->last, F_OK) == 0;
   if (exists && !R->o.resume)

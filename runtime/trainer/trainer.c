@@ -351,7 +351,7 @@ bool caec_load_params(const CaecModel *m, const char *path, const StFile *f, Cae
 
 int caec_read_weights(const CaecModel *m, const char *path, CaecState *s) {
   StFile f = {0};
-  char err[4096 + 256];
+  char err[CAEC_PATH_BYTES + 256];
   int rc = st_read(path, &f, err, sizeof err) ? caec_fail(m, "%s", err) : !caec_load_params(m, path, &f, s);
   st_free(&f);
   return rc;
@@ -380,7 +380,7 @@ void caec_forward_padded(const CaecModel *m, CaecState *s, int n, float *x, floa
 }
 
 int caec_open_cache(const CaecModel *m, const char *data, SliceCache *c, char *path, size_t pathlen) {
-  char err[4096 + 256];
+  char err[CAEC_PATH_BYTES + 256];
   if (snprintf(path, pathlen, "%s/slices.bin", data) >= (int)pathlen) {
     fprintf(stderr, "%s: error: --data is too long: %s\n", m->name, data);
     return 1;
