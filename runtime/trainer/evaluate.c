@@ -80,37 +80,15 @@ static void eval_usage(const CaecModel *m) {
 static int eval_options(const CaecModel *m, int argc, char **argv, EvalOptions *o) {
   static const char *const step_options[] = {"--weights", "--out", "--seed", NULL};
   *o = (EvalOptions){.step = CAEC_STEP_ARGS_INIT, .set = SET_TEST};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
-    if (taken == 2)
-      return 2;
-    if (taken)
-      continue;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      eval_usage(m);
-      return 0;
-    } else if (!strcmp(a, "--corrupt")) {
-      o->corrupt = true;
-    } else if (!strcmp(a, "--data") || !strcmp(a, "--split")) {
-      if (++i >= argc)
-        return caec_usage_error(m->name, "option '%s' needs a value", a);
-      if (a[2] == 'd') {
-        o->data = argv[i];
-        continue;
-      }
-      int s = SET_TRAIN;
-      while (s <= SET_TEST && strcmp(argv[i], split_set_name((SplitSet)s)))
-        s++;
-      if (s > SET_TEST)
-        return caec_usage_error(m->name, "--split must be test, val or train, not '%s'", argv[i]);
-      o->set = (SplitSet)s;
-    } else if (a[0] == '-') {
-      return caec_usage_error(m->name, "unknown option '%s' of eval", a);
-    } else {
-      return caec_usage_error(m->name, "unexpected argument '%s'", a);
-    }
-  }
+  const CaecOption options[] = {
+      {"--corrupt", CAEC_OPT_FLAG, &o->corrupt, 0, 0, NULL, NULL},
+      {"--data", CAEC_OPT_TEXT, &o->data, 0, 0, NULL, NULL},
+      {"--split", CAEC_OPT_SPLIT, &o->set, 0, 0, NULL, NULL},
+  };
+  const CaecCommandLine c = {"eval", step_options, options, 3, {NULL}, NULL, NULL, eval_usage};
+  int rc = caec_parse_command(m, &c, argc, argv, &o->step);
+  if (rc >= 0)
+    return rc;
   if (!o->step.weights || !o->data || !o->step.out)
     return caec_usage_error(m->name, "%s", "eval needs --weights W, --data DATASET and --out DIR");
   if (!o->step.seed_given)
@@ -259,28 +237,11 @@ static bool nii_name(const char *path) {
 static int recon_options(const CaecModel *m, int argc, char **argv, ReconOptions *o) {
   static const char *const step_options[] = {"--weights", NULL};
   *o = (ReconOptions){.step = CAEC_STEP_ARGS_INIT};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
-    if (taken == 2)
-      return 2;
-    if (taken)
-      continue;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      recon_usage(m);
-      return 0;
-    } else if (!strcmp(a, "--residual")) {
-      if (++i >= argc)
-        return caec_usage_error(m->name, "option '%s' needs a value", a);
-      o->residual = argv[i];
-    } else if (a[0] == '-') {
-      return caec_usage_error(m->name, "unknown option '%s' of reconstruct", a);
-    } else if (!o->in || !o->out) {
-      *(o->in ? &o->out : &o->in) = a;
-    } else {
-      return caec_usage_error(m->name, "unexpected argument '%s'", a);
-    }
-  }
+  const CaecOption options[] = {{"--residual", CAEC_OPT_TEXT, &o->residual, 0, 0, NULL, NULL}};
+  const CaecCommandLine c = {"reconstruct", step_options, options, 1, {&o->in, &o->out}, NULL, NULL, recon_usage};
+  int rc = caec_parse_command(m, &c, argc, argv, &o->step);
+  if (rc >= 0)
+    return rc;
   if (!o->step.weights || !o->out)
     return caec_usage_error(m->name, "%s", "reconstruct needs --weights W, IN.nii[.gz] and OUT.nii[.gz]");
   if (!nii_name(o->out) || (o->residual && !nii_name(o->residual)))

@@ -46,7 +46,8 @@ static void figures_usage(const CaecModel *m) {
 
 // --slices' value, comma-separated decimal indices, into o->slices; false when it is not such a list of
 // 1 to MAX_COUNT. Whether the cache has them is for choose to say.
-static bool parse_slices(const char *v, FigureOptions *o) {
+static bool parse_slices(const char *v, void *options) {
+  FigureOptions *o = options;
   for (o->nslices = 0;; v++) {
     size_t digits = strspn(v, "0123456789");
     if (!digits || digits > 18 || o->nslices == MAX_COUNT)
@@ -62,42 +63,16 @@ static bool parse_slices(const char *v, FigureOptions *o) {
 static int figures_options(const CaecModel *m, int argc, char **argv, FigureOptions *o) {
   static const char *const step_options[] = {"--weights", "--out", "--seed", NULL};
   *o = (FigureOptions){.step = CAEC_STEP_ARGS_INIT, .set = SET_TEST, .count = 4};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
-    if (taken == 2)
-      return 2;
-    if (taken)
-      continue;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      figures_usage(m);
-      return 0;
-    }
-    if (strcmp(a, "--data") && strcmp(a, "--split") && strcmp(a, "--count") && strcmp(a, "--slices"))
-      return caec_usage_error(m->name, a[0] == '-' ? "unknown option '%s' of figures" : "unexpected argument '%s'",
-                              a);
-    if (++i >= argc)
-      return caec_usage_error(m->name, "option '%s' needs a value", a);
-    const char *v = argv[i];
-    double count;
-    if (!strcmp(a, "--data")) {
-      o->data = v;
-    } else if (!strcmp(a, "--slices")) {
-      if (!parse_slices(v, o))
-        return caec_usage_error(m->name, "--slices must be a list of at most 64 cache indices (I,J,...), not '%s'", v);
-    } else if (!strcmp(a, "--count")) {
-      if (!caec_parse_number(v, &count) || count != floor(count) || count < 1 || count > MAX_COUNT)
-        return caec_usage_error(m->name, "--count must be an integer in [1, 64], not '%s'", v);
-      o->count = (int)count;
-    } else {
-      int s = SET_TRAIN;
-      while (s <= SET_TEST && strcmp(v, split_set_name((SplitSet)s)))
-        s++;
-      if (s > SET_TEST)
-        return caec_usage_error(m->name, "--split must be test, val or train, not '%s'", v);
-      o->set = (SplitSet)s;
-    }
-  }
+  const CaecOption options[] = {
+      {"--data", CAEC_OPT_TEXT, &o->data, 0, 0, NULL, NULL},
+      {"--split", CAEC_OPT_SPLIT, &o->set, 0, 0, NULL, NULL},
+      {"--count", CAEC_OPT_INT, &o->count, 1, MAX_COUNT, NULL, NULL},
+      {"--slices", CAEC_OPT_CALL, o, 0, 0, parse_slices, "a list of at most 64 cache indices (I,J,...)"},
+  };
+  const CaecCommandLine c = {"figures", step_options, options, 4, {NULL}, NULL, NULL, figures_usage};
+  int rc = caec_parse_command(m, &c, argc, argv, &o->step);
+  if (rc >= 0)
+    return rc;
   if (!o->step.weights || !o->data || !o->step.out)
     return caec_usage_error(m->name, "%s", "figures needs --weights W, --data DATASET and --out DIR");
   if (!o->step.seed_given)

@@ -161,59 +161,20 @@ static void usage(const CaecModel *m) {
 static int parse_options(const CaecModel *m, int argc, char **argv, TrainOptions *o) {
   static const char *const step_options[] = {"--out", "--loss", "--l2", "--optimizer", "--lr", "--seed", NULL};
   *o = (TrainOptions){.step = CAEC_STEP_ARGS_INIT, .precise_bn = -1, .augment = augment_defaults()};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int taken = caec_step_option(m, step_options, argc, argv, &i, &o->step);
-    if (taken == 2)
-      return 2;
-    if (taken)
-      continue;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(m);
-      return 0;
-    } else if (!strcmp(a, "--resume")) {
-      o->resume = true;
-    } else if (!strcmp(a, "--no-augment")) {
-      o->no_augment = true;
-    } else if (!strcmp(a, "--no-reduce-lr")) {
-      o->no_reduce_lr = true;
-    } else if (!strcmp(a, "--precise-bn")) {
-      double v;
-      if (++i >= argc)
-        return caec_usage_error(m->name, "option '%s' needs a value", a);
-      if (!caec_parse_number(argv[i], &v) || v != floor(v) || v < 0 || v > 100000)
-        return caec_usage_error(m->name, "--precise-bn must be an integer in [0, 100000], not '%s'", argv[i]);
-      o->precise_bn = (int)v;
-    } else if (!strcmp(a, "--minutes")) {
-      if (++i >= argc)
-        return caec_usage_error(m->name, "option '%s' needs a value", a);
-      if (!caec_parse_number(argv[i], &o->minutes) || o->minutes <= 0 || o->minutes > 1e6)
-        return caec_usage_error(m->name, "--minutes must be a number in (0, 1000000], not '%s'", argv[i]);
-    } else if (!strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--threads")) {
-      if (++i >= argc)
-        return caec_usage_error(m->name, "option '%s' needs a value", a);
-      double v;
-      bool integer = caec_parse_number(argv[i], &v) && v == floor(v);
-      if (a[2] == 'd')
-        o->data = argv[i];
-      else if (a[2] == 'e' && (!integer || v < 1 || v > 1000000))
-        return caec_usage_error(m->name, "--epochs must be an integer in [1, 1000000], not '%s'", argv[i]);
-      else if (a[2] == 't' && (!integer || v < 1 || v > 1024))
-        return caec_usage_error(m->name, "--threads must be an integer in [1, 1024], not '%s'", argv[i]);
-      else
-        *(a[2] == 'e' ? &o->epochs : &o->threads) = (int)v;
-    } else if (a[0] == '-') {
-      char err[256];
-      int taken = augment_set(&o->augment, a + 2, i + 1 < argc ? argv[i + 1] : NULL, err, sizeof err);
-      if (taken < 0)
-        return caec_usage_error(m->name, "%s", err);
-      if (taken)
-        return caec_usage_error(m->name, "unknown option '%s' of train", a);
-      i++, o->augment_given = true;
-    } else {
-      return caec_usage_error(m->name, "unexpected argument '%s'", a);
-    }
-  }
+  const CaecOption options[] = {
+      {"--resume", CAEC_OPT_FLAG, &o->resume, 0, 0, NULL, NULL},
+      {"--no-augment", CAEC_OPT_FLAG, &o->no_augment, 0, 0, NULL, NULL},
+      {"--no-reduce-lr", CAEC_OPT_FLAG, &o->no_reduce_lr, 0, 0, NULL, NULL},
+      {"--precise-bn", CAEC_OPT_INT, &o->precise_bn, 0, 100000, NULL, NULL},
+      {"--minutes", CAEC_OPT_REAL, &o->minutes, 0, 1000000, NULL, NULL},
+      {"--data", CAEC_OPT_TEXT, &o->data, 0, 0, NULL, NULL},
+      {"--epochs", CAEC_OPT_INT, &o->epochs, 1, 1000000, NULL, NULL},
+      {"--threads", CAEC_OPT_INT, &o->threads, 1, 1024, NULL, NULL},
+  };
+  const CaecCommandLine c = {"train", step_options, options, 8, {NULL}, &o->augment, &o->augment_given, usage};
+  int rc = caec_parse_command(m, &c, argc, argv, &o->step);
+  if (rc >= 0)
+    return rc;
   if (!o->data || !o->step.out)
     return caec_usage_error(m->name, "%s", "train needs --data DATASET and --out RUN");
   return -1;

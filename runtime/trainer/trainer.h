@@ -7,6 +7,7 @@
 #ifndef CAEC_TRAINER_H
 #define CAEC_TRAINER_H
 
+#include "augment.h"
 #include "cache.h"
 #include "kinds.h"
 #include "safetensors.h"
@@ -126,9 +127,41 @@ bool caec_load_params(const CaecModel *m, const char *path, const StFile *f, Cae
 int caec_read_weights(const CaecModel *m, const char *path, CaecState *s);
 // Makes the folder path unless it exists; 0, or 1 after a message.
 int caec_make_folder(const CaecModel *m, const char *path);
-// Takes argv[*i] when it is one of the step options in `allowed` (NULL-terminated), as caec_step_arg does.
-int caec_step_option(const CaecModel *m, const char *const *allowed, int argc, char **argv, int *i,
-                     CaecStepArgs *o);
+// The command line of a trainer's command, as a table: its step options (NULL-terminated names, parsed
+// by caec_step_arg), its own options, and where operands go. Messages are "option '--X' needs a value",
+// "--X must be MUST, not 'V'", "unknown option '--X' of COMMAND" and "unexpected argument 'A'".
+typedef enum {
+  CAEC_OPT_FLAG,  // bool, no value
+  CAEC_OPT_TEXT,  // const char *
+  CAEC_OPT_INT,   // int, an integer in [lo, hi]
+  CAEC_OPT_REAL,  // double, a number in (lo, hi]
+  CAEC_OPT_SPLIT, // SplitSet: test, val or train
+  CAEC_OPT_CALL,  // parse(value, value pointer) says whether it is valid
+} CaecOptKind;
+
+typedef struct CaecOption {
+  const char *name; // "--data"
+  CaecOptKind kind;
+  void *value;
+  double lo, hi;
+  bool (*parse)(const char *text, void *value); // CAEC_OPT_CALL
+  const char *must;                             // CAEC_OPT_CALL: what a valid value is, for the message
+} CaecOption;
+
+typedef struct CaecCommandLine {
+  const char *command;           // for "unknown option '--X' of COMMAND"; NULL: "unknown option '--X'"
+  const char *const *step;       // the step options it takes
+  const CaecOption *options;
+  int noptions;
+  const char **operands[2];      // where the operands go, in order (NULL: none)
+  AugmentParams *augment;        // NULL, or other options go to augment_set ...
+  bool *augment_given;           // ... which sets this when one is taken
+  void (*usage)(const CaecModel *m);
+} CaecCommandLine;
+
+// Parses argv[1..] into the table's places and o; returns -1 to go on, 0 after printing the usage for
+// -h or --help, 2 after a usage error. Arguments are taken in order, so the first mistake is the one told.
+int caec_parse_command(const CaecModel *m, const CaecCommandLine *c, int argc, char **argv, CaecStepArgs *o);
 // Inference on n (1..batch) images of x: the images after them are zeroed, so a
 // short last batch runs as a whole one (each image's output depends on itself
 // only), and y gets the forward's output for all of them.
