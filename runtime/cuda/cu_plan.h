@@ -59,12 +59,17 @@ static inline CuPlan cu_plan_grids(int stages, const int64_t *blocks, int64_t wo
 
 // ---- convolutions (cu_conv.cuh) ---------------------------------------------------------------
 
+// wgrad's split of K aims at CC_TARGET_BLOCKS blocks. Plans are made when caec compiles a model (grids
+// in the launch table, the chunk count folded into each kernel), before any device is known, so this is
+// a compile-time target and no property of the device that runs it: about 3 waves of 2-3 blocks per SM
+// on the largest GPU caec targets (sm_90: 132 SMs on an H100 SXM). A GPU with fewer SMs runs the same
+// split in more waves. Splitting by cudaDevAttrMultiProcessorCount needs plans made at start-up.
 enum {
-  CC_KS = 16,               // K columns per step
-  CC_TILE = 4096,           // outputs per tile: 256 threads x 4 x 4
-  CC_FILL = 8 * 132,        // wgrad: blocks for ~3 waves on an H100's 132 SMs (2-3 blocks each)
-  CC_MIN_STEPS = 16,        // wgrad: the fewest K steps a chunk is worth
-  CC_WORK_FLOATS = 1 << 22, // wgrad: a bound on the partial tiles' workspace (16 MiB)
+  CC_KS = 16,                  // K columns per step
+  CC_TILE = 4096,              // outputs per tile: 256 threads x 4 x 4
+  CC_TARGET_BLOCKS = 8 * 132,  // wgrad: the blocks the split aims at (above)
+  CC_MIN_STEPS = 16,           // wgrad: the fewest K steps a chunk is worth
+  CC_WORK_FLOATS = 1 << 22,    // wgrad: a bound on the partial tiles' workspace (16 MiB)
 };
 
 // Tile shapes: the smallest of 16, 32, 64 covering `cols`, and the other side (4096 / it).
@@ -101,10 +106,10 @@ CU_SHAPE CcWShape cc_wshape(const KConv *g) {
   ws.cols = g->gw < CC_KS ? g->gw : CC_KS, ws.rows = CC_KS / ws.cols;
   ws.sh = (g->gh + ws.rows - 1) / ws.rows, ws.sw = (g->gw + ws.cols - 1) / ws.cols;
   ws.steps = g->n * ws.sh * ws.sw;
-  // Enough chunks to fill the GPU, each of at least CC_MIN_STEPS steps, their tiles within CC_WORK_FLOATS.
+  // Chunks for CC_TARGET_BLOCKS blocks, each of at least CC_MIN_STEPS steps, their tiles within CC_WORK_FLOATS.
   const int tiles = ws.tiles_m * ws.tiles_n;
   const int64_t tile_floats = (int64_t)ws.mp * ws.np;
-  int chunks = (CC_FILL + tiles - 1) / tiles;
+  int chunks = (CC_TARGET_BLOCKS + tiles - 1) / tiles;
   if (chunks > ws.steps / CC_MIN_STEPS)
     chunks = ws.steps / CC_MIN_STEPS;
   if (chunks > CC_WORK_FLOATS / tile_floats)
