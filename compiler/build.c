@@ -38,13 +38,6 @@ typedef struct Options {
   bool no_plan, dump_fusion, keep;
 } Options;
 
-static int usage_error(const char *cmd, const char *msg, const char *arg) {
-  fprintf(stderr, "caec %s: error: ", cmd);
-  fprintf(stderr, msg, arg);
-  fprintf(stderr, " (see 'caec help %s')\n", cmd);
-  return 2;
-}
-
 static bool parse_int(const char *s, int lo, int hi, int *v) {
   char *end;
   long x = strtol(s, &end, 10);
@@ -114,9 +107,9 @@ static int parse(const char *cmd, int argc, char **argv, Options *o) {
     }
   }
   if (!o->cae)
-    return usage_error(cmd, "%s", "needs a FILE.cae");
+    return usage_error(cmd, "needs a FILE.cae");
   if (!o->out)
-    return usage_error(cmd, "%s", "needs -o");
+    return usage_error(cmd, "needs -o");
   return -1;
 }
 
@@ -210,11 +203,9 @@ int cmd_build(int argc, char **argv) {
   int rc = parse("build", argc, argv, &o);
   if (rc >= 0)
     return rc;
-  if (o.target == TARGET_CUDA && !*CAEC_NVCC) {
-    fprintf(stderr, "caec build: error: --target cuda needs the CUDA toolkit (nvcc), which was not found when caec "
-                    "was built (--target cuda-emu runs the same kernels on the CPU)\n");
-    return 1;
-  }
+  if (o.target == TARGET_CUDA && !*CAEC_NVCC)
+    return fail("build", "--target cuda needs the CUDA toolkit (nvcc), which was not found when caec was built "
+                         "(--target cuda-emu runs the same kernels on the CPU)");
   Ctx ctx = {.arena = arena_new(), .err = stderr, .input_size = o.size};
   Step *s = lower(&ctx, &o);
   // The source goes next to the executable, in EXE.src/, and stays for the reader.

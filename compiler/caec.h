@@ -72,6 +72,11 @@ bool mul_ok(int64_t a, int64_t b, int64_t *out); // false on overflow
 bool add_ok(int64_t a, int64_t b, int64_t *out);
 int edit_distance(const char *a, const char *b);
 const char *with_commas(char buf[32], int64_t v); // 1234567 -> "1,234,567"
+// The messages of caec's commands and tools, on stderr, CMD NULL for caec itself:
+// "caec CMD: error: MSG (see 'caec CMD --help')", returning 2 (a command-line mistake),
+// and "caec CMD: error: MSG", returning 1.
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // ---- diag.c: sources and diagnostics ----------------------------------------
 

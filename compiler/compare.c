@@ -24,13 +24,6 @@ static const char compare_help[] =
     "same slices in the same order.\n"
     "Exit status: 0 done, 1 error, 2 bad usage.\n";
 
-static int fail(const char *msg, const char *arg) {
-  fprintf(stderr, "caec compare: error: ");
-  fprintf(stderr, msg, arg);
-  fputc('\n', stderr);
-  return 1;
-}
-
 // DIR/per_image.csv, else DIR/eval/per_image.csv, into path.
 static bool find_per_image(const char *dir, char *path, size_t len) {
   struct stat st;
@@ -163,30 +156,24 @@ int cmd_compare(int argc, char **argv) {
       fputs(compare_help, stdout);
       return 0;
     }
-    if (argv[i][0] == '-' || runs == 2) {
-      fprintf(stderr, "caec compare: error: %s '%s' (see 'caec help compare')\n",
-              argv[i][0] == '-' ? "unknown option" : "a third run", argv[i]);
-      return 2;
-    }
+    if (argv[i][0] == '-' || runs == 2)
+      return usage_error("compare", "%s '%s'", argv[i][0] == '-' ? "unknown option" : "a third run", argv[i]);
     run[runs++] = argv[i];
   }
-  if (runs < 2) {
-    fprintf(stderr, "caec compare: error: needs two runs (see 'caec help compare')\n");
-    return 2;
-  }
+  if (runs < 2)
+    return usage_error("compare", "needs two runs");
   PerImage p[2];
   char err[PATH_MAX_BYTES + 256];
   if (per_image_read(run[0], &p[0], err, sizeof err))
-    return fail("%s", err);
+    return fail("compare", "%s", err);
   if (per_image_read(run[1], &p[1], err, sizeof err)) {
     per_image_free(&p[0]);
-    return fail("%s", err);
+    return fail("compare", "%s", err);
   }
   int rc = 0;
   if (!per_image_paired(&p[0], &p[1])) {
-    fprintf(stderr, "caec compare: error: %s and %s do not list the same slices (%lld and %lld rows): evaluate "
-            "both on one data set and split\n", p[0].path, p[1].path, (long long)p[0].n, (long long)p[1].n);
-    rc = 1;
+    rc = fail("compare", "%s and %s do not list the same slices (%lld and %lld rows): evaluate both on one data set "
+              "and split", p[0].path, p[1].path, (long long)p[0].n, (long long)p[1].n);
   } else {
     printf("A: %s\nB: %s\n%lld paired images; d = A - B, paired two-sided t-test\n\n", p[0].path, p[1].path,
            (long long)p[0].n);

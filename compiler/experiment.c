@@ -85,13 +85,6 @@ static const char experiment_help[] =
     "Exit status: 0 done, 1 error (a run that failed is reported and left out), 2 bad usage,\n"
     "130 interrupted (run the same command again to go on).\n";
 
-static int usage_error(const char *msg, const char *arg) {
-  fprintf(stderr, "caec experiment: error: ");
-  fprintf(stderr, msg, arg);
-  fprintf(stderr, " (see 'caec help experiment')\n");
-  return 2;
-}
-
 static int parse(int argc, char **argv, Options *o) {
   *o = (Options){.trainers = CAEC_TRAINERS};
   for (int i = 1; i < argc; i++) {
@@ -111,9 +104,9 @@ static int parse(int argc, char **argv, Options *o) {
     while (k < sizeof valued / sizeof *valued && strcmp(a, valued[k]))
       k++;
     if (k == sizeof valued / sizeof *valued)
-      return usage_error(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
+      return usage_error("experiment", a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
     if (++i >= argc)
-      return usage_error("option '%s' needs a value", a);
+      return usage_error("experiment", "option '%s' needs a value", a);
     if (slot[k]) {
       *slot[k] = argv[i]; // the trainers check their own values
       continue;
@@ -121,10 +114,10 @@ static int parse(int argc, char **argv, Options *o) {
     char *end;
     o->budget = strtod(argv[i], &end);
     if (!*argv[i] || *end || !(o->budget > 0 && o->budget <= 1e6))
-      return usage_error("--budget must be a number of minutes in (0, 1000000], not '%s'", argv[i]);
+      return usage_error("experiment", "--budget must be a number of minutes in (0, 1000000], not '%s'", argv[i]);
   }
   if (!o->data || !o->out)
-    return usage_error("%s", "needs --data DATASET and --out DIR");
+    return usage_error("experiment", "needs --data DATASET and --out DIR");
   return -1;
 }
 
@@ -132,8 +125,7 @@ static bool make_folder(const char *path) {
   struct stat st;
   if (!mkdir(path, 0777) || (errno == EEXIST && !stat(path, &st) && S_ISDIR(st.st_mode)))
     return true;
-  fprintf(stderr, "caec experiment: error: cannot make the folder %s: %s\n", path, strerror(errno));
-  return false;
+  return fail("experiment", "cannot make the folder %s: %s", path, strerror(errno)), false;
 }
 
 // Runs argv (argv[0] a path) and waits: its exit status, 128 + a signal that killed it, or -1 when it cannot start.
@@ -284,8 +276,7 @@ static bool write_file(const char *path, const char *text, size_t len) {
     if (atomic_commit(&a, werr, err, sizeof err) == 0)
       return true;
   }
-  fprintf(stderr, "caec experiment: error: %s\n", err);
-  return false;
+  return fail("experiment", "%s", err), false;
 }
 
 // A text buffer that the tables are printed into (open_memstream).
@@ -309,7 +300,7 @@ static bool write_tables(const Options *o, const Config *configs, const Result *
   Text md = {0}, csv = {0};
   md.f = open_memstream(&md.data, &md.len), csv.f = open_memstream(&csv.data, &csv.len);
   if (!md.f || !csv.f)
-    return fprintf(stderr, "caec experiment: error: out of memory\n"), false;
+    return fail("experiment", "out of memory"), false;
   fprintf(md.f, "| # | model | loss | L2 | epochs | best val loss | test MSE | test DSSIM | test PSNR (dB) |\n"
                 "|---:|---|---|---|---:|---:|---:|---:|---:|\n");
   fprintf(csv.f, "config,model,loss,l2,augment,reduce_lr,epochs,best_val_loss,mse_mean,mse_sd,dssim_mean,dssim_sd,"
@@ -371,14 +362,14 @@ static bool write_pvalues(const Options *o, const Result *r, int n) {
     snprintf(path, sizeof path, "%s/pvalues_%s.png", o->out, metric_names[k]);
     snprintf(title, sizeof title, "paired t-test p-values: test %s", metric_names[k]);
     if (plot_heatmap(path, title, labels, n, shade, text, 5, key_shade, key_text, err, sizeof err)) {
-      fprintf(stderr, "caec experiment: error: %s\n", err);
+      fail("experiment", "%s", err);
       ok = false;
     }
   }
   if (csv.f)
     ok = text_close_write(&csv, o->out, "pvalues.csv") && ok;
   else
-    fprintf(stderr, "caec experiment: error: out of memory\n");
+    fail("experiment", "out of memory");
   free(shade), free(cell), free(text), free(labels);
   return ok;
 }
@@ -392,12 +383,12 @@ int cmd_experiment(int argc, char **argv) {
   int n = o.no_augment ? (int)(sizeof table_b / sizeof *table_b) : (int)(sizeof table_a / sizeof *table_a);
   char runs[PATH_MAX_BYTES];
   if (snprintf(runs, sizeof runs, "%s/runs", o.out) >= PATH_MAX_BYTES - 128)
-    return usage_error("--out is too long: %s", o.out);
+    return usage_error("experiment", "--out is too long: %s", o.out);
   if (!make_folder(o.out) || !make_folder(runs))
     return 1;
   Result *r = calloc((size_t)n, sizeof *r);
   if (!r)
-    return fprintf(stderr, "caec experiment: error: out of memory\n"), 1;
+    return fail("experiment", "out of memory");
   double start = caec_now();
   int failed = 0;
   for (int i = 0; i < n && rc < 0; i++) {

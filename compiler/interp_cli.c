@@ -34,13 +34,6 @@ static const char usage_text[] =
     "results.\n"
     "--size S runs the same architecture on S x S inputs instead of the declared size.\n";
 
-static int usage_error(const char *msg, const char *arg) {
-  fprintf(stderr, "caec interp: error: ");
-  fprintf(stderr, msg, arg);
-  fprintf(stderr, " (see 'caec interp --help')\n");
-  return 2;
-}
-
 static int parse_options(int argc, char **argv, Options *o) {
   int positional = 0;
   o->step = (CaecStepArgs)CAEC_STEP_ARGS_INIT;
@@ -60,30 +53,31 @@ static int parse_options(int argc, char **argv, Options *o) {
       char *end = NULL;
       long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
       if (!end || *end || v < 1 || v > MAX_DIM)
-        return usage_error("--size must be an integer in [1, 65536], not '%s'", i + 1 < argc ? argv[i + 1] : "");
+        return usage_error("interp", "--size must be an integer in [1, %d], not '%s'", MAX_DIM,
+                           i + 1 < argc ? argv[i + 1] : "");
       o->size = (int)v;
       i++;
     } else if (a[0] == '-') {
-      return usage_error("unknown option '%s'", a);
+      return usage_error("interp", "unknown option '%s'", a);
     } else if (positional == 0) {
       o->cae = a, positional++;
     } else if (positional == 1) {
       o->action = a, positional++;
     } else {
-      return usage_error("unexpected argument '%s'", a);
+      return usage_error("interp", "unexpected argument '%s'", a);
     }
   }
   const CaecStepArgs *s = &o->step;
   if (!o->cae || !o->action)
-    return usage_error("%s", "needs FILE.cae and an action, init or step");
+    return usage_error("interp", "needs FILE.cae and an action, init or step");
   if (strcmp(o->action, "init") && strcmp(o->action, "step"))
-    return usage_error("unknown action '%s' (init or step)", o->action);
+    return usage_error("interp", "unknown action '%s' (init or step)", o->action);
   if (!s->out)
-    return usage_error("%s", "needs --out");
+    return usage_error("interp", "needs --out");
   if (!strcmp(o->action, "step") && (!s->weights || !s->batch))
-    return usage_error("%s", "step needs --weights and --batch");
+    return usage_error("interp", "step needs --weights and --batch");
   if (s->steps > 1 && !s->update)
-    return usage_error("%s", "--steps needs --update");
+    return usage_error("interp", "--steps needs --update");
   return -1;
 }
 
@@ -121,7 +115,7 @@ static bool write_tensors(const char *path, Tensors *ts, bool ok) {
   char err[512];
   const char *meta[] = {"format", "pt", "producer", "caec " CAEC_VERSION " interp", NULL};
   if (ok && st_write(path, ts->items, ts->count, meta, err, sizeof err) != 0) {
-    fprintf(stderr, "caec interp: error: %s\n", err);
+    fail("interp", "%s", err);
     ok = false;
   }
   for (int i = 0; i < ts->count; i++)
@@ -134,8 +128,7 @@ static bool write_tensors(const char *path, Tensors *ts, bool ok) {
 static bool read_tensor(const char *path, const StTensor *t, const char *name, int ndim, const int64_t *shape,
                         double *v) {
   if (!t) {
-    fprintf(stderr, "caec interp: error: %s: no tensor '%s'\n", path, name);
-    return false;
+    return fail("interp", "%s: no tensor '%s'", path, name), false;
   }
   bool same = t->ndim == ndim && (t->dtype == ST_F32 || t->dtype == ST_F64);
   for (int d = 0; same && d < ndim; d++)
@@ -187,8 +180,7 @@ static bool step(Ctx *c, const Options *o, const Graph *g, Interp *in, const dou
   double loss = interp_loss(in, x, t.loss, t.l2);
   interp_backward(in, t.l2);
   if (!isfinite(loss)) {
-    fprintf(stderr, "caec interp: error: the loss is not finite (%g)\n", loss);
-    return false;
+    return fail("interp", "the loss is not finite (%g)", loss), false;
   }
   // Output, loss and gradients describe the step before the update.
   Tensors ts = {xmalloc(sizeof(StTensor) * (size_t)(2 + 2 * g->nparams)), 0, f64};
@@ -209,9 +201,8 @@ static int run_step(Ctx *c, const Options *o, const Graph *g) {
   StFile weights = {0}, batch = {0};
   char err[512];
   if (st_read(o->step.batch, &batch, err, sizeof err) || st_read(o->step.weights, &weights, err, sizeof err)) {
-    fprintf(stderr, "caec interp: error: %s\n", err);
     st_free(&batch);
-    return 1;
+    return fail("interp", "%s", err);
   }
   Shape s = g->nodes[g->input].shape;
   const StTensor *xt = st_find(&batch, "x");

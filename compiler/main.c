@@ -76,13 +76,6 @@ static void command_help(FILE *out, const Command *c) {
   fprintf(out, "usage: caec %s %s\n\n%s", c->name, c->args, c->help);
 }
 
-static int usage_error(const char *fmt, const char *arg) {
-  fputs("caec: error: ", stderr);
-  fprintf(stderr, fmt, arg);
-  fputs(" (see 'caec --help')\n", stderr);
-  return 2;
-}
-
 // Splits argv into option flags (checked against `allowed`), files, and
 // `--size S`, which every command takes: the input's height and width.
 static int parse_args(const Command *c, int argc, char **argv, const char *allowed, int *nfiles, char ***files,
@@ -98,10 +91,8 @@ static int parse_args(const Command *c, int argc, char **argv, const char *allow
     if (!strcmp(a, "--size")) {
       char *end = NULL;
       long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
-      if (!end || *end || v < 1 || v > MAX_DIM) {
-        fprintf(stderr, "caec %s: error: --size needs an integer in [1, %d]\n", c->name, MAX_DIM);
-        return 2;
-      }
+      if (!end || *end || v < 1 || v > MAX_DIM)
+        return usage_error(c->name, "--size needs an integer in [1, %d]", MAX_DIM);
       *size = (int)v;
       i++;
       continue;
@@ -114,19 +105,15 @@ static int parse_args(const Command *c, int argc, char **argv, const char *allow
         if (len == strlen(a) && !strncmp(p, a, len))
           break;
       }
-      if (!*p) {
-        fprintf(stderr, "caec %s: error: unknown option '%s' (see 'caec %s --help')\n", c->name, a, c->name);
-        return 2;
-      }
+      if (!*p)
+        return usage_error(c->name, "unknown option '%s'", a);
       flags[index] = true;
       continue;
     }
     (*files)[(*nfiles)++] = argv[i];
   }
-  if (*nfiles == 0) {
-    fprintf(stderr, "caec %s: error: no input file (usage: caec %s %s)\n", c->name, c->name, c->args);
-    return 2;
-  }
+  if (*nfiles == 0)
+    return usage_error(c->name, "no input file");
   return -1;
 }
 
@@ -176,10 +163,8 @@ static int single_file(int which, int argc, char **argv, Printer *print, Printer
   int rc = parse_args(&commands[which], argc, argv, json ? "--json" : "", &nfiles, &files, flags, &size);
   if (rc >= 0)
     return rc;
-  if (nfiles > 1) {
-    fprintf(stderr, "caec %s: error: one file at a time\n", commands[which].name);
-    return 2;
-  }
+  if (nfiles > 1)
+    return usage_error(commands[which].name, "one file at a time");
   Ctx ctx = {.arena = arena_new(), .err = stderr, .input_size = size};
   Graph *g = compile_file(&ctx, files[0]);
   if (g)
@@ -200,7 +185,7 @@ static int cmd_help(int argc, char **argv) {
       command_help(stdout, &commands[i]);
       return 0;
     }
-  return usage_error("unknown command '%s'", argv[1]);
+  return usage_error(NULL, "unknown command '%s'", argv[1]);
 }
 
 int main(int argc, char **argv) {
@@ -220,5 +205,5 @@ int main(int argc, char **argv) {
   for (int i = 0; i < NCOMMANDS; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);
-  return usage_error(cmd[0] == '-' ? "unknown option '%s'" : "unknown command '%s'", cmd);
+  return usage_error(NULL, cmd[0] == '-' ? "unknown option '%s'" : "unknown command '%s'", cmd);
 }

@@ -135,3 +135,26 @@ const char *with_commas(char buf[32], int64_t v) {
   *p = 0;
   return buf;
 }
+
+static void report(const char *cmd, const char *fmt, va_list ap) {
+  fprintf(stderr, "caec%s%s: error: ", cmd ? " " : "", cmd ? cmd : "");
+  vfprintf(stderr, fmt, ap);
+}
+
+int usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(cmd, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'caec%s%s --help')\n", cmd ? " " : "", cmd ? cmd : "");
+  return 2;
+}
+
+int fail(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(cmd, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return 1;
+}
