@@ -49,6 +49,7 @@ enum {
   MAX_KERNEL = 15,
   MAX_STRIDE = 8,
   MAX_CODEGEN_NODES = 20000,     // layers of a graph that is lowered to a training step
+  PATH_MAX_BYTES = 4096,         // a file's path, as caec and its tools build them
 };
 #define MAX_TENSOR_ELEMS ((int64_t)1 << 31) // per image, and per parameter
 
@@ -77,6 +78,8 @@ const char *with_commas(char buf[32], int64_t v); // 1234567 -> "1,234,567"
 // and "caec CMD: error: MSG", returning 1.
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// The folder of the running executable, where caec's tools are; false when it cannot be read.
+bool exe_dir(char *dir, size_t len);
 
 // ---- diag.c: sources and diagnostics ----------------------------------------
 
@@ -515,30 +518,5 @@ void print_table(FILE *out, Arena *a, const Graph *g);
 void print_ir(FILE *out, Arena *a, const Graph *g);
 void print_dot(FILE *out, Arena *a, const Graph *g);
 void print_json(FILE *out, Arena *a, const Graph *g);
-
-// ---- compare.c and experiment.c: trained runs, their metrics and statistics ----------
-
-enum { NMETRICS = 3, PATH_MAX_BYTES = 4096 };
-extern const char *const metric_names[NMETRICS]; // "mse", "dssim", "psnr": per_image.csv's columns
-
-// A trainer's `eval` output: per image, its cache index and the metrics.
-typedef struct PerImage {
-  char path[PATH_MAX_BYTES];
-  int64_t n;
-  int64_t *index;
-  double *metric[NMETRICS];
-} PerImage;
-// Reads DIR/per_image.csv, or DIR/eval/per_image.csv; 0, or -1 with "FILE:LINE: problem" in err.
-int per_image_read(const char *dir, PerImage *p, char *err, size_t errlen);
-void per_image_free(PerImage *p);
-bool per_image_paired(const PerImage *a, const PerImage *b); // the same images in the same order
-// The paired two-sided t-test of a against b (n >= 2): d = a - b.
-typedef struct TTest {
-  double mean_diff, t, df, p;
-} TTest;
-TTest paired_t_test(const double *a, const double *b, int64_t n);
-
-int cmd_compare(int argc, char **argv);    // compare.c
-int cmd_experiment(int argc, char **argv); // experiment.c
 
 #endif

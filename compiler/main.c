@@ -1,8 +1,10 @@
 // main.c: the `caec` command line.
 #include "caec.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef CAEC_GIT
 #define CAEC_GIT "unknown"
@@ -17,7 +19,6 @@ static int cmd_check(int argc, char **argv);
 static int cmd_ir(int argc, char **argv);
 static int cmd_graph(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
-int cmd_interp(int argc, char **argv); // interp_cli.c
 int cmd_compile(int argc, char **argv); // build.c
 int cmd_build(int argc, char **argv);   // build.c
 
@@ -48,9 +49,10 @@ static const Command commands[] = {
      cmd_graph},
     {"compile", NULL, "emit a model's trainer as C or CUDA source", NULL, cmd_compile}, // these have their own help
     {"build", NULL, "compile a model into a trainer executable", NULL, cmd_build},
-    {"interp", NULL, "run a model on the reference interpreter", NULL, cmd_interp},
-    {"compare", NULL, "paired t-tests between two evaluated runs", NULL, cmd_compare},
-    {"experiment", NULL, "train, evaluate and compare the seed's configurations", NULL, cmd_experiment},
+    // tools of their own (compiler/tools/), so that caec links neither the kernels nor libpng and GSL
+    {"interp", NULL, "run a model on the reference interpreter", NULL, NULL},
+    {"compare", NULL, "paired t-tests between two evaluated runs", NULL, NULL},
+    {"experiment", NULL, "train, evaluate and compare the seed's configurations", NULL, NULL},
     {"help", "[COMMAND]", "show help for a command", "Shows the help of COMMAND, or the overview.\n", cmd_help},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };
@@ -67,10 +69,26 @@ static void usage(FILE *out) {
                "The language is described in README.md.\n");
 }
 
+// Runs the tool caec-NAME from this executable's folder (the build tree's, or
+// the installation's bin/) in caec's place, with argv[1..].
+static int run_tool(const char *name, char **argv) {
+  char dir[PATH_MAX_BYTES], path[PATH_MAX_BYTES + 64];
+  if (!exe_dir(dir, sizeof dir))
+    return fail(NULL, "cannot find caec's own folder, where caec-%s is", name);
+  snprintf(path, sizeof path, "%s/caec-%s", dir, name);
+  argv[0] = path;
+  execv(path, argv);
+  return fail(NULL, "cannot run %s: %s (caec's tools are installed beside it)", path, strerror(errno));
+}
+
+static int run_command(const Command *c, int argc, char **argv) {
+  return c->run ? c->run(argc, argv) : run_tool(c->name, argv);
+}
+
 static void command_help(FILE *out, const Command *c) {
   if (!c->help) {
     char *argv[] = {(char *)c->name, "--help", NULL};
-    c->run(2, argv);
+    run_command(c, 2, argv);
     return;
   }
   fprintf(out, "usage: caec %s %s\n\n%s", c->name, c->args, c->help);
@@ -204,6 +222,6 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < NCOMMANDS; i++)
     if (!strcmp(cmd, commands[i].name))
-      return commands[i].run(argc - 1, argv + 1);
+      return run_command(&commands[i], argc - 1, argv + 1);
   return usage_error(NULL, cmd[0] == '-' ? "unknown option '%s'" : "unknown command '%s'", cmd);
 }

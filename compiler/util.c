@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct Chunk {
   struct Chunk *next;
@@ -157,4 +158,16 @@ int fail(const char *cmd, const char *fmt, ...) {
   va_end(ap);
   fputc('\n', stderr);
   return 1;
+}
+
+bool exe_dir(char *dir, size_t len) {
+  ssize_t n = readlink("/proc/self/exe", dir, len);
+  if (n <= 0 || (size_t)n >= len)
+    return false;
+  dir[n] = 0;
+  char *slash = strrchr(dir, '/');
+  if (!slash)
+    return false;
+  *slash = 0;
+  return true;
 }

@@ -1,4 +1,4 @@
-// interp_cli.c: `caec interp`, the reference interpreter behind the same
+// interp_cli.c: caec-interp, run as `caec interp`: the reference interpreter behind the same
 // `init` and `step` commands as the generated trainers, so that the same
 // checks (the PyTorch cross-check first) run against both. Weights, batches
 // and results are safetensors files, named and laid out as the front end says.
@@ -234,7 +234,7 @@ static int run_step(Ctx *c, const Options *o, const Graph *g) {
   return ok ? 0 : 1;
 }
 
-int cmd_interp(int argc, char **argv) {
+int main(int argc, char **argv) {
   Options o = {0};
   int rc = parse_options(argc, argv, &o);
   if (rc >= 0)

@@ -1,4 +1,4 @@
-// experiment.c: `caec experiment`, the seed's experiment in one command: train
+// experiment.c: caec-experiment, run as `caec experiment`: the seed's experiment in one command: train
 // its configurations (seed-models.md Table A, or Table B with --no-augment)
 // with the generated trainers, evaluate each on the test split, draw its
 // qualitative panels, and write the seed-style results table and the pairwise
@@ -8,6 +8,7 @@
 #include "atomic.h"
 #include "caec.h"
 #include "plot.h"
+#include "stats.h"
 #include "trainer.h"
 
 #include <errno.h>
@@ -374,7 +375,7 @@ static bool write_pvalues(const Options *o, const Result *r, int n) {
   return ok;
 }
 
-int cmd_experiment(int argc, char **argv) {
+int main(int argc, char **argv) {
   Options o;
   int rc = parse(argc, argv, &o);
   if (rc >= 0)
