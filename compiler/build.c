@@ -3,12 +3,12 @@
 // a GPU trainer, on that source, the runtime library and trainer_main.c).
 #include "caec.h"
 
+#include "launch.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 // Set by CMake: how to compile and link a trainer against this build's runtime.
 #ifndef CAEC_CC
@@ -174,20 +174,13 @@ int cmd_compile(int argc, char **argv) {
 }
 
 // Runs argv; false after a message.
-static bool run(Ctx *c, char *const *argv) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    execvp(argv[0], argv);
-    fprintf(stderr, "caec: error: cannot run '%s': %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(c->err, "caec build: error: '%s' failed on the generated source\n", argv[0]);
-    return false;
-  }
-  return true;
+static bool run(char *const *argv) {
+  int rc = launch(argv);
+  if (rc < 0)
+    fail("build", "cannot run '%s': %s", argv[0], strerror(errno));
+  else if (rc)
+    fail("build", "'%s' failed on the generated source", argv[0]);
+  return rc == 0;
 }
 
 // Splits a space-separated list of flags into argv entries.
@@ -225,7 +218,7 @@ int cmd_build(int argc, char **argv) {
     args[n++] = "-o";
     args[n++] = arena_printf(ctx.arena, "%s/%s.cu.o", dir, name);
     args[n] = NULL;
-    ok = run(&ctx, args);
+    ok = run(args);
     n = 0;
   }
   if (ok) {
@@ -249,7 +242,7 @@ int cmd_build(int argc, char **argv) {
     args[n++] = "-o";
     args[n++] = (char *)o.out;
     args[n] = NULL;
-    ok = run(&ctx, args);
+    ok = run(args);
   }
   arena_free(ctx.arena);
   return ok ? 0 : 1;

@@ -11,16 +11,14 @@
 #include "stats.h"
 #include "trainer.h"
 
+#include "launch.h"
+
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-
-extern char **environ;
 
 // Where `cmake --build` puts the five trainers; CMake sets it.
 #ifndef CAEC_TRAINERS
@@ -135,29 +133,11 @@ static int run(char *const argv[]) {
   for (int i = 0; argv[i]; i++)
     printf(" %s", argv[i]);
   printf("\n");
-  fflush(stdout);
-  // Ctrl-C goes to the whole foreground group: the trainer saves its run and
-  // exits 130, and caec, ignoring it meanwhile, stops after it.
-  posix_spawnattr_t attr;
-  sigset_t sigint;
-  sigemptyset(&sigint);
-  sigaddset(&sigint, SIGINT);
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setsigdefault(&attr, &sigint);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-  void (*old)(int) = signal(SIGINT, SIG_IGN);
-  pid_t pid;
-  int err = posix_spawn(&pid, argv[0], NULL, &attr, argv, environ), status = 0;
-  while (!err && waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      err = errno;
-  signal(SIGINT, old);
-  posix_spawnattr_destroy(&attr);
-  if (err) {
-    fprintf(stderr, "caec experiment: error: cannot run %s: %s\n", argv[0], strerror(err));
-    return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  // A trainer saves its run and exits 130 on Ctrl-C; the experiment stops after it.
+  int rc = launch(argv);
+  if (rc < 0)
+    fail("experiment", "cannot run %s: %s", argv[0], strerror(errno));
+  return rc;
 }
 
 // The lowest val_loss of RUN/log.csv and its rows; false when it has none.
