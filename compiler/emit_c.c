@@ -5,6 +5,7 @@
 // then the two programs, which name every buffer with its shape and its place
 // in the arenas; then the CaecModel that runtime/trainer/trainer.c drives. The bodies
 // of the kernels are printed by one file per op family (emit_c_*.c).
+#include "atomic.h"
 #include "caec.h"
 
 #include <errno.h>
@@ -394,21 +395,15 @@ FILE *emit_memstream(char **text, size_t *len) {
 }
 
 bool emit_write_file(Ctx *c, const char *path, void (*fill)(FILE *, const EmitFile *), const EmitFile *arg) {
-  char *tmp = arena_printf(c->arena, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    fprintf(c->err, "caec: error: cannot write '%s': %s\n", path, strerror(errno));
-    return false;
+  AtomicFile a;
+  char err[2 * PATH_MAX_BYTES + 256];
+  if (!atomic_open(&a, path, err, sizeof err)) {
+    fill(a.f, arg);
+    if (!atomic_commit(&a, ferror(a.f) ? EIO : 0, err, sizeof err))
+      return true;
   }
-  fill(f, arg);
-  bool ok = !ferror(f);
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    fprintf(c->err, "caec: error: cannot write '%s': %s\n", path, strerror(errno));
-    remove(tmp);
-    return false;
-  }
-  return true;
+  fprintf(c->err, "caec: error: %s\n", err);
+  return false;
 }
 
 bool emit_c(Ctx *c, const Step *s, const char *dir, const char *command) {
