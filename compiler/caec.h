@@ -30,7 +30,7 @@
 #include "kinds.h"   // the losses and optimizers
 #include "ops.h"     // the ops
 
-#define CAEC_VERSION "0.1.0"
+#include "version.h"    // CAEC_VERSION, and CAEC_ABI, which the generated source records
 
 // Hard limits: a .cae file is untrusted input, so every size is bounded before
 // anything is allocated for it.

@@ -615,6 +615,13 @@ static void info(const CaecModel *m) {
 }
 
 int caec_trainer_main(const CaecModel *m, int argc, char **argv) {
+  if (m->abi != CAEC_ABI) { // nothing else of m can be trusted
+    fprintf(stderr, "%s: error: the model's source was generated for the runtime's interface version %d, but "
+            "the trainer is linked with the runtime library of caec %s, interface version %d: rebuild the "
+            "trainer with the headers and library of the caec that generates it\n", argv[0], m->abi,
+            CAEC_VERSION, CAEC_ABI);
+    return 1;
+  }
   Command *own = argc > 1 ? own_command(argv[1]) : NULL;
   if (own)
     return own(m, argc - 1, argv + 1);

@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "kinds.h"
 #include "safetensors.h"
+#include "version.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,6 +63,7 @@ typedef struct CaecSchedule {
 } CaecSchedule;
 
 typedef struct CaecModel {
+  int abi; // the CAEC_ABI it was generated for (version.h); first, where every version has it
   const char *name, *source, *caec_version, *command;
   int batch, height, width; // the shapes are compiled in: x and y are [batch, 1, height, width]
   int nparams;
