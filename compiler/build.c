@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-// Set by CMake: how to compile and link a trainer against this build's runtime.
+// Set by CMake: how to compile and link a trainer against this build's
+// runtime, in the build tree (CAEC_BUILD_DIR holds that tree's caec) and in an
+// installation (CAEC_INSTALLED_*, relative to its prefix).
 #ifndef CAEC_CC
 #define CAEC_CC "cc"
 #define CAEC_CFLAGS "-O3"
@@ -19,11 +22,17 @@
 #define CAEC_RUNTIME_LIBS "libcaec_runtime.a"
 #define CAEC_LINK "-lm"
 #define CAEC_EMU_LIB "libcaec_cuda_emu.a"
+#define CAEC_BUILD_DIR "."
+#define CAEC_INSTALLED_INCLUDE "include"
+#define CAEC_INSTALLED_MAIN "trainer_main.c"
+#define CAEC_INSTALLED_LIBS "lib/libcaec_runtime.a"
+#define CAEC_INSTALLED_EMU_LIB "lib/libcaec_cuda_emu.a"
 #endif
 // Set by CMake when it found the CUDA toolkit.
 #ifndef CAEC_NVCC
 #define CAEC_NVCC ""
 #define CAEC_CUDA_LIB ""
+#define CAEC_INSTALLED_CUDA_LIB ""
 #define CAEC_CUDA_INCLUDE ""
 #define CAEC_CUDA_LINK ""
 #endif
@@ -183,12 +192,42 @@ static bool run(char *const *argv) {
   return rc == 0;
 }
 
-// Splits a space-separated list of flags into argv entries.
-static int split_flags(Arena *a, const char *flags, char **argv, int n) {
+// Splits a space-separated list of flags into argv entries, each one after
+// `before` (an installation's prefix before its libraries' paths).
+static int split_flags(Arena *a, const char *before, const char *flags, char **argv, int n) {
   char *copy = arena_strndup(a, flags, strlen(flags));
   for (char *tok = strtok(copy, " "); tok && n < 80; tok = strtok(NULL, " "))
-    argv[n++] = tok;
+    argv[n++] = *before ? arena_printf(a, "%s%s", before, tok) : tok;
   return n;
+}
+
+// The runtime a trainer is built with: its headers' flags, trainer_main.c
+// and the libraries (a space-separated list, each path after libs_in).
+typedef struct Runtime {
+  const char *cflags, *main, *libs_in, *libs, *emu_lib, *cuda_lib;
+} Runtime;
+
+// The caec of a build tree uses that tree's runtime; an installed caec,
+// PREFIX/bin/caec, the one installed with it under PREFIX. False after a message.
+static bool find_runtime(Arena *a, Runtime *r) {
+  char dir[PATH_MAX_BYTES], build[PATH_MAX_BYTES];
+  if (!exe_dir(dir, sizeof dir))
+    return fail("build", "cannot find caec's own folder, and the runtime beside it"), false;
+  if (realpath(CAEC_BUILD_DIR, build) && !strcmp(dir, build)) {
+    *r = (Runtime){CAEC_RUNTIME_CFLAGS, CAEC_TRAINER_MAIN, "", CAEC_RUNTIME_LIBS, CAEC_EMU_LIB, CAEC_CUDA_LIB};
+    return true;
+  }
+  const char *prefix = arena_printf(a, "%s/..", dir), *in = arena_printf(a, "%s/", prefix);
+  *r = (Runtime){.cflags = arena_printf(a, "-I%s%s", in, CAEC_INSTALLED_INCLUDE),
+                 .main = arena_printf(a, "%s%s", in, CAEC_INSTALLED_MAIN),
+                 .libs_in = in,
+                 .libs = CAEC_INSTALLED_LIBS,
+                 .emu_lib = arena_printf(a, "%s%s", in, CAEC_INSTALLED_EMU_LIB),
+                 .cuda_lib = arena_printf(a, "%s%s", in, CAEC_INSTALLED_CUDA_LIB)};
+  if (access(r->main, R_OK))
+    return fail("build", "no runtime in %s (%s: %s): caec builds trainers with the runtime of its build tree "
+                "or of its installation", prefix, r->main, strerror(errno)), false;
+  return true;
 }
 
 int cmd_build(int argc, char **argv) {
@@ -200,7 +239,8 @@ int cmd_build(int argc, char **argv) {
     return fail("build", "--target cuda needs the CUDA toolkit (nvcc), which was not found when caec was built "
                          "(--target cuda-emu runs the same kernels on the CPU)");
   Ctx ctx = {.arena = arena_new(), .err = stderr, .input_size = o.size};
-  Step *s = lower(&ctx, &o);
+  Runtime rt;
+  Step *s = find_runtime(ctx.arena, &rt) ? lower(&ctx, &o) : NULL;
   // The source goes next to the executable, in EXE.src/, and stays for the reader.
   const char *dir = arena_printf(ctx.arena, "%s.src", o.out);
   const char *cmdline = command_line(ctx.arena, "build", &o);
@@ -211,9 +251,9 @@ int cmd_build(int argc, char **argv) {
   int n = 0;
   if (ok && o.target == TARGET_CUDA) { // nvcc compiles the kernels, the C compiler the rest
     args[n++] = CAEC_NVCC;
-    n = split_flags(ctx.arena, "-O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode "
-                               "arch=compute_90,code=[sm_90,compute_90] -c", args, n);
-    n = split_flags(ctx.arena, CAEC_RUNTIME_CFLAGS, args, n);
+    n = split_flags(ctx.arena, "", "-O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode "
+                                   "arch=compute_90,code=[sm_90,compute_90] -c", args, n);
+    n = split_flags(ctx.arena, "", rt.cflags, args, n);
     args[n++] = arena_printf(ctx.arena, "%s/%s.cu", dir, name);
     args[n++] = "-o";
     args[n++] = arena_printf(ctx.arena, "%s/%s.cu.o", dir, name);
@@ -223,22 +263,22 @@ int cmd_build(int argc, char **argv) {
   }
   if (ok) {
     args[n++] = CAEC_CC;
-    n = split_flags(ctx.arena, CAEC_CFLAGS, args, n);
-    n = split_flags(ctx.arena, CAEC_RUNTIME_CFLAGS, args, n);
+    n = split_flags(ctx.arena, "", CAEC_CFLAGS, args, n);
+    n = split_flags(ctx.arena, "", rt.cflags, args, n);
     if (o.target == TARGET_CUDA)
       args[n++] = arena_printf(ctx.arena, "-I%s", CAEC_CUDA_INCLUDE);
     if (o.target == TARGET_CUDA_EMU) // the kernels as C
-      n = split_flags(ctx.arena, arena_printf(ctx.arena, "-x c %s/%s.cu -x none", dir, name), args, n);
+      n = split_flags(ctx.arena, "", arena_printf(ctx.arena, "-x c %s/%s.cu -x none", dir, name), args, n);
     args[n++] = arena_printf(ctx.arena, "%s/%s.c", dir, name);
-    args[n++] = CAEC_TRAINER_MAIN;
+    args[n++] = (char *)rt.main;
     if (o.target == TARGET_CUDA)
       args[n++] = arena_printf(ctx.arena, "%s/%s.cu.o", dir, name);
     if (o.target)
-      args[n++] = o.target == TARGET_CUDA ? CAEC_CUDA_LIB : CAEC_EMU_LIB;
-    n = split_flags(ctx.arena, CAEC_RUNTIME_LIBS, args, n);
-    n = split_flags(ctx.arena, CAEC_LINK, args, n);
+      args[n++] = (char *)(o.target == TARGET_CUDA ? rt.cuda_lib : rt.emu_lib);
+    n = split_flags(ctx.arena, rt.libs_in, rt.libs, args, n);
+    n = split_flags(ctx.arena, "", CAEC_LINK, args, n);
     if (o.target == TARGET_CUDA)
-      n = split_flags(ctx.arena, CAEC_CUDA_LINK, args, n);
+      n = split_flags(ctx.arena, "", CAEC_CUDA_LINK, args, n);
     args[n++] = "-o";
     args[n++] = (char *)o.out;
     args[n] = NULL;
