@@ -210,7 +210,7 @@ typedef struct Runtime {
 // The caec of a build tree uses that tree's runtime; an installed caec,
 // PREFIX/bin/caec, the one installed with it under PREFIX. False after a message.
 static bool find_runtime(Arena *a, Runtime *r) {
-  char dir[PATH_MAX_BYTES], build[PATH_MAX_BYTES];
+  char dir[CAEC_PATH_BYTES], build[CAEC_PATH_BYTES];
   if (!exe_dir(dir, sizeof dir))
     return fail("build", "cannot find caec's own folder, and the runtime beside it"), false;
   if (realpath(CAEC_BUILD_DIR, build) && !strcmp(dir, build)) {

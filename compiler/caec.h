@@ -30,6 +30,7 @@
 #include "kinds.h"   // the losses and optimizers
 #include "ops.h"     // the ops
 
+#include "atomic.h"     // files written all or nothing, CAEC_PATH_BYTES
 #include "version.h"    // CAEC_VERSION, and CAEC_ABI, which the generated source records
 
 // Hard limits: a .cae file is untrusted input, so every size is bounded before
@@ -49,7 +50,6 @@ enum {
   MAX_KERNEL = 15,
   MAX_STRIDE = 8,
   MAX_CODEGEN_NODES = 20000,     // layers of a graph that is lowered to a training step
-  PATH_MAX_BYTES = 4096,         // a file's path, as caec and its tools build them
 };
 #define MAX_TENSOR_ELEMS ((int64_t)1 << 31) // per image, and per parameter
 

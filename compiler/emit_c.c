@@ -399,7 +399,7 @@ FILE *emit_memstream(char **text, size_t *len) {
 
 bool emit_write_file(Ctx *c, const char *path, void (*fill)(FILE *, const EmitFile *), const EmitFile *arg) {
   AtomicFile a;
-  char err[2 * PATH_MAX_BYTES + 256];
+  char err[2 * CAEC_PATH_BYTES + 256];
   if (!atomic_open(&a, path, err, sizeof err)) {
     fill(a.f, arg);
     if (!atomic_commit(&a, ferror(a.f) ? EIO : 0, err, sizeof err))

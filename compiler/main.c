@@ -72,7 +72,7 @@ static void usage(FILE *out) {
 // Runs the tool caec-NAME from this executable's folder (the build tree's, or
 // the installation's bin/) in caec's place, with argv[1..].
 static int run_tool(const char *name, char **argv) {
-  char dir[PATH_MAX_BYTES], path[PATH_MAX_BYTES + 64];
+  char dir[CAEC_PATH_BYTES], path[CAEC_PATH_BYTES + 64];
   if (!exe_dir(dir, sizeof dir))
     return fail(NULL, "cannot find caec's own folder, where caec-%s is", name);
   snprintf(path, sizeof path, "%s/caec-%s", dir, name);

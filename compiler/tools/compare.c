@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
   if (runs < 2)
     return usage_error("compare", "needs two runs");
   PerImage p[2];
-  char err[PATH_MAX_BYTES + 256];
+  char err[CAEC_PATH_BYTES + 256];
   if (per_image_read(run[0], &p[0], err, sizeof err))
     return fail("compare", "%s", err);
   if (per_image_read(run[1], &p[1], err, sizeof err)) {

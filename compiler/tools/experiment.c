@@ -55,7 +55,7 @@ typedef struct Options {
 
 // What one configuration's run gave; ok is false when it has no evaluation.
 typedef struct Result {
-  char label[128], dir[PATH_MAX_BYTES + 256]; // --out, /runs/ and the label
+  char label[128], dir[CAEC_PATH_BYTES + 256]; // --out, /runs/ and the label
   bool ok;
   int epochs;
   double best_val, mean[NMETRICS], sd[NMETRICS];
@@ -142,7 +142,7 @@ static int run(char *const argv[]) {
 
 // The lowest val_loss of RUN/log.csv and its rows; false when it has none.
 static bool read_log(const char *dir, double *best, int *epochs) {
-  char path[PATH_MAX_BYTES + 512], line[1024];
+  char path[CAEC_PATH_BYTES + 512], line[1024];
   snprintf(path, sizeof path, "%s/log.csv", dir);
   FILE *f = fopen(path, "r");
   *best = INFINITY, *epochs = 0;
@@ -162,7 +162,7 @@ static bool read_log(const char *dir, double *best, int *epochs) {
 
 // eval's summary: the means and sds of the three metrics.
 static bool read_summary(const char *dir, Result *r) {
-  char path[PATH_MAX_BYTES + 512], line[1024];
+  char path[CAEC_PATH_BYTES + 512], line[1024];
   snprintf(path, sizeof path, "%s/eval/summary.csv", dir);
   FILE *f = fopen(path, "r");
   bool ok = f && fgets(line, sizeof line, f) && fgets(line, sizeof line, f);
@@ -187,7 +187,7 @@ static bool interrupted(int rc) { return rc == 130 || rc == 128 + SIGINT; }
 // Runs `exe command --weights weights --data data --out dir/command` (eval, figures).
 static int run_weights(const char *exe, const char *command, const char *weights, const char *data,
                        const char *dir) {
-  char out[PATH_MAX_BYTES + 512];
+  char out[CAEC_PATH_BYTES + 512];
   snprintf(out, sizeof out, "%s/%s", dir, command);
   char *argv[] = {(char *)exe, (char *)command, "--weights", (char *)weights, "--data", (char *)data, "--out",
                   out, NULL};
@@ -196,7 +196,7 @@ static int run_weights(const char *exe, const char *command, const char *weights
 
 // One configuration: train (or resume), evaluate, draw; 0, or 130 when interrupted.
 static int run_config(const Options *o, const Config *c, Result *r, double minutes) {
-  char exe[PATH_MAX_BYTES + 64], l2[32], budget[32], best[PATH_MAX_BYTES + 512], last[PATH_MAX_BYTES + 512];
+  char exe[CAEC_PATH_BYTES + 64], l2[32], budget[32], best[CAEC_PATH_BYTES + 512], last[CAEC_PATH_BYTES + 512];
   snprintf(exe, sizeof exe, "%s/%s", o->trainers, c->model);
   snprintf(l2, sizeof l2, "%g", c->l2 ? SEED_L2 : 0.0);
   snprintf(budget, sizeof budget, "%.3f", minutes);
@@ -234,7 +234,7 @@ static int run_config(const Options *o, const Config *c, Result *r, double minut
   }
   if (interrupted(rc = run_weights(exe, "eval", best, o->data, r->dir)))
     return 130;
-  char err[PATH_MAX_BYTES + 256];
+  char err[CAEC_PATH_BYTES + 256];
   r->ok = !rc && read_summary(r->dir, r) && read_log(r->dir, &r->best_val, &r->epochs) &&
           !per_image_read(r->dir, &r->images, err, sizeof err);
   if (!r->ok) {
@@ -249,7 +249,7 @@ static int run_config(const Options *o, const Config *c, Result *r, double minut
 // Writes text to path atomically; false after a message.
 static bool write_file(const char *path, const char *text, size_t len) {
   AtomicFile a;
-  char err[2 * PATH_MAX_BYTES + 256];
+  char err[2 * CAEC_PATH_BYTES + 256];
   int werr = 0;
   if (atomic_open(&a, path, err, sizeof err) == 0) {
     if (fwrite(text, 1, len, a.f) != len)
@@ -268,7 +268,7 @@ typedef struct Text {
 } Text;
 
 static bool text_close_write(Text *t, const char *dir, const char *name) {
-  char path[PATH_MAX_BYTES + 64];
+  char path[CAEC_PATH_BYTES + 64];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   bool ok = fclose(t->f) == 0 && write_file(path, t->data, t->len);
   free(t->data);
@@ -339,7 +339,7 @@ static bool write_pvalues(const Options *o, const Result *r, int n) {
           fprintf(csv.f, "%s,%s,%s,%lld,%.10g,%.10g,%.0f,%.6g\n", r[i].label, r[j].label, metric_names[k],
                   (long long)r[i].images.n, t.mean_diff, t.t, t.df, t.p);
       }
-    char path[PATH_MAX_BYTES + 64], title[128], err[PATH_MAX_BYTES + 256];
+    char path[CAEC_PATH_BYTES + 64], title[128], err[CAEC_PATH_BYTES + 256];
     snprintf(path, sizeof path, "%s/pvalues_%s.png", o->out, metric_names[k]);
     snprintf(title, sizeof title, "paired t-test p-values: test %s", metric_names[k]);
     if (plot_heatmap(path, title, labels, n, shade, text, 5, key_shade, key_text, err, sizeof err)) {
@@ -362,8 +362,8 @@ int main(int argc, char **argv) {
     return rc;
   const Config *configs = o.no_augment ? table_b : table_a;
   int n = o.no_augment ? (int)(sizeof table_b / sizeof *table_b) : (int)(sizeof table_a / sizeof *table_a);
-  char runs[PATH_MAX_BYTES];
-  if (snprintf(runs, sizeof runs, "%s/runs", o.out) >= PATH_MAX_BYTES - 128)
+  char runs[CAEC_PATH_BYTES];
+  if (snprintf(runs, sizeof runs, "%s/runs", o.out) >= CAEC_PATH_BYTES - 128)
     return usage_error("experiment", "--out is too long: %s", o.out);
   if (!make_folder(o.out) || !make_folder(runs))
     return 1;

@@ -7,14 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "caec.h" // PATH_MAX_BYTES
+#include "caec.h" // CAEC_PATH_BYTES
 
 enum { NMETRICS = 3 };
 extern const char *const metric_names[NMETRICS]; // "mse", "dssim", "psnr": per_image.csv's columns
 
 // A trainer's `eval` output: per image, its cache index and the metrics.
 typedef struct PerImage {
-  char path[PATH_MAX_BYTES];
+  char path[CAEC_PATH_BYTES];
   int64_t n;
   int64_t *index;
   double *metric[NMETRICS];

@@ -170,8 +170,6 @@ int caec_parse_command(const CaecModel *m, const CaecCommandLine *c, int argc, c
 void caec_forward_padded(const CaecModel *m, CaecState *s, int n, float *x, float *y);
 // Seconds on the monotonic clock.
 double caec_now(void);
-// The bytes of a path that the commands build (a folder and a file name), PATH_MAX's.
-enum { CAEC_PATH_BYTES = 4096 };
 // Maps DATASET/slices.bin (its path goes to path) and checks that its slices
 // have the model's size; 0, or 1 after a message.
 int caec_open_cache(const CaecModel *m, const char *data, SliceCache *c, char *path, size_t pathlen);

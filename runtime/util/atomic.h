@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+// The bytes of a path that caec, its tools and the trainers build (a folder and
+// a file name), PATH_MAX's.
+enum { CAEC_PATH_BYTES = 4096 };
+
 typedef struct AtomicFile {
   FILE *f;          // write here
   char *tmp;        // its name

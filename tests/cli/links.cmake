@@ -10,13 +10,13 @@ message(STATUS "${needed}")
 if(needed MATCHES "libnifti|libpng|libgsl|libz\\.")
   message(FATAL_ERROR "caec needs a library of the runtime's: ${needed}")
 endif()
-# Defined functions of the reference kernels (ref_), the data pipeline and
+# Defined functions of the kernels (ref_, kc_, kp_), the data pipeline and
 # trainer (caec_*), NIfTI, PNG and GSL.
 execute_process(COMMAND nm --defined-only ${CAEC} OUTPUT_VARIABLE symbols RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "nm ${CAEC} failed")
 endif()
-string(REGEX MATCHALL "[^\n]* [Tt] (ref_|caec_|nifti|png_|gsl_)[^\n]*" runtime "${symbols}")
+string(REGEX MATCHALL "[^\n]* [Tt] (ref_|kc_|kp_|caec_|nifti|png_|gsl_)[^\n]*" runtime "${symbols}")
 if(runtime)
   message(FATAL_ERROR "caec holds the runtime's functions: ${runtime}")
 endif()

@@ -6,7 +6,7 @@
 # root, as the generated source's provenance header records it.
 #
 # The same function serves caec's own build (CMakeLists.txt) and a project of
-# a user's (find_package(caec), cmake/caecConfig.cmake.in). Either defines the
+# a user's (find_package(caec), compiler/cmake/caecConfig.cmake.in). Either defines the
 # targets caec::caec, caec::caec_runtime and caec::caec_cuda_emu, CAEC_ARCH
 # (the runtime's -march) and CAEC_TRAINER_MAIN (trainer_main.c).
 function(caec_add_trainer target cae)
