@@ -4,8 +4,10 @@
 // PROG_TRAIN is one training step: the forward pass in training mode, the
 // loss and its gradient, the backward pass, and the optimizer update.
 // PROG_FORWARD is the inference forward (batch norm on running statistics,
-// no dropout). The backward is reverse-mode autodiff with one adjoint rule per
-// op (backward_node), applied to the kernels fusion.c chose.
+// no dropout). Each op is lowered by the rules its family in ops.h names
+// (lower_FAMILY, adjoint_FAMILY; lowering[]): the backward is reverse-mode
+// autodiff with one adjoint rule per family, applied to the kernels fusion.c
+// chose.
 //
 // Gradients of activations are never zeroed: each tensor's contributions are
 // counted statically, the first (in backward order) assigns and the rest add.
@@ -247,107 +249,119 @@ static void norm_for_consumers(Builder *b, int i) {
   b->act[i] = b->act[out_node(b, i)] = v;
 }
 
-static void forward_node(Builder *b, int i) {
-  const Graph *g = b->g;
-  const Node *n = &g->nodes[i];
-  Kern *k;
-  switch (n->op) {
-  case OP_INPUT:
-    b->act[i] = one(b->s->param_buf[AR_IO]);
-    return;
-  case OP_IDENTITY:
-    b->act[i] = b->act[n->in[0]];
-    return;
-  case OP_SPATIAL_DROPOUT:
-    if (!b->training) {
-      b->act[i] = b->act[n->in[0]];
-      return;
-    }
-    k = kern(b, K_DROPOUT_MASK, i, arena_printf(b->arena, "%s mask", n->name));
-    k->aux[0] = new_buf(b, ident(b->arena, "keep_", n->name), arena_printf(b->arena, "[%d,%d] u8", b->s->batch, n->shape.c),
-                        AR_SCRATCH, b->prog, (int64_t)b->s->batch * n->shape.c);
-    int keep = k->aux[0];
-    b->fwd[i] = b->s->nkerns - 1;
-    k = kern(b, K_DROPOUT, i, covers(b, i));
-    k->aux[0] = keep;
-    k->in = b->act[n->in[0]];
-    k->out = one(output_buf(b, i));
-    return;
-  case OP_CONCAT:
-    if (b->s->fused[i].view) {
-      b->act[i] = concat_view(b, resolve(g, n->in[0]), resolve(g, n->in[1]));
-      return;
-    }
-    int y = output_buf(b, i), offset = 0;
-    for (int j = 0; j < n->nin; j++) {
-      k = kern(b, K_CONCAT, i, covers(b, i));
-      k->in = b->act[n->in[j]];
-      k->out = one(y);
-      k->piece = offset;
-      offset += g->nodes[n->in[j]].shape.c;
-    }
-    return;
-  case OP_RELU:
-    if (b->s->fused[i].absorbed_by >= 0)
-      return;
-    break;
-  case OP_ADD:
-    if (b->s->fused[resolve(g, n->in[0])].res_add == i || b->s->fused[resolve(g, n->in[1])].res_add == i)
-      return; // computed by the epilogue of its later input's convolution
-    break;
-  case OP_BN:
-    if (b->s->fused[i].prologue) {
-      norm_for_consumers(b, i);
-      return;
-    }
-    break;
-  case OP_SIGMOID:
-    if (b->training && b->s->sigmoid_loss && i == g->output) { // the loss kernel computes it
-      output_buf(b, i);
-      return;
-    }
-    break;
-  default:
-    break;
-  }
-  static const KernKind kinds[OP_COUNT] = {[OP_CONV] = K_GATHER, [OP_CONVT] = K_SCATTER, [OP_BN] = K_BN_TRAIN,
-                                           [OP_GN] = K_GN, [OP_ADD] = K_ADD};
-  KernKind kind = n->op == OP_BN && !b->training ? K_BN_EVAL : op_info(n->op)->act ? K_ACT : kinds[n->op];
-  int w = n->op == OP_CONV || n->op == OP_CONVT ? packed(b, i, n->op == OP_CONVT) : -1;
-  k = kern(b, kind, i, covers(b, i));
+// A kernel that computes node i from its inputs (the forward kernel its adjoint finds); the
+// lowering adds what its family needs and then the output buffer.
+static Kern *node_kern(Builder *b, int i, KernKind kind) {
+  const Node *n = &b->g->nodes[i];
+  Kern *k = kern(b, kind, i, covers(b, i));
   k->act = n->op;
   b->fwd[i] = b->s->nkerns - 1;
   k->in = input_view(b, i, 0);
   if (n->nin > 1)
     k->in2 = input_view(b, i, 1);
   k->relu = out_node(b, i) != i;
-  if (w >= 0) {
-    k->p[KP_W] = w;
-    k->p[KP_BIAS] = param_of(b, i, P_BIAS, 0);
-    read_through(k, k->in);
-    int add = b->s->fused[i].res_add;
-    k->relu = add >= 0 && b->s->fused[add].out != add;
-    if (add >= 0) { // the residual: the add's other input
-      int p = resolve(g, g->nodes[add].in[0]);
-      k->in2 = b->act[p == i ? resolve(g, g->nodes[add].in[1]) : p];
-    }
-    int t = out_node(b, i);
-    if (b->training && b->s->fused[t].sums) {
-      Shape sh = g->nodes[t].shape;
-      int64_t parts = (int64_t)b->s->batch * sh.h;
-      b->sums[t] = k->aux[0] = new_buf(b, ident(b->arena, "sums_", g->nodes[t].name),
-                                       arena_printf(b->arena, "[%lld,2,%d] f64", (long long)parts, kb_blocks(sh.c) * KB),
-                                       AR_SCRATCH, b->prog, parts * 2 * kb_blocks(sh.c) * KB * 8);
-    }
-  } else if (n->op == OP_BN || n->op == OP_GN) {
-    ParamRole roles[4] = {P_WEIGHT, P_BIAS, P_RUNNING_MEAN, P_RUNNING_VAR};
-    for (int j = 0; j < 4; j++)
-      k->p[j] = param_of(b, i, roles[j], 0);
-    if (kind != K_BN_EVAL) {
-      int stats = n->op == OP_BN ? n->shape.c : b->s->batch * n->groups;
-      k->aux[0] = stats_buf(b, "mean_", i, stats);
-      k->aux[1] = stats_buf(b, "invstd_", i, stats);
-    }
+  return k;
+}
+
+// The forward lowerings, one per family of ops.h: each leaves node i's tensor in b->act[i].
+static void lower_input(Builder *b, int i) { b->act[i] = one(b->s->param_buf[AR_IO]); }
+
+static void lower_identity(Builder *b, int i) { b->act[i] = b->act[b->g->nodes[i].in[0]]; }
+
+static void lower_dropout(Builder *b, int i) {
+  const Node *n = &b->g->nodes[i];
+  if (!b->training) {
+    b->act[i] = b->act[n->in[0]];
+    return;
+  }
+  Kern *k = kern(b, K_DROPOUT_MASK, i, arena_printf(b->arena, "%s mask", n->name));
+  k->aux[0] = new_buf(b, ident(b->arena, "keep_", n->name), arena_printf(b->arena, "[%d,%d] u8", b->s->batch, n->shape.c),
+                      AR_SCRATCH, b->prog, (int64_t)b->s->batch * n->shape.c);
+  int keep = k->aux[0];
+  b->fwd[i] = b->s->nkerns - 1;
+  k = kern(b, K_DROPOUT, i, covers(b, i));
+  k->aux[0] = keep;
+  k->in = b->act[n->in[0]];
+  k->out = one(output_buf(b, i));
+}
+
+static void lower_concat(Builder *b, int i) {
+  const Graph *g = b->g;
+  const Node *n = &g->nodes[i];
+  if (b->s->fused[i].view) {
+    b->act[i] = concat_view(b, resolve(g, n->in[0]), resolve(g, n->in[1]));
+    return;
+  }
+  int y = output_buf(b, i), offset = 0;
+  for (int j = 0; j < n->nin; j++) {
+    Kern *k = kern(b, K_CONCAT, i, covers(b, i));
+    k->in = b->act[n->in[j]];
+    k->out = one(y);
+    k->piece = offset;
+    offset += g->nodes[n->in[j]].shape.c;
+  }
+}
+
+static void lower_act(Builder *b, int i) {
+  if (b->s->fused[i].absorbed_by >= 0) // a relu that its producer's kernel applies
+    return;
+  if (b->training && b->s->sigmoid_loss && i == b->g->output) { // the loss kernel computes it
+    output_buf(b, i);
+    return;
+  }
+  Kern *k = node_kern(b, i, K_ACT);
+  k->out = one(output_buf(b, i));
+}
+
+static void lower_add(Builder *b, int i) {
+  const Graph *g = b->g;
+  const Node *n = &g->nodes[i];
+  if (b->s->fused[resolve(g, n->in[0])].res_add == i || b->s->fused[resolve(g, n->in[1])].res_add == i)
+    return; // computed by the epilogue of its later input's convolution
+  Kern *k = node_kern(b, i, K_ADD);
+  k->out = one(output_buf(b, i));
+}
+
+static void lower_norm(Builder *b, int i) {
+  const Node *n = &b->g->nodes[i];
+  if (b->s->fused[i].prologue) {
+    norm_for_consumers(b, i);
+    return;
+  }
+  KernKind kind = n->op == OP_GN ? K_GN : b->training ? K_BN_TRAIN : K_BN_EVAL;
+  Kern *k = node_kern(b, i, kind);
+  ParamRole roles[4] = {P_WEIGHT, P_BIAS, P_RUNNING_MEAN, P_RUNNING_VAR};
+  for (int j = 0; j < 4; j++)
+    k->p[j] = param_of(b, i, roles[j], 0);
+  if (kind != K_BN_EVAL) {
+    int stats = n->op == OP_BN ? n->shape.c : b->s->batch * n->groups;
+    k->aux[0] = stats_buf(b, "mean_", i, stats);
+    k->aux[1] = stats_buf(b, "invstd_", i, stats);
+  }
+  k->out = one(output_buf(b, i));
+}
+
+static void lower_conv(Builder *b, int i) {
+  const Graph *g = b->g;
+  const Node *n = &g->nodes[i];
+  int w = packed(b, i, n->op == OP_CONVT);
+  Kern *k = node_kern(b, i, n->op == OP_CONV ? K_GATHER : K_SCATTER);
+  k->p[KP_W] = w;
+  k->p[KP_BIAS] = param_of(b, i, P_BIAS, 0);
+  read_through(k, k->in);
+  int add = b->s->fused[i].res_add;
+  k->relu = add >= 0 && b->s->fused[add].out != add;
+  if (add >= 0) { // the residual: the add's other input
+    int p = resolve(g, g->nodes[add].in[0]);
+    k->in2 = b->act[p == i ? resolve(g, g->nodes[add].in[1]) : p];
+  }
+  int t = out_node(b, i);
+  if (b->training && b->s->fused[t].sums) {
+    Shape sh = g->nodes[t].shape;
+    int64_t parts = (int64_t)b->s->batch * sh.h;
+    b->sums[t] = k->aux[0] = new_buf(b, ident(b->arena, "sums_", g->nodes[t].name),
+                                     arena_printf(b->arena, "[%lld,2,%d] f64", (long long)parts, kb_blocks(sh.c) * KB),
+                                     AR_SCRATCH, b->prog, parts * 2 * kb_blocks(sh.c) * KB * 8);
   }
   k->out = one(output_buf(b, i));
 }
@@ -386,8 +400,11 @@ KConv conv_geom(const Graph *g, int batch, int node) {
   return (KConv){batch, grid.c, grid.h, grid.w, image.c, image.h, image.w, n->k, n->stride, n->pad[0], n->pad[2]};
 }
 
-// The parameter gradient kernels and, when the input needs it, the data gradient.
-static void backward_conv(Builder *b, int i, View dy) {
+static const char *backward_what(Builder *b, int i) { return arena_printf(b->arena, "%s backward", covers(b, i)); }
+
+// The adjoints, one per family of ops.h: each adds node i's contribution to its inputs' gradients
+// (and its parameters'), from dy, the gradient of the tensor its kernel wrote.
+static void adjoint_conv(Builder *b, int i, View dy) {
   const Node *n = &b->g->nodes[i];
   bool convt = n->op == OP_CONVT;
   View x = input_view(b, i, 0);
@@ -408,6 +425,92 @@ static void backward_conv(Builder *b, int i, View dy) {
   input_grad(b, k, i, 0);
 }
 
+static void adjoint_norm(Builder *b, int i, View dy) {
+  Kern *k = kern(b, b->g->nodes[i].op == OP_BN ? K_BN_BWD : K_GN_BWD, i, backward_what(b, i));
+  k->in = input_view(b, i, 0);
+  k->in2 = dy;
+  k->p[KP_GAMMA] = param_of(b, i, P_WEIGHT, 0);
+  k->p[KP_BETA] = param_of(b, i, P_BIAS, 0);
+  k->p[KP_DGAMMA] = param_of(b, i, P_WEIGHT, AR_GRADS);
+  k->p[KP_DBETA] = param_of(b, i, P_BIAS, AR_GRADS);
+  memcpy(k->aux, forward_kern(b, i)->aux, sizeof k->aux);
+  k->relu = out_node(b, i) != i;
+  input_grad(b, k, i, 0);
+}
+
+static void adjoint_add(Builder *b, int i, View dy) {
+  const Graph *g = b->g;
+  const Node *n = &g->nodes[i];
+  const char *what = backward_what(b, i);
+  int o = out_node(b, i), gbuf = dy.a;
+  Kern *k;
+  if (o != i) { // the fused relu: its mask first, then the same gradient for both inputs
+    gbuf = tensor_buf(b, "g_", i, AR_SCRATCH);
+    k = kern(b, K_ACT_BWD, i, what);
+    k->act = OP_RELU;
+    k->in = b->act[o];
+    k->in2 = dy;
+    k->out = one(gbuf);
+  }
+  for (int j = 0; j < n->nin; j++) {
+    int t = resolve(g, n->in[j]);
+    if (!b->needs[t])
+      continue;
+    if (b->total[t] == 1 && b->grad[t].a < 0) { // the only contribution: share the buffer
+      b->grad[t] = one(gbuf);
+      b->seen[t]++;
+      continue;
+    }
+    k = kern(b, K_COPY, i, what);
+    k->in = one(gbuf);
+    input_grad(b, k, i, j);
+  }
+}
+
+static void adjoint_concat(Builder *b, int i, View dy) {
+  const Graph *g = b->g;
+  const Node *n = &g->nodes[i];
+  const char *what = backward_what(b, i);
+  int offset = 0;
+  for (int j = 0; j < n->nin; j++) {
+    int t = resolve(g, n->in[j]);
+    if (b->needs[t]) {
+      Kern *k = kern(b, K_SPLIT, i, what);
+      k->in = dy;
+      k->piece = offset;
+      input_grad(b, k, i, j);
+    }
+    offset += g->nodes[t].shape.c;
+  }
+}
+
+static void adjoint_dropout(Builder *b, int i, View dy) {
+  Kern *k = kern(b, K_DROPOUT, i, backward_what(b, i));
+  k->aux[0] = forward_kern(b, i)->aux[0];
+  k->in = dy;
+  input_grad(b, k, i, 0);
+}
+
+// From the tensor the activation's row saves.
+static void adjoint_act(Builder *b, int i, View dy) {
+  OpKind op = b->g->nodes[i].op;
+  Kern *k = kern(b, K_ACT_BWD, i, backward_what(b, i));
+  k->act = op;
+  k->in = op_info(op)->grad_from_x ? input_view(b, i, 0) : b->act[i];
+  k->in2 = dy;
+  input_grad(b, k, i, 0);
+}
+
+// Each op's lowering and adjoint, named by its family in ops.h. An identity is
+// an alias of its input (resolve), never a kernel: it has no adjoint.
+#define adjoint_identity NULL
+#define LOWERING_OP(id, name, lo, hi, shape, family) [OP_##id] = {lower_##family, adjoint_##family},
+#define LOWERING_ACT(id, ...) [OP_##id] = {lower_act, adjoint_act},
+static const struct {
+  void (*lower)(Builder *b, int i);
+  void (*adjoint)(Builder *b, int i, View dy);
+} lowering[OP_COUNT] = {[OP_INPUT] = {lower_input, NULL}, CAEC_OPS(LOWERING_OP, LOWERING_ACT)};
+
 static void backward_node(Builder *b, int i) {
   const Graph *g = b->g;
   const Node *n = &g->nodes[i];
@@ -416,79 +519,7 @@ static void backward_node(Builder *b, int i) {
   if (!is_kernel(b, i) || dy.a < 0 || (!n->nparams && !b->needs[resolve(g, n->in[0])] &&
                                        (n->nin < 2 || !b->needs[resolve(g, n->in[1])])))
     return;
-  const char *what = arena_printf(b->arena, "%s backward", covers(b, i));
-  Kern *k;
-  switch (n->op) {
-  case OP_CONV:
-  case OP_CONVT:
-    backward_conv(b, i, dy);
-    return;
-  case OP_BN:
-  case OP_GN:
-    k = kern(b, n->op == OP_BN ? K_BN_BWD : K_GN_BWD, i, what);
-    k->in = input_view(b, i, 0);
-    k->in2 = dy;
-    k->p[KP_GAMMA] = param_of(b, i, P_WEIGHT, 0);
-    k->p[KP_BETA] = param_of(b, i, P_BIAS, 0);
-    k->p[KP_DGAMMA] = param_of(b, i, P_WEIGHT, AR_GRADS);
-    k->p[KP_DBETA] = param_of(b, i, P_BIAS, AR_GRADS);
-    memcpy(k->aux, forward_kern(b, i)->aux, sizeof k->aux);
-    k->relu = o != i;
-    input_grad(b, k, i, 0);
-    return;
-  case OP_ADD: {
-    int gbuf = dy.a;
-    if (o != i) { // the fused relu: its mask first, then the same gradient for both inputs
-      gbuf = tensor_buf(b, "g_", i, AR_SCRATCH);
-      k = kern(b, K_ACT_BWD, i, what);
-      k->act = OP_RELU;
-      k->in = b->act[o];
-      k->in2 = dy;
-      k->out = one(gbuf);
-    }
-    for (int j = 0; j < n->nin; j++) {
-      int t = resolve(g, n->in[j]);
-      if (!b->needs[t])
-        continue;
-      if (b->total[t] == 1 && b->grad[t].a < 0) { // the only contribution: share the buffer
-        b->grad[t] = one(gbuf);
-        b->seen[t]++;
-        continue;
-      }
-      k = kern(b, K_COPY, i, what);
-      k->in = one(gbuf);
-      input_grad(b, k, i, j);
-    }
-    return;
-  }
-  case OP_CONCAT: {
-    int offset = 0;
-    for (int j = 0; j < n->nin; j++) {
-      int t = resolve(g, n->in[j]);
-      if (b->needs[t]) {
-        k = kern(b, K_SPLIT, i, what);
-        k->in = dy;
-        k->piece = offset;
-        input_grad(b, k, i, j);
-      }
-      offset += g->nodes[t].shape.c;
-    }
-    return;
-  }
-  case OP_SPATIAL_DROPOUT:
-    k = kern(b, K_DROPOUT, i, what);
-    k->aux[0] = forward_kern(b, i)->aux[0];
-    k->in = dy;
-    input_grad(b, k, i, 0);
-    return;
-  default: // an activation, from the tensor its row saves
-    k = kern(b, K_ACT_BWD, i, what);
-    k->act = n->op;
-    k->in = op_info(n->op)->grad_from_x ? input_view(b, i, 0) : b->act[i];
-    k->in2 = dy;
-    input_grad(b, k, i, 0);
-    return;
-  }
+  lowering[n->op].adjoint(b, i, dy);
 }
 
 // ---- the programs ----------------------------------------------------------------
@@ -529,7 +560,7 @@ static void program(Builder *b, int prog) {
   memset(b->pack[1], 0xff, sizeof(int) * n);
   b->s->prog_start[prog] = b->s->nkerns;
   for (int i = 0; i < g->nnodes; i++)
-    forward_node(b, i);
+    lowering[g->nodes[i].op].lower(b, i);
   if (!b->training)
     return;
   loss(b);

@@ -1,11 +1,13 @@
 // ops.h: every op of the .cae language, once, in the order caec lists them.
 // CAEC_OPS(OP, ACT) expands each row with one of two X-macros:
 //
-// OP(ID, name, min inputs, max inputs, SHAPE): an op with rules of its own:
-// its arguments (shapes.c's ARGS_ID), its shape, parameters and FLOPs (the
-// rule shape_SHAPE of shapes.c, which a family of ops shares), adjoint
-// (autodiff.c), fusions (fusion.c), reference kernels (interp.c) and emitters
-// (emit_c_*.c).
+// OP(ID, name, min inputs, max inputs, SHAPE, FAMILY): an op with rules of its
+// own: its arguments (shapes.c's ARGS_ID), its shape, parameters and FLOPs (the
+// rule shape_SHAPE of shapes.c, which a family of ops shares), and the rules
+// of its FAMILY, which each stage reaches through a table indexed by OpKind:
+// its lowering and adjoint (autodiff.c's lower_FAMILY and adjoint_FAMILY).
+// Its fusions (fusion.c), reference kernels (interp.c) and emitters
+// (emit_c_*.c) test the op where they differ.
 //
 // ACT(ID, name, FLOPs per element, SAVED, ALPHA or NO_ALPHA): an elementwise
 // activation y = f(x), or with ALPHA y = f(x; alpha) with alpha required and in
@@ -20,19 +22,19 @@
 #ifndef CAEC_OPS_H
 #define CAEC_OPS_H
 
-#define CAEC_OPS(OP, ACT)                    \
-  OP(CONV, conv, 1, 1, conv)                       \
-  OP(CONVT, convT, 1, 1, conv)                     \
-  OP(BN, bn, 1, 1, norm)                           \
-  OP(GN, gn, 1, 1, norm)                           \
-  ACT(RELU, relu, 1, Y, NO_ALPHA)            \
-  ACT(LEAKY_RELU, leaky_relu, 1, X, ALPHA)   \
-  ACT(SIGMOID, sigmoid, 4, Y, NO_ALPHA)      \
-  ACT(TANH, tanh, 4, Y, NO_ALPHA)            \
-  OP(ADD, add, 2, 2, join)                         \
-  OP(CONCAT, concat, 2, 16, join)                  \
-  OP(SPATIAL_DROPOUT, spatial_dropout, 1, 1, dropout) \
-  OP(IDENTITY, identity, 1, 1, same)
+#define CAEC_OPS(OP, ACT)                                       \
+  OP(CONV, conv, 1, 1, conv, conv)                              \
+  OP(CONVT, convT, 1, 1, conv, conv)                            \
+  OP(BN, bn, 1, 1, norm, norm)                                  \
+  OP(GN, gn, 1, 1, norm, norm)                                  \
+  ACT(RELU, relu, 1, Y, NO_ALPHA)                               \
+  ACT(LEAKY_RELU, leaky_relu, 1, X, ALPHA)                      \
+  ACT(SIGMOID, sigmoid, 4, Y, NO_ALPHA)                         \
+  ACT(TANH, tanh, 4, Y, NO_ALPHA)                               \
+  OP(ADD, add, 2, 2, join, add)                                 \
+  OP(CONCAT, concat, 2, 16, join, concat)                       \
+  OP(SPATIAL_DROPOUT, spatial_dropout, 1, 1, dropout, dropout)  \
+  OP(IDENTITY, identity, 1, 1, same, identity)
 
 // Helpers for the expansions: OpKind's names, nothing, and a switch's case
 // label for every activation.

@@ -32,7 +32,7 @@
 typedef bool ShapeRule(Ctx *c, Graph *g, Node *n, Shape in);
 static ShapeRule shape_conv, shape_norm, shape_join, shape_dropout, shape_same, shape_act;
 
-#define OP_ROW(id, name, lo, hi, rule) {#name, OP_##id, lo, hi, ARGS_##id, shape_##rule, false, false, false, 0, NULL},
+#define OP_ROW(id, name, lo, hi, rule, family) {#name, OP_##id, lo, hi, ARGS_##id, shape_##rule, false, false, false, 0, NULL},
 #define ACT_ROW(id, name, flops, saved, alpha) \
   {#name, OP_##id, 1, 1, ACT_ARGS_##alpha, shape_act, true, SAVED_##saved, HAS_##alpha, flops, #name "_bwd"},
 static const OpInfo ops[] = {CAEC_OPS(OP_ROW, ACT_ROW)};
