@@ -22,6 +22,8 @@ struct Interp {
   double **opt1, **opt2;     // per parameter: optimizer state (RMSprop ms; Adam m, v; SGD velocity)
   double *scratch;           // the largest activation: one input gradient before it is accumulated
   int64_t step;              // optimizer steps taken
+  bool training, dropout;    // this forward's interp_forward arguments
+  uint64_t seed;
 };
 
 static size_t elems(const Interp *in, int node) {
@@ -137,63 +139,168 @@ static int *channel_counts(const Interp *in, const Node *n, int *buf) {
   return buf;
 }
 
-const double *interp_forward(Interp *in, const double *x, bool training, bool dropout, uint64_t seed) {
-  const Graph *g = in->g;
-  for (int i = 0; i < g->nnodes; i++) {
-    const Node *n = &g->nodes[i];
-    double *y = in->act[i], *a = n->nin ? in->act[n->in[0]] : NULL;
-    size_t count = elems(in, i);
-    int hw = n->shape.h * n->shape.w;
-    RefConv p;
-    switch (n->op) {
-    case OP_INPUT:
-      memcpy(y, x, count * sizeof(double));
-      break;
-    case OP_CONV:
-    case OP_CONVT:
-      p = conv_shape(in, n);
-      (n->op == OP_CONV ? ref_conv_fwd : ref_convt_fwd)(&p, a, node_param(in, n, P_WEIGHT, false),
-                                                         node_param(in, n, P_BIAS, false), y);
-      break;
-    case OP_BN:
-      if (training)
-        ref_bn_fwd_train(in->batch, n->shape.c, hw, n->eps, n->momentum, a, node_param(in, n, P_WEIGHT, false),
-                         node_param(in, n, P_BIAS, false), node_param(in, n, P_RUNNING_MEAN, false),
-                         node_param(in, n, P_RUNNING_VAR, false), y, in->mean[i], in->invstd[i]);
-      else
-        ref_bn_fwd_eval(in->batch, n->shape.c, hw, n->eps, a, node_param(in, n, P_WEIGHT, false),
-                        node_param(in, n, P_BIAS, false), node_param(in, n, P_RUNNING_MEAN, false),
-                        node_param(in, n, P_RUNNING_VAR, false), y);
-      break;
-    case OP_GN:
-      ref_gn_fwd(in->batch, n->shape.c, hw, n->groups, n->eps, a, node_param(in, n, P_WEIGHT, false),
-                 node_param(in, n, P_BIAS, false), y, in->mean[i], in->invstd[i]);
-      break;
+// The reference kernels, one pair per family of ops.h. The forward computes
+// node i's output from its inputs'; the backward its inputs' gradients from its
+// own, and says whether it left input 0's in scratch for the caller to add.
+static void interp_conv_fwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  RefConv p = conv_shape(in, n);
+  (n->op == OP_CONV ? ref_conv_fwd : ref_convt_fwd)(&p, in->act[n->in[0]], node_param(in, n, P_WEIGHT, false),
+                                                     node_param(in, n, P_BIAS, false), in->act[i]);
+}
+
+static bool interp_conv_bwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  RefConv p = conv_shape(in, n);
+  (n->op == OP_CONV ? ref_conv_bwd : ref_convt_bwd)(&p, in->act[n->in[0]], node_param(in, n, P_WEIGHT, false),
+                                                     in->grad[i], in->scratch, node_param(in, n, P_WEIGHT, true),
+                                                     node_param(in, n, P_BIAS, true));
+  return true;
+}
+
+static void interp_norm_fwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  const double *a = in->act[n->in[0]];
+  int hw = n->shape.h * n->shape.w;
+  if (n->op == OP_GN)
+    ref_gn_fwd(in->batch, n->shape.c, hw, n->groups, n->eps, a, node_param(in, n, P_WEIGHT, false),
+               node_param(in, n, P_BIAS, false), in->act[i], in->mean[i], in->invstd[i]);
+  else if (in->training)
+    ref_bn_fwd_train(in->batch, n->shape.c, hw, n->eps, n->momentum, a, node_param(in, n, P_WEIGHT, false),
+                     node_param(in, n, P_BIAS, false), node_param(in, n, P_RUNNING_MEAN, false),
+                     node_param(in, n, P_RUNNING_VAR, false), in->act[i], in->mean[i], in->invstd[i]);
+  else
+    ref_bn_fwd_eval(in->batch, n->shape.c, hw, n->eps, a, node_param(in, n, P_WEIGHT, false),
+                    node_param(in, n, P_BIAS, false), node_param(in, n, P_RUNNING_MEAN, false),
+                    node_param(in, n, P_RUNNING_VAR, false), in->act[i]);
+}
+
+static bool interp_norm_bwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  const double *a = in->act[n->in[0]];
+  int hw = n->shape.h * n->shape.w;
+  if (n->op == OP_BN)
+    ref_bn_bwd(in->batch, n->shape.c, hw, a, node_param(in, n, P_WEIGHT, false), in->mean[i], in->invstd[i],
+               in->grad[i], in->scratch, node_param(in, n, P_WEIGHT, true), node_param(in, n, P_BIAS, true));
+  else
+    ref_gn_bwd(in->batch, n->shape.c, hw, n->groups, a, node_param(in, n, P_WEIGHT, false), in->mean[i], in->invstd[i],
+               in->grad[i], in->scratch, node_param(in, n, P_WEIGHT, true), node_param(in, n, P_BIAS, true));
+  return true;
+}
+
+// An activation's kernels are named after its row; its adjoint reads the tensor the row saves.
+static void interp_act_fwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  const double *a = in->act[n->in[0]];
+  double *y = in->act[i];
+  size_t count = elems(in, i);
+  switch (n->op) {
 #define ACT_FWD(id, name, flops, saved, alpha) \
   case OP_##id: ref_##name##_fwd(count, alpha##_ARG(n) a, y); break;
     CAEC_OPS(CAEC_OP_SKIP, ACT_FWD)
-    case OP_ADD: ref_add_fwd(count, a, in->act[n->in[1]], y); break;
-    case OP_CONCAT: {
-      int cs[16];
-      const double *xs[16];
-      for (int j = 0; j < n->nin; j++)
-        xs[j] = in->act[n->in[j]];
-      ref_concat_fwd(in->batch, hw, n->nin, channel_counts(in, n, cs), xs, y);
-      break;
-    }
-    case OP_SPATIAL_DROPOUT: {
-      // Each (step, image, channel) draws once; without dropout every channel is kept, unscaled.
-      bool drop = training && dropout;
-      in->rate[i] = drop ? n->rate : 0;
-      rng_dropout_mask(seed, (uint32_t)i, in->step, (size_t)in->batch * n->shape.c, in->rate[i], in->keep[i]);
-      ref_spatial_dropout(in->batch, n->shape.c, hw, in->rate[i], in->keep[i], a, y);
-      break;
-    }
-    case OP_IDENTITY:
-    case OP_COUNT:
-      memcpy(y, a, count * sizeof(double));
-      break;
-    }
+  default: break;
+  }
+}
+
+static bool interp_act_bwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  const double *saved_act = op_info(n->op)->grad_from_x ? in->act[n->in[0]] : in->act[i], *dy = in->grad[i];
+  size_t count = elems(in, i);
+  switch (n->op) {
+#define ACT_BWD(id, name, flops, saved, alpha) \
+  case OP_##id: ref_##name##_bwd(count, alpha##_ARG(n) saved_act, dy, in->scratch); break;
+    CAEC_OPS(CAEC_OP_SKIP, ACT_BWD)
+  default: break;
+  }
+  return true;
+}
+
+static void interp_add_fwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  ref_add_fwd(elems(in, i), in->act[n->in[0]], in->act[n->in[1]], in->act[i]);
+}
+
+// Adds the scratch gradient into node `to`'s gradient.
+static void accumulate(Interp *in, int to) {
+  size_t count = elems(in, to);
+  for (size_t j = 0; j < count; j++)
+    in->grad[to][j] += in->scratch[j];
+}
+
+// dy, unchanged, to every input.
+static bool interp_add_bwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  for (int j = 0; j < n->nin; j++) {
+    memcpy(in->scratch, in->grad[i], elems(in, i) * sizeof(double));
+    accumulate(in, n->in[j]);
+  }
+  return false;
+}
+
+static void interp_concat_fwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  int cs[16];
+  const double *xs[16];
+  for (int j = 0; j < n->nin; j++)
+    xs[j] = in->act[n->in[j]];
+  ref_concat_fwd(in->batch, n->shape.h * n->shape.w, n->nin, channel_counts(in, n, cs), xs, in->act[i]);
+}
+
+static bool interp_concat_bwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  int cs[16];
+  double *dxs[16];
+  channel_counts(in, n, cs);
+  double *next = in->scratch;
+  for (int j = 0; j < n->nin; j++) // the pieces one after another in scratch: together they are dy's size
+    dxs[j] = next, next += elems(in, n->in[j]);
+  ref_concat_bwd(in->batch, n->shape.h * n->shape.w, n->nin, cs, in->grad[i], dxs);
+  for (int j = 0; j < n->nin; j++) {
+    size_t piece = elems(in, n->in[j]);
+    for (size_t k = 0; k < piece; k++)
+      in->grad[n->in[j]][k] += dxs[j][k];
+  }
+  return false;
+}
+
+static void interp_dropout_fwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  // Each (step, image, channel) draws once; without dropout every channel is kept, unscaled.
+  bool drop = in->training && in->dropout;
+  in->rate[i] = drop ? n->rate : 0;
+  rng_dropout_mask(in->seed, (uint32_t)i, in->step, (size_t)in->batch * n->shape.c, in->rate[i], in->keep[i]);
+  ref_spatial_dropout(in->batch, n->shape.c, n->shape.h * n->shape.w, in->rate[i], in->keep[i], in->act[n->in[0]],
+                      in->act[i]);
+}
+
+static bool interp_dropout_bwd(Interp *in, int i) {
+  const Node *n = &in->g->nodes[i];
+  ref_spatial_dropout(in->batch, n->shape.c, n->shape.h * n->shape.w, in->rate[i], in->keep[i], in->grad[i],
+                      in->scratch);
+  return true;
+}
+
+static void interp_identity_fwd(Interp *in, int i) {
+  memcpy(in->act[i], in->act[in->g->nodes[i].in[0]], elems(in, i) * sizeof(double));
+}
+
+#define interp_identity_bwd interp_add_bwd // dy to its input, as add does to each
+#define INTERP_OP(id, name, lo, hi, shape, family) [OP_##id] = {interp_##family##_fwd, interp_##family##_bwd},
+#define INTERP_ACT(id, ...) [OP_##id] = {interp_act_fwd, interp_act_bwd},
+static const struct {
+  void (*fwd)(Interp *in, int i);
+  bool (*bwd)(Interp *in, int i);
+} interp_rules[OP_COUNT] = {CAEC_OPS(INTERP_OP, INTERP_ACT)};
+
+const double *interp_forward(Interp *in, const double *x, bool training, bool dropout, uint64_t seed) {
+  const Graph *g = in->g;
+  in->training = training, in->dropout = dropout, in->seed = seed;
+  for (int i = 0; i < g->nnodes; i++) {
+    OpKind op = g->nodes[i].op;
+    if (op == OP_INPUT)
+      memcpy(in->act[i], x, elems(in, i) * sizeof(double));
+    else
+      interp_rules[op].fwd(in, i);
   }
   return in->act[g->output];
 }
@@ -211,13 +318,6 @@ double interp_loss(Interp *in, const double *target, CaecLoss loss, double l2) {
   return value;
 }
 
-// Adds the scratch gradient into node `to`'s gradient.
-static void accumulate(Interp *in, int to) {
-  size_t count = elems(in, to);
-  for (size_t j = 0; j < count; j++)
-    in->grad[to][j] += in->scratch[j];
-}
-
 // Back-propagates from the output gradient that interp_loss left; the
 // parameter gradients are assigned (each parameter has one use) plus L2.
 void interp_backward(Interp *in, double l2) {
@@ -225,68 +325,9 @@ void interp_backward(Interp *in, double l2) {
   for (int i = 0; i < g->output; i++)
     memset(in->grad[i], 0, elems(in, i) * sizeof(double));
   for (int i = g->output; i > 0; i--) {
-    const Node *n = &g->nodes[i];
-    const double *dy = in->grad[i], *a = n->nin ? in->act[n->in[0]] : NULL;
-    size_t count = elems(in, i);
-    int hw = n->shape.h * n->shape.w;
-    RefConv p;
-    bool one_input = true; // the op's input gradient is in scratch, to be added to its input's
-    // What an activation's adjoint reads (ops.h): its input or its output.
-    const double *saved_act = n->op != OP_INPUT && op_info(n->op)->grad_from_x ? a : in->act[i];
-    switch (n->op) {
-    case OP_INPUT:
-    case OP_COUNT:
-      one_input = false;
-      break;
-    case OP_CONV:
-    case OP_CONVT:
-      p = conv_shape(in, n);
-      (n->op == OP_CONV ? ref_conv_bwd : ref_convt_bwd)(&p, a, node_param(in, n, P_WEIGHT, false), dy, in->scratch,
-                                                         node_param(in, n, P_WEIGHT, true),
-                                                         node_param(in, n, P_BIAS, true));
-      break;
-    case OP_BN:
-    case OP_GN:
-      if (n->op == OP_BN)
-        ref_bn_bwd(in->batch, n->shape.c, hw, a, node_param(in, n, P_WEIGHT, false), in->mean[i], in->invstd[i], dy,
-                   in->scratch, node_param(in, n, P_WEIGHT, true), node_param(in, n, P_BIAS, true));
-      else
-        ref_gn_bwd(in->batch, n->shape.c, hw, n->groups, a, node_param(in, n, P_WEIGHT, false), in->mean[i],
-                   in->invstd[i], dy, in->scratch, node_param(in, n, P_WEIGHT, true), node_param(in, n, P_BIAS, true));
-      break;
-#define ACT_BWD(id, name, flops, saved, alpha) \
-  case OP_##id: ref_##name##_bwd(count, alpha##_ARG(n) saved_act, dy, in->scratch); break;
-    CAEC_OPS(CAEC_OP_SKIP, ACT_BWD)
-    case OP_SPATIAL_DROPOUT:
-      ref_spatial_dropout(in->batch, n->shape.c, hw, in->rate[i], in->keep[i], dy, in->scratch);
-      break;
-    case OP_ADD:
-    case OP_IDENTITY:
-      one_input = false;
-      for (int j = 0; j < n->nin; j++) {
-        memcpy(in->scratch, dy, count * sizeof(double));
-        accumulate(in, n->in[j]);
-      }
-      break;
-    case OP_CONCAT: {
-      one_input = false;
-      int cs[16];
-      double *dxs[16];
-      channel_counts(in, n, cs);
-      double *next = in->scratch;
-      for (int j = 0; j < n->nin; j++) // the pieces one after another in scratch: together they are dy's size
-        dxs[j] = next, next += elems(in, n->in[j]);
-      ref_concat_bwd(in->batch, hw, n->nin, cs, dy, dxs);
-      for (int j = 0; j < n->nin; j++) {
-        size_t piece = elems(in, n->in[j]);
-        for (size_t k = 0; k < piece; k++)
-          in->grad[n->in[j]][k] += dxs[j][k];
-      }
-      break;
-    }
-    }
-    if (one_input)
-      accumulate(in, n->in[0]);
+    OpKind op = g->nodes[i].op;
+    if (op != OP_INPUT && interp_rules[op].bwd(in, i))
+      accumulate(in, g->nodes[i].in[0]);
   }
   for (int p = 0; p < g->nparams; p++)
     if (g->params[p].l2)

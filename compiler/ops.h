@@ -5,9 +5,10 @@
 // own: its arguments (shapes.c's ARGS_ID), its shape, parameters and FLOPs (the
 // rule shape_SHAPE of shapes.c, which a family of ops shares), and the rules
 // of its FAMILY, which each stage reaches through a table indexed by OpKind:
-// its lowering and adjoint (autodiff.c's lower_FAMILY and adjoint_FAMILY).
-// Its fusions (fusion.c), reference kernels (interp.c) and emitters
-// (emit_c_*.c) test the op where they differ.
+// its lowering and adjoint (autodiff.c's lower_FAMILY and adjoint_FAMILY) and
+// its reference kernels (interp.c's interp_FAMILY_fwd and interp_FAMILY_bwd).
+// Its fusions (fusion.c) and emitters (emit_c_*.c) test the op where they
+// differ.
 //
 // ACT(ID, name, FLOPs per element, SAVED, ALPHA or NO_ALPHA): an elementwise
 // activation y = f(x), or with ALPHA y = f(x; alpha) with alpha required and in
