@@ -7,8 +7,9 @@
 // of its FAMILY, which each stage reaches through a table indexed by OpKind:
 // its lowering and adjoint (autodiff.c's lower_FAMILY and adjoint_FAMILY) and
 // its reference kernels (interp.c's interp_FAMILY_fwd and interp_FAMILY_bwd).
-// Its fusions (fusion.c) and emitters (emit_c_*.c) test the op where they
-// differ.
+// The emitters (emit_c_*.c, emit_cuda.c) follow the kernel kinds those rules
+// make; fusion.c and graph.c's printers test the op where it has a fusion or
+// attributes. README's "Adding an op" lists the files a new op touches.
 //
 // ACT(ID, name, FLOPs per element, SAVED, ALPHA or NO_ALPHA): an elementwise
 // activation y = f(x), or with ALPHA y = f(x; alpha) with alpha required and in
