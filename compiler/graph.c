@@ -104,6 +104,25 @@ static void print_train(FILE *out, const TrainConfig *t) {
   }
 }
 
+// A node's arguments, in the order of its row's ARGS (shapes.c), the padding resolved.
+static void print_args(FILE *out, const Node *n) {
+  if (n->op == OP_INPUT)
+    return;
+  const OpInfo *info = op_info(n->op);
+  for (const OpArg *arg = info->args; arg < info->args + 6 && arg->key; arg++) {
+    const char *field = (const char *)n + arg->offset;
+    switch (arg->type) {
+    case A_INT: fprintf(out, " %s=%d", arg->key, *(const int *)field); break;
+    case A_FLOAT: fprintf(out, " %s=%g", arg->key, *(const double *)field); break;
+    case A_BOOL:
+      if (*(const bool *)field)
+        fprintf(out, " %s", arg->key);
+      break;
+    case A_PAD: fprintf(out, " %s=(%d,%d,%d,%d)", arg->key, n->pad[0], n->pad[1], n->pad[2], n->pad[3]); break;
+    }
+  }
+}
+
 void print_ir(FILE *out, Arena *a, const Graph *g) {
   fprintf(out, "model %s\n", g->model_name);
   for (int i = 0; i < g->nnodes; i++) {
@@ -112,20 +131,7 @@ void print_ir(FILE *out, Arena *a, const Graph *g) {
     for (int j = 0; j < n->nin; j++)
       fprintf(out, "%s%%%d", j ? ", " : "", n->in[j]);
     fputc(')', out);
-    switch (n->op) {
-    case OP_CONV:
-    case OP_CONVT:
-      fprintf(out, " out=%d k=%d stride=%d pad=(%d,%d,%d,%d)%s%s", n->out_ch, n->k, n->stride, n->pad[0], n->pad[1],
-              n->pad[2], n->pad[3], n->bias ? " bias" : "", n->l2 ? " l2" : "");
-      break;
-    case OP_BN: fprintf(out, " eps=%g momentum=%g", n->eps, n->momentum); break;
-    case OP_GN: fprintf(out, " groups=%d eps=%g", n->groups, n->eps); break;
-    case OP_SPATIAL_DROPOUT: fprintf(out, " rate=%g", n->rate); break;
-    default:
-      if (has_alpha(n))
-        fprintf(out, " alpha=%g", n->alpha);
-      break;
-    }
+    print_args(out, n);
     fprintf(out, " : %s  # %s, %lld FLOP/img, %lld B/img\n", shape_str(a, g, n->shape), loc_str(a, n->loc),
             (long long)n->flops, (long long)n->bytes);
     for (int j = 0; j < n->nparams; j++) {

@@ -8,8 +8,10 @@
 // its lowering and adjoint (autodiff.c's lower_FAMILY and adjoint_FAMILY) and
 // its reference kernels (interp.c's interp_FAMILY_fwd and interp_FAMILY_bwd).
 // The emitters (emit_c_*.c, emit_cuda.c) follow the kernel kinds those rules
-// make; fusion.c and graph.c's printers test the op where it has a fusion or
-// attributes. README's "Adding an op" lists the files a new op touches.
+// make, and `caec ir` prints the arguments its ARGS_ID lists; fusion.c and
+// graph.c's one-line summary test the op where it has a fusion or an
+// attribute worth a glance. README's "Adding an op" lists the files a new op
+// touches.
 //
 // ACT(ID, name, FLOPs per element, SAVED, ALPHA or NO_ALPHA): an elementwise
 // activation y = f(x), or with ALPHA y = f(x; alpha) with alpha required and in
