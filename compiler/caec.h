@@ -336,7 +336,6 @@ void interp_init(Interp *in, uint64_t seed); // Keras's initialisers
 double *interp_param(Interp *in, int p);     // values of g->params[p]
 double *interp_param_grad(Interp *in, int p);
 const double *interp_output(const Interp *in);
-int64_t interp_steps(const Interp *in);
 // training: batch statistics in bn and running statistics updated; dropout: spatial dropout on.
 const double *interp_forward(Interp *in, const double *x, bool training, bool dropout, uint64_t seed);
 double interp_loss(Interp *in, const double *target, CaecLoss loss, double l2); // sets the output gradient

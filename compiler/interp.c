@@ -97,7 +97,6 @@ void interp_free(Interp *in) {
 double *interp_param(Interp *in, int p) { return in->param[p]; }
 double *interp_param_grad(Interp *in, int p) { return in->pgrad[p]; }
 const double *interp_output(const Interp *in) { return in->act[in->g->output]; }
-int64_t interp_steps(const Interp *in) { return in->step; }
 
 // Keras's defaults: Glorot-uniform kernels, zero biases, batch-norm gamma 1,
 // beta 0, moving mean 0, moving variance 1. Each parameter draws from its own
