@@ -99,25 +99,19 @@ static View one(int buf) {
   return v;
 }
 
-// Follows identities to the node that computes the tensor.
-static int resolve(const Graph *g, int i) {
-  while (g->nodes[i].op == OP_IDENTITY)
-    i = g->nodes[i].in[0];
-  return i;
-}
 
 // The tensor a node's output is: an absorbed relu's output is its absorber's.
 static int out_node(const Builder *b, int i) { return b->s->fused[i].out; }
 
 // The pieces of input k of node i: one tensor, or the two of a concatenation kept as a view.
 static int pieces(const Builder *b, int i, int k, int piece[2]) {
-  int t = resolve(b->g, b->g->nodes[i].in[k]);
+  int t = graph_resolve(b->g, b->g->nodes[i].in[k]);
   if (!b->s->fused[t].view) {
     piece[0] = t;
     return 1;
   }
-  piece[0] = resolve(b->g, b->g->nodes[t].in[0]);
-  piece[1] = resolve(b->g, b->g->nodes[t].in[1]);
+  piece[0] = graph_resolve(b->g, b->g->nodes[t].in[0]);
+  piece[1] = graph_resolve(b->g, b->g->nodes[t].in[1]);
   return 2;
 }
 
@@ -133,7 +127,7 @@ static int param_of(const Builder *b, int node, ParamRole role, int arena) {
 static bool is_kernel(const Builder *b, int i) {
   const Node *n = &b->g->nodes[i];
   const Fused *f = &b->s->fused[i];
-  return n->op != OP_INPUT && n->op != OP_IDENTITY && f->absorbed_by < 0 && !(n->op == OP_CONCAT && f->view);
+  return n->op != OP_INPUT && !op_fuses(n->op, F_ALIAS) && f->absorbed_by < 0 && !f->view;
 }
 
 static void count_contributions(Builder *b) {
@@ -160,15 +154,17 @@ static void count_contributions(Builder *b) {
 static const char *covers(Builder *b, int i) {
   const Node *n = &b->g->nodes[i];
   int o = out_node(b, i);
-  if (o != i && n->op != OP_CONV && n->op != OP_CONVT)
-    return arena_printf(b->arena, "%s (%s) + %s (%s)", n->name, op_name(n->op), b->g->nodes[o].name, "relu");
-  if (n->op == OP_CONV || n->op == OP_CONVT) {
+  if (o != i && !op_fuses(n->op, F_EPILOGUE))
+    return arena_printf(b->arena, "%s (%s) + %s (%s)", n->name, op_name(n->op), b->g->nodes[o].name,
+                        op_name(b->g->nodes[o].op));
+  if (op_fuses(n->op, F_EPILOGUE)) {
     const char *what = arena_printf(b->arena, "%s (%s)%s", n->name, op_name(n->op), n->bias ? " + bias" : "");
     int add = b->s->fused[i].res_add;
     if (add >= 0)
       what = arena_printf(b->arena, "%s + %s (add)", what, b->g->nodes[add].name);
     if (add >= 0 && b->s->fused[add].out != add)
-      what = arena_printf(b->arena, "%s + %s (relu)", what, b->g->nodes[b->s->fused[add].out].name);
+      what = arena_printf(b->arena, "%s + %s (%s)", what, b->g->nodes[b->s->fused[add].out].name,
+                          op_name(b->g->nodes[b->s->fused[add].out].op));
     return what;
   }
   return arena_printf(b->arena, "%s (%s)", n->name, op_name(n->op));
@@ -230,7 +226,7 @@ static int stats_buf(Builder *b, const char *prefix, int i, int count) {
 static void norm_for_consumers(Builder *b, int i) {
   const Graph *g = b->g;
   const Node *n = &g->nodes[i];
-  int x = resolve(g, n->in[0]);
+  int x = graph_resolve(g, n->in[0]);
   KernKind kind = !b->training ? K_BN_COEFFS : b->sums[x] >= 0 ? K_BN_SUMS : K_BN_STATS;
   Kern *k = kern(b, kind, i, arena_printf(b->arena, "%s statistics, applied by its consumers", covers(b, i)));
   b->fwd[i] = b->s->nkerns - 1;
@@ -289,7 +285,7 @@ static void lower_concat(Builder *b, int i) {
   const Graph *g = b->g;
   const Node *n = &g->nodes[i];
   if (b->s->fused[i].view) {
-    b->act[i] = concat_view(b, resolve(g, n->in[0]), resolve(g, n->in[1]));
+    b->act[i] = concat_view(b, graph_resolve(g, n->in[0]), graph_resolve(g, n->in[1]));
     return;
   }
   int y = output_buf(b, i), offset = 0;
@@ -316,7 +312,7 @@ static void lower_act(Builder *b, int i) {
 static void lower_add(Builder *b, int i) {
   const Graph *g = b->g;
   const Node *n = &g->nodes[i];
-  if (b->s->fused[resolve(g, n->in[0])].res_add == i || b->s->fused[resolve(g, n->in[1])].res_add == i)
+  if (b->s->fused[graph_resolve(g, n->in[0])].res_add == i || b->s->fused[graph_resolve(g, n->in[1])].res_add == i)
     return; // computed by the epilogue of its later input's convolution
   Kern *k = node_kern(b, i, K_ADD);
   k->out = one(output_buf(b, i));
@@ -352,8 +348,8 @@ static void lower_conv(Builder *b, int i) {
   int add = b->s->fused[i].res_add;
   k->relu = add >= 0 && b->s->fused[add].out != add;
   if (add >= 0) { // the residual: the add's other input
-    int p = resolve(g, g->nodes[add].in[0]);
-    k->in2 = b->act[p == i ? resolve(g, g->nodes[add].in[1]) : p];
+    int p = graph_resolve(g, g->nodes[add].in[0]);
+    k->in2 = b->act[p == i ? graph_resolve(g, g->nodes[add].in[1]) : p];
   }
   int t = out_node(b, i);
   if (b->training && b->s->fused[t].sums) {
@@ -416,7 +412,7 @@ static void adjoint_conv(Builder *b, int i, View dy) {
   k->p[KP_W] = param_of(b, i, P_WEIGHT, AR_GRADS);
   k->p[KP_BIAS] = param_of(b, i, P_BIAS, AR_GRADS);
   k->grid_bias = !convt;
-  if (!b->needs[resolve(b->g, n->in[0])])
+  if (!b->needs[graph_resolve(b->g, n->in[0])])
     return; // the first layer: nothing needs the gradient of the model's input
   int w = packed(b, i, !convt);
   k = kern(b, convt ? K_GATHER : K_SCATTER, i, arena_printf(b->arena, "%s (%s) data gradient", n->name, op_name(n->op)));
@@ -447,13 +443,13 @@ static void adjoint_add(Builder *b, int i, View dy) {
   if (o != i) { // the fused relu: its mask first, then the same gradient for both inputs
     gbuf = tensor_buf(b, "g_", i, AR_SCRATCH);
     k = kern(b, K_ACT_BWD, i, what);
-    k->act = OP_RELU;
+    k->act = g->nodes[o].op;
     k->in = b->act[o];
     k->in2 = dy;
     k->out = one(gbuf);
   }
   for (int j = 0; j < n->nin; j++) {
-    int t = resolve(g, n->in[j]);
+    int t = graph_resolve(g, n->in[j]);
     if (!b->needs[t])
       continue;
     if (b->total[t] == 1 && b->grad[t].a < 0) { // the only contribution: share the buffer
@@ -473,7 +469,7 @@ static void adjoint_concat(Builder *b, int i, View dy) {
   const char *what = backward_what(b, i);
   int offset = 0;
   for (int j = 0; j < n->nin; j++) {
-    int t = resolve(g, n->in[j]);
+    int t = graph_resolve(g, n->in[j]);
     if (b->needs[t]) {
       Kern *k = kern(b, K_SPLIT, i, what);
       k->in = dy;
@@ -504,7 +500,7 @@ static void adjoint_act(Builder *b, int i, View dy) {
 // Each op's lowering and adjoint, named by its family in ops.h. An identity is
 // an alias of its input (resolve), never a kernel: it has no adjoint.
 #define adjoint_identity NULL
-#define LOWERING_OP(id, name, lo, hi, shape, family) [OP_##id] = {lower_##family, adjoint_##family},
+#define LOWERING_OP(id, name, lo, hi, shape, family, fuse) [OP_##id] = {lower_##family, adjoint_##family},
 #define LOWERING_ACT(id, ...) [OP_##id] = {lower_act, adjoint_act},
 static const struct {
   void (*lower)(Builder *b, int i);
@@ -516,8 +512,8 @@ static void backward_node(Builder *b, int i) {
   const Node *n = &g->nodes[i];
   int o = b->s->fused[i].res_add >= 0 ? i : out_node(b, i); // a residual conv's own output gradient: the add's
   View dy = b->grad[o];
-  if (!is_kernel(b, i) || dy.a < 0 || (!n->nparams && !b->needs[resolve(g, n->in[0])] &&
-                                       (n->nin < 2 || !b->needs[resolve(g, n->in[1])])))
+  if (!is_kernel(b, i) || dy.a < 0 || (!n->nparams && !b->needs[graph_resolve(g, n->in[0])] &&
+                                       (n->nin < 2 || !b->needs[graph_resolve(g, n->in[1])])))
     return;
   lowering[n->op].adjoint(b, i, dy);
 }
@@ -533,7 +529,7 @@ static void loss(Builder *b) {
   k->in2 = one(b->s->param_buf[AR_IO]);
   k->sigmoid = b->s->sigmoid_loss;
   if (k->sigmoid) {
-    int z = resolve(g, g->nodes[out].in[0]);
+    int z = graph_resolve(g, g->nodes[out].in[0]);
     k->in = b->act[z];
     k->p[KP_Y_OUT] = b->act[out].a;
     k->out.a = gradient_of(b, z, &k->acc_a);

@@ -308,6 +308,7 @@ typedef struct OpInfo {
   int min_in, max_in; // tensor inputs
   OpArg args[6];      // ends at key == NULL
   bool (*shape)(Ctx *c, Graph *g, Node *n, Shape in); // shape_node's rule for it (in: its first input's shape)
+  unsigned fuse;                                       // ops.h's FUSE column: F_* flags
   // An activation (ops.h's ACT rows): its FLOPs per element, whether its
   // adjoint reads the input x (else the output y), whether it takes alpha.
   bool act, grad_from_x, alpha;
@@ -318,6 +319,8 @@ const OpInfo *op_lookup(const char *name); // NULL if not an op
 const OpInfo *op_table(int *n);
 const char *op_name(OpKind op);
 const OpInfo *op_info(OpKind op); // not OP_INPUT
+bool op_fuses(OpKind op, unsigned flags); // has any of ops.h's F_* flags (never OP_INPUT)
+int graph_resolve(const Graph *g, int i);   // the node an F_ALIAS chain from i stands for
 // Infers n's shape, creates its parameters and counts its FLOPs; false after
 // reporting an error at n->loc.
 bool shape_node(Ctx *c, Graph *g, Node *n);

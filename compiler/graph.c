@@ -1,5 +1,6 @@
-// graph.c: the layer graph's printers: the layer table of `caec check`, the
-// typed SSA text of `caec ir`, and Graphviz DOT for `caec graph`.
+// graph.c: the layer graph's queries (totals, aliases looked through) and its
+// printers: the layer table of `caec check`, the typed SSA text of `caec ir`,
+// and Graphviz DOT for `caec graph`.
 #include "caec.h"
 
 #include <math.h>
@@ -20,6 +21,12 @@ Totals graph_totals(const Graph *g) {
     t.act_bytes += 4 * (int64_t)n->shape.c * n->shape.h * n->shape.w;
   }
   return t;
+}
+
+int graph_resolve(const Graph *g, int i) {
+  while (op_fuses(g->nodes[i].op, F_ALIAS))
+    i = g->nodes[i].in[0];
+  return i;
 }
 
 static int64_t node_params(const Graph *g, const Node *n) {

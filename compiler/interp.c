@@ -194,7 +194,7 @@ static void interp_act_fwd(Interp *in, int i) {
   double *y = in->act[i];
   size_t count = elems(in, i);
   switch (n->op) {
-#define ACT_FWD(id, name, flops, saved, alpha) \
+#define ACT_FWD(id, name, flops, saved, alpha, fuse) \
   case OP_##id: ref_##name##_fwd(count, alpha##_ARG(n) a, y); break;
     CAEC_OPS(CAEC_OP_SKIP, ACT_FWD)
   default: break;
@@ -206,7 +206,7 @@ static bool interp_act_bwd(Interp *in, int i) {
   const double *saved_act = op_info(n->op)->grad_from_x ? in->act[n->in[0]] : in->act[i], *dy = in->grad[i];
   size_t count = elems(in, i);
   switch (n->op) {
-#define ACT_BWD(id, name, flops, saved, alpha) \
+#define ACT_BWD(id, name, flops, saved, alpha, fuse) \
   case OP_##id: ref_##name##_bwd(count, alpha##_ARG(n) saved_act, dy, in->scratch); break;
     CAEC_OPS(CAEC_OP_SKIP, ACT_BWD)
   default: break;
@@ -284,7 +284,7 @@ static void interp_identity_fwd(Interp *in, int i) {
 }
 
 #define interp_identity_bwd interp_add_bwd // dy to its input, as add does to each
-#define INTERP_OP(id, name, lo, hi, shape, family) [OP_##id] = {interp_##family##_fwd, interp_##family##_bwd},
+#define INTERP_OP(id, name, lo, hi, shape, family, fuse) [OP_##id] = {interp_##family##_fwd, interp_##family##_bwd},
 #define INTERP_ACT(id, ...) [OP_##id] = {interp_act_fwd, interp_act_bwd},
 static const struct {
   void (*fwd)(Interp *in, int i);

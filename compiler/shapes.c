@@ -32,9 +32,10 @@
 typedef bool ShapeRule(Ctx *c, Graph *g, Node *n, Shape in);
 static ShapeRule shape_conv, shape_norm, shape_join, shape_dropout, shape_same, shape_act;
 
-#define OP_ROW(id, name, lo, hi, rule, family) {#name, OP_##id, lo, hi, ARGS_##id, shape_##rule, false, false, false, 0, NULL},
-#define ACT_ROW(id, name, flops, saved, alpha) \
-  {#name, OP_##id, 1, 1, ACT_ARGS_##alpha, shape_act, true, SAVED_##saved, HAS_##alpha, flops, #name "_bwd"},
+#define OP_ROW(id, name, lo, hi, rule, family, fuse) \
+  {#name, OP_##id, lo, hi, ARGS_##id, shape_##rule, fuse, false, false, false, 0, NULL},
+#define ACT_ROW(id, name, flops, saved, alpha, fuse) \
+  {#name, OP_##id, 1, 1, ACT_ARGS_##alpha, shape_act, fuse, true, SAVED_##saved, HAS_##alpha, flops, #name "_bwd"},
 static const OpInfo ops[] = {CAEC_OPS(OP_ROW, ACT_ROW)};
 
 const OpInfo *op_table(int *n) {
@@ -51,6 +52,8 @@ const OpInfo *op_lookup(const char *name) {
 
 _Static_assert(sizeof ops / sizeof *ops == OP_COUNT - 1, "one row per OpKind but OP_INPUT");
 const OpInfo *op_info(OpKind op) { return &ops[op - 1]; } // the rows are in OpKind's order
+
+bool op_fuses(OpKind op, unsigned flags) { return op != OP_INPUT && (op_info(op)->fuse & flags); }
 
 const char *op_name(OpKind op) { return op == OP_INPUT ? "input" : op_info(op)->name; }
 
