@@ -424,94 +424,92 @@ static void row_stats(const Row *r, KOut out, int oc, int oh, int n, int ob, int
 // Whether an output of oc channels from an input of inc channels uses reduce tiles (and their packing).
 static bool reduces(int oc, int inc) { return oc == 1 && inc > 1; }
 
-void kc_gather(const KConv *g, KIn image, const float *wp, const float *bias, KOut grid) {
+// Output row i of a convolution: input rows i*stride + a - pad_top through the row taps a, and per tile of
+// RT output columns j, input columns j*stride + c - pad_left through the column taps c.
+static void gather_row(Row *r, Cache *cache, const KConv *g, int i, bool reduce) {
+  const int st = g->stride;
+  for (int a = 0; a < g->k; a++) {
+    int ir = i * st + a - g->pad_top;
+    if (ir >= 0 && ir < g->ih)
+      r->ra[r->nra] = a, r->rr[r->nra++] = ir;
+  }
+  cache_rows(r, cache);
+  for (int c = 0; c < g->k; c++)
+    r->wc[c] = c, r->off[c] = c;
+  r->nt = g->k;
+  const int tiles = (g->gw + RT - 1) / RT;
+  for (int ti = 0; ti < tiles; ti++) {
+    int j0 = tile_start(g->gw, tiles, ti), m = tile_start(g->gw, tiles, ti + 1) - j0, col0 = j0 * st - g->pad_left;
+    bool inside = col0 >= 0 && col0 + (m - 1) * st + g->k - 1 < g->iw;
+    tile_any(r, col0, j0, m, inside, st, reduce);
+  }
+}
+
+// Output row r0 of a transposed convolution: the grid rows i with i*stride + a - pad_top = r0 (consecutive
+// rows, as the cache wants), and per column phase, the tiles of the columns that share their taps.
+static void scatter_row(Row *r, Cache *cache, const KConv *g, int r0, bool reduce) {
+  const int st = g->stride;
+  for (int a = mod(r0 + g->pad_top, st); a < g->k; a += st) {
+    int num = r0 + g->pad_top - a;
+    if (num >= 0 && num / st < g->gh)
+      r->ra[r->nra] = a, r->rr[r->nra++] = num / st;
+  }
+  cache_rows(r, cache);
+  // Image columns s of phase ph = (s + pad_left) % stride, taken as s = sf + m*stride, read grid columns
+  // jb + m - t through the taps c = ph + t*stride.
+  for (int ph = 0; ph < st; ph++) {
+    int sf = mod(ph - g->pad_left, st);
+    if (sf >= g->iw)
+      continue;
+    int cols = (g->iw - sf + st - 1) / st, jb = (sf + g->pad_left - ph) / st;
+    r->nt = 0;
+    for (int c = ph; c < g->k; c += st)
+      r->wc[r->nt] = c, r->off[r->nt] = -r->nt, r->nt++;
+    const int tiles = (cols + RT - 1) / RT;
+    for (int ti = 0; ti < tiles; ti++) {
+      int m0 = tile_start(cols, tiles, ti), m = tile_start(cols, tiles, ti + 1) - m0, col0 = jb + m0;
+      bool inside = col0 - (r->nt - 1) >= 0 && col0 + m - 1 < g->gw;
+      tile_any(r, col0, sf + m0 * st, m, inside, 1, reduce);
+    }
+  }
+}
+
+// Both directions of g, row by output row: gather reads the image and writes the grid, scatter the reverse.
+static void conv_rows(const KConv *g, bool scatter, KIn in, const float *wp, const float *bias, KOut out) {
   check_k(g);
-  check_out(grid);
-  const bool reduce = reduces(g->gc, g->ic);
-  const size_t wob = (size_t)g->ic * (size_t)g->k * (size_t)g->k * KB; // packed floats per grid block
-  const int st = g->stride, nob = kb_blocks(g->gc);
-  BlockPro *pro = block_pros(image, g->ic);
+  check_out(out);
+  const int ic = scatter ? g->gc : g->ic, ih = scatter ? g->gh : g->ih, iw = scatter ? g->gw : g->iw;
+  const int oc = scatter ? g->ic : g->gc, oh = scatter ? g->ih : g->gh, ow = scatter ? g->iw : g->gw;
+  const bool reduce = reduces(oc, ic);
+  const size_t wob = (size_t)ic * (size_t)g->k * (size_t)g->k * KB; // packed floats per output block
+  const int nob = kb_blocks(oc);
+  BlockPro *pro = block_pros(in, ic);
 #pragma omp parallel
   {
-    Cache cache = cache_new(pro, g->k, kb_blocks(g->ic), g->iw);
+    Cache cache = cache_new(pro, g->k, kb_blocks(ic), iw);
 #pragma omp for collapse(3) schedule(static)
     for (int n = 0; n < g->n; n++)
       for (int ob = 0; ob < nob; ob++)
-        for (int i = 0; i < g->gh; i++) {
-          Row r = {.in = image, .pro = pro, .ic = g->ic, .ih = g->ih, .iw = g->iw, .n = n, .k = g->k, .ostep = 1};
+        for (int row = 0; row < oh; row++) {
+          Row r = {.in = in, .pro = pro, .ic = ic, .ih = ih, .iw = iw, .n = n, .k = g->k,
+                   .ostep = scatter ? g->stride : 1};
           double stat[2 * KB];
           r.w = wp + (reduce ? 0 : (size_t)ob * wob);
-          row_output(&r, grid, g->gc, g->gh, g->gw, n, ob, i, bias, reduce, stat);
-          for (int a = 0; a < g->k; a++) {
-            int ir = i * st + a - g->pad_top;
-            if (ir >= 0 && ir < g->ih)
-              r.ra[r.nra] = a, r.rr[r.nra++] = ir;
-          }
-          cache_rows(&r, &cache);
-          for (int c = 0; c < g->k; c++)
-            r.wc[c] = c, r.off[c] = c;
-          r.nt = g->k;
-          const int tiles = (g->gw + RT - 1) / RT;
-          for (int ti = 0; ti < tiles; ti++) {
-            int j0 = tile_start(g->gw, tiles, ti), m = tile_start(g->gw, tiles, ti + 1) - j0,
-                col0 = j0 * st - g->pad_left;
-            bool inside = col0 >= 0 && col0 + (m - 1) * st + g->k - 1 < g->iw;
-            tile_any(&r, col0, j0, m, inside, st, reduce);
-          }
-          row_stats(&r, grid, g->gc, g->gh, n, ob, i);
+          row_output(&r, out, oc, oh, ow, n, ob, row, bias, reduce, stat);
+          (scatter ? scatter_row : gather_row)(&r, &cache, g, row, reduce);
+          row_stats(&r, out, oc, oh, n, ob, row);
         }
     free(cache.buf);
   }
   free(pro);
 }
 
+void kc_gather(const KConv *g, KIn image, const float *wp, const float *bias, KOut grid) {
+  conv_rows(g, false, image, wp, bias, grid);
+}
+
 void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KOut image) {
-  check_k(g);
-  check_out(image);
-  const bool reduce = reduces(g->ic, g->gc);
-  const size_t wob = (size_t)g->gc * (size_t)g->k * (size_t)g->k * KB; // packed floats per image block
-  const int st = g->stride, nob = kb_blocks(g->ic);
-  BlockPro *pro = block_pros(grid, g->gc);
-#pragma omp parallel
-  {
-    Cache cache = cache_new(pro, g->k, kb_blocks(g->gc), g->gw);
-#pragma omp for collapse(3) schedule(static)
-    for (int n = 0; n < g->n; n++)
-      for (int ob = 0; ob < nob; ob++)
-        for (int r0 = 0; r0 < g->ih; r0++) {
-          Row r = {.in = grid, .pro = pro, .ic = g->gc, .ih = g->gh, .iw = g->gw, .n = n, .k = g->k, .ostep = st};
-          double stat[2 * KB];
-          r.w = wp + (reduce ? 0 : (size_t)ob * wob);
-          row_output(&r, image, g->ic, g->ih, g->iw, n, ob, r0, bias, reduce, stat);
-          // Row taps: grid rows i with i*stride + a - pad_top = r0 (consecutive rows, as the cache wants).
-          for (int a = mod(r0 + g->pad_top, st); a < g->k; a += st) {
-            int num = r0 + g->pad_top - a;
-            if (num >= 0 && num / st < g->gh)
-              r.ra[r.nra] = a, r.rr[r.nra++] = num / st;
-          }
-          cache_rows(&r, &cache);
-          // Image columns s of phase ph = (s + pad_left) % stride, taken as s = sf + m*stride, read grid columns
-          // jb + m - t through the taps c = ph + t*stride.
-          for (int ph = 0; ph < st; ph++) {
-            int sf = mod(ph - g->pad_left, st);
-            if (sf >= g->iw)
-              continue;
-            int cols = (g->iw - sf + st - 1) / st, jb = (sf + g->pad_left - ph) / st;
-            r.nt = 0;
-            for (int c = ph; c < g->k; c += st)
-              r.wc[r.nt] = c, r.off[r.nt] = -r.nt, r.nt++;
-            const int tiles = (cols + RT - 1) / RT;
-            for (int ti = 0; ti < tiles; ti++) {
-              int m0 = tile_start(cols, tiles, ti), m = tile_start(cols, tiles, ti + 1) - m0, col0 = jb + m0;
-              bool inside = col0 - (r.nt - 1) >= 0 && col0 + m - 1 < g->gw;
-              tile_any(&r, col0, sf + m0 * st, m, inside, 1, reduce);
-            }
-          }
-          row_stats(&r, image, g->ic, g->ih, n, ob, r0);
-        }
-    free(cache.buf);
-  }
-  free(pro);
+  conv_rows(g, true, grid, wp, bias, image);
 }
 
 // ---- packing ----------------------------------------------------------------------------------
