@@ -85,15 +85,10 @@ static int eval_options(const CaecModel *m, int argc, char **argv, EvalOptions *
       {"--data", CAEC_OPT_TEXT, &o->data, 0, 0, NULL, NULL},
       {"--split", CAEC_OPT_SPLIT, &o->set, 0, 0, NULL, NULL},
   };
-  const CaecCommandLine c = {"eval", step_options, options, 3, {NULL}, NULL, NULL, eval_usage};
-  int rc = caec_parse_command(m, &c, argc, argv, &o->step);
-  if (rc >= 0)
-    return rc;
-  if (!o->step.weights || !o->data || !o->step.out)
-    return caec_usage_error(m->name, "%s", "eval needs --weights W, --data DATASET and --out DIR");
-  if (!o->step.seed_given)
-    o->step.seed = m->defaults.seed;
-  return -1;
+  const CaecCommandLine c = {.command = "eval", .step = step_options, .options = options, .noptions = 3,
+                             .usage = eval_usage, .required = {&o->step.weights, &o->data, &o->step.out},
+                             .needs = "--weights W, --data DATASET and --out DIR", .model_seed = true};
+  return caec_parse_command(m, &c, argc, argv, &o->step);
 }
 
 // The split's slices through the model: per image (in the cache's order) the metrics, into metrics[3][count].
@@ -238,12 +233,12 @@ static int recon_options(const CaecModel *m, int argc, char **argv, ReconOptions
   static const char *const step_options[] = {"--weights", NULL};
   *o = (ReconOptions){.step = CAEC_STEP_ARGS_INIT};
   const CaecOption options[] = {{"--residual", CAEC_OPT_TEXT, &o->residual, 0, 0, NULL, NULL}};
-  const CaecCommandLine c = {"reconstruct", step_options, options, 1, {&o->in, &o->out}, NULL, NULL, recon_usage};
+  const CaecCommandLine c = {.command = "reconstruct", .step = step_options, .options = options, .noptions = 1,
+                             .operands = {&o->in, &o->out}, .usage = recon_usage,
+                             .required = {&o->step.weights, &o->out}, .needs = "--weights W, IN.nii[.gz] and OUT.nii[.gz]"};
   int rc = caec_parse_command(m, &c, argc, argv, &o->step);
   if (rc >= 0)
     return rc;
-  if (!o->step.weights || !o->out)
-    return caec_usage_error(m->name, "%s", "reconstruct needs --weights W, IN.nii[.gz] and OUT.nii[.gz]");
   if (!nii_name(o->out) || (o->residual && !nii_name(o->residual)))
     return caec_usage_error(m->name, "'%s' is not a .nii or .nii.gz name",
                             nii_name(o->out) ? o->residual : o->out);

@@ -69,15 +69,10 @@ static int figures_options(const CaecModel *m, int argc, char **argv, FigureOpti
       {"--count", CAEC_OPT_INT, &o->count, 1, MAX_COUNT, NULL, NULL},
       {"--slices", CAEC_OPT_CALL, o, 0, 0, parse_slices, "a list of at most 64 cache indices (I,J,...)"},
   };
-  const CaecCommandLine c = {"figures", step_options, options, 4, {NULL}, NULL, NULL, figures_usage};
-  int rc = caec_parse_command(m, &c, argc, argv, &o->step);
-  if (rc >= 0)
-    return rc;
-  if (!o->step.weights || !o->data || !o->step.out)
-    return caec_usage_error(m->name, "%s", "figures needs --weights W, --data DATASET and --out DIR");
-  if (!o->step.seed_given)
-    o->step.seed = m->defaults.seed;
-  return -1;
+  const CaecCommandLine c = {.command = "figures", .step = step_options, .options = options, .noptions = 4,
+                             .usage = figures_usage, .required = {&o->step.weights, &o->data, &o->step.out},
+                             .needs = "--weights W, --data DATASET and --out DIR", .model_seed = true};
+  return caec_parse_command(m, &c, argc, argv, &o->step);
 }
 
 // The cache indices to draw into pick; returns how many, or -1 after a message.

@@ -171,13 +171,11 @@ static int parse_options(const CaecModel *m, int argc, char **argv, TrainOptions
       {"--epochs", CAEC_OPT_INT, &o->epochs, 1, 1000000, NULL, NULL},
       {"--threads", CAEC_OPT_INT, &o->threads, 1, 1024, NULL, NULL},
   };
-  const CaecCommandLine c = {"train", step_options, options, 8, {NULL}, &o->augment, &o->augment_given, usage};
-  int rc = caec_parse_command(m, &c, argc, argv, &o->step);
-  if (rc >= 0)
-    return rc;
-  if (!o->data || !o->step.out)
-    return caec_usage_error(m->name, "%s", "train needs --data DATASET and --out RUN");
-  return -1;
+  const CaecCommandLine c = {.command = "train", .step = step_options, .options = options, .noptions = 8,
+                             .augment = &o->augment, .augment_given = &o->augment_given, .usage = usage,
+                             .required = {&o->data, &o->step.out}, .needs = "--data DATASET and --out RUN",
+                             .model_seed = true};
+  return caec_parse_command(m, &c, argc, argv, &o->step);
 }
 
 // ---- checkpoints ---------------------------------------------------------------------
@@ -597,14 +595,13 @@ static int open_run(Run *R) {
       R->r.lr = (float)R->o.step.lr;
   } else {
     CaecHyper h = caec_step_hyper(&R->o.step, m->defaults);
-    uint64_t seed = R->o.step.seed_given ? R->o.step.seed : m->defaults.seed;
     R->r = (RunState){.loss = h.loss, .optimizer = h.optimizer, .augment = !R->o.no_augment,
                       .reduce_lr = !R->o.no_reduce_lr,
-                      .precise_bn = R->o.precise_bn < 0 ? PRECISE_BN : R->o.precise_bn, .seed = seed,
+                      .precise_bn = R->o.precise_bn < 0 ? PRECISE_BN : R->o.precise_bn, .seed = R->o.step.seed,
                       .l2 = h.l2, .lr = (float)h.lr, .best = INFINITY, .best_epoch = -1, .es_best = INFINITY,
                       .rl_best = INFINITY};
     set_augment(&R->r, &R->o.augment);
-    caec_init(m, &R->s, seed);
+    caec_init(m, &R->s, R->r.seed);
   }
   // The run's settings over the model's defaults.
   R->h = m->defaults;

@@ -243,7 +243,7 @@ static int parse_options(const CaecModel *m, int argc, char **argv, Options *o) 
   static const char *const step_options[] = {"--weights", "--batch", "--out", "--loss", "--l2", "--seed",
                                              "--steps", "--optimizer", "--lr", "--no-dropout", "--update", NULL};
   o->step = (CaecStepArgs)CAEC_STEP_ARGS_INIT;
-  const CaecCommandLine c = {NULL, step_options, NULL, 0, {&o->action}, NULL, NULL, usage};
+  const CaecCommandLine c = {.step = step_options, .operands = {&o->action}, .usage = usage};
   int rc = caec_parse_command(m, &c, argc, argv, &o->step);
   if (rc >= 0)
     return rc;
@@ -447,6 +447,14 @@ int caec_parse_command(const CaecModel *m, const CaecCommandLine *c, int argc, c
       return caec_usage_error(m->name, "unexpected argument '%s'", a);
     }
   }
+  for (int k = 0; k < 4 && c->required[k]; k++)
+    if (!*c->required[k]) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "%s needs %%s", c->command); // the command names are the callers' own
+      return caec_usage_error(m->name, msg, c->needs);
+    }
+  if (c->model_seed && !o->seed_given)
+    o->seed = m->defaults.seed;
   return -1;
 }
 

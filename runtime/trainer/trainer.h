@@ -159,10 +159,14 @@ typedef struct CaecCommandLine {
   AugmentParams *augment;        // NULL, or other options go to augment_set ...
   bool *augment_given;           // ... which sets this when one is taken
   void (*usage)(const CaecModel *m);
+  const char *const *required[4]; // places (o's or the table's) that must be set at the end; NULL ends ...
+  const char *needs;              // ... else "COMMAND needs NEEDS"
+  bool model_seed;                // without --seed, o->seed is the model's default (seed_given stays false)
 } CaecCommandLine;
 
 // Parses argv[1..] into the table's places and o; returns -1 to go on, 0 after printing the usage for
-// -h or --help, 2 after a usage error. Arguments are taken in order, so the first mistake is the one told.
+// -h or --help, 2 after a usage error. Arguments are taken in order, so the first mistake is the one told;
+// a missing required one is told after them all.
 int caec_parse_command(const CaecModel *m, const CaecCommandLine *c, int argc, char **argv, CaecStepArgs *o);
 // Inference on n (1..batch) images of x: the images after them are zeroed, so a
 // short last batch runs as a whole one (each image's output depends on itself

@@ -93,7 +93,8 @@ static void test_eval(const char *data, const char *run_dir, const char *out) {
   }
   CHECK(listed, "per_image.csv lists the test slices in order with their volumes and slices");
   summary(out, sum);
-  CHECK(sum[1] == 0 && sum[3] == n, "summary: corrupt %g, n %g", sum[1], sum[3]);
+  CHECK(sum[1] == 0 && sum[2] == 11 && sum[3] == n, "summary: corrupt %g, seed %g (tiny.cae's is 11), n %g", sum[1],
+        sum[2], sum[3]);
   for (int k = 0; k < 3; k++) {
     double mean = 0, var = 0;
     for (int i = 0; i < n; i++)
