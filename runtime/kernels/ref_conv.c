@@ -110,36 +110,40 @@ static void bias_grad(int n, int c, size_t hw, const double *dy, double *db) {
   }
 }
 
-void ref_conv_fwd(const RefConv *p, const double *x, const double *w, const double *b, double *y) {
-  Geom g = conv_geom(p);
-  gather(&g, x, w, y);
+// A convolution gathers its output from its input (the image) and scatters its input's gradient back; a
+// transposed convolution is the same pair the other way round, its input being the grid.
+static void forward(const RefConv *p, bool transposed, const double *x, const double *w, const double *b,
+                    double *y) {
+  Geom g = transposed ? convt_geom(p) : conv_geom(p);
+  (transposed ? scatter : gather)(&g, x, w, y);
   if (b)
     add_bias(p->n, p->cout, (size_t)p->oh * (size_t)p->ow, b, y);
+}
+
+static void backward(const RefConv *p, bool transposed, const double *x, const double *w, const double *dy,
+                     double *dx, double *dw, double *db) {
+  Geom g = transposed ? convt_geom(p) : conv_geom(p);
+  if (dx)
+    (transposed ? gather : scatter)(&g, dy, w, dx);
+  weight_grad(&g, transposed ? x : dy, transposed ? dy : x, dw);
+  if (db)
+    bias_grad(p->n, p->cout, (size_t)p->oh * (size_t)p->ow, dy, db);
+}
+
+void ref_conv_fwd(const RefConv *p, const double *x, const double *w, const double *b, double *y) {
+  forward(p, false, x, w, b, y);
 }
 
 void ref_conv_bwd(const RefConv *p, const double *x, const double *w, const double *dy, double *dx, double *dw,
                   double *db) {
-  Geom g = conv_geom(p);
-  if (dx)
-    scatter(&g, dy, w, dx);
-  weight_grad(&g, dy, x, dw);
-  if (db)
-    bias_grad(p->n, p->cout, (size_t)p->oh * (size_t)p->ow, dy, db);
+  backward(p, false, x, w, dy, dx, dw, db);
 }
 
 void ref_convt_fwd(const RefConv *p, const double *x, const double *w, const double *b, double *y) {
-  Geom g = convt_geom(p);
-  scatter(&g, x, w, y);
-  if (b)
-    add_bias(p->n, p->cout, (size_t)p->oh * (size_t)p->ow, b, y);
+  forward(p, true, x, w, b, y);
 }
 
 void ref_convt_bwd(const RefConv *p, const double *x, const double *w, const double *dy, double *dx, double *dw,
                    double *db) {
-  Geom g = convt_geom(p);
-  if (dx)
-    gather(&g, dy, w, dx);
-  weight_grad(&g, x, dy, dw);
-  if (db)
-    bias_grad(p->n, p->cout, (size_t)p->oh * (size_t)p->ow, dy, db);
+  backward(p, true, x, w, dy, dx, dw, db);
 }
