@@ -54,9 +54,9 @@ int main(int argc, char **argv) {
     printf("A: %s\nB: %s\n%lld paired images; d = A - B, paired two-sided t-test\n\n", p[0].path, p[1].path,
            (long long)p[0].n);
     printf("%-7s %13s %13s %13s %12s %7s %12s\n", "metric", "mean A", "mean B", "mean d", "t", "df", "p");
-    for (int k = 0; k < NMETRICS; k++) {
+    for (int k = 0; k < CAEC_NMETRICS; k++) {
       TTest t = paired_t_test(p[0].metric[k], p[1].metric[k], p[0].n);
-      printf("%-7s %13.6g %13.6g %13.6g %12.6g %7.0f %12.6g\n", metric_names[k], mean(p[0].metric[k], p[0].n),
+      printf("%-7s %13.6g %13.6g %13.6g %12.6g %7.0f %12.6g\n", caec_metric_name((CaecMetric)k), mean(p[0].metric[k], p[0].n),
              mean(p[1].metric[k], p[1].n), t.mean_diff, t.t, t.df, t.p);
     }
   }

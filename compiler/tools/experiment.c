@@ -58,7 +58,7 @@ typedef struct Result {
   char label[128], dir[CAEC_PATH_BYTES + 256]; // --out, /runs/ and the label
   bool ok;
   int epochs;
-  double best_val, mean[NMETRICS], sd[NMETRICS];
+  double best_val, mean[CAEC_NMETRICS], sd[CAEC_NMETRICS];
   PerImage images;
 } Result;
 
@@ -169,7 +169,7 @@ static bool read_summary(const char *dir, Result *r) {
   char *p = line;
   for (int comma = 0; ok && comma < 4; comma++) // split,corrupt,seed,n,
     ok = (p = strchr(p, ',')) != NULL, p += ok;
-  for (int k = 0; ok && k < NMETRICS; k++) {
+  for (int k = 0; ok && k < CAEC_NMETRICS; k++) {
     char *end;
     r->mean[k] = strtod(p, &end);
     r->sd[k] = strtod(end + (*end == ','), &p);
@@ -297,7 +297,7 @@ static bool write_tables(const Options *o, const Config *configs, const Result *
             r[i].sd[1], r[i].mean[2], r[i].sd[2]);
     fprintf(csv.f, "%s,%s,%s,%g,%d,%d,%d,%.10g", r[i].label, c->model, c->dssim ? "dssim" : "mse",
             c->l2 ? SEED_L2 : 0.0, !o->no_augment, c->reduce_lr, r[i].epochs, r[i].best_val);
-    for (int k = 0; k < NMETRICS; k++)
+    for (int k = 0; k < CAEC_NMETRICS; k++)
       fprintf(csv.f, ",%.10g,%.10g", r[i].mean[k], r[i].sd[k]);
     fputc('\n', csv.f);
   }
@@ -324,7 +324,7 @@ static bool write_pvalues(const Options *o, const Result *r, int n) {
       labels[i] = r[i].label;
   static const double key_shade[] = {1.0, 0.75, 0.5, 0.25, 0.0};
   static const char *const key_text[] = {"p > 0.1", "0.05-0.1", "0.02-0.05", "0-0.02", "0"};
-  for (int k = 0; ok && k < NMETRICS; k++) {
+  for (int k = 0; ok && k < CAEC_NMETRICS; k++) {
     for (int i = 0; i < n; i++)
       for (int j = 0; j < n; j++) {
         size_t c = (size_t)i * n + j;
@@ -336,12 +336,12 @@ static bool write_pvalues(const Options *o, const Result *r, int n) {
         snprintf(cell[c], sizeof cell[c], "%.2g", t.p);
         text[c] = cell[c];
         if (i < j)
-          fprintf(csv.f, "%s,%s,%s,%lld,%.10g,%.10g,%.0f,%.6g\n", r[i].label, r[j].label, metric_names[k],
+          fprintf(csv.f, "%s,%s,%s,%lld,%.10g,%.10g,%.0f,%.6g\n", r[i].label, r[j].label, caec_metric_name((CaecMetric)k),
                   (long long)r[i].images.n, t.mean_diff, t.t, t.df, t.p);
       }
     char path[CAEC_PATH_BYTES + 64], title[128], err[CAEC_PATH_BYTES + 256];
-    snprintf(path, sizeof path, "%s/pvalues_%s.png", o->out, metric_names[k]);
-    snprintf(title, sizeof title, "paired t-test p-values: test %s", metric_names[k]);
+    snprintf(path, sizeof path, "%s/pvalues_%s.png", o->out, caec_metric_name((CaecMetric)k));
+    snprintf(title, sizeof title, "paired t-test p-values: test %s", caec_metric_name((CaecMetric)k));
     if (plot_heatmap(path, title, labels, n, shade, text, 5, key_shade, key_text, err, sizeof err)) {
       fail("experiment", "%s", err);
       ok = false;

@@ -10,9 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const metric_names[NMETRICS] = {"mse", "dssim", "psnr"};
-static const char PER_IMAGE_HEADER[] = "index,volume,slice,mse,dssim,psnr";
-
 // DIR/per_image.csv, else DIR/eval/per_image.csv, into path.
 static bool find_per_image(const char *dir, char *path, size_t len) {
   struct stat st;
@@ -25,20 +22,20 @@ static bool find_per_image(const char *dir, char *path, size_t len) {
 
 void per_image_free(PerImage *p) {
   free(p->index);
-  for (int k = 0; k < NMETRICS; k++)
+  for (int k = 0; k < CAEC_NMETRICS; k++)
     free(p->metric[k]);
   *p = (PerImage){0};
 }
 
 // Appends row n's values, growing the arrays; false when out of memory.
-static bool per_image_add(PerImage *p, int64_t *cap, int64_t index, const double v[NMETRICS]) {
+static bool per_image_add(PerImage *p, int64_t *cap, int64_t index, const double v[CAEC_NMETRICS]) {
   if (p->n == *cap) {
     int64_t grown = *cap ? 2 * *cap : 1024;
     int64_t *ix = realloc(p->index, (size_t)grown * sizeof *ix);
     if (!ix)
       return false;
     p->index = ix;
-    for (int k = 0; k < NMETRICS; k++) {
+    for (int k = 0; k < CAEC_NMETRICS; k++) {
       double *m = realloc(p->metric[k], (size_t)grown * sizeof *m);
       if (!m)
         return false;
@@ -47,7 +44,7 @@ static bool per_image_add(PerImage *p, int64_t *cap, int64_t index, const double
     *cap = grown;
   }
   p->index[p->n] = index;
-  for (int k = 0; k < NMETRICS; k++)
+  for (int k = 0; k < CAEC_NMETRICS; k++)
     p->metric[k][p->n] = v[k];
   p->n++;
   return true;
@@ -67,8 +64,8 @@ int per_image_read(const char *dir, PerImage *p, char *err, size_t errlen) {
   char line[1024];
   int64_t cap = 0, lineno = 1;
   int rc = 0;
-  if (!fgets(line, sizeof line, f) || strncmp(line, PER_IMAGE_HEADER, sizeof PER_IMAGE_HEADER - 1)) {
-    snprintf(err, errlen, "%s:1: the header is not '%s'", p->path, PER_IMAGE_HEADER);
+  if (!fgets(line, sizeof line, f) || strncmp(line, CAEC_PER_IMAGE_HEADER, sizeof CAEC_PER_IMAGE_HEADER - 1)) {
+    snprintf(err, errlen, "%s:1: the header is not '%s'", p->path, CAEC_PER_IMAGE_HEADER);
     rc = -1;
   }
   while (!rc && fgets(line, sizeof line, f)) {
@@ -78,14 +75,14 @@ int per_image_read(const char *dir, PerImage *p, char *err, size_t errlen) {
     bool ok = end != s && *end == ',' && index >= 0;
     for (int skip = 0; ok && skip < 2; skip++) // volume and slice
       strtoll(s = end + 1, &end, 10), ok = end != s && *end == ',';
-    double v[NMETRICS];
-    for (int k = 0; ok && k < NMETRICS; k++) {
+    double v[CAEC_NMETRICS];
+    for (int k = 0; ok && k < CAEC_NMETRICS; k++) {
       v[k] = strtod(s = end + 1, &end);
-      ok = end != s && *end == (k + 1 < NMETRICS ? ',' : '\n') && isfinite(v[k]);
+      ok = end != s && *end == (k + 1 < CAEC_NMETRICS ? ',' : '\n') && isfinite(v[k]);
     }
     if (!ok) {
       snprintf(err, errlen, "%s:%lld: not a row of %s with finite metrics", p->path, (long long)lineno,
-               PER_IMAGE_HEADER);
+               CAEC_PER_IMAGE_HEADER);
       rc = -1;
     } else if (!per_image_add(p, &cap, index, v)) {
       snprintf(err, errlen, "%s: out of memory", p->path);

@@ -9,15 +9,13 @@
 
 #include "caec.h" // CAEC_PATH_BYTES
 
-enum { NMETRICS = 3 };
-extern const char *const metric_names[NMETRICS]; // "mse", "dssim", "psnr": per_image.csv's columns
 
 // A trainer's `eval` output: per image, its cache index and the metrics.
 typedef struct PerImage {
   char path[CAEC_PATH_BYTES];
   int64_t n;
   int64_t *index;
-  double *metric[NMETRICS];
+  double *metric[CAEC_NMETRICS];
 } PerImage;
 // Reads DIR/per_image.csv, or DIR/eval/per_image.csv; 0, or -1 with "FILE:LINE: problem" in err.
 int per_image_read(const char *dir, PerImage *p, char *err, size_t errlen);

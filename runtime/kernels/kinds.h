@@ -1,5 +1,6 @@
-// kinds.h: the losses and optimizers, each defined once for caec, the trainers and the
-// device code, with the names the train section and the command lines use. It compiles as
+// kinds.h: the losses, optimizers and evaluation metrics, each defined once for caec, its
+// tools, the trainers and the device code, with the names the train section, the command
+// lines and the result files use. It compiles as
 // C, as CUDA C++ and under NVRTC (which sees only the enums).
 #ifndef CAEC_KINDS_H
 #define CAEC_KINDS_H
@@ -16,13 +17,27 @@
   X(CAEC_ADAM, "adam", 1e-3)       \
   X(CAEC_SGD, "sgd", 1e-2)
 
+// X(ID, name): the metrics eval scores each slice by, in the order of the columns of its
+// per_image.csv and summary.csv, which caec compare and caec experiment read.
+#define CAEC_METRICS(X)         \
+  X(CAEC_METRIC_MSE, "mse")     \
+  X(CAEC_METRIC_DSSIM, "dssim") \
+  X(CAEC_METRIC_PSNR, "psnr")
+// per_image.csv's header: a slice's cache index, volume and slice, then the metrics.
+#define CAEC_PER_IMAGE_HEADER "index,volume,slice,mse,dssim,psnr"
+
 #define CAEC_KIND_ID(id, ...) id,
 #define CAEC_KIND_SPELLING(id, ...) #id, // as generated source names it
 #define CAEC_KIND_ONE(...) +1
 typedef enum { CAEC_LOSSES(CAEC_KIND_ID) } CaecLoss;
 typedef enum { CAEC_OPTIMS(CAEC_KIND_ID) } CaecOptim;
-enum { CAEC_NLOSSES = 0 CAEC_LOSSES(CAEC_KIND_ONE), CAEC_NOPTIMS = 0 CAEC_OPTIMS(CAEC_KIND_ONE) }; // outside the
-                                                                           // enums: switches stay complete
+typedef enum { CAEC_METRICS(CAEC_KIND_ID) } CaecMetric;
+// Counts, outside the enums so that switches stay complete.
+enum {
+  CAEC_NLOSSES = 0 CAEC_LOSSES(CAEC_KIND_ONE),
+  CAEC_NOPTIMS = 0 CAEC_OPTIMS(CAEC_KIND_ONE),
+  CAEC_NMETRICS = 0 CAEC_METRICS(CAEC_KIND_ONE)
+};
 
 #if !defined(__CUDACC_RTC__)
 #include <string.h>
@@ -35,6 +50,10 @@ static inline const char *caec_loss_name(CaecLoss l) {
 static inline const char *caec_optim_name(CaecOptim o) {
   static const char *const names[] = {CAEC_OPTIMS(CAEC_KIND_NAME)};
   return names[o];
+}
+static inline const char *caec_metric_name(CaecMetric k) {
+  static const char *const names[] = {CAEC_METRICS(CAEC_KIND_NAME)};
+  return names[k];
 }
 // The kind called name, or -1.
 static inline int caec_loss_lookup(const char *name) {

@@ -18,8 +18,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-enum { AHEAD = 4, NMETRICS = 3 };
-static const char *const metric_names[NMETRICS] = {"mse", "dssim", "psnr"};
+enum { AHEAD = 4 };
 // The plane the slice cache holds (caedata's), so the one the models learnt.
 static const Plane MODEL_PLANE = PLANE_SAGITTAL;
 
@@ -127,8 +126,8 @@ static int write_results(const CaecModel *m, const EvalOptions *o, const SliceCa
   if (!order)
     return caec_fail(m, "%s", "out of memory");
   loader_order(c, o->set, o->step.seed, 0, false, order);
-  double mean[NMETRICS], sd[NMETRICS];
-  for (int k = 0; k < NMETRICS; k++) {
+  double mean[CAEC_NMETRICS], sd[CAEC_NMETRICS];
+  for (int k = 0; k < CAEC_NMETRICS; k++) {
     double sum = 0, squares = 0;
     for (int64_t i = 0; i < count; i++)
       sum += metrics[k][i];
@@ -141,7 +140,7 @@ static int write_results(const CaecModel *m, const EvalOptions *o, const SliceCa
   AtomicFile a;
   bool ok = path_in(m, o->step.out, "per_image.csv", path) && create(m, &a, path);
   if (ok) {
-    fputs("index,volume,slice,mse,dssim,psnr\n", a.f);
+    fputs(CAEC_PER_IMAGE_HEADER "\n", a.f);
     for (int64_t i = 0; i < count; i++)
       fprintf(a.f, "%lld,%d,%d,%.10g,%.10g,%.10g\n", (long long)order[i], cache_volume_of(c, order[i]),
               cache_slice_of(c, order[i]), metrics[0][i], metrics[1][i], metrics[2][i]);
@@ -151,7 +150,7 @@ static int write_results(const CaecModel *m, const EvalOptions *o, const SliceCa
   if (ok) {
     fprintf(a.f, "split,corrupt,seed,n,mse_mean,mse_sd,dssim_mean,dssim_sd,psnr_mean,psnr_sd\n%s,%d,%llu,%lld",
             split_set_name(o->set), o->corrupt, (unsigned long long)o->step.seed, (long long)count);
-    for (int k = 0; k < NMETRICS; k++)
+    for (int k = 0; k < CAEC_NMETRICS; k++)
       fprintf(a.f, ",%.10g,%.10g", mean[k], sd[k]);
     fputc('\n', a.f);
     ok = commit(m, &a, 0);
@@ -161,8 +160,8 @@ static int write_results(const CaecModel *m, const EvalOptions *o, const SliceCa
            o->corrupt ? "corrupted" : "clean");
     if (o->corrupt)
       printf(" (seed %llu)", (unsigned long long)o->step.seed);
-    for (int k = 0; k < NMETRICS; k++)
-      printf("%s %s %.6g (sd %.6g)", k ? "," : ":", metric_names[k], mean[k], sd[k]);
+    for (int k = 0; k < CAEC_NMETRICS; k++)
+      printf("%s %s %.6g (sd %.6g)", k ? "," : ":", caec_metric_name((CaecMetric)k), mean[k], sd[k]);
     printf("\n%s: wrote %s/per_image.csv and %s/summary.csv\n", m->name, o->step.out, o->step.out);
   }
   free(order);
@@ -187,13 +186,13 @@ int caec_eval_main(const CaecModel *m, int argc, char **argv) {
     rc = 1;
   }
   rc = rc ? rc : caec_make_folder(m, o.step.out);
-  double *metrics[NMETRICS] = {NULL};
-  for (int k = 0; !rc && k < NMETRICS; k++)
+  double *metrics[CAEC_NMETRICS] = {NULL};
+  for (int k = 0; !rc && k < CAEC_NMETRICS; k++)
     if (!(metrics[k] = malloc(sizeof(double) * (size_t)count)))
       rc = caec_fail(m, "%s", "out of memory");
   rc = rc ? rc : score(m, &o, &c, &s, metrics);
   rc = rc ? rc : write_results(m, &o, &c, metrics);
-  for (int k = 0; k < NMETRICS; k++)
+  for (int k = 0; k < CAEC_NMETRICS; k++)
     free(metrics[k]);
   cache_close(&c);
   caec_state_free(m, &s);
