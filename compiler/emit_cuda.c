@@ -71,25 +71,9 @@ static CuPlan emit_launch_body(FILE *out, const Step *s, int idx, int stage) {
   return plan;
 }
 
-// A kernel's source, for comparison and output; its plan in *plan.
-static char *launch_text(const Step *s, int idx, int stage, const char *name, CuPlan *plan) {
-  char *text;
-  size_t len;
-  FILE *m = emit_memstream(&text, &len);
-  emit_source_line(m, s, &s->kerns[idx]);
-  fprintf(m, "CU_KERNEL(%s) {\n", name);
-  *plan = emit_launch_body(m, s, idx, stage);
-  fprintf(m, "}\n\n");
-  fclose(m);
-  return text;
-}
-
 // The optimizer updates of a program's parameters (kernels first..last, all K_UPDATE), in one
 // launch: a table of the parameters, and cu_update over all their values.
-static char *update_text(const Step *s, int first, int last, const char *name, CuPlan *plan) {
-  char *text;
-  size_t len;
-  FILE *m = emit_memstream(&text, &len);
+static CuPlan update_body(FILE *m, const Step *s, int first, int last, const char *name) {
   int n = last - first + 1;
   fprintf(m, "// The optimizer update of %d parameters, with their L2 terms, in one launch.\n", n);
   fprintf(m, "CU_KERNEL(%s) {\n  // Per parameter: its first value in the launch, count; offsets in floats into "
@@ -104,8 +88,24 @@ static char *update_text(const Step *s, int first, int last, const char *name, C
     total += p->numel;
   }
   fprintf(m, "  };\n  cu_update(A.hyper, A.params, A.grads, A.optim, %d, spans);\n}\n\n", n);
+  return cu_plan_elems(total);
+}
+
+// The source of kernel idx (of kernels idx..last when they are a program's updates), for comparison
+// and output; its plan in *plan.
+static char *kernel_text(const Step *s, int idx, int last, int stage, const char *name, CuPlan *plan) {
+  char *text;
+  size_t len;
+  FILE *m = emit_memstream(&text, &len);
+  if (s->kerns[idx].kind == K_UPDATE) {
+    *plan = update_body(m, s, idx, last, name);
+  } else {
+    emit_source_line(m, s, &s->kerns[idx]);
+    fprintf(m, "CU_KERNEL(%s) {\n", name);
+    *plan = emit_launch_body(m, s, idx, stage);
+    fprintf(m, "}\n\n");
+  }
   fclose(m);
-  *plan = cu_plan_elems(total);
   return text;
 }
 
@@ -139,7 +139,7 @@ static Launches emit_kernels(FILE *out, Arena *a, const Step *s) {
       last++;
     CuPlan plan = {.stages = 1};
     for (int stage = 0; stage < plan.stages; stage++) {
-      char *text = update ? update_text(s, idx, last, "", &plan) : launch_text(s, idx, stage, "", &plan);
+      char *text = kernel_text(s, idx, last, stage, "", &plan);
       if (plan.work_bytes > ls.work_bytes)
         ls.work_bytes = plan.work_bytes;
       const char *fn = NULL;
@@ -149,7 +149,7 @@ static Launches emit_kernels(FILE *out, Arena *a, const Step *s) {
       if (!fn) {
         const char *base = emit_kern_name(a, s, idx);
         fn = plan.stages > 1 ? arena_printf(a, "%s_s%d", base, stage) : base;
-        char *named = update ? update_text(s, idx, last, fn, &plan) : launch_text(s, idx, stage, fn, &plan);
+        char *named = kernel_text(s, idx, last, stage, fn, &plan);
         fputs(named, out);
         free(named);
         *ARENA_PUSH(a, seen, nseen, cap) = (Seen){arena_strndup(a, text, strlen(text)), fn};
