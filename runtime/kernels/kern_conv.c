@@ -556,6 +556,14 @@ typedef struct WG {
   int q0, a, c0; // first image lane in the block, kernel row, first kernel column
 } WG;
 
+// The grid columns [*jlo, *jhi) that read only inside the image with every column tap c0..c0+KC-1.
+INLINE void inner_columns(const WG *t, const int KC, int *jlo, int *jhi) {
+  const KConv *g = t->g;
+  const int st = g->stride, lo = g->pad_left - t->c0, hi = g->iw - t->c0 - KC + g->pad_left;
+  *jlo = imin(g->gw, lo > 0 ? (lo + st - 1) / st : 0);
+  *jhi = imax(*jlo, imin(g->gw, hi >= 0 ? hi / st + 1 : 0));
+}
+
 // Grid-lane tasks: vector over the grid block's lanes (lane 0 alone for a plain grid block), broadcasts of
 // QT image channels (1 when the image block is plain).
 INLINE void wg_grid(const WG *t, const int KC, const int QT, const int GPS, const int IPS) {
@@ -565,9 +573,9 @@ INLINE void wg_grid(const WG *t, const int KC, const int QT, const int GPS, cons
     for (int c = 0; c < KC; c++)
       for (int v = 0; v < NV; v++)
         acc[q * KC + c][v] = vld(t->buf + q * t->qs + (size_t)c * KB + v * VW);
-  const int st = g->stride, lo = g->pad_left - t->c0, hi = g->iw - t->c0 - KC + g->pad_left;
-  // Pixels [jlo, jhi) read only inside the image with every column tap.
-  const int jlo = imin(g->gw, lo > 0 ? (lo + st - 1) / st : 0), jhi = imax(jlo, imin(g->gw, hi >= 0 ? hi / st + 1 : 0));
+  const int st = g->stride;
+  int jlo, jhi;
+  inner_columns(t, KC, &jlo, &jhi);
   for (int i = 0; i < g->gh; i++) {
     int ir = i * st + t->a - g->pad_top;
     if (ir < 0 || ir >= g->ih)
@@ -610,8 +618,9 @@ INLINE void wg_image(const WG *t, const int KC) {
     for (int v = 0; v < NV; v++)
       acc[c][v] = vld(lanes + v * VW);
   }
-  const int st = g->stride, lo = g->pad_left - t->c0, hi = g->iw - t->c0 - KC + g->pad_left;
-  const int jlo = imin(g->gw, lo > 0 ? (lo + st - 1) / st : 0), jhi = imax(jlo, imin(g->gw, hi >= 0 ? hi / st + 1 : 0));
+  const int st = g->stride;
+  int jlo, jhi;
+  inner_columns(t, KC, &jlo, &jhi);
   for (int i = 0; i < g->gh; i++) {
     int ir = i * st + t->a - g->pad_top;
     if (ir < 0 || ir >= g->ih)

@@ -4,36 +4,29 @@
 
 #include <string.h>
 
-void kb_to_blocked(int n, int c, int hw, const float *x, float *xb) {
+// One direction or the other, block by block: the pad lanes of a last, partial block are written as zeros
+// and never read back.
+static void convert(int n, int c, int hw, const float *src, float *dst, bool to_blocked) {
   if (c == 1) {
-    memcpy(xb, x, sizeof *x * (size_t)n * (size_t)hw);
+    memcpy(dst, src, sizeof *src * (size_t)n * (size_t)hw);
     return;
   }
   int nb = kb_blocks(c);
 #pragma omp parallel for schedule(static)
   for (int ib = 0; ib < n * nb; ib++) {
     int i = ib / nb, c0 = ib % nb * KB, lanes = c - c0 < KB ? c - c0 : KB;
-    const float *src = x + ((size_t)i * (size_t)c + (size_t)c0) * (size_t)hw;
-    float *dst = xb + (size_t)ib * (size_t)hw * KB;
-    for (int p = 0; p < hw; p++)
-      for (int l = 0; l < KB; l++)
-        dst[(size_t)p * KB + (size_t)l] = l < lanes ? src[(size_t)l * (size_t)hw + (size_t)p] : 0.0f;
+    const size_t plain = ((size_t)i * (size_t)c + (size_t)c0) * (size_t)hw, blocked = (size_t)ib * (size_t)hw * KB;
+    for (int l = 0; l < (to_blocked ? KB : lanes); l++)
+      for (int p = 0; p < hw; p++) {
+        size_t at_plain = plain + (size_t)l * (size_t)hw + (size_t)p, at_blocked = blocked + (size_t)p * KB + (size_t)l;
+        if (to_blocked)
+          dst[at_blocked] = l < lanes ? src[at_plain] : 0.0f;
+        else
+          dst[at_plain] = src[at_blocked];
+      }
   }
 }
 
-void kb_from_blocked(int n, int c, int hw, const float *xb, float *x) {
-  if (c == 1) {
-    memcpy(x, xb, sizeof *x * (size_t)n * (size_t)hw);
-    return;
-  }
-  int nb = kb_blocks(c);
-#pragma omp parallel for schedule(static)
-  for (int ib = 0; ib < n * nb; ib++) {
-    int i = ib / nb, c0 = ib % nb * KB, lanes = c - c0 < KB ? c - c0 : KB;
-    const float *src = xb + (size_t)ib * (size_t)hw * KB;
-    float *dst = x + ((size_t)i * (size_t)c + (size_t)c0) * (size_t)hw;
-    for (int l = 0; l < lanes; l++)
-      for (int p = 0; p < hw; p++)
-        dst[(size_t)l * (size_t)hw + (size_t)p] = src[(size_t)p * KB + (size_t)l];
-  }
-}
+void kb_to_blocked(int n, int c, int hw, const float *x, float *xb) { convert(n, c, hw, x, xb, true); }
+
+void kb_from_blocked(int n, int c, int hw, const float *xb, float *x) { convert(n, c, hw, xb, x, false); }
