@@ -46,6 +46,15 @@ void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KO
 // image (convT's).
 void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid);
 
+// ---- kern_wino.c: Winograd F(4x4, 3x3) for the layers kw_fits (kern_types.h) ------------
+//
+// The same maps as kc_gather and kc_scatter, with 4x fewer multiplications and other rounding
+// (within the same tolerance of the reference); weights packed by kw_pack_* (kw_packed_floats).
+void kw_pack_gather(const KConv *g, const float *w, float *u);
+void kw_pack_scatter(const KConv *g, const float *w, float *u);
+void kw_gather(const KConv *g, KIn image, const float *u, const float *bias, KOut grid);
+void kw_scatter(const KConv *g, KIn grid, const float *u, const float *bias, KOut image);
+
 // ---- kern_norm.c: batch norm and group norm ----------------------------------------
 //
 // Both as in ref_norm.c (biased variance for normalising, Keras's momentum and

@@ -93,6 +93,18 @@ static inline size_t kc_packed_floats(const KConv *g) {
   size_t gp = (size_t)kb_blocks(g->gc) * (size_t)g->ic, sp = (size_t)kb_blocks(g->ic) * (size_t)g->gc;
   return (gp > sp ? gp : sp) * (size_t)g->k * (size_t)g->k * KB;
 }
+
+// Whether the Winograd kernels (kern_wino.c, CPU only) can compute g both ways: 3x3, stride 1, the same
+// size in and out (pad 1), and both channel counts blocked (a concatenated piece must be too).
+static inline bool kw_fits(const KConv *g) {
+  return g->k == 3 && g->stride == 1 && g->pad_top == 1 && g->pad_left == 1 && g->gh == g->ih && g->gw == g->iw &&
+         g->gc > 1 && g->ic > 1;
+}
+
+// Floats of the Winograd-transformed weights of either direction: [36][out block][in block * 16][16].
+static inline size_t kw_packed_floats(const KConv *g) {
+  return (size_t)36 * (size_t)kb_blocks(g->gc) * (size_t)kb_blocks(g->ic) * KB * KB;
+}
 #endif
 
 #endif

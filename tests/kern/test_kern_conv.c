@@ -19,6 +19,11 @@
 // prologue makes inputs of up to 2 in magnitude, each rounded once: the 1
 // becomes 4 for the conv kernels (2 for the products, 2 for their inputs'
 // rounding) and 12 for wgrad (products of two such inputs).
+//
+// The Winograd kernels (kern_wino.c) run the same gather and scatter checks on the shapes they fit. Their
+// transforms scale values by up to 100 and back (F(4x4, 3x3)'s points 0, +-1, +-2), which rounds more:
+// their tolerance is WINO_TOL times the direct kernels' (they pass at 4 here). A coefficient wrong by
+// 1e-4 of itself fails it.
 #include "kern.h"
 #include "ref.h"
 #include "testutil.h"
@@ -27,6 +32,8 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+
+enum { WINO_TOL = 8 };
 
 static uint64_t seed = 0x243f6a8885a308d3u;
 
@@ -200,7 +207,8 @@ static void compare(const char *what, const char *name, const T *t, const double
 // Runs f on 1 and then 2 threads from the same starting output and requires the same bits.
 typedef struct Run {
   const KConv *g;
-  const float *wg, *ws, *bias_g, *bias_i;
+  bool wino;                  // gather and scatter by kern_wino.c (with ug, us) instead of kern_conv.c
+  const float *wg, *ws, *ug, *us, *bias_g, *bias_i;
   T *image, *grid;
   bool acc[2];
   float *dw, *db;
@@ -218,10 +226,12 @@ static KOut kout_epi(const Run *r, const T *t) {
 }
 
 static void run_gather(const Run *r) {
-  kc_gather(r->g, kin(r->image, r->pro_i), r->wg, r->bias_g, kout_epi(r, r->grid));
+  (r->wino ? kw_gather : kc_gather)(r->g, kin(r->image, r->pro_i), r->wino ? r->ug : r->wg, r->bias_g,
+                                    kout_epi(r, r->grid));
 }
 static void run_scatter(const Run *r) {
-  kc_scatter(r->g, kin(r->grid, r->pro_g), r->ws, r->bias_i, kout_epi(r, r->image));
+  (r->wino ? kw_scatter : kc_scatter)(r->g, kin(r->grid, r->pro_g), r->wino ? r->us : r->ws, r->bias_i,
+                                      kout_epi(r, r->image));
 }
 static void run_wgrad(const Run *r) {
   kc_wgrad(r->g, kin(r->grid, r->pro_g), kin(r->image, r->pro_i), r->dw, r->db, r->bias_of_grid);
@@ -343,9 +353,16 @@ static void test_case(const Case *cs, int variant, int fused) {
   float *wg = falloc(kc_packed_floats(&g)), *ws = falloc(kc_packed_floats(&g));
   kc_pack_gather(&g, wf, wg);
   kc_pack_scatter(&g, wf, ws);
+  // Winograd where it fits, its pieces blocked (a 1-channel piece is plain).
+  const bool wino = kw_fits(&g) && (!cs->ica || g.ic - cs->ica > 1) && (!cs->gca || g.gc - cs->gca > 1);
+  float *ug = wino ? falloc(kw_packed_floats(&g)) : NULL, *us = wino ? falloc(kw_packed_floats(&g)) : NULL;
+  if (wino)
+    kw_pack_gather(&g, wf, ug), kw_pack_scatter(&g, wf, us);
   Run r = {.g = &g,
            .wg = wg,
            .ws = ws,
+           .ug = ug,
+           .us = us,
            .bias_g = with_bias ? bgf : NULL,
            .bias_i = with_bias ? bif : NULL,
            .image = &image,
@@ -359,42 +376,49 @@ static void test_case(const Case *cs, int variant, int fused) {
            g.n, g.ic, cs->ica, g.ih, g.iw, g.gc, cs->gca, g.gh, g.gw, g.k, g.stride, g.pad_top, g.pad_left, with_bias,
            acc[0], acc[1], fused);
 
-  // gather: conv's forward, with the epilogue on a single-piece grid.
   double *want_g = dalloc((size_t)g.n * g.gc * ghw), *want_i = dalloc((size_t)g.n * g.ic * ihw);
   const bool epi_g = fused && !cs->gca, epi_i = fused && !cs->ica;
   double *stats = dalloc((size_t)g.n * (g.gh > g.ih ? g.gh : g.ih) * 2 * KB * kb_blocks(g.gc > g.ic ? g.gc : g.ic));
-  randomize(&image);
-  prefill(&grid, &prev_g, acc);
-  double *in = through(&image, &pro_i);
-  ref_conv_fwd(&conv, in, w, with_bias ? bg : NULL, want_g);
-  free(in);
-  if (epi_g) {
-    epilogue(&grid, &res_g, fused == 1, want_g);
-    r.res = res_g.piece[0], r.relu = fused == 1, r.stats = stats;
-  }
-  deterministic("gather", name, run_gather, &r, &grid, stats,
-                epi_g ? (size_t)g.n * g.gh * 2 * KB * kb_blocks(g.gc) * sizeof *stats : 0);
-  compare("gather", name, &grid, want_g, &prev_g, acc, (double)g.ic * g.k * g.k + 1, bound);
-  if (epi_g)
-    check_stats("gather", name, &grid, g.gh, stats);
+  for (int kw = 0; kw <= (int)wino; kw++) {
+    r.wino = kw;
+    const double tb = kw ? WINO_TOL * bound : bound;
+    char kname[220];
+    snprintf(kname, sizeof kname, "%s%s", name, kw ? " winograd" : "");
+    // gather: conv's forward, with the epilogue on a single-piece grid.
+    randomize(&image);
+    prefill(&grid, &prev_g, acc);
+    double *in = through(&image, &pro_i);
+    ref_conv_fwd(&conv, in, w, with_bias ? bg : NULL, want_g);
+    free(in);
+    if (epi_g) {
+      epilogue(&grid, &res_g, fused == 1, want_g);
+      r.res = res_g.piece[0], r.relu = fused == 1, r.stats = stats;
+    }
+    deterministic("gather", kname, run_gather, &r, &grid, stats,
+                  epi_g ? (size_t)g.n * g.gh * 2 * KB * kb_blocks(g.gc) * sizeof *stats : 0);
+    compare("gather", kname, &grid, want_g, &prev_g, acc, (double)g.ic * g.k * g.k + 1, tb);
+    if (epi_g)
+      check_stats("gather", kname, &grid, g.gh, stats);
 
-  // scatter: convT's forward, with the epilogue on a single-piece image.
-  randomize(&grid);
-  prefill(&image, &prev_i, acc);
-  in = through(&grid, &pro_g);
-  ref_convt_fwd(&convt, in, w, with_bias ? bi : NULL, want_i);
-  free(in);
-  r.res = NULL, r.relu = false, r.stats = NULL;
-  if (epi_i) {
-    epilogue(&image, &res_i, fused == 1, want_i);
-    r.res = res_i.piece[0], r.relu = fused == 1, r.stats = stats;
+    // scatter: convT's forward, with the epilogue on a single-piece image.
+    randomize(&grid);
+    prefill(&image, &prev_i, acc);
+    in = through(&grid, &pro_g);
+    ref_convt_fwd(&convt, in, w, with_bias ? bi : NULL, want_i);
+    free(in);
+    r.res = NULL, r.relu = false, r.stats = NULL;
+    if (epi_i) {
+      epilogue(&image, &res_i, fused == 1, want_i);
+      r.res = res_i.piece[0], r.relu = fused == 1, r.stats = stats;
+    }
+    deterministic("scatter", kname, run_scatter, &r, &image, stats,
+                  epi_i ? (size_t)g.n * g.ih * 2 * KB * kb_blocks(g.ic) * sizeof *stats : 0);
+    compare("scatter", kname, &image, want_i, &prev_i, acc, (double)g.gc * g.k * g.k + 1, tb);
+    if (epi_i)
+      check_stats("scatter", kname, &image, g.ih, stats);
+    r.res = NULL, r.relu = false, r.stats = NULL;
   }
-  deterministic("scatter", name, run_scatter, &r, &image, stats,
-                epi_i ? (size_t)g.n * g.ih * 2 * KB * kb_blocks(g.ic) * sizeof *stats : 0);
-  compare("scatter", name, &image, want_i, &prev_i, acc, (double)g.gc * g.k * g.k + 1, bound);
-  if (epi_i)
-    check_stats("scatter", name, &image, g.ih, stats);
-  r.res = NULL, r.relu = false, r.stats = NULL;
+  r.wino = false;
 
   // wgrad, with conv's bias gradient (of the grid, conv_bwd) and convT's (of the image, convt_bwd).
   randomize(&image);
@@ -434,7 +458,7 @@ static void test_case(const Case *cs, int variant, int fused) {
     }
   }
   free(dw), free(db), free(dx), free(dwf), free(want_g), free(want_i), free(stats), free(gin), free(iin);
-  free(w), free(bg), free(bi), free(wf), free(bgf), free(bif), free(wg), free(ws);
+  free(w), free(bg), free(bi), free(wf), free(bgf), free(bif), free(wg), free(ws), free(ug), free(us);
   drop(&image), drop(&grid), drop(&prev_i), drop(&prev_g), drop(&res_i), drop(&res_g);
   drop_pro(&pro_i), drop_pro(&pro_g);
 }

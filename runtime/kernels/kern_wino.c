@@ -1,0 +1,384 @@
+// kern_wino.c: Winograd F(4x4, 3x3) (Lavin and Gray, 2016) for the 3x3
+// stride-1 convolutions that keep their size (pad 1), on blocked tensors.
+// A 4x4 output tile takes 36 multiplications per channel pair instead of 144:
+//
+//   Y = A^T [ (G w G^T) (.) (B^T d B) ] A     d: the 6x6 input patch, w: 3x3 weights
+//
+// so the work is a batched GEMM, one per position xi of the 6x6 transformed
+// tile: M[xi][tile][out] = sum over in of V[xi][tile][in] * U[xi][in][out].
+// A chunk is a few whole tile rows of one image (sized to stay in L2): its
+// input tiles are transformed into V, multiplied into M, and M is transformed
+// back into the output rows, where the epilogue (bias, residual, relu, add or
+// assign, batch-norm sums) runs. Each output value and each row's sums come
+// from one chunk, computed by one thread in a fixed order: bitwise the same
+// for any thread count. The results round differently from the direct kernels
+// (the transforms), within the same tolerance against the reference.
+//
+// scatter (conv's data gradient) is the same correlation with the weights
+// turned 180 degrees and their channel roles swapped, so kw_pack_scatter
+// packs those and both directions run one kernel.
+#include "kern.h"
+
+#include "errors.h"
+#include "kern_simd.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef double vd __attribute__((vector_size(64)));
+typedef float vf8 __attribute__((vector_size(32)));
+
+// The GEMM's register tile: WRT tiles x WOB output blocks of accumulators.
+// (Macros, not enums: the switch below instantiates the tiles the build has registers for.)
+#if defined(__AVX512F__)
+#define WOB 2
+#define WRT 14
+#elif defined(__AVX2__) && defined(__FMA__)
+#define WOB 1
+#define WRT 6
+#else
+#define WOB 1
+#define WRT 2
+#endif
+enum { XI = 36, CHUNK_BYTES = 512 * 1024 }; // V and M of a chunk: at most about half an L2 cache
+
+// U [xi][out block][in channel, padded to blocks][16 out lanes] (kw_packed_floats), for the out and in
+// channels of the direction: gather reads the image (in = ic), scatter the grid (in = gc) with w turned
+// 180 degrees.
+static void pack(const KConv *g, const float *w, float *u, bool scatter) {
+  static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const int oc = scatter ? g->ic : g->gc, inc = scatter ? g->gc : g->ic;
+  const int ob_n = kb_blocks(oc), inp = kb_blocks(inc) * KB;
+  for (int o = 0; o < ob_n * KB; o++)
+    for (int q = 0; q < inp; q++) {
+      double t[3][3] = {{0}}, gt[6][3], x[6][6];
+      if (o < oc && q < inc)
+        for (int a = 0; a < 3; a++)
+          for (int b = 0; b < 3; b++)
+            t[a][b] = scatter ? w[((size_t)q * g->ic + o) * 9 + (2 - a) * 3 + (2 - b)] : w[((size_t)o * g->ic + q) * 9 + a * 3 + b];
+      for (int i = 0; i < 6; i++)
+        for (int b = 0; b < 3; b++)
+          gt[i][b] = G[i][0] * t[0][b] + G[i][1] * t[1][b] + G[i][2] * t[2][b];
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+          x[i][j] = gt[i][0] * G[j][0] + gt[i][1] * G[j][1] + gt[i][2] * G[j][2];
+      for (int xi = 0; xi < XI; xi++)
+        u[(((size_t)xi * ob_n + o / KB) * inp + q) * KB + o % KB] = (float)x[xi / 6][xi % 6];
+    }
+}
+
+void kw_pack_gather(const KConv *g, const float *w, float *u) { pack(g, w, u, false); }
+void kw_pack_scatter(const KConv *g, const float *w, float *u) { pack(g, w, u, true); }
+
+// ---- the pieces of a chunk ----------------------------------------------------------------------
+
+// What a chunk's stages share: one image's tile rows [tr0, tr1) of a c x h x w output.
+typedef struct Chunk {
+  KIn in;
+  KOut out;
+  int ic, oc, h, w, n; // channels in and out, the size, the image
+  int tx, tr0, tr1;    // tiles per row, the chunk's tile rows
+  int tiles;           // (tr1 - tr0) * tx
+  float *v, *m;        // V [xi][in block][tiles][16], M [xi][out block - ob0 < WOB][tiles][16] (a group of
+  size_t vxs, mxs;     // out blocks at a time), xi planes vxs and mxs floats apart (xi_stride)
+} Chunk;
+
+// Floats between the xi planes of V or M: an odd number of cache lines, so that the 36 planes a tile's
+// transform writes or reads fall in different sets of the L1 cache (a multiple of 4 KiB would put them
+// all in one or two sets).
+static size_t xi_stride(int blocks, int tiles) {
+  const size_t lines = (size_t)blocks * (size_t)tiles; // a block of one tile is one 64-byte line
+  return (lines | 1) * KB;
+}
+
+// An input block's prologue, zero past the piece's channels so that padding lanes stay 0.
+typedef struct Pro {
+  float s[KB], b[KB];
+  bool on, relu;
+} Pro;
+
+static Pro block_pro(KIn t, int c, int cb) {
+  const int nba = t.b ? t.ca / KB : kb_blocks(c), first = cb < nba ? 0 : t.ca;
+  const KPro p = cb < nba ? t.pro_a : t.pro_b;
+  Pro r = {.on = p.scale || p.relu, .relu = p.relu};
+  for (int l = 0; l < KB; l++) {
+    const int ch = cb * KB + l;
+    r.s[l] = ch < c ? (p.scale ? p.scale[ch - first] : 1.0f) : 0.0f;
+    r.b[l] = ch < c && p.scale ? p.shift[ch - first] : 0.0f;
+  }
+  return r;
+}
+
+static size_t block_at(int c, int n, int cb, size_t hw) { return ((size_t)n * (size_t)kb_blocks(c) + (size_t)cb) * hw * KB; }
+
+static const float *in_block(KIn t, int c, int n, int cb, size_t hw) {
+  const int nba = t.b ? t.ca / KB : kb_blocks(c);
+  return cb < nba ? t.a + block_at(t.b ? t.ca : c, n, cb, hw) : t.b + block_at(c - t.ca, n, cb - nba, hw);
+}
+
+static float *out_block(KOut t, int c, int n, int cb, size_t hw, bool *acc) {
+  const int nba = t.b ? t.ca / KB : kb_blocks(c);
+  *acc = cb < nba ? t.acc_a : t.acc_b;
+  return cb < nba ? t.a + block_at(t.b ? t.ca : c, n, cb, hw) : t.b + block_at(c - t.ca, n, cb - nba, hw);
+}
+
+// B^T x for the 6 values x[0], x[s], ..., x[5s] in place (one lane-wise vector each).
+INLINE void bt6(vf *x, int s) {
+  vf d0 = x[0], d1 = x[s], d2 = x[2 * s], d3 = x[3 * s], d4 = x[4 * s], d5 = x[5 * s];
+  vf f = vbc(4.0f), fv = vbc(-5.0f), two = vbc(2.0f);
+  x[0] = vfma(f, d0, vfma(fv, d2, d4));
+  x[s] = vfma(vbc(-4.0f), d1 + d2, d3 + d4);
+  x[2 * s] = vfma(f, d1 - d2, d4 - d3);
+  x[3 * s] = vfma(two, d3 - d1, d4 - d2);
+  x[4 * s] = vfma(two, d1 - d3, d4 - d2);
+  x[5 * s] = vfma(f, d1, vfma(fv, d3, d5));
+}
+
+// A^T x for 6 values, into 4 at y[0], y[s], y[2s], y[3s].
+INLINE void at6(const vf *x, int xs, vf *y, int s) {
+  vf m0 = x[0], m1 = x[xs], m2 = x[2 * xs], m3 = x[3 * xs], m4 = x[4 * xs], m5 = x[5 * xs];
+  vf p12 = m1 + m2, d12 = m1 - m2, p34 = m3 + m4, d34 = m3 - m4;
+  y[0] = m0 + p12 + p34;
+  y[s] = vfma(vbc(2.0f), d34, d12);
+  y[2 * s] = vfma(vbc(4.0f), p34, p12);
+  y[3 * s] = vfma(vbc(8.0f), d34, d12) + m5;
+}
+
+// V of input block b for tile t: the 6x6 patch at (y0, x0) = (4 tr - 1, 4 tc - 1) through the prologue
+// (PRO: 0 none, 1 affine, 2 affine and relu), zero outside the image. The fields a loop needs are locals:
+// vst's memcpy may alias anything, so the compiler would reload them after every store.
+INLINE void tile_in(const Chunk *c, const float *plane, const Pro *p, int b, int t, int y0, int x0, const int inside,
+                    const int PRO) {
+  const int h = c->h, w = c->w;
+  const size_t vxs = c->vxs;
+  // The patch rows [i0, i1) and columns [j0, j1) that lie inside.
+  const int i0 = inside || y0 >= 0 ? 0 : -y0, i1 = inside || y0 + 6 <= h ? 6 : h - y0;
+  const int j0 = inside || x0 >= 0 ? 0 : -x0, j1 = inside || x0 + 6 <= w ? 6 : w - x0;
+  float *vt = c->v + ((size_t)b * (size_t)c->tiles + (size_t)t) * KB;
+  const float *pt = plane + ((ptrdiff_t)y0 * w + x0) * KB;
+  for (int v = 0; v < NV; v++) {
+    vf d[36];
+    const vf s = vld(p->s + v * VW), sh = vld(p->b + v * VW);
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++) {
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; j++) {
+        vf e = (vf){0};
+        if (inside || (i >= i0 && i < i1 && j >= j0 && j < j1)) {
+          e = vld(pt + ((ptrdiff_t)i * w + j) * KB + v * VW);
+          e = PRO ? vfma(e, s, sh) : e;
+          e = PRO == 2 ? vmax0(e) : e;
+        }
+        d[i * 6 + j] = e;
+      }
+      bt6(d + i * 6, 1);
+    }
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++)
+      bt6(d + j, 6);
+#pragma GCC unroll 36
+    for (int xi = 0; xi < XI; xi++)
+      vst(vt + (size_t)xi * vxs + v * VW, d[xi]);
+  }
+}
+
+INLINE void block_in(const Chunk *c, const float *plane, const Pro *p, int b, const int PRO) {
+  for (int t = 0; t < c->tiles; t++) {
+    const int y0 = (c->tr0 + t / c->tx) * 4 - 1, x0 = t % c->tx * 4 - 1;
+    if (y0 >= 0 && y0 + 6 <= c->h && x0 >= 0 && x0 + 6 <= c->w)
+      tile_in(c, plane, p, b, t, y0, x0, 1, PRO);
+    else
+      tile_in(c, plane, p, b, t, y0, x0, 0, PRO);
+  }
+}
+
+static void chunk_in(const Chunk *c) {
+  const size_t hw = (size_t)c->h * (size_t)c->w;
+  for (int b = 0; b < kb_blocks(c->ic); b++) {
+    const float *plane = in_block(c->in, c->ic, c->n, b, hw);
+    const Pro p = block_pro(c->in, c->ic, b);
+    if (!p.on)
+      block_in(c, plane, &p, b, 0);
+    else if (!p.relu)
+      block_in(c, plane, &p, b, 1);
+    else
+      block_in(c, plane, &p, b, 2);
+  }
+}
+
+// M[xi][0 .. OW)[t0 .. t0 + R) = sum over the in channels of V[xi][.][t0 ..] * U[xi][ob ..].
+INLINE void gemm_tile(const Chunk *c, const float *u, int xi, int ob, int t0, const int R, const int OW) {
+  const int ib = kb_blocks(c->ic), ob_n = kb_blocks(c->oc);
+  const size_t ubs = (size_t)ib * KB * KB, tb = (size_t)c->tiles * KB; // U floats per out block; per V or M block
+  vf acc[WRT][WOB][NV];
+  for (int p = 0; p < R; p++)
+    for (int o = 0; o < OW; o++)
+      for (int v = 0; v < NV; v++)
+        acc[p][o][v] = (vf){0};
+  const float *ux = u + ((size_t)xi * ob_n + ob) * ubs;
+  for (int b = 0; b < ib; b++) {
+    const float *vb = c->v + (size_t)xi * c->vxs + (size_t)b * tb + (size_t)t0 * KB, *ub = ux + (size_t)b * KB * KB;
+#pragma GCC unroll 16
+    for (int q = 0; q < KB; q++) {
+      vf wv[WOB][NV];
+      for (int o = 0; o < OW; o++)
+        for (int v = 0; v < NV; v++)
+          wv[o][v] = vld(ub + (size_t)o * ubs + q * KB + v * VW);
+      for (int p = 0; p < R; p++) {
+        const vf x = vbc(vb[p * KB + q]);
+        for (int o = 0; o < OW; o++)
+          for (int v = 0; v < NV; v++)
+            acc[p][o][v] = vfma(x, wv[o][v], acc[p][o][v]);
+      }
+    }
+  }
+  for (int o = 0; o < OW; o++)
+    for (int p = 0; p < R; p++)
+      for (int v = 0; v < NV; v++)
+        vst(c->m + (size_t)xi * c->mxs + (size_t)o * tb + (size_t)(t0 + p) * KB + v * VW, acc[p][o][v]);
+}
+
+// One register tile of R tiles (R known at compile time from the switch) and OW out blocks.
+#define GEMM_CASE(R)                                                                                                   \
+  case R:                                                                                                              \
+    ow == WOB ? gemm_tile(c, u, xi, ob, t0, R, WOB) : gemm_tile(c, u, xi, ob, t0, R, 1);                              \
+    break;
+
+static void gemm_any(const Chunk *c, const float *u, int xi, int ob, int t0, int r, int ow) {
+  switch (r) {
+#if WRT >= 14
+    GEMM_CASE(14) GEMM_CASE(13) GEMM_CASE(12) GEMM_CASE(11) GEMM_CASE(10) GEMM_CASE(9) GEMM_CASE(8) GEMM_CASE(7)
+#endif
+#if WRT >= 6
+    GEMM_CASE(6) GEMM_CASE(5) GEMM_CASE(4) GEMM_CASE(3)
+#endif
+    GEMM_CASE(2) GEMM_CASE(1)
+  default:
+    abort();
+  }
+}
+#undef GEMM_CASE
+
+// M of the out blocks [ob, ob + ow), in balanced register tiles along the chunk's tiles.
+static void chunk_gemm(const Chunk *c, const float *u, int ob, int ow) {
+  const int groups = (c->tiles + WRT - 1) / WRT;
+  for (int xi = 0; xi < XI; xi++)
+    for (int gi = 0; gi < groups; gi++) {
+      const int t0 = (int)((long)c->tiles * gi / groups), t1 = (int)((long)c->tiles * (gi + 1) / groups);
+      gemm_any(c, u, xi, ob, t0, t1 - t0, ow);
+    }
+}
+
+// Out block ob (M's o-th) of every tile: A^T M A, then the epilogue, then the rows' batch-norm sums.
+static void chunk_out(const Chunk *c, int ob, int o, const float *bias) {
+  const int ob_n = kb_blocks(c->oc);
+  const size_t hw = (size_t)c->h * (size_t)c->w;
+  bool acc;
+  float *plane = out_block(c->out, c->oc, c->n, ob, hw, &acc);
+  const float *res = c->out.res ? c->out.res + (plane - c->out.a) : NULL; // a single piece: the same offset
+  float bl[KB];
+  for (int l = 0; l < KB; l++)
+    bl[l] = bias && ob * KB + l < c->oc ? bias[ob * KB + l] : 0.0f;
+  const int h = c->h, w = c->w;
+  const size_t mxs = c->mxs;
+  const bool relu = c->out.relu;
+  for (int t = 0; t < c->tiles; t++) {
+    const int y0 = (c->tr0 + t / c->tx) * 4, x0 = t % c->tx * 4;
+    const int ni = h - y0 < 4 ? h - y0 : 4, nj = w - x0 < 4 ? w - x0 : 4; // the tile's pixels inside
+    const float *mt = c->m + ((size_t)o * (size_t)c->tiles + (size_t)t) * KB;
+    // The next tile's 36 lines of M, from 36 planes that the hardware prefetcher does not follow.
+    if (t + 1 < c->tiles)
+#pragma GCC unroll 36
+      for (int xi = 0; xi < XI; xi++)
+        __builtin_prefetch(mt + (size_t)xi * mxs + KB);
+    for (int v = 0; v < NV; v++) {
+      vf a[24], y[16];
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; j++) { // columns: 6 rows into 4
+        vf col[6];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++)
+          col[i] = vld(mt + (size_t)(i * 6 + j) * mxs + v * VW);
+        at6(col, 1, a + j, 6);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; i++) // rows: 6 columns into 4
+        at6(a + i * 6, 1, y + i * 4, 1);
+      const vf b = vld(bl + v * VW);
+      for (int i = 0; i < ni; i++)
+        for (int j = 0; j < nj; j++) {
+          const size_t at = ((size_t)(y0 + i) * (size_t)w + (size_t)(x0 + j)) * KB + v * VW;
+          vf e = y[i * 4 + j] + b;
+          if (res)
+            e += vld(res + at);
+          if (relu)
+            e = vmax0(e);
+          vst(plane + at, acc ? vld(plane + at) + e : e);
+        }
+    }
+  }
+  if (!c->out.stats)
+    return;
+  // Each row's sums of the values stored, left to right, in double (stats' layout: kern_types.h), 8
+  // lanes per vector: each lane's order is that of a scalar loop.
+  const size_t width = (size_t)KB * (size_t)ob_n;
+  for (int r = c->tr0 * 4; r < c->tr1 * 4 && r < c->h; r++) {
+    vd s[2] = {{0}}, s2[2] = {{0}};
+    for (int x = 0; x < c->w; x++)
+      for (int hf = 0; hf < 2; hf++) {
+        vf8 o;
+        memcpy(&o, plane + ((size_t)r * (size_t)c->w + (size_t)x) * KB + hf * 8, sizeof o);
+        const vd d = __builtin_convertvector(o, vd);
+        s[hf] += d, s2[hf] += d * d;
+      }
+    double *st = c->out.stats + ((size_t)c->n * (size_t)c->h + (size_t)r) * 2 * width + (size_t)ob * KB;
+    memcpy(st, s, sizeof s);
+    memcpy(st + width, s2, sizeof s2);
+  }
+}
+
+// ---- the kernel ------------------------------------------------------------------------------------
+
+static void wino(const KConv *g, bool scatter, KIn in, const float *u, const float *bias, KOut out) {
+  const int ic = scatter ? g->gc : g->ic, oc = scatter ? g->ic : g->gc, h = g->gh, w = g->gw;
+  if (!kw_fits(g) || (in.b && g->ic - in.ca < 2) || (out.b && (out.res || out.relu || out.stats || oc - out.ca < 2))) {
+    fputs("kern_wino: not a same-size 3x3 stride-1 blocked convolution with a single-piece epilogue\n", stderr);
+    abort();
+  }
+  const int tx = (w + 3) / 4, ty = (h + 3) / 4;
+  const size_t tile_bytes = (size_t)XI * KB * sizeof(float) * (size_t)(kb_blocks(ic) + WOB);
+  const int rows = (int)(CHUNK_BYTES / tile_bytes / (size_t)tx); // tile rows per chunk
+  const int rpc = rows < 1 ? 1 : rows > ty ? ty : rows, per_image = (ty + rpc - 1) / rpc;
+  const size_t vxs = xi_stride(kb_blocks(ic), rpc * tx), mxs = xi_stride(WOB, rpc * tx);
+  const size_t v_floats = XI * vxs, m_floats = XI * mxs;
+#pragma omp parallel
+  {
+    float *work = err_calloc(v_floats + m_floats, sizeof *work);
+#pragma omp for schedule(static)
+    for (int ch = 0; ch < g->n * per_image; ch++) {
+      const int tr0 = ch % per_image * rpc, tr1 = tr0 + rpc < ty ? tr0 + rpc : ty;
+      const Chunk c = {.in = in, .out = out, .ic = ic, .oc = oc, .h = h, .w = w, .n = ch / per_image, .tx = tx,
+                       .tr0 = tr0, .tr1 = tr1, .tiles = (tr1 - tr0) * tx, .v = work, .m = work + v_floats,
+                       .vxs = vxs, .mxs = mxs};
+      chunk_in(&c);
+      // A group of out blocks at a time, whose M is still in cache for the output transform.
+      for (int ob = 0; ob < kb_blocks(oc); ob += WOB) {
+        const int ow = kb_blocks(oc) - ob < WOB ? kb_blocks(oc) - ob : WOB;
+        chunk_gemm(&c, u, ob, ow);
+        for (int o = 0; o < ow; o++)
+          chunk_out(&c, ob + o, o, bias);
+      }
+    }
+    free(work);
+  }
+}
+
+void kw_gather(const KConv *g, KIn image, const float *u, const float *bias, KOut grid) {
+  wino(g, false, image, u, bias, grid);
+}
+
+void kw_scatter(const KConv *g, KIn grid, const float *u, const float *bias, KOut image) {
+  wino(g, true, grid, u, bias, image);
+}
