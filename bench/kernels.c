@@ -102,8 +102,9 @@ static void *ours_new(const Data *d, char *why, size_t size) {
     o->db = p->bias ? bench_alloc(sizeof(float) * (size_t)problem_bias_channels(p)) : NULL;
     return o;
   }
-  o->wp = bench_alloc(sizeof(float) * kc_packed_floats(g));
-  (problem_kernel(p) == KERNEL_GATHER ? kc_pack_gather : kc_pack_scatter)(g, d->w, o->wp);
+  const bool gather = problem_kernel(p) == KERNEL_GATHER;
+  o->wp = bench_alloc(sizeof(float) * (p->wino ? kw_packed_floats(g) : kc_packed_floats(g)));
+  (p->wino ? (gather ? kw_pack_gather : kw_pack_scatter) : gather ? kc_pack_gather : kc_pack_scatter)(g, d->w, o->wp);
   o->bias = d->bias;
   to_pieces(g->n, out, p->out_cat, d->old, o->out);
   float *res[2] = {NULL, NULL};
@@ -128,10 +129,10 @@ static void ours_run(void *arg) {
   const KConv *g = &o->p.g;
   switch (problem_kernel(&o->p)) {
   case KERNEL_GATHER:
-    kc_gather(g, o->kin, o->wp, o->bias, o->kout);
+    (o->p.wino ? kw_gather : kc_gather)(g, o->kin, o->wp, o->bias, o->kout);
     break;
   case KERNEL_SCATTER:
-    kc_scatter(g, o->kin, o->wp, o->bias, o->kout);
+    (o->p.wino ? kw_scatter : kc_scatter)(g, o->kin, o->wp, o->bias, o->kout);
     break;
   case KERNEL_WGRAD: {
     // conv's grid is dy and its image x; convT's the reverse.
@@ -197,9 +198,11 @@ static const char *dnnl_describe(void *o) {
   return text;
 }
 
+static const char *ours_describe(void *o) { return ((Ours *)o)->p.wino ? "Winograd F(4x4, 3x3)" : "direct"; }
+
 enum { CAEC, ONEDNN, NAIVE, IMPLS };
 static const Impl impls[] = {
-    {"caec", ours_new, ours_run, ours_result, ours_free, same, NULL, true},
+    {"caec", ours_new, ours_run, ours_result, ours_free, same, ours_describe, true},
     {"onednn", dnnl_make, onednn_run, dnnl_result, dnnl_free, onednn_fused, dnnl_describe, false},
 };
 static const char *const impl_names[IMPLS] = {"caec", "onednn", "naive"};

@@ -316,6 +316,7 @@ static bool parse_call(const char *s, Op op, KConv g, Problem *p) {
   const char *args[8];
   *p = (Problem){.op = op, .g = g};
   const char *gather = strstr(s, "kc_gather("), *scatter = strstr(s, "kc_scatter("), *wgrad = strstr(s, "kc_wgrad(");
+  p->wino = !gather && !scatter && ((gather = strstr(s, "kw_gather(")) || (scatter = strstr(s, "kw_scatter(")));
   const char *call = gather ? gather : scatter ? scatter : wgrad;
   int n = call ? call_args(strchr(call, '('), buf, sizeof buf, args, 8) : -1;
   if (wgrad && n == 6) {
@@ -411,7 +412,7 @@ bool problem_scan(const char *path, FoundList *list, double *flops_per_step) {
     KConv g;
     copy_line(next, call, sizeof call);
     const char *k = strstr(line, "static const KConv g = {");
-    if (!train || !k || !strncmp(call, "  kc_pack", 9)) // weight packing is not a kernel of the step
+    if (!train || !k || !strncmp(call, "  kc_pack", 9) || !strncmp(call, "  kw_pack", 9)) // not a kernel of the step
       continue;
     Op op;
     Problem p;

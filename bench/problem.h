@@ -50,6 +50,7 @@ typedef struct Problem {
   int out_cat; // gather and scatter outputs
   bool acc[2];
   bool bias, res, relu, stats;
+  bool wino; // caec computes it with its Winograd kernels (kw_*), not its direct ones (not part of the name)
 } Problem;
 
 enum { NAME_BYTES = 160, WHERE_BYTES = 2048 };

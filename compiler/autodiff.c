@@ -196,12 +196,17 @@ static int packed(Builder *b, int i, int scatter) {
   if (b->pack[scatter][i] < 0) {
     const Node *n = &b->g->nodes[i];
     KConv geom = conv_geom(b->g, b->s->batch, i);
-    int64_t floats = (int64_t)kc_packed_floats(&geom);
+    // Room for both layouts when the C kernels transform the weights: the CUDA back end, which shares
+    // the plan, packs them for its direct kernels.
+    const ConvVariant v = conv_variant(b->s, i, scatter);
+    size_t direct = kc_packed_floats(&geom), wino = kw_packed_floats(&geom);
+    int64_t floats = (int64_t)(v == CV_WINO && wino > direct ? wino : direct);
     b->pack[scatter][i] = new_buf(b, ident(b->arena, scatter ? "ws_" : "wg_", n->name),
-                                  arena_printf(b->arena, "[%d,%d,%d,%d] packed for %s", geom.gc, geom.ic, n->k, n->k,
-                                               scatter ? "scatter" : "gather"),
+                                  arena_printf(b->arena, "[%d,%d,%d,%d] packed for %s%s", geom.gc, geom.ic, n->k, n->k,
+                                               scatter ? "scatter" : "gather", v == CV_WINO ? " (Winograd)" : ""),
                                   AR_SCRATCH, b->prog, floats * 4);
     Kern *k = kern(b, scatter ? K_PACK_SCATTER : K_PACK_GATHER, i, arena_printf(b->arena, "%s weights", n->name));
+    k->variant = v;
     k->in = one(param_of(b, i, P_WEIGHT, 0));
     k->out = one(b->pack[scatter][i]);
   }
@@ -343,6 +348,7 @@ static void lower_conv(Builder *b, int i) {
   int w = packed(b, i, n->op == OP_CONVT);
   Kern *k = node_kern(b, i, n->op == OP_CONV ? K_GATHER : K_SCATTER);
   k->p[KP_W] = w;
+  k->variant = conv_variant(b->s, i, n->op == OP_CONVT);
   k->p[KP_BIAS] = param_of(b, i, P_BIAS, 0);
   read_through(k, k->in);
   int add = b->s->fused[i].res_add;
@@ -418,6 +424,7 @@ static void adjoint_conv(Builder *b, int i, View dy) {
   k = kern(b, convt ? K_GATHER : K_SCATTER, i, arena_printf(b->arena, "%s (%s) data gradient", n->name, op_name(n->op)));
   k->in = dy;
   k->p[KP_W] = w;
+  k->variant = conv_variant(b->s, i, !convt);
   input_grad(b, k, i, 0);
 }
 
@@ -596,10 +603,11 @@ static void unique_names(Arena *a, Step *s) {
   free(order);
 }
 
-Step *build_step(Arena *a, const Graph *g, int batch) {
+Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct) {
   Step *s = arena_alloc(a, sizeof *s);
   s->g = g;
   s->batch = batch;
+  s->conv_direct = conv_direct;
   fuse(a, s);
   Builder b = {a, s, g, 0, false, NULL, NULL, NULL, NULL, NULL, {NULL, NULL}, NULL, NULL};
   size_t n = (size_t)g->nnodes;

@@ -44,7 +44,7 @@ typedef struct Options {
   const char *cae, *out;
   int batch, size;
   Target target;
-  bool no_plan, dump_fusion, keep;
+  bool no_plan, dump_fusion, keep, conv_direct;
 } Options;
 
 static bool parse_int(const char *s, int lo, int hi, int *v) {
@@ -57,7 +57,8 @@ static bool parse_int(const char *s, int lo, int hi, int *v) {
 }
 
 static const char compile_help[] =
-    "usage: caec compile [--target c|cuda] [--batch B] [--size S] [--no-plan] [--dump-fusion] FILE.cae -o DIR\n\n"
+    "usage: caec compile [--target c|cuda] [--batch B] [--size S] [--conv auto|direct] [--no-plan] [--dump-fusion]\n"
+    "                    FILE.cae -o DIR\n\n"
     "Writes DIR/NAME.h (the model's interface: parameter table, arena sizes, entry\n"
     "points) and DIR/NAME.c (its fused kernels, the training step and the inference\n"
     "forward) for the runtime's kernels (runtime/kernels/kern.h) and trainer (runtime/trainer/trainer.h).\n"
@@ -66,10 +67,14 @@ static const char compile_help[] =
     "  --target T     c (default), or cuda (cuda-emu writes the same source)\n"
     "  --batch B      the batch the shapes are compiled for (default: the train section's)\n"
     "  --size S       S x S input images instead of the declared height and width\n"
+    "  --conv A       the convolutions' algorithms: auto (default: the cost model picks direct or\n"
+    "                 Winograd per layer) or direct (the direct kernels only, which round as the\n"
+    "                 CUDA back end does)\n"
     "  --no-plan      give every buffer its own memory (for testing the memory plan)\n"
     "  --dump-fusion  list every kernel with the source ops it computes, and the memory plan\n";
 static const char build_help[] =
-    "usage: caec build [--target c|cuda|cuda-emu] [--batch B] [--size S] [--no-plan] FILE.cae -o EXE\n\n"
+    "usage: caec build [--target c|cuda|cuda-emu] [--batch B] [--size S] [--conv auto|direct] [--no-plan]\n"
+    "                  FILE.cae -o EXE\n\n"
     "Compiles the model and links its trainer EXE (commands: init, step, train, eval,\n"
     "...), with the C compiler and flags that built caec; the generated source stays\n"
     "in EXE.src/. Targets:\n"
@@ -89,12 +94,17 @@ static int parse(const char *cmd, int argc, char **argv, Options *o) {
       o->no_plan = true;
     } else if (!strcmp(a, "--dump-fusion")) {
       o->dump_fusion = true;
-    } else if (!strcmp(a, "-o") || !strcmp(a, "--batch") || !strcmp(a, "--size") || !strcmp(a, "--target")) {
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--batch") || !strcmp(a, "--size") || !strcmp(a, "--target") ||
+               !strcmp(a, "--conv")) {
       if (!value)
         return usage_error(cmd, "option '%s' needs a value", a);
       i++;
       if (!strcmp(a, "-o")) {
         o->out = value;
+      } else if (!strcmp(a, "--conv")) {
+        if (strcmp(value, "auto") && strcmp(value, "direct"))
+          return usage_error(cmd, "--conv must be auto or direct, not '%s'", value);
+        o->conv_direct = !strcmp(value, "direct");
       } else if (!strcmp(a, "--target")) {
         int n = 0;
         while (n < 3 && strcmp(value, target_names[n]))
@@ -102,11 +112,12 @@ static int parse(const char *cmd, int argc, char **argv, Options *o) {
         if (n == 3)
           return usage_error(cmd, "--target must be c, cuda or cuda-emu, not '%s'", value);
         o->target = (Target)n;
-      }
-      else if (strcmp(a, "--target") && (!strcmp(a, "--batch") ? !parse_int(value, 1, 4096, &o->batch) : !parse_int(value, 1, MAX_DIM, &o->size)))
+      } else if (!strcmp(a, "--batch") ? !parse_int(value, 1, 4096, &o->batch)
+                                       : !parse_int(value, 1, MAX_DIM, &o->size)) {
         return usage_error(cmd, !strcmp(a, "--batch") ? "--batch must be an integer in [1, 4096], not '%s'"
                                                       : "--size must be an integer in [1, 65536], not '%s'",
                            value);
+      }
     } else if (a[0] == '-') {
       return usage_error(cmd, "unknown option '%s'", a);
     } else if (!o->cae) {
@@ -132,6 +143,8 @@ static const char *command_line(Arena *a, const char *cmd, const Options *o) {
     s = arena_printf(a, "%s --batch %d", s, o->batch);
   if (o->size)
     s = arena_printf(a, "%s --size %d", s, o->size);
+  if (o->conv_direct)
+    s = arena_printf(a, "%s --conv direct", s);
   return o->no_plan ? arena_printf(a, "%s --no-plan", s) : s;
 }
 
@@ -152,7 +165,7 @@ static Step *lower(Ctx *c, const Options *o) {
             o->cae, in.c, in.h, in.w, out.c, out.h, out.w);
     return NULL;
   }
-  Step *s = build_step(c->arena, g, o->batch ? o->batch : g->batch ? g->batch : g->train.batch);
+  Step *s = build_step(c->arena, g, o->batch ? o->batch : g->batch ? g->batch : g->train.batch, o->conv_direct);
   plan_memory(s, !o->no_plan);
   return s;
 }

@@ -10,6 +10,7 @@
 //   fusion.c      which layers share a kernel; concatenations kept as two pointers
 //   autodiff.c    graph -> step programs: forward, loss, backward (one adjoint
 //                 rule per op), optimizer update, and the inference forward
+//   costmodel.c   which algorithm computes each convolution of the C back end
 //   memplan.c     liveness and offsets of every buffer in a few arenas
 //   emit_c.c      step programs -> C source (emit_c_*.c: one file per op family,
 //                 printing calls of the C kernels or of the CUDA device ops)
@@ -400,6 +401,9 @@ enum {
   KP_COUNT = 6
 };
 
+// The C back end's algorithms of a convolution (costmodel.c); CUDA's is always direct.
+typedef enum { CV_DIRECT, CV_WINO } ConvVariant;
+
 typedef struct Kern {
   KernKind kind;
   int node;          // the layer it comes from (its .cae line)
@@ -414,6 +418,7 @@ typedef struct Kern {
   int param;         // K_UPDATE: the parameter
   int piece;         // K_CONCAT / K_SPLIT: channel offset of the piece
   OpKind act;        // K_ACT / K_ACT_BWD: the activation
+  ConvVariant variant; // K_PACK_*, K_GATHER, K_SCATTER: the algorithm of the C back end
 } Kern;
 
 typedef enum { PROG_TRAIN, PROG_FORWARD, PROG_COUNT } ProgId;
@@ -432,6 +437,7 @@ typedef struct Fused {
 typedef struct Step {
   const Graph *g;
   int batch;
+  bool conv_direct; // every convolution by the direct kernels (caec build --conv direct), else costmodel.c's
   // fusion.c
   Fused *fused;      // per node
   bool sigmoid_loss; // the output sigmoid is computed by the loss kernel (training)
@@ -452,9 +458,12 @@ typedef struct Step {
 void fuse(Arena *a, Step *s);
 // Can the graph be a trainer: 1-channel input and output of the same size?
 bool reconstructs(const Graph *g);
-// Builds both programs; s->batch is the batch the shapes are compiled for.
-Step *build_step(Arena *a, const Graph *g, int batch);
+// Builds both programs; s->batch is the batch the shapes are compiled for, conv_direct as in Step.
+Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct);
 KConv conv_geom(const Graph *g, int batch, int node); // conv or convT node as kern.h's grid and image
+
+// costmodel.c: the algorithm of node's gather or scatter kernel (and of its packed weights).
+ConvVariant conv_variant(const Step *s, int node, bool scatter);
 // plan: place by liveness (greedy by size); else every buffer on its own.
 void plan_memory(Step *s, bool plan);
 const char *kern_name(const Kern *k); // "gather", "relu_bwd"

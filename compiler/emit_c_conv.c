@@ -44,15 +44,17 @@ CuPlan emit_conv(const Emit *e, const Kern *k) {
           "  %sconst KConv g = {%d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d};\n",
           e->cuda ? "" : "static ", g.n, g.gc, g.gh, g.gw, g.ic, g.ih, g.iw, g.k, g.stride, g.pad_top, g.pad_left);
   const char *bias = k->p[KP_BIAS] >= 0 ? "bias" : "NULL";
+  const bool wino = !e->cuda && k->variant == CV_WINO; // kern_wino.c's kw_*, else kern_conv.c's kc_*
   switch (k->kind) {
   case K_PACK_GATHER:
   case K_PACK_SCATTER:
-    emit_call(e, gather ? "kc_pack_gather" : "kc_pack_scatter", false);
+    emit_call(e, wino ? (gather ? "kw_pack_gather" : "kw_pack_scatter") : gather ? "kc_pack_gather" : "kc_pack_scatter",
+              false);
     fprintf(out, "&g, w, wp);\n");
     break;
   case K_GATHER:
   case K_SCATTER:
-    emit_call(e, gather ? "kc_gather" : "kc_scatter", false);
+    emit_call(e, wino ? (gather ? "kw_gather" : "kw_scatter") : gather ? "kc_gather" : "kc_scatter", false);
     fprintf(out, "&g, ");
     emit_kin(e, k->in, gather ? "image" : "grid");
     fprintf(out, ", wp, %s, ", bias);

@@ -161,7 +161,7 @@ static int cmd_check(int argc, char **argv) {
         putchar('\n');
       print_table(stdout, ctx.arena, g);
       if (reconstructs(g) && g->nnodes <= MAX_CODEGEN_NODES) {
-        Step *s = build_step(ctx.arena, g, g->batch ? g->batch : g->train.batch);
+        Step *s = build_step(ctx.arena, g, g->batch ? g->batch : g->train.batch, false);
         plan_memory(s, true);
         print_memory(stdout, s);
       }

@@ -57,17 +57,17 @@ static void t4_bn_stats(const float *restrict x, const float *restrict gamma, co
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 static void t5_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
@@ -75,7 +75,7 @@ static void t5_pack_gather(const float *restrict w, float *restrict wp) {
 static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) statistics, applied by its consumers
@@ -95,24 +95,24 @@ static void t7_bn_sums(const double *restrict sums, const float *restrict gamma,
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 static void t8_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -174,17 +174,17 @@ static void t14_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 static void t15_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
@@ -192,7 +192,7 @@ static void t15_pack_gather(const float *restrict w, float *restrict wp) {
 static void t16_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -212,24 +212,24 @@ static void t17_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t18_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void t19_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
@@ -271,17 +271,17 @@ static void t22_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t23_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -289,7 +289,7 @@ static void t23_pack_gather(const float *restrict w, float *restrict wp) {
 static void t24_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -309,24 +309,24 @@ static void t25_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t26_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void t27_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
@@ -388,17 +388,17 @@ static void t32_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 static void t33_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -406,7 +406,7 @@ static void t33_pack_gather(const float *restrict w, float *restrict wp) {
 static void t34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -426,24 +426,24 @@ static void t35_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 static void t36_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
@@ -485,17 +485,17 @@ static void t40_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 static void t41_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
@@ -503,7 +503,7 @@ static void t41_pack_gather(const float *restrict w, float *restrict wp) {
 static void t42_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -523,24 +523,24 @@ static void t43_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 static void t44_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 static void t45_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
@@ -1001,21 +1001,21 @@ static void t84_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t85_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t86_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) backward
@@ -1048,21 +1048,21 @@ static void t88_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t89_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t90_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu) backward
@@ -1125,21 +1125,21 @@ static void t95_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t96_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t97_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) backward
@@ -1172,21 +1172,21 @@ static void t99_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for scatter
+//   wp           [128,64,3,3] packed for scatter (Winograd)
 static void t100_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for scatter
+//   wp           [128,64,3,3] packed for scatter (Winograd)
 static void t101_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu) backward
@@ -1279,21 +1279,21 @@ static void t109_wgrad(const float *restrict grid, const float *restrict image, 
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t110_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t111_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) backward
@@ -1326,21 +1326,21 @@ static void t113_wgrad(const float *restrict grid, const float *restrict image, 
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t114_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t115_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu) backward
@@ -1403,21 +1403,21 @@ static void t120_wgrad(const float *restrict grid, const float *restrict image, 
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t121_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t122_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) backward
@@ -1450,21 +1450,21 @@ static void t124_wgrad(const float *restrict grid, const float *restrict image, 
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for scatter
+//   wp           [64,32,3,3] packed for scatter (Winograd)
 static void t125_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,32,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for scatter
+//   wp           [64,32,3,3] packed for scatter (Winograd)
 static void t126_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu) backward
@@ -1557,21 +1557,21 @@ static void t134_wgrad(const float *restrict grid, const float *restrict image, 
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 static void t135_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) data gradient
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 static void t136_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) backward
@@ -1604,21 +1604,21 @@ static void t138_wgrad(const float *restrict grid, const float *restrict image, 
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 static void t139_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) data gradient
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 static void t140_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu) backward
@@ -2246,14 +2246,14 @@ static void f2_bn_coeffs(const float *restrict gamma, const float *restrict beta
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) statistics, applied by its consumers
@@ -2294,14 +2294,14 @@ static void f12_bn_coeffs(const float *restrict gamma, const float *restrict bet
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 static void f14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -2343,14 +2343,14 @@ static void f20_bn_coeffs(const float *restrict gamma, const float *restrict bet
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void f22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -2391,14 +2391,14 @@ static void f30_bn_coeffs(const float *restrict gamma, const float *restrict bet
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void f32_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -2440,14 +2440,14 @@ static void f38_bn_coeffs(const float *restrict gamma, const float *restrict bet
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 static void f40_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -2788,54 +2788,54 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *opt_output_conv_bias = s->optim + 1982080; // [1]
   float *wg_conv1_conv = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
   float *a_conv1_conv = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
-  uint8_t *keep_conv1_spatial_dropout = (uint8_t *)(s->scratch + 201363456); // [32,32] u8
+  uint8_t *keep_conv1_spatial_dropout = (uint8_t *)(s->scratch + 201474048); // [32,32] u8
   float *a_conv1_spatial_dropout = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
-  float *scale_level1_h_bn1 = (float *)(s->scratch + 201364480); // [32] f32
-  float *shift_level1_h_bn1 = (float *)(s->scratch + 201364608); // [32] f32
-  float *mean_level1_h_bn1 = (float *)(s->scratch + 201364736); // [32] f32
-  float *invstd_level1_h_bn1 = (float *)(s->scratch + 201364864); // [32] f32
-  float *wg_level1_h_conv1 = (float *)(s->scratch + 2097152); // [32,32,3,3] packed for gather
+  float *scale_level1_h_bn1 = (float *)(s->scratch + 201475072); // [32] f32
+  float *shift_level1_h_bn1 = (float *)(s->scratch + 201475200); // [32] f32
+  float *mean_level1_h_bn1 = (float *)(s->scratch + 201475328); // [32] f32
+  float *invstd_level1_h_bn1 = (float *)(s->scratch + 201475456); // [32] f32
+  float *wg_level1_h_conv1 = (float *)(s->scratch + 2097152); // [32,32,3,3] packed for gather (Winograd)
   double *sums_level1_h_conv1 = (double *)(s->scratch + 0); // [4096,2,32] f64
   float *a_level1_h_conv1 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
   float *scale_level1_h_bn2 = (float *)(s->scratch + 134221824); // [32] f32
   float *shift_level1_h_bn2 = (float *)(s->scratch + 134221952); // [32] f32
-  float *mean_level1_h_bn2 = (float *)(s->scratch + 201364992); // [32] f32
-  float *invstd_level1_h_bn2 = (float *)(s->scratch + 201365120); // [32] f32
-  float *wg_level1_h_conv2 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
+  float *mean_level1_h_bn2 = (float *)(s->scratch + 201475584); // [32] f32
+  float *invstd_level1_h_bn2 = (float *)(s->scratch + 201475712); // [32] f32
+  float *wg_level1_h_conv2 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   float *a_level1_h_conv2 = (float *)(s->acts + 134217728); // [32,32,128,128] NCHW16c
   float *wg_level1_shortcut = (float *)(s->scratch + 0); // [32,32,1,1] packed for gather
   float *a_level1 = (float *)(s->acts + 201326592); // [32,32,128,128] NCHW16c
   float *wg_level2_conv = (float *)(s->scratch + 1048576); // [32,32,3,3] packed for gather
   double *sums_level2_conv = (double *)(s->scratch + 0); // [2048,2,32] f64
   float *a_level2_conv = (float *)(s->acts + 369098752); // [32,32,64,64] NCHW16c
-  float *scale_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813312); // [32] f32
-  float *shift_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813440); // [32] f32
-  float *mean_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813568); // [32] f32
-  float *invstd_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 100813696); // [32] f32
-  float *wg_level2_res_myronenko1_h_conv1 = (float *)(s->scratch + 2097152); // [64,32,3,3] packed for gather
+  float *scale_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 101255680); // [32] f32
+  float *shift_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 101255808); // [32] f32
+  float *mean_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 101255936); // [32] f32
+  float *invstd_level2_res_myronenko1_h_bn1 = (float *)(s->scratch + 101256064); // [32] f32
+  float *wg_level2_res_myronenko1_h_conv1 = (float *)(s->scratch + 2097152); // [64,32,3,3] packed for gather (Winograd)
   double *sums_level2_res_myronenko1_h_conv1 = (double *)(s->scratch + 0); // [2048,2,64] f64
   float *a_level2_res_myronenko1_h_conv1 = (float *)(s->acts + 134217728); // [32,64,64,64] NCHW16c
-  float *scale_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100810752); // [64] f32
-  float *shift_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100811008); // [64] f32
-  float *mean_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100811264); // [64] f32
-  float *invstd_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 100811520); // [64] f32
-  float *wg_level2_res_myronenko1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 101253120); // [64] f32
+  float *shift_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 101253376); // [64] f32
+  float *mean_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 101253632); // [64] f32
+  float *invstd_level2_res_myronenko1_h_bn2 = (float *)(s->scratch + 101253888); // [64] f32
+  float *wg_level2_res_myronenko1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_level2_res_myronenko1_h_conv2 = (float *)(s->acts + 167772160); // [32,64,64,64] NCHW16c
   float *wg_level2_res_myronenko1_shortcut = (float *)(s->scratch + 2097152); // [64,32,1,1] packed for gather
   double *sums_level2_res_myronenko1 = (double *)(s->scratch + 0); // [2048,2,64] f64
   float *a_level2_res_myronenko1 = (float *)(s->acts + 268435456); // [32,64,64,64] NCHW16c
-  float *scale_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100811776); // [64] f32
-  float *shift_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100812032); // [64] f32
-  float *mean_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100812288); // [64] f32
-  float *invstd_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 100812544); // [64] f32
-  float *wg_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 2097152); // [64,64,3,3] packed for gather
+  float *scale_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 101254144); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 101254400); // [64] f32
+  float *mean_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 101254656); // [64] f32
+  float *invstd_level2_res_myronenko2_h_bn1 = (float *)(s->scratch + 101254912); // [64] f32
+  float *wg_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 2097152); // [64,64,3,3] packed for gather (Winograd)
   double *sums_level2_res_myronenko2_h_conv1 = (double *)(s->scratch + 0); // [2048,2,64] f64
   float *a_level2_res_myronenko2_h_conv1 = (float *)(s->acts + 167772160); // [32,64,64,64] NCHW16c
   float *scale_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67125248); // [64] f32
   float *shift_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67125504); // [64] f32
-  float *mean_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 100812800); // [64] f32
-  float *invstd_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 100813056); // [64] f32
-  float *wg_level2_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *mean_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 101255168); // [64] f32
+  float *invstd_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 101255424); // [64] f32
+  float *wg_level2_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_level2_res_myronenko2_h_conv2 = (float *)(s->acts + 301989888); // [32,64,64,64] NCHW16c
   float *wg_level2_res_myronenko2_shortcut = (float *)(s->scratch + 0); // [64,64,1,1] packed for gather
   float *a_level2_res_myronenko2 = (float *)(s->acts + 335544320); // [32,64,64,64] NCHW16c
@@ -2846,14 +2846,14 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *shift_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115264); // [64] f32
   float *mean_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115520); // [64] f32
   float *invstd_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115776); // [64] f32
-  float *wg_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 2097152); // [128,64,3,3] packed for gather
+  float *wg_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 2097152); // [128,64,3,3] packed for gather (Winograd)
   double *sums_level3_res_myronenko1_h_conv1 = (double *)(s->scratch + 0); // [1024,2,128] f64
   float *a_level3_res_myronenko1_h_conv1 = (float *)(s->acts + 385875968); // [32,128,32,32] NCHW16c
   float *scale_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67108864); // [128] f32
   float *shift_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67109376); // [128] f32
   float *mean_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67109888); // [128] f32
   float *invstd_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67110400); // [128] f32
-  float *wg_level3_res_myronenko1_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *wg_level3_res_myronenko1_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko1_h_conv2 = (float *)(s->acts + 301989888); // [32,128,32,32] NCHW16c
   float *wg_level3_res_myronenko1_shortcut = (float *)(s->scratch + 2097152); // [128,64,1,1] packed for gather
   double *sums_level3_res_myronenko1 = (double *)(s->scratch + 0); // [1024,2,128] f64
@@ -2862,14 +2862,14 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *shift_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67111424); // [128] f32
   float *mean_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67111936); // [128] f32
   float *invstd_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67112448); // [128] f32
-  float *wg_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 2097152); // [128,128,3,3] packed for gather
-  double *sums_level3_res_myronenko2_h_conv1 = (double *)(s->scratch + 0); // [1024,2,128] f64
+  float *wg_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
+  double *sums_level3_res_myronenko2_h_conv1 = (double *)(s->scratch + 2359296); // [1024,2,128] f64
   float *a_level3_res_myronenko2_h_conv1 = (float *)(s->acts + 419430400); // [32,128,32,32] NCHW16c
   float *scale_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67112960); // [128] f32
   float *shift_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67113472); // [128] f32
   float *mean_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67113984); // [128] f32
   float *invstd_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67114496); // [128] f32
-  float *wg_level3_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *wg_level3_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko2_h_conv2 = (float *)(s->acts + 301989888); // [32,128,32,32] NCHW16c
   float *wg_level3_res_myronenko2_shortcut = (float *)(s->scratch + 0); // [128,128,1,1] packed for gather
   float *a_level3_res_myronenko2 = (float *)(s->acts + 436207616); // [32,128,32,32] NCHW16c
@@ -2914,42 +2914,42 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *g_level3_res_myronenko2 = (float *)(s->scratch + 0); // [32,128,32,32] NCHW16c
   float *ws_level3_res_myronenko2_shortcut = (float *)(s->scratch + 33554432); // [128,128,1,1] packed for scatter
   float *g_level3_res_myronenko1 = (float *)(s->scratch + 16777216); // [32,128,32,32] NCHW16c
-  float *ws_level3_res_myronenko2_h_conv2 = (float *)(s->scratch + 50331648); // [128,128,3,3] packed for scatter
+  float *ws_level3_res_myronenko2_h_conv2 = (float *)(s->scratch + 50331648); // [128,128,3,3] packed for scatter (Winograd)
   float *g_level3_res_myronenko2_h_relu2 = (float *)(s->scratch + 33554432); // [32,128,32,32] NCHW16c
   float *g_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 0); // [32,128,32,32] NCHW16c
-  float *ws_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 50331648); // [128,128,3,3] packed for scatter
+  float *ws_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 50331648); // [128,128,3,3] packed for scatter (Winograd)
   float *g_level3_res_myronenko2_h_relu1 = (float *)(s->scratch + 33554432); // [32,128,32,32] NCHW16c
   float *ws_level3_res_myronenko1_shortcut = (float *)(s->scratch + 0); // [128,64,1,1] packed for scatter
   float *g_level3_conv = (float *)(s->scratch + 33554432); // [32,64,32,32] NCHW16c
-  float *ws_level3_res_myronenko1_h_conv2 = (float *)(s->scratch + 41943040); // [128,128,3,3] packed for scatter
+  float *ws_level3_res_myronenko1_h_conv2 = (float *)(s->scratch + 41943040); // [128,128,3,3] packed for scatter (Winograd)
   float *g_level3_res_myronenko1_h_relu2 = (float *)(s->scratch + 0); // [32,128,32,32] NCHW16c
   float *g_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 16777216); // [32,128,32,32] NCHW16c
-  float *ws_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 8388608); // [128,64,3,3] packed for scatter
+  float *ws_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 8388608); // [128,64,3,3] packed for scatter (Winograd)
   float *g_level3_res_myronenko1_h_relu1 = (float *)(s->scratch + 0); // [32,64,32,32] NCHW16c
   float *ws_level3_conv = (float *)(s->scratch + 41943040); // [64,64,3,3] packed for scatter
   float *g_level2_res_myronenko2 = (float *)(s->scratch + 0); // [32,64,64,64] NCHW16c
   float *ws_level2_res_myronenko2_shortcut = (float *)(s->scratch + 67108864); // [64,64,1,1] packed for scatter
   float *g_level2_res_myronenko1 = (float *)(s->scratch + 33554432); // [32,64,64,64] NCHW16c
-  float *ws_level2_res_myronenko2_h_conv2 = (float *)(s->scratch + 100663296); // [64,64,3,3] packed for scatter
+  float *ws_level2_res_myronenko2_h_conv2 = (float *)(s->scratch + 100663296); // [64,64,3,3] packed for scatter (Winograd)
   float *g_level2_res_myronenko2_h_relu2 = (float *)(s->scratch + 67108864); // [32,64,64,64] NCHW16c
   float *g_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 0); // [32,64,64,64] NCHW16c
-  float *ws_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 100663296); // [64,64,3,3] packed for scatter
+  float *ws_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 100663296); // [64,64,3,3] packed for scatter (Winograd)
   float *g_level2_res_myronenko2_h_relu1 = (float *)(s->scratch + 67108864); // [32,64,64,64] NCHW16c
   float *ws_level2_res_myronenko1_shortcut = (float *)(s->scratch + 0); // [64,32,1,1] packed for scatter
   float *g_level2_conv = (float *)(s->scratch + 67108864); // [32,32,64,64] NCHW16c
-  float *ws_level2_res_myronenko1_h_conv2 = (float *)(s->scratch + 83886080); // [64,64,3,3] packed for scatter
+  float *ws_level2_res_myronenko1_h_conv2 = (float *)(s->scratch + 83886080); // [64,64,3,3] packed for scatter (Winograd)
   float *g_level2_res_myronenko1_h_relu2 = (float *)(s->scratch + 0); // [32,64,64,64] NCHW16c
   float *g_level2_res_myronenko1_h_conv1 = (float *)(s->scratch + 33554432); // [32,64,64,64] NCHW16c
-  float *ws_level2_res_myronenko1_h_conv1 = (float *)(s->scratch + 16777216); // [64,32,3,3] packed for scatter
+  float *ws_level2_res_myronenko1_h_conv1 = (float *)(s->scratch + 16777216); // [64,32,3,3] packed for scatter (Winograd)
   float *g_level2_res_myronenko1_h_relu1 = (float *)(s->scratch + 0); // [32,32,64,64] NCHW16c
   float *ws_level2_conv = (float *)(s->scratch + 83886080); // [32,32,3,3] packed for scatter
   float *g_level1 = (float *)(s->scratch + 0); // [32,32,128,128] NCHW16c
   float *ws_level1_shortcut = (float *)(s->scratch + 134217728); // [32,32,1,1] packed for scatter
   float *g_conv1_spatial_dropout = (float *)(s->scratch + 67108864); // [32,32,128,128] NCHW16c
-  float *ws_level1_h_conv2 = (float *)(s->scratch + 201326592); // [32,32,3,3] packed for scatter
+  float *ws_level1_h_conv2 = (float *)(s->scratch + 201326592); // [32,32,3,3] packed for scatter (Winograd)
   float *g_level1_h_relu2 = (float *)(s->scratch + 134217728); // [32,32,128,128] NCHW16c
   float *g_level1_h_conv1 = (float *)(s->scratch + 0); // [32,32,128,128] NCHW16c
-  float *ws_level1_h_conv1 = (float *)(s->scratch + 201326592); // [32,32,3,3] packed for scatter
+  float *ws_level1_h_conv1 = (float *)(s->scratch + 201326592); // [32,32,3,3] packed for scatter (Winograd)
   float *g_level1_h_relu1 = (float *)(s->scratch + 134217728); // [32,32,128,128] NCHW16c
   float *g_conv1_conv = (float *)(s->scratch + 0); // [32,32,128,128] NCHW16c
   double loss = 0;
@@ -3276,57 +3276,57 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *w_output_conv_bias = s->params + 991040; // [1]
   float *wg_conv1_conv_462 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
   float *a_conv1_conv_463 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
-  float *scale_level1_h_bn1_464 = (float *)(s->scratch + 36864); // [32] f32
-  float *shift_level1_h_bn1_465 = (float *)(s->scratch + 36992); // [32] f32
-  float *wg_level1_h_conv1_466 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
+  float *scale_level1_h_bn1_464 = (float *)(s->scratch + 147456); // [32] f32
+  float *shift_level1_h_bn1_465 = (float *)(s->scratch + 147584); // [32] f32
+  float *wg_level1_h_conv1_466 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   float *a_level1_h_conv1_467 = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
-  float *scale_level1_h_bn2_468 = (float *)(s->scratch + 36864); // [32] f32
-  float *shift_level1_h_bn2_469 = (float *)(s->scratch + 36992); // [32] f32
-  float *wg_level1_h_conv2_470 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
+  float *scale_level1_h_bn2_468 = (float *)(s->scratch + 147456); // [32] f32
+  float *shift_level1_h_bn2_469 = (float *)(s->scratch + 147584); // [32] f32
+  float *wg_level1_h_conv2_470 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   float *a_level1_h_conv2_471 = (float *)(s->acts + 134217728); // [32,32,128,128] NCHW16c
   float *wg_level1_shortcut_472 = (float *)(s->scratch + 0); // [32,32,1,1] packed for gather
   float *a_level1_473 = (float *)(s->acts + 67108864); // [32,32,128,128] NCHW16c
   float *wg_level2_conv_474 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather
   float *a_level2_conv_475 = (float *)(s->acts + 134217728); // [32,32,64,64] NCHW16c
-  float *scale_level2_res_myronenko1_h_bn1_476 = (float *)(s->scratch + 73728); // [32] f32
-  float *shift_level2_res_myronenko1_h_bn1_477 = (float *)(s->scratch + 73856); // [32] f32
-  float *wg_level2_res_myronenko1_h_conv1_478 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
+  float *scale_level2_res_myronenko1_h_bn1_476 = (float *)(s->scratch + 294912); // [32] f32
+  float *shift_level2_res_myronenko1_h_bn1_477 = (float *)(s->scratch + 295040); // [32] f32
+  float *wg_level2_res_myronenko1_h_conv1_478 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather (Winograd)
   float *a_level2_res_myronenko1_h_conv1_479 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
-  float *scale_level2_res_myronenko1_h_bn2_480 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_level2_res_myronenko1_h_bn2_481 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_level2_res_myronenko1_h_conv2_482 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_level2_res_myronenko1_h_bn2_480 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_level2_res_myronenko1_h_bn2_481 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_level2_res_myronenko1_h_conv2_482 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_level2_res_myronenko1_h_conv2_483 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
   float *wg_level2_res_myronenko1_shortcut_484 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
   float *a_level2_res_myronenko1_485 = (float *)(s->acts + 0); // [32,64,64,64] NCHW16c
-  float *scale_level2_res_myronenko2_h_bn1_486 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_level2_res_myronenko2_h_bn1_487 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_level2_res_myronenko2_h_conv1_488 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_level2_res_myronenko2_h_bn1_486 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn1_487 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_level2_res_myronenko2_h_conv1_488 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_level2_res_myronenko2_h_conv1_489 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
-  float *scale_level2_res_myronenko2_h_bn2_490 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_level2_res_myronenko2_h_bn2_491 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_level2_res_myronenko2_h_conv2_492 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_level2_res_myronenko2_h_bn2_490 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn2_491 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_level2_res_myronenko2_h_conv2_492 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_level2_res_myronenko2_h_conv2_493 = (float *)(s->acts + 67108864); // [32,64,64,64] NCHW16c
   float *wg_level2_res_myronenko2_shortcut_494 = (float *)(s->scratch + 0); // [64,64,1,1] packed for gather
   float *a_level2_res_myronenko2_495 = (float *)(s->acts + 33554432); // [32,64,64,64] NCHW16c
   float *wg_level3_conv_496 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
   float *a_level3_conv_497 = (float *)(s->acts + 67108864); // [32,64,32,32] NCHW16c
-  float *scale_level3_res_myronenko1_h_bn1_498 = (float *)(s->scratch + 294912); // [64] f32
-  float *shift_level3_res_myronenko1_h_bn1_499 = (float *)(s->scratch + 295168); // [64] f32
-  float *wg_level3_res_myronenko1_h_conv1_500 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
+  float *scale_level3_res_myronenko1_h_bn1_498 = (float *)(s->scratch + 1179648); // [64] f32
+  float *shift_level3_res_myronenko1_h_bn1_499 = (float *)(s->scratch + 1179904); // [64] f32
+  float *wg_level3_res_myronenko1_h_conv1_500 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko1_h_conv1_501 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
-  float *scale_level3_res_myronenko1_h_bn2_502 = (float *)(s->scratch + 589824); // [128] f32
-  float *shift_level3_res_myronenko1_h_bn2_503 = (float *)(s->scratch + 590336); // [128] f32
-  float *wg_level3_res_myronenko1_h_conv2_504 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *scale_level3_res_myronenko1_h_bn2_502 = (float *)(s->scratch + 2359296); // [128] f32
+  float *shift_level3_res_myronenko1_h_bn2_503 = (float *)(s->scratch + 2359808); // [128] f32
+  float *wg_level3_res_myronenko1_h_conv2_504 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko1_h_conv2_505 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
   float *wg_level3_res_myronenko1_shortcut_506 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
   float *a_level3_res_myronenko1_507 = (float *)(s->acts + 0); // [32,128,32,32] NCHW16c
-  float *scale_level3_res_myronenko2_h_bn1_508 = (float *)(s->scratch + 589824); // [128] f32
-  float *shift_level3_res_myronenko2_h_bn1_509 = (float *)(s->scratch + 590336); // [128] f32
-  float *wg_level3_res_myronenko2_h_conv1_510 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *scale_level3_res_myronenko2_h_bn1_508 = (float *)(s->scratch + 2359296); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn1_509 = (float *)(s->scratch + 2359808); // [128] f32
+  float *wg_level3_res_myronenko2_h_conv1_510 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko2_h_conv1_511 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
-  float *scale_level3_res_myronenko2_h_bn2_512 = (float *)(s->scratch + 589824); // [128] f32
-  float *shift_level3_res_myronenko2_h_bn2_513 = (float *)(s->scratch + 590336); // [128] f32
-  float *wg_level3_res_myronenko2_h_conv2_514 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *scale_level3_res_myronenko2_h_bn2_512 = (float *)(s->scratch + 2359296); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn2_513 = (float *)(s->scratch + 2359808); // [128] f32
+  float *wg_level3_res_myronenko2_h_conv2_514 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko2_h_conv2_515 = (float *)(s->acts + 33554432); // [32,128,32,32] NCHW16c
   float *wg_level3_res_myronenko2_shortcut_516 = (float *)(s->scratch + 0); // [128,128,1,1] packed for gather
   float *a_level3_res_myronenko2_517 = (float *)(s->acts + 16777216); // [32,128,32,32] NCHW16c
@@ -3523,7 +3523,7 @@ const CaecModel myronenko_model = {
     .width = 128,
     .nparams = 98,
     .params = params,
-    .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201365248},
+    .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201475840},
     .flops = 3221733376,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},

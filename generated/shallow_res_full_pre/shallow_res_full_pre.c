@@ -82,24 +82,24 @@ static void t5_bn_sums(const double *restrict sums, const float *restrict gamma,
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t6_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void t7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -141,17 +141,17 @@ static void t10_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t11_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -159,7 +159,7 @@ static void t11_pack_gather(const float *restrict w, float *restrict wp) {
 static void t12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) statistics, applied by its consumers
@@ -179,18 +179,18 @@ static void t13_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t14_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) + bias + rb2 (add)
 //   image        [32,64,32,32] NCHW16c
 //   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -198,7 +198,7 @@ static void t14_pack_gather(const float *restrict w, float *restrict wp) {
 static void t15_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) statistics, applied by its consumers
@@ -256,24 +256,24 @@ static void t19_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 static void t20_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) + bias
 //   image        [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 static void t21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
@@ -676,21 +676,21 @@ static void t55_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) data gradient
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu) backward
@@ -777,21 +777,21 @@ static void t64_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t65_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t66_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) backward
@@ -824,21 +824,21 @@ static void t68_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu) backward
@@ -901,21 +901,21 @@ static void t75_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t76_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t77_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu) backward
@@ -1418,14 +1418,14 @@ static void f10_bn_coeffs(const float *restrict gamma, const float *restrict bet
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void f12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) statistics, applied by its consumers
@@ -1444,14 +1444,14 @@ static void f13_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   image        [32,64,32,32] NCHW16c
 //   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void f15_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) statistics, applied by its consumers
@@ -1737,7 +1737,7 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *shift_rb1_h_bn2 = (float *)(s->scratch + 67111168); // [64] f32
   float *mean_rb1_h_bn2 = (float *)(s->scratch + 67111424); // [64] f32
   float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67111680); // [64] f32
-  float *wg_rb1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *wg_rb1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb1_h_conv2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
   float *wg_rb1_shortcut = (float *)(s->scratch + 1048576); // [64,32,1,1] packed for gather
   double *sums_rb1 = (double *)(s->scratch + 0); // [1024,2,64] f64
@@ -1746,14 +1746,14 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *shift_rb2_h_bn1 = (float *)(s->scratch + 67112192); // [64] f32
   float *mean_rb2_h_bn1 = (float *)(s->scratch + 67112448); // [64] f32
   float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67112704); // [64] f32
-  float *wg_rb2_h_conv1 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
+  float *wg_rb2_h_conv1 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   double *sums_rb2_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_rb2_h_conv1 = (float *)(s->acts + 83886080); // [32,64,32,32] NCHW16c
   float *scale_rb2_h_bn2 = (float *)(s->scratch + 67112960); // [64] f32
   float *shift_rb2_h_bn2 = (float *)(s->scratch + 67113216); // [64] f32
   float *mean_rb2_h_bn2 = (float *)(s->scratch + 67113472); // [64] f32
   float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67113728); // [64] f32
-  float *wg_rb2_h_conv2 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
+  float *wg_rb2_h_conv2 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   double *sums_rb2 = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_rb2 = (float *)(s->acts + 92274688); // [32,64,32,32] NCHW16c
   float *scale_latent_h_bn1 = (float *)(s->scratch + 67113984); // [64] f32
@@ -1767,7 +1767,7 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *shift_latent_h_bn2 = (float *)(s->scratch + 67109376); // [128] f32
   float *mean_latent_h_bn2 = (float *)(s->scratch + 67109888); // [128] f32
   float *invstd_latent_h_bn2 = (float *)(s->scratch + 67110400); // [128] f32
-  float *wg_latent_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *wg_latent_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_latent_h_conv2 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
   float *wg_latent_shortcut = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
   float *a_latent = (float *)(s->acts + 113246208); // [32,128,16,16] NCHW16c
@@ -1808,20 +1808,20 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *g_latent = (float *)(s->scratch + 16777216); // [32,128,16,16] NCHW16c
   float *ws_latent_shortcut = (float *)(s->scratch + 8388608); // [128,64,1,1] packed for scatter
   float *g_rb2 = (float *)(s->scratch + 0); // [32,64,32,32] NCHW16c
-  float *ws_latent_h_conv2 = (float *)(s->scratch + 12582912); // [128,128,3,3] packed for scatter
+  float *ws_latent_h_conv2 = (float *)(s->scratch + 12582912); // [128,128,3,3] packed for scatter (Winograd)
   float *g_latent_h_relu2 = (float *)(s->scratch + 8388608); // [32,128,16,16] NCHW16c
   float *g_latent_h_conv1 = (float *)(s->scratch + 16777216); // [32,128,16,16] NCHW16c
   float *ws_latent_h_conv1 = (float *)(s->scratch + 20971520); // [128,64,3,3] packed for scatter
   float *g_latent_h_relu1 = (float *)(s->scratch + 8388608); // [32,64,32,32] NCHW16c
   float *g_rb1 = (float *)(s->scratch + 16777216); // [32,64,32,32] NCHW16c
-  float *ws_rb2_h_conv2 = (float *)(s->scratch + 25165824); // [64,64,3,3] packed for scatter
+  float *ws_rb2_h_conv2 = (float *)(s->scratch + 25165824); // [64,64,3,3] packed for scatter (Winograd)
   float *g_rb2_h_relu2 = (float *)(s->scratch + 8388608); // [32,64,32,32] NCHW16c
   float *g_rb2_h_conv1 = (float *)(s->scratch + 0); // [32,64,32,32] NCHW16c
-  float *ws_rb2_h_conv1 = (float *)(s->scratch + 25165824); // [64,64,3,3] packed for scatter
+  float *ws_rb2_h_conv1 = (float *)(s->scratch + 25165824); // [64,64,3,3] packed for scatter (Winograd)
   float *g_rb2_h_relu1 = (float *)(s->scratch + 8388608); // [32,64,32,32] NCHW16c
   float *ws_rb1_shortcut = (float *)(s->scratch + 25165824); // [64,32,1,1] packed for scatter
   float *g_conv1 = (float *)(s->scratch + 0); // [32,32,64,64] NCHW16c
-  float *ws_rb1_h_conv2 = (float *)(s->scratch + 33554432); // [64,64,3,3] packed for scatter
+  float *ws_rb1_h_conv2 = (float *)(s->scratch + 33554432); // [64,64,3,3] packed for scatter (Winograd)
   float *g_rb1_h_relu2 = (float *)(s->scratch + 25165824); // [32,64,32,32] NCHW16c
   float *g_rb1_h_conv1 = (float *)(s->scratch + 33554432); // [32,64,32,32] NCHW16c
   float *ws_rb1_h_conv1 = (float *)(s->scratch + 41943040); // [64,32,3,3] packed for scatter
@@ -2030,27 +2030,27 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *shift_rb1_h_bn1_294 = (float *)(s->scratch + 73856); // [32] f32
   float *wg_rb1_h_conv1_295 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
   float *a_rb1_h_conv1_296 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *scale_rb1_h_bn2_297 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_rb1_h_bn2_298 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_rb1_h_conv2_299 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_rb1_h_bn2_297 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_rb1_h_bn2_298 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_rb1_h_conv2_299 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb1_h_conv2_300 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
   float *wg_rb1_shortcut_301 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
   float *a_rb1_302 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *scale_rb2_h_bn1_303 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_rb2_h_bn1_304 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_rb2_h_conv1_305 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_rb2_h_bn1_303 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_rb2_h_bn1_304 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_rb2_h_conv1_305 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb2_h_conv1_306 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *scale_rb2_h_bn2_307 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_rb2_h_bn2_308 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_rb2_h_conv2_309 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_rb2_h_bn2_307 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_rb2_h_bn2_308 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_rb2_h_conv2_309 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb2_310 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
   float *scale_latent_h_bn1_311 = (float *)(s->scratch + 294912); // [64] f32
   float *shift_latent_h_bn1_312 = (float *)(s->scratch + 295168); // [64] f32
   float *wg_latent_h_conv1_313 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
   float *a_latent_h_conv1_314 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
-  float *scale_latent_h_bn2_315 = (float *)(s->scratch + 589824); // [128] f32
-  float *shift_latent_h_bn2_316 = (float *)(s->scratch + 590336); // [128] f32
-  float *wg_latent_h_conv2_317 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *scale_latent_h_bn2_315 = (float *)(s->scratch + 2359296); // [128] f32
+  float *shift_latent_h_bn2_316 = (float *)(s->scratch + 2359808); // [128] f32
+  float *wg_latent_h_conv2_317 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_latent_h_conv2_318 = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
   float *wg_latent_shortcut_319 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
   float *a_latent_320 = (float *)(s->acts + 16777216); // [32,128,16,16] NCHW16c

@@ -64,24 +64,24 @@ static void t4_bn_sums(const double *restrict sums, const float *restrict gamma,
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t5_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn)
@@ -121,23 +121,23 @@ static void t9_gather(const float *restrict image, const float *restrict res, fl
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t10_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   sums         [1024,2,64] f64
 static void t11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) statistics, applied by its consumers
@@ -157,24 +157,24 @@ static void t12_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 static void t13_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 static void t14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn)
@@ -237,24 +237,24 @@ static void t19_bn_sums(const double *restrict sums, const float *restrict gamma
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 static void t20_pack_gather(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_pack_gather(&g, w, wp);
+  kw_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) + bias
 //   image        [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 static void t21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn)
@@ -694,21 +694,21 @@ static void t58_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t59_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) data gradient
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 static void t60_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu) backward
@@ -801,21 +801,21 @@ static void t68_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) backward
@@ -846,21 +846,21 @@ static void t72_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t73_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t74_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
 }
 
 // models/lib/seed_blocks.cae:17: rb1.add (add) + rb1.relu (relu) backward
@@ -931,21 +931,21 @@ static void t80_wgrad(const float *restrict grid, const float *restrict image, f
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t81_pack_scatter(const float *restrict w, float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_pack_scatter(&g, w, wp);
+  kw_pack_scatter(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 static void t82_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu) backward
@@ -1394,12 +1394,12 @@ static void f7_bn_eval(const float *restrict x, float *restrict y, const float *
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 static void f11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) statistics, applied by its consumers
@@ -1702,21 +1702,21 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *shift_rb1_h_bn1 = (float *)(s->scratch + 67112192); // [64] f32
   float *mean_rb1_h_bn1 = (float *)(s->scratch + 67112448); // [64] f32
   float *invstd_rb1_h_bn1 = (float *)(s->scratch + 67112704); // [64] f32
-  float *wg_rb1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *wg_rb1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb1_h_conv2 = (float *)(s->acts + 75497472); // [32,64,32,32] NCHW16c
   float *mean_rb1_h_bn2 = (float *)(s->scratch + 67112960); // [64] f32
   float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67113216); // [64] f32
   float *a_rb1_h_bn2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
   float *wg_rb1_shortcut = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
   float *a_rb1_relu = (float *)(s->acts + 83886080); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv1 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
+  float *wg_rb2_h_conv1 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   double *sums_rb2_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_rb2_h_conv1 = (float *)(s->acts + 92274688); // [32,64,32,32] NCHW16c
   float *scale_rb2_h_bn1 = (float *)(s->scratch + 67113472); // [64] f32
   float *shift_rb2_h_bn1 = (float *)(s->scratch + 67113728); // [64] f32
   float *mean_rb2_h_bn1 = (float *)(s->scratch + 67113984); // [64] f32
   float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67114240); // [64] f32
-  float *wg_rb2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *wg_rb2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb2_h_conv2 = (float *)(s->acts + 100663296); // [32,64,32,32] NCHW16c
   float *mean_rb2_h_bn2 = (float *)(s->scratch + 67114496); // [64] f32
   float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67114752); // [64] f32
@@ -1729,7 +1729,7 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *shift_latent_h_bn1 = (float *)(s->scratch + 67109376); // [128] f32
   float *mean_latent_h_bn1 = (float *)(s->scratch + 67109888); // [128] f32
   float *invstd_latent_h_bn1 = (float *)(s->scratch + 67110400); // [128] f32
-  float *wg_latent_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *wg_latent_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_latent_h_conv2 = (float *)(s->acts + 130023424); // [32,128,16,16] NCHW16c
   float *mean_latent_h_bn2 = (float *)(s->scratch + 67110912); // [128] f32
   float *invstd_latent_h_bn2 = (float *)(s->scratch + 67111424); // [128] f32
@@ -1775,22 +1775,22 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *ws_latent_shortcut = (float *)(s->scratch + 12582912); // [128,64,1,1] packed for scatter
   float *g_rb2_relu = (float *)(s->scratch + 0); // [32,64,32,32] NCHW16c
   float *g_latent_h_conv2 = (float *)(s->scratch + 12582912); // [32,128,16,16] NCHW16c
-  float *ws_latent_h_conv2 = (float *)(s->scratch + 16777216); // [128,128,3,3] packed for scatter
+  float *ws_latent_h_conv2 = (float *)(s->scratch + 16777216); // [128,128,3,3] packed for scatter (Winograd)
   float *g_latent_h_relu = (float *)(s->scratch + 8388608); // [32,128,16,16] NCHW16c
   float *g_latent_h_conv1 = (float *)(s->scratch + 12582912); // [32,128,16,16] NCHW16c
   float *ws_latent_h_conv1 = (float *)(s->scratch + 8388608); // [128,64,3,3] packed for scatter
   float *g_rb2_add = (float *)(s->scratch + 8388608); // [32,64,32,32] NCHW16c
   float *g_rb1_relu = (float *)(s->scratch + 0); // [32,64,32,32] NCHW16c
   float *g_rb2_h_conv2 = (float *)(s->scratch + 16777216); // [32,64,32,32] NCHW16c
-  float *ws_rb2_h_conv2 = (float *)(s->scratch + 25165824); // [64,64,3,3] packed for scatter
+  float *ws_rb2_h_conv2 = (float *)(s->scratch + 25165824); // [64,64,3,3] packed for scatter (Winograd)
   float *g_rb2_h_relu = (float *)(s->scratch + 8388608); // [32,64,32,32] NCHW16c
   float *g_rb2_h_conv1 = (float *)(s->scratch + 16777216); // [32,64,32,32] NCHW16c
-  float *ws_rb2_h_conv1 = (float *)(s->scratch + 8388608); // [64,64,3,3] packed for scatter
+  float *ws_rb2_h_conv1 = (float *)(s->scratch + 8388608); // [64,64,3,3] packed for scatter (Winograd)
   float *g_rb1_add = (float *)(s->scratch + 16777216); // [32,64,32,32] NCHW16c
   float *ws_rb1_shortcut = (float *)(s->scratch + 25165824); // [64,32,1,1] packed for scatter
   float *g_conv1 = (float *)(s->scratch + 0); // [32,32,64,64] NCHW16c
   float *g_rb1_h_conv2 = (float *)(s->scratch + 25165824); // [32,64,32,32] NCHW16c
-  float *ws_rb1_h_conv2 = (float *)(s->scratch + 33554432); // [64,64,3,3] packed for scatter
+  float *ws_rb1_h_conv2 = (float *)(s->scratch + 33554432); // [64,64,3,3] packed for scatter (Winograd)
   float *g_rb1_h_relu = (float *)(s->scratch + 16777216); // [32,64,32,32] NCHW16c
   float *g_rb1_h_conv1 = (float *)(s->scratch + 25165824); // [32,64,32,32] NCHW16c
   float *ws_rb1_h_conv1 = (float *)(s->scratch + 16777216); // [64,32,3,3] packed for scatter
@@ -2000,26 +2000,26 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *a_conv1_290 = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
   float *wg_rb1_h_conv1_291 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
   float *a_rb1_h_conv1_292 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *scale_rb1_h_bn1_293 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_rb1_h_bn1_294 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_rb1_h_conv2_295 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_rb1_h_bn1_293 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_rb1_h_bn1_294 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_rb1_h_conv2_295 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb1_h_conv2_296 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
   float *a_rb1_h_bn2_297 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
   float *wg_rb1_shortcut_298 = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
   float *a_rb1_relu_299 = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
-  float *wg_rb2_h_conv1_300 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *wg_rb2_h_conv1_300 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb2_h_conv1_301 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *scale_rb2_h_bn1_302 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_rb2_h_bn1_303 = (float *)(s->scratch + 147712); // [64] f32
-  float *wg_rb2_h_conv2_304 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather
+  float *scale_rb2_h_bn1_302 = (float *)(s->scratch + 589824); // [64] f32
+  float *shift_rb2_h_bn1_303 = (float *)(s->scratch + 590080); // [64] f32
+  float *wg_rb2_h_conv2_304 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb2_h_conv2_305 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
   float *a_rb2_h_bn2_306 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
   float *a_rb2_relu_307 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
   float *wg_latent_h_conv1_308 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
   float *a_latent_h_conv1_309 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
-  float *scale_latent_h_bn1_310 = (float *)(s->scratch + 589824); // [128] f32
-  float *shift_latent_h_bn1_311 = (float *)(s->scratch + 590336); // [128] f32
-  float *wg_latent_h_conv2_312 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather
+  float *scale_latent_h_bn1_310 = (float *)(s->scratch + 2359296); // [128] f32
+  float *shift_latent_h_bn1_311 = (float *)(s->scratch + 2359808); // [128] f32
+  float *wg_latent_h_conv2_312 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_latent_h_conv2_313 = (float *)(s->acts + 4194304); // [32,128,16,16] NCHW16c
   float *a_latent_h_bn2_314 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
   float *wg_latent_shortcut_315 = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather

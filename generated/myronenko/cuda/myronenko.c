@@ -247,7 +247,6 @@ CU_KERNEL(f35_gather);
 CU_KERNEL(f36_pack_gather);
 CU_KERNEL(f37_gather);
 CU_KERNEL(f38_bn_coeffs);
-CU_KERNEL(f39_pack_gather);
 CU_KERNEL(f40_gather);
 CU_KERNEL(f41_bn_coeffs);
 CU_KERNEL(f43_gather);
@@ -520,7 +519,7 @@ static const CuLaunch forward_launches[] = {
     {"f36_pack_gather", f36_pack_gather, {32, 1, 1}}, // models/lib/seed_blocks.cae:37
     {"f37_gather", f37_gather, {512, 2, 1}}, // models/lib/seed_blocks.cae:37
     {"f38_bn_coeffs", f38_bn_coeffs, {1, 1, 1}}, // models/lib/seed_blocks.cae:36
-    {"f39_pack_gather", f39_pack_gather, {576, 1, 1}}, // models/lib/seed_blocks.cae:36
+    {"t41_pack_gather", t41_pack_gather, {576, 1, 1}}, // models/lib/seed_blocks.cae:36
     {"f40_gather", f40_gather, {512, 2, 1}}, // models/lib/seed_blocks.cae:36
     {"f41_bn_coeffs", f41_bn_coeffs, {1, 1, 1}}, // models/lib/seed_blocks.cae:36
     {"t44_pack_gather", t44_pack_gather, {576, 1, 1}}, // models/lib/seed_blocks.cae:36
@@ -672,7 +671,7 @@ const CaecModel myronenko_model = {
     .width = 128,
     .nparams = 98,
     .params = params,
-    .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201365248},
+    .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201475840},
     .flops = 3221733376,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},

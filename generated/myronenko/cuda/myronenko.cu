@@ -32,7 +32,7 @@ CU_KERNEL(t1_gather) {
 // models/myronenko.cae:9: conv1.spatial_dropout mask
 //   keep         [32,32] u8
 CU_KERNEL(t2_dropout_mask) {
-  uint8_t *keep = (uint8_t *)(A.scratch + 201363456); // [32,32] u8
+  uint8_t *keep = (uint8_t *)(A.scratch + 201474048); // [32,32] u8
   cu_dropout_mask(A.hyper->seed, 2, A.hyper->step, 32 * 32, A.hyper->dropout ? 0.1 : 0, keep);
 }
 
@@ -43,7 +43,7 @@ CU_KERNEL(t2_dropout_mask) {
 CU_KERNEL(t3_dropout) {
   const float *x = (const float *)(A.acts + 0); // [32,32,128,128] NCHW16c
   float *y = (float *)(A.acts + 67108864); // [32,32,128,128] NCHW16c
-  const uint8_t *keep = (const uint8_t *)(A.scratch + 201363456); // [32,32] u8
+  const uint8_t *keep = (const uint8_t *)(A.scratch + 201474048); // [32,32] u8
   cu_dropout(32, 32, 128 * 128, A.hyper->dropout ? 0.1f : 0.0f, keep, x, cu_out(y, NULL, 0, false, false, NULL, false));
 }
 
@@ -63,10 +63,10 @@ CU_KERNEL(t4_bn_stats_s0) {
   const float *beta = A.params + 352; // [32]
   float *running_mean = A.params + 384; // [32]
   float *running_var = A.params + 416; // [32]
-  float *scale = (float *)(A.scratch + 201364480); // [32] f32
-  float *shift = (float *)(A.scratch + 201364608); // [32] f32
-  float *mean = (float *)(A.scratch + 201364736); // [32] f32
-  float *invstd = (float *)(A.scratch + 201364864); // [32] f32
+  float *scale = (float *)(A.scratch + 201475072); // [32] f32
+  float *shift = (float *)(A.scratch + 201475200); // [32] f32
+  float *mean = (float *)(A.scratch + 201475328); // [32] f32
+  float *invstd = (float *)(A.scratch + 201475456); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_stats(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -87,20 +87,20 @@ CU_KERNEL(t4_bn_stats_s1) {
   const float *beta = A.params + 352; // [32]
   float *running_mean = A.params + 384; // [32]
   float *running_var = A.params + 416; // [32]
-  float *scale = (float *)(A.scratch + 201364480); // [32] f32
-  float *shift = (float *)(A.scratch + 201364608); // [32] f32
-  float *mean = (float *)(A.scratch + 201364736); // [32] f32
-  float *invstd = (float *)(A.scratch + 201364864); // [32] f32
+  float *scale = (float *)(A.scratch + 201475072); // [32] f32
+  float *shift = (float *)(A.scratch + 201475200); // [32] f32
+  float *mean = (float *)(A.scratch + 201475328); // [32] f32
+  float *invstd = (float *)(A.scratch + 201475456); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_stats(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 CU_KERNEL(t5_pack_gather) {
   const float *w = A.params + 448; // [32,32,3,3]
-  float *wp = (float *)(A.scratch + 2097152); // [32,32,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 2097152); // [32,32,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -109,7 +109,7 @@ CU_KERNEL(t5_pack_gather) {
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
@@ -117,10 +117,10 @@ CU_KERNEL(t5_pack_gather) {
 CU_KERNEL(t6_gather_s0) {
   const float *image = (const float *)(A.acts + 67108864); // [32,32,128,128] NCHW16c
   float *grid = (float *)(A.acts + 0); // [32,32,128,128] NCHW16c
-  const float *wp = (const float *)(A.scratch + 2097152); // [32,32,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 2097152); // [32,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 9664; // [32]
-  const float *scale_a = (const float *)(A.scratch + 201364480); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 201364608); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 201475072); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 201475200); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -129,7 +129,7 @@ CU_KERNEL(t6_gather_s0) {
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
@@ -158,18 +158,18 @@ CU_KERNEL(t7_bn_sums) {
   float *running_var = A.params + 9792; // [32]
   float *scale = (float *)(A.scratch + 134221824); // [32] f32
   float *shift = (float *)(A.scratch + 134221952); // [32] f32
-  float *mean = (float *)(A.scratch + 201364992); // [32] f32
-  float *invstd = (float *)(A.scratch + 201365120); // [32] f32
+  float *mean = (float *)(A.scratch + 201475584); // [32] f32
+  float *invstd = (float *)(A.scratch + 201475712); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 CU_KERNEL(t8_pack_gather) {
   const float *w = A.params + 9824; // [32,32,3,3]
-  float *wp = (float *)(A.scratch + 0); // [32,32,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -178,14 +178,14 @@ CU_KERNEL(t8_pack_gather) {
 // models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 CU_KERNEL(t9_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,32,128,128] NCHW16c
   float *grid = (float *)(A.acts + 134217728); // [32,32,128,128] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 19040; // [32]
   const float *scale_a = (const float *)(A.scratch + 134221824); // [32] f32
   const float *shift_a = (const float *)(A.scratch + 134221952); // [32] f32
@@ -277,20 +277,20 @@ CU_KERNEL(t14_bn_sums) {
   const float *beta = A.params + 29408; // [32]
   float *running_mean = A.params + 29440; // [32]
   float *running_var = A.params + 29472; // [32]
-  float *scale = (float *)(A.scratch + 100813312); // [32] f32
-  float *shift = (float *)(A.scratch + 100813440); // [32] f32
-  float *mean = (float *)(A.scratch + 100813568); // [32] f32
-  float *invstd = (float *)(A.scratch + 100813696); // [32] f32
+  float *scale = (float *)(A.scratch + 101255680); // [32] f32
+  float *shift = (float *)(A.scratch + 101255808); // [32] f32
+  float *mean = (float *)(A.scratch + 101255936); // [32] f32
+  float *invstd = (float *)(A.scratch + 101256064); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 CU_KERNEL(t15_pack_gather) {
   const float *w = A.params + 29504; // [64,32,3,3]
-  float *wp = (float *)(A.scratch + 2097152); // [64,32,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 2097152); // [64,32,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -299,7 +299,7 @@ CU_KERNEL(t15_pack_gather) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
@@ -307,10 +307,10 @@ CU_KERNEL(t15_pack_gather) {
 CU_KERNEL(t16_gather_s0) {
   const float *image = (const float *)(A.acts + 369098752); // [32,32,64,64] NCHW16c
   float *grid = (float *)(A.acts + 134217728); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 2097152); // [64,32,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 2097152); // [64,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 47936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100813312); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 100813440); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 101255680); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 101255808); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -319,7 +319,7 @@ CU_KERNEL(t16_gather_s0) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
@@ -346,20 +346,20 @@ CU_KERNEL(t17_bn_sums) {
   const float *beta = A.params + 48064; // [64]
   float *running_mean = A.params + 48128; // [64]
   float *running_var = A.params + 48192; // [64]
-  float *scale = (float *)(A.scratch + 100810752); // [64] f32
-  float *shift = (float *)(A.scratch + 100811008); // [64] f32
-  float *mean = (float *)(A.scratch + 100811264); // [64] f32
-  float *invstd = (float *)(A.scratch + 100811520); // [64] f32
+  float *scale = (float *)(A.scratch + 101253120); // [64] f32
+  float *shift = (float *)(A.scratch + 101253376); // [64] f32
+  float *mean = (float *)(A.scratch + 101253632); // [64] f32
+  float *invstd = (float *)(A.scratch + 101253888); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t18_pack_gather) {
   const float *w = A.params + 48256; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -368,17 +368,17 @@ CU_KERNEL(t18_pack_gather) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(t19_gather) {
   const float *image = (const float *)(A.acts + 134217728); // [32,64,64,64] NCHW16c
   float *grid = (float *)(A.acts + 167772160); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 85120; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100810752); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 100811008); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 101253120); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 101253376); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -442,20 +442,20 @@ CU_KERNEL(t22_bn_sums) {
   const float *beta = A.params + 87360; // [64]
   float *running_mean = A.params + 87424; // [64]
   float *running_var = A.params + 87488; // [64]
-  float *scale = (float *)(A.scratch + 100811776); // [64] f32
-  float *shift = (float *)(A.scratch + 100812032); // [64] f32
-  float *mean = (float *)(A.scratch + 100812288); // [64] f32
-  float *invstd = (float *)(A.scratch + 100812544); // [64] f32
+  float *scale = (float *)(A.scratch + 101254144); // [64] f32
+  float *shift = (float *)(A.scratch + 101254400); // [64] f32
+  float *mean = (float *)(A.scratch + 101254656); // [64] f32
+  float *invstd = (float *)(A.scratch + 101254912); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t23_pack_gather) {
   const float *w = A.params + 87552; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 2097152); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 2097152); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -464,7 +464,7 @@ CU_KERNEL(t23_pack_gather) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -472,10 +472,10 @@ CU_KERNEL(t23_pack_gather) {
 CU_KERNEL(t24_gather_s0) {
   const float *image = (const float *)(A.acts + 268435456); // [32,64,64,64] NCHW16c
   float *grid = (float *)(A.acts + 167772160); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 2097152); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 2097152); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 124416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100811776); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 100812032); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 101254144); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 101254400); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -484,7 +484,7 @@ CU_KERNEL(t24_gather_s0) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -513,18 +513,18 @@ CU_KERNEL(t25_bn_sums) {
   float *running_var = A.params + 124672; // [64]
   float *scale = (float *)(A.scratch + 67125248); // [64] f32
   float *shift = (float *)(A.scratch + 67125504); // [64] f32
-  float *mean = (float *)(A.scratch + 100812800); // [64] f32
-  float *invstd = (float *)(A.scratch + 100813056); // [64] f32
+  float *mean = (float *)(A.scratch + 101255168); // [64] f32
+  float *invstd = (float *)(A.scratch + 101255424); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t26_pack_gather) {
   const float *w = A.params + 124736; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -533,14 +533,14 @@ CU_KERNEL(t26_pack_gather) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(t27_gather) {
   const float *image = (const float *)(A.acts + 167772160); // [32,64,64,64] NCHW16c
   float *grid = (float *)(A.acts + 301989888); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 161600; // [64]
   const float *scale_a = (const float *)(A.scratch + 67125248); // [64] f32
   const float *shift_a = (const float *)(A.scratch + 67125504); // [64] f32
@@ -642,10 +642,10 @@ CU_KERNEL(t32_bn_sums) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t33_pack_gather) {
   const float *w = A.params + 203008; // [128,64,3,3]
-  float *wp = (float *)(A.scratch + 2097152); // [128,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 2097152); // [128,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -654,7 +654,7 @@ CU_KERNEL(t33_pack_gather) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -662,7 +662,7 @@ CU_KERNEL(t33_pack_gather) {
 CU_KERNEL(t34_gather_s0) {
   const float *image = (const float *)(A.acts + 469762048); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 385875968); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 2097152); // [128,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 2097152); // [128,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 276736; // [128]
   const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
   const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
@@ -674,7 +674,7 @@ CU_KERNEL(t34_gather_s0) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -711,10 +711,10 @@ CU_KERNEL(t35_bn_sums) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 CU_KERNEL(t36_pack_gather) {
   const float *w = A.params + 277376; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -723,14 +723,14 @@ CU_KERNEL(t36_pack_gather) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(t37_gather) {
   const float *image = (const float *)(A.acts + 385875968); // [32,128,32,32] NCHW16c
   float *grid = (float *)(A.acts + 301989888); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 424832; // [128]
   const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
   const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
@@ -807,10 +807,10 @@ CU_KERNEL(t40_bn_sums) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 CU_KERNEL(t41_pack_gather) {
   const float *w = A.params + 433792; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 2097152); // [128,128,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -819,7 +819,7 @@ CU_KERNEL(t41_pack_gather) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
@@ -827,7 +827,7 @@ CU_KERNEL(t41_pack_gather) {
 CU_KERNEL(t42_gather_s0) {
   const float *image = (const float *)(A.acts + 402653184); // [32,128,32,32] NCHW16c
   float *grid = (float *)(A.acts + 419430400); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 2097152); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 581248; // [128]
   const float *scale_a = (const float *)(A.scratch + 67110912); // [128] f32
   const float *shift_a = (const float *)(A.scratch + 67111424); // [128] f32
@@ -839,14 +839,14 @@ CU_KERNEL(t42_gather_s0) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 //   sums         [1024,2,128] f64
 CU_KERNEL(t42_gather_s1) {
   float *grid = (float *)(A.acts + 419430400); // [32,128,32,32] NCHW16c
-  double *sums = (double *)(A.scratch + 0); // [1024,2,128] f64
+  double *sums = (double *)(A.scratch + 2359296); // [1024,2,128] f64
   cu_row_sums(32, 128, 32, 32, grid, sums);
 }
 
@@ -861,7 +861,7 @@ CU_KERNEL(t42_gather_s1) {
 //   mean         [128] f32
 //   invstd       [128] f32
 CU_KERNEL(t43_bn_sums) {
-  const double *sums = (const double *)(A.scratch + 0); // [1024,2,128] f64
+  const double *sums = (const double *)(A.scratch + 2359296); // [1024,2,128] f64
   const float *gamma = A.params + 581376; // [128]
   const float *beta = A.params + 581504; // [128]
   float *running_mean = A.params + 581632; // [128]
@@ -876,10 +876,10 @@ CU_KERNEL(t43_bn_sums) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 CU_KERNEL(t44_pack_gather) {
   const float *w = A.params + 581888; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -888,14 +888,14 @@ CU_KERNEL(t44_pack_gather) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(t45_gather) {
   const float *image = (const float *)(A.acts + 419430400); // [32,128,32,32] NCHW16c
   float *grid = (float *)(A.acts + 301989888); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 729344; // [128]
   const float *scale_a = (const float *)(A.scratch + 67112960); // [128] f32
   const float *shift_a = (const float *)(A.scratch + 67113472); // [128] f32
@@ -1887,10 +1887,10 @@ CU_KERNEL(t84_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t85_pack_scatter) {
   const float *w = A.params + 581888; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1899,11 +1899,11 @@ CU_KERNEL(t85_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t86_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,128,32,32] NCHW16c
   float *image = (float *)(A.scratch + 33554432); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2021,10 +2021,10 @@ CU_KERNEL(t88_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t89_pack_scatter) {
   const float *w = A.params + 433792; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -2033,11 +2033,11 @@ CU_KERNEL(t89_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t90_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,128,32,32] NCHW16c
   float *image = (float *)(A.scratch + 33554432); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 50331648); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2209,10 +2209,10 @@ CU_KERNEL(t95_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t96_pack_scatter) {
   const float *w = A.params + 277376; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 41943040); // [128,128,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 41943040); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -2221,11 +2221,11 @@ CU_KERNEL(t96_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t97_scatter) {
   const float *grid = (const float *)(A.scratch + 16777216); // [32,128,32,32] NCHW16c
   float *image = (float *)(A.scratch + 0); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 41943040); // [128,128,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 41943040); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2343,10 +2343,10 @@ CU_KERNEL(t99_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for scatter
+//   wp           [128,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t100_pack_scatter) {
   const float *w = A.params + 203008; // [128,64,3,3]
-  float *wp = (float *)(A.scratch + 8388608); // [128,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 8388608); // [128,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -2355,11 +2355,11 @@ CU_KERNEL(t100_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) data gradient
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for scatter
+//   wp           [128,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t101_scatter) {
   const float *grid = (const float *)(A.scratch + 16777216); // [32,128,32,32] NCHW16c
   float *image = (float *)(A.scratch + 0); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 8388608); // [128,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 8388608); // [128,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2585,10 +2585,10 @@ CU_KERNEL(t109_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t110_pack_scatter) {
   const float *w = A.params + 124736; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -2597,11 +2597,11 @@ CU_KERNEL(t110_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t111_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,64,64,64] NCHW16c
   float *image = (float *)(A.scratch + 67108864); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2625,8 +2625,8 @@ CU_KERNEL(t112_bn_bwd_s0) {
   const float *beta = A.params + 124544; // [64]
   float *dgamma = A.grads + 124480; // [64]
   float *dbeta = A.grads + 124544; // [64]
-  const float *mean = (const float *)(A.scratch + 100812800); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100813056); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101255168); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101255424); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2649,8 +2649,8 @@ CU_KERNEL(t112_bn_bwd_s1) {
   const float *beta = A.params + 124544; // [64]
   float *dgamma = A.grads + 124480; // [64]
   float *dbeta = A.grads + 124544; // [64]
-  const float *mean = (const float *)(A.scratch + 100812800); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100813056); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101255168); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101255424); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2673,8 +2673,8 @@ CU_KERNEL(t112_bn_bwd_s2) {
   const float *beta = A.params + 124544; // [64]
   float *dgamma = A.grads + 124480; // [64]
   float *dbeta = A.grads + 124544; // [64]
-  const float *mean = (const float *)(A.scratch + 100812800); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100813056); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101255168); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101255424); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2691,8 +2691,8 @@ CU_KERNEL(t113_wgrad_s0) {
   const float *image = (const float *)(A.acts + 268435456); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 87552; // [64,64,3,3]
   float *db = A.grads + 124416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100811776); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 100812032); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 101254144); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 101254400); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2710,8 +2710,8 @@ CU_KERNEL(t113_wgrad_s1) {
   const float *image = (const float *)(A.acts + 268435456); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 87552; // [64,64,3,3]
   float *db = A.grads + 124416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100811776); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 100812032); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 101254144); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 101254400); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2719,10 +2719,10 @@ CU_KERNEL(t113_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t114_pack_scatter) {
   const float *w = A.params + 87552; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -2731,11 +2731,11 @@ CU_KERNEL(t114_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t115_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,64,64,64] NCHW16c
   float *image = (float *)(A.scratch + 67108864); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 100663296); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2759,8 +2759,8 @@ CU_KERNEL(t116_bn_bwd_s0) {
   const float *beta = A.params + 87360; // [64]
   float *dgamma = A.grads + 87296; // [64]
   float *dbeta = A.grads + 87360; // [64]
-  const float *mean = (const float *)(A.scratch + 100812288); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100812544); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101254656); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101254912); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2783,8 +2783,8 @@ CU_KERNEL(t116_bn_bwd_s1) {
   const float *beta = A.params + 87360; // [64]
   float *dgamma = A.grads + 87296; // [64]
   float *dbeta = A.grads + 87360; // [64]
-  const float *mean = (const float *)(A.scratch + 100812288); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100812544); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101254656); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101254912); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2807,8 +2807,8 @@ CU_KERNEL(t116_bn_bwd_s2) {
   const float *beta = A.params + 87360; // [64]
   float *dgamma = A.grads + 87296; // [64]
   float *dbeta = A.grads + 87360; // [64]
-  const float *mean = (const float *)(A.scratch + 100812288); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100812544); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101254656); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101254912); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2879,8 +2879,8 @@ CU_KERNEL(t120_wgrad_s0) {
   const float *image = (const float *)(A.acts + 134217728); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 48256; // [64,64,3,3]
   float *db = A.grads + 85120; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100810752); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 100811008); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 101253120); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 101253376); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2898,8 +2898,8 @@ CU_KERNEL(t120_wgrad_s1) {
   const float *image = (const float *)(A.acts + 134217728); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 48256; // [64,64,3,3]
   float *db = A.grads + 85120; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100810752); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 100811008); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 101253120); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 101253376); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2907,10 +2907,10 @@ CU_KERNEL(t120_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t121_pack_scatter) {
   const float *w = A.params + 48256; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 83886080); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 83886080); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -2919,11 +2919,11 @@ CU_KERNEL(t121_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t122_scatter) {
   const float *grid = (const float *)(A.scratch + 33554432); // [32,64,64,64] NCHW16c
   float *image = (float *)(A.scratch + 0); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 83886080); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 83886080); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2947,8 +2947,8 @@ CU_KERNEL(t123_bn_bwd_s0) {
   const float *beta = A.params + 48064; // [64]
   float *dgamma = A.grads + 48000; // [64]
   float *dbeta = A.grads + 48064; // [64]
-  const float *mean = (const float *)(A.scratch + 100811264); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100811520); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101253632); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101253888); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2971,8 +2971,8 @@ CU_KERNEL(t123_bn_bwd_s1) {
   const float *beta = A.params + 48064; // [64]
   float *dgamma = A.grads + 48000; // [64]
   float *dbeta = A.grads + 48064; // [64]
-  const float *mean = (const float *)(A.scratch + 100811264); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100811520); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101253632); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101253888); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2995,8 +2995,8 @@ CU_KERNEL(t123_bn_bwd_s2) {
   const float *beta = A.params + 48064; // [64]
   float *dgamma = A.grads + 48000; // [64]
   float *dbeta = A.grads + 48064; // [64]
-  const float *mean = (const float *)(A.scratch + 100811264); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 100811520); // [64] f32
+  const float *mean = (const float *)(A.scratch + 101253632); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 101253888); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -3013,8 +3013,8 @@ CU_KERNEL(t124_wgrad_s0) {
   const float *image = (const float *)(A.acts + 369098752); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 29504; // [64,32,3,3]
   float *db = A.grads + 47936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100813312); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 100813440); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 101255680); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 101255808); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3032,8 +3032,8 @@ CU_KERNEL(t124_wgrad_s1) {
   const float *image = (const float *)(A.acts + 369098752); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 29504; // [64,32,3,3]
   float *db = A.grads + 47936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 100813312); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 100813440); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 101255680); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 101255808); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3041,10 +3041,10 @@ CU_KERNEL(t124_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for scatter
+//   wp           [64,32,3,3] packed for scatter (Winograd)
 CU_KERNEL(t125_pack_scatter) {
   const float *w = A.params + 29504; // [64,32,3,3]
-  float *wp = (float *)(A.scratch + 16777216); // [64,32,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 16777216); // [64,32,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -3053,11 +3053,11 @@ CU_KERNEL(t125_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) data gradient
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,32,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for scatter
+//   wp           [64,32,3,3] packed for scatter (Winograd)
 CU_KERNEL(t126_scatter) {
   const float *grid = (const float *)(A.scratch + 33554432); // [32,64,64,64] NCHW16c
   float *image = (float *)(A.scratch + 0); // [32,32,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 16777216); // [64,32,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 16777216); // [64,32,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -3081,8 +3081,8 @@ CU_KERNEL(t127_bn_bwd_s0) {
   const float *beta = A.params + 29408; // [32]
   float *dgamma = A.grads + 29376; // [32]
   float *dbeta = A.grads + 29408; // [32]
-  const float *mean = (const float *)(A.scratch + 100813568); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 100813696); // [32] f32
+  const float *mean = (const float *)(A.scratch + 101255936); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 101256064); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -3105,8 +3105,8 @@ CU_KERNEL(t127_bn_bwd_s1) {
   const float *beta = A.params + 29408; // [32]
   float *dgamma = A.grads + 29376; // [32]
   float *dbeta = A.grads + 29408; // [32]
-  const float *mean = (const float *)(A.scratch + 100813568); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 100813696); // [32] f32
+  const float *mean = (const float *)(A.scratch + 101255936); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 101256064); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -3129,8 +3129,8 @@ CU_KERNEL(t127_bn_bwd_s2) {
   const float *beta = A.params + 29408; // [32]
   float *dgamma = A.grads + 29376; // [32]
   float *dbeta = A.grads + 29408; // [32]
-  const float *mean = (const float *)(A.scratch + 100813568); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 100813696); // [32] f32
+  const float *mean = (const float *)(A.scratch + 101255936); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 101256064); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -3283,10 +3283,10 @@ CU_KERNEL(t134_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 CU_KERNEL(t135_pack_scatter) {
   const float *w = A.params + 9824; // [32,32,3,3]
-  float *wp = (float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -3295,11 +3295,11 @@ CU_KERNEL(t135_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) data gradient
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 CU_KERNEL(t136_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,32,128,128] NCHW16c
   float *image = (float *)(A.scratch + 134217728); // [32,32,128,128] NCHW16c
-  const float *wp = (const float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -3323,8 +3323,8 @@ CU_KERNEL(t137_bn_bwd_s0) {
   const float *beta = A.params + 9728; // [32]
   float *dgamma = A.grads + 9696; // [32]
   float *dbeta = A.grads + 9728; // [32]
-  const float *mean = (const float *)(A.scratch + 201364992); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 201365120); // [32] f32
+  const float *mean = (const float *)(A.scratch + 201475584); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 201475712); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -3347,8 +3347,8 @@ CU_KERNEL(t137_bn_bwd_s1) {
   const float *beta = A.params + 9728; // [32]
   float *dgamma = A.grads + 9696; // [32]
   float *dbeta = A.grads + 9728; // [32]
-  const float *mean = (const float *)(A.scratch + 201364992); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 201365120); // [32] f32
+  const float *mean = (const float *)(A.scratch + 201475584); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 201475712); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -3371,8 +3371,8 @@ CU_KERNEL(t137_bn_bwd_s2) {
   const float *beta = A.params + 9728; // [32]
   float *dgamma = A.grads + 9696; // [32]
   float *dbeta = A.grads + 9728; // [32]
-  const float *mean = (const float *)(A.scratch + 201364992); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 201365120); // [32] f32
+  const float *mean = (const float *)(A.scratch + 201475584); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 201475712); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -3389,8 +3389,8 @@ CU_KERNEL(t138_wgrad_s0) {
   const float *image = (const float *)(A.acts + 67108864); // [32,32,128,128] NCHW16c
   float *dw = A.grads + 448; // [32,32,3,3]
   float *db = A.grads + 9664; // [32]
-  const float *scale_a = (const float *)(A.scratch + 201364480); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 201364608); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 201475072); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 201475200); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3408,8 +3408,8 @@ CU_KERNEL(t138_wgrad_s1) {
   const float *image = (const float *)(A.acts + 67108864); // [32,32,128,128] NCHW16c
   float *dw = A.grads + 448; // [32,32,3,3]
   float *db = A.grads + 9664; // [32]
-  const float *scale_a = (const float *)(A.scratch + 201364480); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 201364608); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 201475072); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 201475200); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3417,10 +3417,10 @@ CU_KERNEL(t138_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 CU_KERNEL(t139_pack_scatter) {
   const float *w = A.params + 448; // [32,32,3,3]
-  float *wp = (float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -3429,11 +3429,11 @@ CU_KERNEL(t139_pack_scatter) {
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) data gradient
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for scatter
+//   wp           [32,32,3,3] packed for scatter (Winograd)
 CU_KERNEL(t140_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,32,128,128] NCHW16c
   float *image = (float *)(A.scratch + 134217728); // [32,32,128,128] NCHW16c
-  const float *wp = (const float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 201326592); // [32,32,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -3457,8 +3457,8 @@ CU_KERNEL(t141_bn_bwd_s0) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 201364736); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 201364864); // [32] f32
+  const float *mean = (const float *)(A.scratch + 201475328); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 201475456); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -3481,8 +3481,8 @@ CU_KERNEL(t141_bn_bwd_s1) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 201364736); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 201364864); // [32] f32
+  const float *mean = (const float *)(A.scratch + 201475328); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 201475456); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -3505,8 +3505,8 @@ CU_KERNEL(t141_bn_bwd_s2) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 201364736); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 201364864); // [32] f32
+  const float *mean = (const float *)(A.scratch + 201475328); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 201475456); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -3518,7 +3518,7 @@ CU_KERNEL(t141_bn_bwd_s2) {
 CU_KERNEL(t142_dropout) {
   const float *x = (const float *)(A.scratch + 67108864); // [32,32,128,128] NCHW16c
   float *y = (float *)(A.scratch + 0); // [32,32,128,128] NCHW16c
-  const uint8_t *keep = (const uint8_t *)(A.scratch + 201363456); // [32,32] u8
+  const uint8_t *keep = (const uint8_t *)(A.scratch + 201474048); // [32,32] u8
   cu_dropout(32, 32, 128 * 128, A.hyper->dropout ? 0.1f : 0.0f, keep, x, cu_out(y, NULL, 0, false, false, NULL, false));
 }
 
@@ -3645,18 +3645,18 @@ CU_KERNEL(f2_bn_coeffs) {
   const float *beta = A.params + 352; // [32]
   const float *running_mean = A.params + 384; // [32]
   const float *running_var = A.params + 416; // [32]
-  float *scale = (float *)(A.scratch + 36864); // [32] f32
-  float *shift = (float *)(A.scratch + 36992); // [32] f32
+  float *scale = (float *)(A.scratch + 147456); // [32] f32
+  float *shift = (float *)(A.scratch + 147584); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
 //   w            [32,32,3,3]
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 CU_KERNEL(f3_pack_gather) {
   const float *w = A.params + 448; // [32,32,3,3]
-  float *wp = (float *)(A.scratch + 0); // [32,32,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -3665,17 +3665,17 @@ CU_KERNEL(f3_pack_gather) {
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 CU_KERNEL(f4_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,32,128,128] NCHW16c
   float *grid = (float *)(A.acts + 67108864); // [32,32,128,128] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 9664; // [32]
-  const float *scale_a = (const float *)(A.scratch + 36864); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 36992); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 147456); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 147584); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -3693,8 +3693,8 @@ CU_KERNEL(f5_bn_coeffs) {
   const float *beta = A.params + 9728; // [32]
   const float *running_mean = A.params + 9760; // [32]
   const float *running_var = A.params + 9792; // [32]
-  float *scale = (float *)(A.scratch + 36864); // [32] f32
-  float *shift = (float *)(A.scratch + 36992); // [32] f32
+  float *scale = (float *)(A.scratch + 147456); // [32] f32
+  float *shift = (float *)(A.scratch + 147584); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -3702,17 +3702,17 @@ CU_KERNEL(f5_bn_coeffs) {
 // models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) + bias
 //   image        [32,32,128,128] NCHW16c
 //   grid         [32,32,128,128] NCHW16c
-//   wp           [32,32,3,3] packed for gather
+//   wp           [32,32,3,3] packed for gather (Winograd)
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 CU_KERNEL(f7_gather) {
   const float *image = (const float *)(A.acts + 67108864); // [32,32,128,128] NCHW16c
   float *grid = (float *)(A.acts + 134217728); // [32,32,128,128] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 19040; // [32]
-  const float *scale_a = (const float *)(A.scratch + 36864); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 36992); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 147456); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 147584); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -3773,18 +3773,18 @@ CU_KERNEL(f12_bn_coeffs) {
   const float *beta = A.params + 29408; // [32]
   const float *running_mean = A.params + 29440; // [32]
   const float *running_var = A.params + 29472; // [32]
-  float *scale = (float *)(A.scratch + 73728); // [32] f32
-  float *shift = (float *)(A.scratch + 73856); // [32] f32
+  float *scale = (float *)(A.scratch + 294912); // [32] f32
+  float *shift = (float *)(A.scratch + 295040); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
 //   w            [64,32,3,3]
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 CU_KERNEL(f13_pack_gather) {
   const float *w = A.params + 29504; // [64,32,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,32,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,32,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -3793,17 +3793,17 @@ CU_KERNEL(f13_pack_gather) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,32,3,3] packed for gather
+//   wp           [64,32,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 CU_KERNEL(f14_gather) {
   const float *image = (const float *)(A.acts + 134217728); // [32,32,64,64] NCHW16c
   float *grid = (float *)(A.acts + 0); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,32,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 47936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 73728); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 73856); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 294912); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 295040); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -3821,8 +3821,8 @@ CU_KERNEL(f15_bn_coeffs) {
   const float *beta = A.params + 48064; // [64]
   const float *running_mean = A.params + 48128; // [64]
   const float *running_var = A.params + 48192; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -3830,17 +3830,17 @@ CU_KERNEL(f15_bn_coeffs) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f17_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,64,64,64] NCHW16c
   float *grid = (float *)(A.acts + 33554432); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 85120; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -3886,18 +3886,18 @@ CU_KERNEL(f20_bn_coeffs) {
   const float *beta = A.params + 87360; // [64]
   const float *running_mean = A.params + 87424; // [64]
   const float *running_var = A.params + 87488; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(f21_pack_gather) {
   const float *w = A.params + 87552; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -3906,17 +3906,17 @@ CU_KERNEL(f21_pack_gather) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f22_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,64,64,64] NCHW16c
   float *grid = (float *)(A.acts + 33554432); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 124416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -3934,8 +3934,8 @@ CU_KERNEL(f23_bn_coeffs) {
   const float *beta = A.params + 124544; // [64]
   const float *running_mean = A.params + 124608; // [64]
   const float *running_var = A.params + 124672; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -3943,17 +3943,17 @@ CU_KERNEL(f23_bn_coeffs) {
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) + bias
 //   image        [32,64,64,64] NCHW16c
 //   grid         [32,64,64,64] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f25_gather) {
   const float *image = (const float *)(A.acts + 33554432); // [32,64,64,64] NCHW16c
   float *grid = (float *)(A.acts + 67108864); // [32,64,64,64] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 161600; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -4014,18 +4014,18 @@ CU_KERNEL(f30_bn_coeffs) {
   const float *beta = A.params + 202816; // [64]
   const float *running_mean = A.params + 202880; // [64]
   const float *running_var = A.params + 202944; // [64]
-  float *scale = (float *)(A.scratch + 294912); // [64] f32
-  float *shift = (float *)(A.scratch + 295168); // [64] f32
+  float *scale = (float *)(A.scratch + 1179648); // [64] f32
+  float *shift = (float *)(A.scratch + 1179904); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
 //   w            [128,64,3,3]
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 CU_KERNEL(f31_pack_gather) {
   const float *w = A.params + 203008; // [128,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [128,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [128,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -4034,17 +4034,17 @@ CU_KERNEL(f31_pack_gather) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,64,3,3] packed for gather
+//   wp           [128,64,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f32_gather) {
   const float *image = (const float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 0); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 276736; // [128]
-  const float *scale_a = (const float *)(A.scratch + 294912); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 295168); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 1179648); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 1179904); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -4062,8 +4062,8 @@ CU_KERNEL(f33_bn_coeffs) {
   const float *beta = A.params + 276992; // [128]
   const float *running_mean = A.params + 277120; // [128]
   const float *running_var = A.params + 277248; // [128]
-  float *scale = (float *)(A.scratch + 589824); // [128] f32
-  float *shift = (float *)(A.scratch + 590336); // [128] f32
+  float *scale = (float *)(A.scratch + 2359296); // [128] f32
+  float *shift = (float *)(A.scratch + 2359808); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -4071,17 +4071,17 @@ CU_KERNEL(f33_bn_coeffs) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(f35_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,128,32,32] NCHW16c
   float *grid = (float *)(A.acts + 16777216); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 424832; // [128]
-  const float *scale_a = (const float *)(A.scratch + 589824); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 590336); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 2359296); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 2359808); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -4127,37 +4127,26 @@ CU_KERNEL(f38_bn_coeffs) {
   const float *beta = A.params + 433408; // [128]
   const float *running_mean = A.params + 433536; // [128]
   const float *running_var = A.params + 433664; // [128]
-  float *scale = (float *)(A.scratch + 589824); // [128] f32
-  float *shift = (float *)(A.scratch + 590336); // [128] f32
+  float *scale = (float *)(A.scratch + 2359296); // [128] f32
+  float *shift = (float *)(A.scratch + 2359808); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
-}
-
-// models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
-//   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
-CU_KERNEL(f39_pack_gather) {
-  const float *w = A.params + 433792; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather
-  // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
-  const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  cu_pack_gather(&g, w, wp);
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(f40_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,128,32,32] NCHW16c
   float *grid = (float *)(A.acts + 16777216); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 581248; // [128]
-  const float *scale_a = (const float *)(A.scratch + 589824); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 590336); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 2359296); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 2359808); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -4175,8 +4164,8 @@ CU_KERNEL(f41_bn_coeffs) {
   const float *beta = A.params + 581504; // [128]
   const float *running_mean = A.params + 581632; // [128]
   const float *running_var = A.params + 581760; // [128]
-  float *scale = (float *)(A.scratch + 589824); // [128] f32
-  float *shift = (float *)(A.scratch + 590336); // [128] f32
+  float *scale = (float *)(A.scratch + 2359296); // [128] f32
+  float *shift = (float *)(A.scratch + 2359808); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -4184,17 +4173,17 @@ CU_KERNEL(f41_bn_coeffs) {
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) + bias
 //   image        [32,128,32,32] NCHW16c
 //   grid         [32,128,32,32] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(f43_gather) {
   const float *image = (const float *)(A.acts + 16777216); // [32,128,32,32] NCHW16c
   float *grid = (float *)(A.acts + 33554432); // [32,128,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 729344; // [128]
-  const float *scale_a = (const float *)(A.scratch + 589824); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 590336); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 2359296); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 2359808); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));

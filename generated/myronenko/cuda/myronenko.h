@@ -12,7 +12,7 @@
 //   grads    3964224
 //   optim    7928384
 //   acts     492830720
-//   scratch  201365248
+//   scratch  201475840
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.conv.weight                [32,1,3,3]       0
 //   conv1.conv.bias                  [32]             288

@@ -137,10 +137,10 @@ CU_KERNEL(t5_bn_sums) {
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t6_pack_gather) {
   const float *w = A.params + 19200; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -149,14 +149,14 @@ CU_KERNEL(t6_pack_gather) {
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(t7_gather) {
   const float *image = (const float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 0); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 56064; // [64]
   const float *scale_a = (const float *)(A.scratch + 67147776); // [64] f32
   const float *shift_a = (const float *)(A.scratch + 67148032); // [64] f32
@@ -233,10 +233,10 @@ CU_KERNEL(t10_bn_sums) {
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t11_pack_gather) {
   const float *w = A.params + 58496; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -245,7 +245,7 @@ CU_KERNEL(t11_pack_gather) {
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -253,7 +253,7 @@ CU_KERNEL(t11_pack_gather) {
 CU_KERNEL(t12_gather_s0) {
   const float *image = (const float *)(A.acts + 75497472); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 83886080); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 95360; // [64]
   const float *scale_a = (const float *)(A.scratch + 67148800); // [64] f32
   const float *shift_a = (const float *)(A.scratch + 67149056); // [64] f32
@@ -265,7 +265,7 @@ CU_KERNEL(t12_gather_s0) {
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -302,10 +302,10 @@ CU_KERNEL(t13_bn_sums) {
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t14_pack_gather) {
   const float *w = A.params + 95680; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -315,7 +315,7 @@ CU_KERNEL(t14_pack_gather) {
 //   image        [32,64,32,32] NCHW16c
 //   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -324,7 +324,7 @@ CU_KERNEL(t15_gather_s0) {
   const float *image = (const float *)(A.acts + 83886080); // [32,64,32,32] NCHW16c
   const float *res = (const float *)(A.acts + 75497472); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 132544; // [64]
   const float *scale_a = (const float *)(A.scratch + 67149824); // [64] f32
   const float *shift_a = (const float *)(A.scratch + 67150080); // [64] f32
@@ -337,7 +337,7 @@ CU_KERNEL(t15_gather_s0) {
 //   image        [32,64,32,32] NCHW16c
 //   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -443,10 +443,10 @@ CU_KERNEL(t19_bn_sums) {
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 CU_KERNEL(t20_pack_gather) {
   const float *w = A.params + 207232; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -455,14 +455,14 @@ CU_KERNEL(t20_pack_gather) {
 // models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) + bias
 //   image        [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(t21_gather) {
   const float *image = (const float *)(A.acts + 109051904); // [32,128,16,16] NCHW16c
   float *grid = (float *)(A.acts + 0); // [32,128,16,16] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 354688; // [128]
   const float *scale_a = (const float *)(A.scratch + 67145728); // [128] f32
   const float *shift_a = (const float *)(A.scratch + 67146240); // [128] f32
@@ -1366,10 +1366,10 @@ CU_KERNEL(t55_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t56_pack_scatter) {
   const float *w = A.params + 207232; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 33554432); // [128,128,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 33554432); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1378,11 +1378,11 @@ CU_KERNEL(t56_pack_scatter) {
 // models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) data gradient
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t57_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,128,16,16] NCHW16c
   float *image = (float *)(A.scratch + 4194304); // [32,128,16,16] NCHW16c
-  const float *wp = (const float *)(A.scratch + 33554432); // [128,128,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 33554432); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1643,10 +1643,10 @@ CU_KERNEL(t64_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t65_pack_scatter) {
   const float *w = A.params + 95680; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1655,11 +1655,11 @@ CU_KERNEL(t65_pack_scatter) {
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t66_scatter) {
   const float *grid = (const float *)(A.scratch + 8388608); // [32,64,32,32] NCHW16c
   float *image = (float *)(A.scratch + 33554432); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1777,10 +1777,10 @@ CU_KERNEL(t68_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t69_pack_scatter) {
   const float *w = A.params + 58496; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1789,11 +1789,11 @@ CU_KERNEL(t69_pack_scatter) {
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t70_scatter) {
   const float *grid = (const float *)(A.scratch + 8388608); // [32,64,32,32] NCHW16c
   float *image = (float *)(A.scratch + 33554432); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 41943040); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1965,10 +1965,10 @@ CU_KERNEL(t75_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t76_pack_scatter) {
   const float *w = A.params + 19200; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1977,11 +1977,11 @@ CU_KERNEL(t76_pack_scatter) {
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t77_scatter) {
   const float *grid = (const float *)(A.scratch + 0); // [32,64,32,32] NCHW16c
   float *image = (float *)(A.scratch + 8388608); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2362,8 +2362,8 @@ CU_KERNEL(f5_bn_coeffs) {
   const float *beta = A.params + 19008; // [64]
   const float *running_mean = A.params + 19072; // [64]
   const float *running_var = A.params + 19136; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2371,17 +2371,17 @@ CU_KERNEL(f5_bn_coeffs) {
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f7_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 8388608); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 56064; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2427,18 +2427,18 @@ CU_KERNEL(f10_bn_coeffs) {
   const float *beta = A.params + 58304; // [64]
   const float *running_mean = A.params + 58368; // [64]
   const float *running_var = A.params + 58432; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(f11_pack_gather) {
   const float *w = A.params + 58496; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -2447,17 +2447,17 @@ CU_KERNEL(f11_pack_gather) {
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f12_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 8388608); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 95360; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2475,18 +2475,18 @@ CU_KERNEL(f13_bn_coeffs) {
   const float *beta = A.params + 95488; // [64]
   const float *running_mean = A.params + 95552; // [64]
   const float *running_var = A.params + 95616; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(f14_pack_gather) {
   const float *w = A.params + 95680; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -2496,7 +2496,7 @@ CU_KERNEL(f14_pack_gather) {
 //   image        [32,64,32,32] NCHW16c
 //   res          [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
@@ -2504,10 +2504,10 @@ CU_KERNEL(f15_gather) {
   const float *image = (const float *)(A.acts + 8388608); // [32,64,32,32] NCHW16c
   const float *res = (const float *)(A.acts + 0); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 16777216); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 132544; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, res, false));
@@ -2573,8 +2573,8 @@ CU_KERNEL(f19_bn_coeffs) {
   const float *beta = A.params + 206848; // [128]
   const float *running_mean = A.params + 206976; // [128]
   const float *running_var = A.params + 207104; // [128]
-  float *scale = (float *)(A.scratch + 589824); // [128] f32
-  float *shift = (float *)(A.scratch + 590336); // [128] f32
+  float *scale = (float *)(A.scratch + 2359296); // [128] f32
+  float *shift = (float *)(A.scratch + 2359808); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2582,17 +2582,17 @@ CU_KERNEL(f19_bn_coeffs) {
 // models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) + bias
 //   image        [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(f21_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,128,16,16] NCHW16c
   float *grid = (float *)(A.acts + 4194304); // [32,128,16,16] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 354688; // [128]
-  const float *scale_a = (const float *)(A.scratch + 589824); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 590336); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 2359296); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 2359808); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));

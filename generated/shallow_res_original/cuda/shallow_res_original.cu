@@ -94,10 +94,10 @@ CU_KERNEL(t4_bn_sums) {
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t5_pack_gather) {
   const float *w = A.params + 19072; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -106,14 +106,14 @@ CU_KERNEL(t5_pack_gather) {
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(t6_gather) {
   const float *image = (const float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 75497472); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 55936; // [64]
   const float *scale_a = (const float *)(A.scratch + 67111936); // [64] f32
   const float *shift_a = (const float *)(A.scratch + 67112192); // [64] f32
@@ -218,10 +218,10 @@ CU_KERNEL(t9_gather) {
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t10_pack_gather) {
   const float *w = A.params + 58368; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -230,13 +230,13 @@ CU_KERNEL(t10_pack_gather) {
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   sums         [1024,2,64] f64
 CU_KERNEL(t11_gather_s0) {
   const float *image = (const float *)(A.acts + 83886080); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 95232; // [64]
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
@@ -246,7 +246,7 @@ CU_KERNEL(t11_gather_s0) {
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   sums         [1024,2,64] f64
 CU_KERNEL(t11_gather_s1) {
@@ -281,10 +281,10 @@ CU_KERNEL(t12_bn_sums) {
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(t13_pack_gather) {
   const float *w = A.params + 95552; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -293,14 +293,14 @@ CU_KERNEL(t13_pack_gather) {
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(t14_gather) {
   const float *image = (const float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 100663296); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 132416; // [64]
   const float *scale_a = (const float *)(A.scratch + 67113472); // [64] f32
   const float *shift_a = (const float *)(A.scratch + 67113728); // [64] f32
@@ -451,10 +451,10 @@ CU_KERNEL(t19_bn_sums) {
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 CU_KERNEL(t20_pack_gather) {
   const float *w = A.params + 207104; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -463,14 +463,14 @@ CU_KERNEL(t20_pack_gather) {
 // models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) + bias
 //   image        [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(t21_gather) {
   const float *image = (const float *)(A.acts + 125829120); // [32,128,16,16] NCHW16c
   float *grid = (float *)(A.acts + 130023424); // [32,128,16,16] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 354560; // [128]
   const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
   const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
@@ -1515,10 +1515,10 @@ CU_KERNEL(t58_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
 //   w            [128,128,3,3]
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t59_pack_scatter) {
   const float *w = A.params + 207104; // [128,128,3,3]
-  float *wp = (float *)(A.scratch + 16777216); // [128,128,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 16777216); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1527,11 +1527,11 @@ CU_KERNEL(t59_pack_scatter) {
 // models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) data gradient
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for scatter
+//   wp           [128,128,3,3] packed for scatter (Winograd)
 CU_KERNEL(t60_scatter) {
   const float *grid = (const float *)(A.scratch + 12582912); // [32,128,16,16] NCHW16c
   float *image = (float *)(A.scratch + 8388608); // [32,128,16,16] NCHW16c
-  const float *wp = (const float *)(A.scratch + 16777216); // [128,128,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 16777216); // [128,128,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1795,10 +1795,10 @@ CU_KERNEL(t68_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t69_pack_scatter) {
   const float *w = A.params + 95552; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 25165824); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 25165824); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1807,11 +1807,11 @@ CU_KERNEL(t69_pack_scatter) {
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t70_scatter) {
   const float *grid = (const float *)(A.scratch + 16777216); // [32,64,32,32] NCHW16c
   float *image = (float *)(A.scratch + 8388608); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 25165824); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 25165824); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1921,10 +1921,10 @@ CU_KERNEL(t72_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t73_pack_scatter) {
   const float *w = A.params + 58368; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 8388608); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 8388608); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -1933,11 +1933,11 @@ CU_KERNEL(t73_pack_scatter) {
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t74_scatter) {
   const float *grid = (const float *)(A.scratch + 16777216); // [32,64,32,32] NCHW16c
   float *image = (float *)(A.scratch + 0); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 8388608); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 8388608); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, true, false, NULL, false));
@@ -2120,10 +2120,10 @@ CU_KERNEL(t80_wgrad_s1) {
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t81_pack_scatter) {
   const float *w = A.params + 19072; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter
+  float *wp = (float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_scatter(&g, w, wp);
@@ -2132,11 +2132,11 @@ CU_KERNEL(t81_pack_scatter) {
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) data gradient
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for scatter
+//   wp           [64,64,3,3] packed for scatter (Winograd)
 CU_KERNEL(t82_scatter) {
   const float *grid = (const float *)(A.scratch + 25165824); // [32,64,32,32] NCHW16c
   float *image = (float *)(A.scratch + 16777216); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter
+  const float *wp = (const float *)(A.scratch + 33554432); // [64,64,3,3] packed for scatter (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_scatter(&g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), wp, NULL, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2404,8 +2404,8 @@ CU_KERNEL(f4_bn_coeffs) {
   const float *beta = A.params + 18880; // [64]
   const float *running_mean = A.params + 18944; // [64]
   const float *running_var = A.params + 19008; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2413,17 +2413,17 @@ CU_KERNEL(f4_bn_coeffs) {
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f6_gather) {
   const float *image = (const float *)(A.acts + 16777216); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 25165824); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 55936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2466,10 +2466,10 @@ CU_KERNEL(f9_gather) {
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
 //   w            [64,64,3,3]
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 CU_KERNEL(f10_pack_gather) {
   const float *w = A.params + 58368; // [64,64,3,3]
-  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  float *wp = (float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_pack_gather(&g, w, wp);
@@ -2478,12 +2478,12 @@ CU_KERNEL(f10_pack_gather) {
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 CU_KERNEL(f11_gather) {
   const float *image = (const float *)(A.acts + 25165824); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 0); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 95232; // [64]
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
@@ -2502,8 +2502,8 @@ CU_KERNEL(f12_bn_coeffs) {
   const float *beta = A.params + 95360; // [64]
   const float *running_mean = A.params + 95424; // [64]
   const float *running_var = A.params + 95488; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 589824); // [64] f32
+  float *shift = (float *)(A.scratch + 590080); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2511,17 +2511,17 @@ CU_KERNEL(f12_bn_coeffs) {
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) + bias
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
-//   wp           [64,64,3,3] packed for gather
+//   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 CU_KERNEL(f14_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,64,32,32] NCHW16c
   float *grid = (float *)(A.acts + 8388608); // [32,64,32,32] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 132416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 589824); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 590080); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2594,8 +2594,8 @@ CU_KERNEL(f19_bn_coeffs) {
   const float *beta = A.params + 206720; // [128]
   const float *running_mean = A.params + 206848; // [128]
   const float *running_var = A.params + 206976; // [128]
-  float *scale = (float *)(A.scratch + 589824); // [128] f32
-  float *shift = (float *)(A.scratch + 590336); // [128] f32
+  float *scale = (float *)(A.scratch + 2359296); // [128] f32
+  float *shift = (float *)(A.scratch + 2359808); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2603,17 +2603,17 @@ CU_KERNEL(f19_bn_coeffs) {
 // models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) + bias
 //   image        [32,128,16,16] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
-//   wp           [128,128,3,3] packed for gather
+//   wp           [128,128,3,3] packed for gather (Winograd)
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 CU_KERNEL(f21_gather) {
   const float *image = (const float *)(A.acts + 0); // [32,128,16,16] NCHW16c
   float *grid = (float *)(A.acts + 4194304); // [32,128,16,16] NCHW16c
-  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather
+  const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 354560; // [128]
-  const float *scale_a = (const float *)(A.scratch + 589824); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 590336); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 2359296); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 2359808); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));

@@ -1,0 +1,44 @@
+// costmodel.c: which algorithm computes each convolution of the C back end.
+// Both candidates are timed by a model of one AVX-512 core, in cycles:
+//   direct    one 16-lane FMA per 16 multiply-adds, at the share of peak the
+//             register-tiled kernels reach (kern_conv.c);
+//   winograd  F(4x4, 3x3) (kern_wino.c): per 4x4 tile a GEMM of 36 x (in
+//             channels x out channels, both padded to 16) at the share of peak
+//             its register tile reaches, plus the input and output transforms,
+//             a fixed cost per tile and channel block.
+// The constants are kern_wino.c's and kern_conv.c's measured costs on an AMD
+// Zen 4 core (bench/kernels). Where Winograd does not apply, or the build asks
+// for direct kernels only, the answer is direct; the CUDA back end always uses
+// its direct kernels.
+#include "caec.h"
+
+enum {
+  DIRECT_PERCENT = 70, // of the FMA peak: direct kernels on 3x3 layers
+  GEMM_PERCENT = 90,   // of the FMA peak: Winograd's GEMM
+  IN_CYCLES = 600,     // input transform, per tile and input block (with the prologue)
+  OUT_CYCLES = 400,    // output transform, per tile and output block (with the epilogue)
+};
+
+// The channels of a conv's input pieces fit Winograd when none is plain (1 channel).
+static bool pieces_blocked(const Graph *g, int node) {
+  const Node *in = &g->nodes[graph_resolve(g, g->nodes[node].in[0])];
+  if (in->op != OP_CONCAT)
+    return true;
+  for (int k = 0; k < 2; k++)
+    if (g->nodes[graph_resolve(g, in->in[k])].shape.c == 1)
+      return false;
+  return true;
+}
+
+ConvVariant conv_variant(const Step *s, int node, bool scatter) {
+  const KConv k = conv_geom(s->g, s->batch, node);
+  if (s->conv_direct || !kw_fits(&k) || !pieces_blocked(s->g, node))
+    return CV_DIRECT;
+  const int oc = scatter ? k.ic : k.gc, ic = scatter ? k.gc : k.ic, h = k.gh, w = k.gw;
+  const double macs = (double)k.n * h * w * oc * ic * 9;
+  const double direct = macs / KB * 100 / DIRECT_PERCENT;
+  const double tiles = (double)k.n * ((h + 3) / 4) * ((w + 3) / 4);
+  const double wino = tiles * 36 * kb_blocks(ic) * kb_blocks(oc) * KB * 100 / GEMM_PERCENT +
+                      tiles * (kb_blocks(ic) * (double)IN_CYCLES + kb_blocks(oc) * (double)OUT_CYCLES);
+  return wino < direct ? CV_WINO : CV_DIRECT;
+}
