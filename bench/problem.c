@@ -31,9 +31,6 @@ Problem problem_at_batch(const Problem *p, int n) {
 
 // ---- names ---------------------------------------------------------------------------------------
 
-static const char *const op_names[] = {"conv", "convt"};
-static const char *const pass_names[] = {"fwd", "bwd_data", "bwd_weights"};
-
 static void append(char *name, const char *fmt, int v) {
   size_t len = strlen(name);
   snprintf(name + len, NAME_BYTES - len, fmt, v);
@@ -57,20 +54,7 @@ static void side_tokens(char *name, const char *prefix, const Side *s) {
 }
 
 void problem_name(const Problem *p, char name[NAME_BYTES]) {
-  const Shape in = op_input(p), out = op_output(p);
-  const bool square = in.h == in.w && out.h == out.w;
-  snprintf(name, NAME_BYTES, "%s_%s_mb%d_ic%doc%d_ih%d", op_names[p->op], pass_names[p->pass], p->g.n, in.c, out.c,
-           in.h);
-  if (!square)
-    append(name, "iw%d", in.w);
-  append(name, "oh%d", out.h);
-  if (!square)
-    append(name, "ow%d", out.w);
-  append(name, "_k%d", p->g.k);
-  append(name, "s%d", p->g.stride);
-  append(name, "p%d", p->g.pad_top);
-  if (p->g.pad_left != p->g.pad_top)
-    append(name, "x%d", p->g.pad_left);
+  kc_problem_name(name, NAME_BYTES, p->op == OP_CONVT, (int)p->pass, &p->g);
   side_tokens(name, "in", &p->in);
   side_tokens(name, "dy", &p->dy);
   if (p->out_cat)

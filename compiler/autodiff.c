@@ -603,11 +603,12 @@ static void unique_names(Arena *a, Step *s) {
   free(order);
 }
 
-Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct) {
+Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct, const Tuning *tuning) {
   Step *s = arena_alloc(a, sizeof *s);
   s->g = g;
   s->batch = batch;
   s->conv_direct = conv_direct;
+  s->tuning = tuning;
   fuse(a, s);
   Builder b = {a, s, g, 0, false, NULL, NULL, NULL, NULL, NULL, {NULL, NULL}, NULL, NULL};
   size_t n = (size_t)g->nnodes;

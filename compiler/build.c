@@ -41,7 +41,7 @@ typedef enum { TARGET_C, TARGET_CUDA, TARGET_CUDA_EMU } Target;
 static const char *const target_names[] = {"c", "cuda", "cuda-emu"};
 
 typedef struct Options {
-  const char *cae, *out;
+  const char *cae, *out, *tuning;
   int batch, size;
   Target target;
   bool no_plan, dump_fusion, keep, conv_direct;
@@ -57,8 +57,8 @@ static bool parse_int(const char *s, int lo, int hi, int *v) {
 }
 
 static const char compile_help[] =
-    "usage: caec compile [--target c|cuda] [--batch B] [--size S] [--conv auto|direct] [--no-plan] [--dump-fusion]\n"
-    "                    FILE.cae -o DIR\n\n"
+    "usage: caec compile [--target c|cuda] [--batch B] [--size S] [--conv auto|direct] [--tuning FILE]\n"
+    "                    [--no-plan] [--dump-fusion] FILE.cae -o DIR\n\n"
     "Writes DIR/NAME.h (the model's interface: parameter table, arena sizes, entry\n"
     "points) and DIR/NAME.c (its fused kernels, the training step and the inference\n"
     "forward) for the runtime's kernels (runtime/kernels/kern.h) and trainer (runtime/trainer/trainer.h).\n"
@@ -70,11 +70,13 @@ static const char compile_help[] =
     "  --conv A       the convolutions' algorithms: auto (default: the cost model picks direct or\n"
     "                 Winograd per layer) or direct (the direct kernels only, which round as the\n"
     "                 CUDA back end does)\n"
+    "  --tuning FILE  each convolution's algorithm as `caec tune` measured it on this CPU (where\n"
+    "                 the file has it; otherwise the cost model's)\n"
     "  --no-plan      give every buffer its own memory (for testing the memory plan)\n"
     "  --dump-fusion  list every kernel with the source ops it computes, and the memory plan\n";
 static const char build_help[] =
-    "usage: caec build [--target c|cuda|cuda-emu] [--batch B] [--size S] [--conv auto|direct] [--no-plan]\n"
-    "                  FILE.cae -o EXE\n\n"
+    "usage: caec build [--target c|cuda|cuda-emu] [--batch B] [--size S] [--conv auto|direct] [--tuning FILE]\n"
+    "                  [--no-plan] FILE.cae -o EXE\n\n"
     "Compiles the model and links its trainer EXE (commands: init, step, train, eval,\n"
     "...), with the C compiler and flags that built caec; the generated source stays\n"
     "in EXE.src/. Targets:\n"
@@ -95,12 +97,14 @@ static int parse(const char *cmd, int argc, char **argv, Options *o) {
     } else if (!strcmp(a, "--dump-fusion")) {
       o->dump_fusion = true;
     } else if (!strcmp(a, "-o") || !strcmp(a, "--batch") || !strcmp(a, "--size") || !strcmp(a, "--target") ||
-               !strcmp(a, "--conv")) {
+               !strcmp(a, "--conv") || !strcmp(a, "--tuning")) {
       if (!value)
         return usage_error(cmd, "option '%s' needs a value", a);
       i++;
       if (!strcmp(a, "-o")) {
         o->out = value;
+      } else if (!strcmp(a, "--tuning")) {
+        o->tuning = value;
       } else if (!strcmp(a, "--conv")) {
         if (strcmp(value, "auto") && strcmp(value, "direct"))
           return usage_error(cmd, "--conv must be auto or direct, not '%s'", value);
@@ -145,6 +149,8 @@ static const char *command_line(Arena *a, const char *cmd, const Options *o) {
     s = arena_printf(a, "%s --size %d", s, o->size);
   if (o->conv_direct)
     s = arena_printf(a, "%s --conv direct", s);
+  if (o->tuning)
+    s = arena_printf(a, "%s --tuning %s", s, o->tuning);
   return o->no_plan ? arena_printf(a, "%s --no-plan", s) : s;
 }
 
@@ -165,7 +171,10 @@ static Step *lower(Ctx *c, const Options *o) {
             o->cae, in.c, in.h, in.w, out.c, out.h, out.w);
     return NULL;
   }
-  Step *s = build_step(c->arena, g, o->batch ? o->batch : g->batch ? g->batch : g->train.batch, o->conv_direct);
+  const Tuning *t = NULL;
+  if (o->tuning && !(t = tuning_read(c, o->tuning)))
+    return NULL;
+  Step *s = build_step(c->arena, g, o->batch ? o->batch : g->batch ? g->batch : g->train.batch, o->conv_direct, t);
   plan_memory(s, !o->no_plan);
   return s;
 }

@@ -11,6 +11,7 @@
 //   autodiff.c    graph -> step programs: forward, loss, backward (one adjoint
 //                 rule per op), optimizer update, and the inference forward
 //   costmodel.c   which algorithm computes each convolution of the C back end
+//                 (tuning.c: the files of `caec tune` that override it)
 //   memplan.c     liveness and offsets of every buffer in a few arenas
 //   emit_c.c      step programs -> C source (emit_c_*.c: one file per op family,
 //                 printing calls of the C kernels or of the CUDA device ops)
@@ -404,6 +405,17 @@ enum {
 // The C back end's algorithms of a convolution (costmodel.c); CUDA's is always direct.
 typedef enum { CV_DIRECT, CV_WINO } ConvVariant;
 
+// A tuning file (tuning.c): the measured winner per canonical problem name (kc_problem_name).
+typedef struct TuningEntry {
+  const char *name;
+  ConvVariant variant;
+} TuningEntry;
+typedef struct Tuning {
+  const char *cpu; // the CPU model it was measured on
+  TuningEntry *entries;
+  int n, cap;
+} Tuning;
+
 typedef struct Kern {
   KernKind kind;
   int node;          // the layer it comes from (its .cae line)
@@ -437,7 +449,8 @@ typedef struct Fused {
 typedef struct Step {
   const Graph *g;
   int batch;
-  bool conv_direct; // every convolution by the direct kernels (caec build --conv direct), else costmodel.c's
+  bool conv_direct;      // every convolution by the direct kernels (caec build --conv direct), else
+  const Tuning *tuning;  // the winners of caec tune where it has them (NULL: none), else costmodel.c's
   // fusion.c
   Fused *fused;      // per node
   bool sigmoid_loss; // the output sigmoid is computed by the loss kernel (training)
@@ -458,12 +471,18 @@ typedef struct Step {
 void fuse(Arena *a, Step *s);
 // Can the graph be a trainer: 1-channel input and output of the same size?
 bool reconstructs(const Graph *g);
-// Builds both programs; s->batch is the batch the shapes are compiled for, conv_direct as in Step.
-Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct);
+// Builds both programs; s->batch is the batch the shapes are compiled for, conv_direct and tuning
+// (nullable) as in Step.
+Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct, const Tuning *tuning);
 KConv conv_geom(const Graph *g, int batch, int node); // conv or convT node as kern.h's grid and image
 
 // costmodel.c: the algorithm of node's gather or scatter kernel (and of its packed weights).
 ConvVariant conv_variant(const Step *s, int node, bool scatter);
+
+// tuning.c
+const char *conv_variant_name(ConvVariant v); // "direct", "winograd"
+Tuning *tuning_read(Ctx *c, const char *path); // NULL after a message naming the file (and line)
+bool tuning_find(const Tuning *t, const char *name, ConvVariant *v);
 // plan: place by liveness (greedy by size); else every buffer on its own.
 void plan_memory(Step *s, bool plan);
 const char *kern_name(const Kern *k); // "gather", "relu_bwd"

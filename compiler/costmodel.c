@@ -8,8 +8,9 @@
 //             a fixed cost per tile and channel block.
 // The constants are kern_wino.c's and kern_conv.c's measured costs on an AMD
 // Zen 4 core (bench/kernels). Where Winograd does not apply, or the build asks
-// for direct kernels only, the answer is direct; the CUDA back end always uses
-// its direct kernels.
+// for direct kernels only, the answer is direct; where a tuning file of this
+// CPU has the problem, its measured winner. The CUDA back end always uses its
+// direct kernels.
 #include "caec.h"
 
 enum {
@@ -34,6 +35,13 @@ ConvVariant conv_variant(const Step *s, int node, bool scatter) {
   const KConv k = conv_geom(s->g, s->batch, node);
   if (s->conv_direct || !kw_fits(&k) || !pieces_blocked(s->g, node))
     return CV_DIRECT;
+  // The pass: a conv's gather and a convT's scatter are the forward, the others the data gradient.
+  const bool convt = s->g->nodes[node].op == OP_CONVT;
+  char name[160];
+  kc_problem_name(name, sizeof name, convt, scatter == convt ? 0 : 1, &k);
+  ConvVariant tuned;
+  if (tuning_find(s->tuning, name, &tuned))
+    return tuned;
   const int oc = scatter ? k.ic : k.gc, ic = scatter ? k.gc : k.ic, h = k.gh, w = k.gw;
   const double macs = (double)k.n * h * w * oc * ic * 9;
   const double direct = macs / KB * 100 / DIRECT_PERCENT;

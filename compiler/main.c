@@ -53,6 +53,7 @@ static const Command commands[] = {
     {"interp", NULL, "run a model on the reference interpreter", NULL, NULL},
     {"compare", NULL, "paired t-tests between two evaluated runs", NULL, NULL},
     {"experiment", NULL, "train, evaluate and compare the seed's configurations", NULL, NULL},
+    {"tune", NULL, "time each convolution's algorithms on this machine, for build --tuning", NULL, NULL},
     {"help", "[COMMAND]", "show help for a command", "Shows the help of COMMAND, or the overview.\n", cmd_help},
 };
 enum { NCOMMANDS = sizeof commands / sizeof *commands };
@@ -161,7 +162,7 @@ static int cmd_check(int argc, char **argv) {
         putchar('\n');
       print_table(stdout, ctx.arena, g);
       if (reconstructs(g) && g->nnodes <= MAX_CODEGEN_NODES) {
-        Step *s = build_step(ctx.arena, g, g->batch ? g->batch : g->train.batch, false);
+        Step *s = build_step(ctx.arena, g, g->batch ? g->batch : g->train.batch, false, NULL);
         plan_memory(s, true);
         print_memory(stdout, s);
       }

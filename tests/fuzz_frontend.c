@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     print_ir(sink, ctx.arena, g);
     print_dot(sink, ctx.arena, g);
     if (reconstructs(g) && g->nnodes <= 500) { // bigger graphs: slow to check pairwise, not different
-      Step *s = build_step(ctx.arena, g, 2, false);
+      Step *s = build_step(ctx.arena, g, 2, false, NULL);
       plan_memory(s, true);
       check_plan(s);
       print_fusion(sink, s);

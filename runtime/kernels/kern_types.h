@@ -80,6 +80,7 @@ typedef struct KConv {
 
 #if !defined(__CUDACC__)
 #include <stddef.h>
+#include <stdio.h>
 
 // Floats of a blocked tensor (its padding lanes included).
 static inline size_t kb_elems(int n, int c, int h, int w) {
@@ -104,6 +105,24 @@ static inline bool kw_fits(const KConv *g) {
 // Floats of the Winograd-transformed weights of either direction: [36][out block][in block * 16][16].
 static inline size_t kw_packed_floats(const KConv *g) {
   return (size_t)36 * (size_t)kb_blocks(g->gc) * (size_t)kb_blocks(g->ic) * KB * KB;
+}
+
+// The canonical name of a convolution's shape and pass (0 forward, 1 data gradient, 2 weight gradient)
+// as bench's rows and caec tune's files give it, e.g. conv_fwd_mb32_ic64oc64_ih32oh32_k3s1p1: the op's
+// input and output channels and sizes (the widths iw, ow only when not square), kernel, stride and
+// padding (x: the left one, when it differs from the top). Truncated to size.
+static inline void kc_problem_name(char *out, size_t size, bool convt, int pass, const KConv *g) {
+  static const char *const passes[] = {"fwd", "bwd_data", "bwd_weights"};
+  const int ic = convt ? g->gc : g->ic, ih = convt ? g->gh : g->ih, iw = convt ? g->gw : g->iw;
+  const int oc = convt ? g->ic : g->gc, oh = convt ? g->ih : g->gh, ow = convt ? g->iw : g->gw;
+  const bool square = ih == iw && oh == ow;
+  char iws[16] = "", ows[16] = "", pads[16] = "";
+  if (!square)
+    snprintf(iws, sizeof iws, "iw%d", iw), snprintf(ows, sizeof ows, "ow%d", ow);
+  if (g->pad_left != g->pad_top)
+    snprintf(pads, sizeof pads, "x%d", g->pad_left);
+  snprintf(out, size, "%s_%s_mb%d_ic%doc%d_ih%d%soh%d%s_k%ds%dp%d%s", convt ? "convt" : "conv", passes[pass], g->n, ic,
+           oc, ih, iws, oh, ows, g->k, g->stride, g->pad_top, pads);
 }
 #endif
 
