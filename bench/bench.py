@@ -6,10 +6,10 @@ bench/report.py turns them into OUT/results.csv, OUT/summary.md and the plots.
 Sections, in order (--only picks some):
   peak      FMA FLOP/s and stream bandwidth (build/bench/peak), 1 to T threads
   kernels   every convolution kernel of the five trainers' training steps
-            (build/bench/kernels on their generated sources): ours, oneDNN and
-            the naive reference (one run at batch 2), each checked, then timed
-            at T threads and at 1, and cold (caches flushed) where they fit in
-            the caches
+            (build/bench/kernels on their generated sources): ours, oneDNN,
+            LIBXSMM and the naive reference (one run at batch 2), each checked,
+            then timed at T threads and at 1, and cold (caches flushed) where
+            they fit in the caches
   trainers  images/s and peak memory of each trainer (NAME bench) and of its
             PyTorch peer (bench/torch_peer.py), batch 32 of 128x128, at T
             threads; the trainers alone at 1 thread
@@ -119,8 +119,9 @@ class Bench:
         self.add_csv(self.run([self.build + "/bench/kernels"] + options + self.sources(), self.threads, True)[0])
         self.wrong += ["%s %s: %s" % (r["impl"], r["name"], r["note"].split(";")[0][len("WRONG: "):])
                        for r in self.rows[first:] if r["note"].startswith("WRONG: ")]
-        found = (re.search(r"oneDNN [0-9.]+", r["note"]) for r in self.rows if r["impl"] == "onednn")
-        self.versions["onednn"] = next((m.group(0) for m in found if m), "oneDNN not built")
+        for impl, name in (("onednn", "oneDNN"), ("libxsmm", "LIBXSMM")):
+            found = (re.search(name + r" [0-9.]+", r["note"]) for r in self.rows if r["impl"] == impl)
+            self.versions[impl] = next((m.group(0) for m in found if m), name + " not built")
 
     def trainer(self, section, memory, model, exe, threads):
         """One trainer's step time (row in section) and peak memory (in memory), with the arenas its info plans."""
@@ -213,6 +214,7 @@ class Bench:
         gpu = "no GPU"  # cuDNN rows will come with the CUDA back end
         parts = ["%s, %d cores (%s), %.0f GiB" % (cpu, os.cpu_count(), isa, mem / 2**20), gpu,
                  "Linux " + platform.release(), ccv[0] if ccv else cc, self.versions.get("onednn", ""),
+                 self.versions.get("libxsmm", ""),
                  "torch " + self.versions["torch"] if "torch" in self.versions else ""]
         return ", ".join(p for p in parts if p)
 
@@ -236,7 +238,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=None, help="results folder (default bench/results; smoke: BUILD/bench/smoke)")
     ap.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
-    ap.add_argument("--wrong", choices=["caec", "onednn"], help="for tests: spoil IMPL's kernels before the checks")
+    ap.add_argument("--wrong", choices=["caec", "onednn", "libxsmm"], help="for tests: spoil IMPL's kernels before the checks")
     a = ap.parse_args()
     only = a.only.split(",")
     for s in only:
