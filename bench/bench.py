@@ -12,7 +12,8 @@ Sections, in order (--only picks some):
             they fit in the caches
   trainers  images/s and peak memory of each trainer (NAME bench) and of its
             PyTorch peer (bench/torch_peer.py), batch 32 of 128x128, at T
-            threads; the trainers alone at 1 thread
+            threads; the trainers alone at 1 thread; res_unet's convolution
+            kernels timed inside its step (build/bench/res_unet_inside)
   scaling   res_unet at sizes 64 and 256 (batch 32) and batches 8 and 128
             (128x128), each built by caec build
   pipeline  the loader's slices/s (build/bench/pipeline), 1 and 2 loader threads
@@ -46,6 +47,7 @@ SECTIONS = ["peak", "kernels", "trainers", "scaling", "pipeline", "compile"]
 # res_unet's scaling series: (batch, size) besides the trainers' (32, 128).
 SCALING = [(32, 64), (32, 256), (8, 128), (128, 128)]
 STEP_LINE = re.compile(r"batch (\d+) of (\d+)x\d+.*median ([0-9.]+) ms .*best ([0-9.]+) ms")
+INSIDE_LINE = re.compile(r"inside: (\d+) kernel calls, ([0-9.]+) ms")
 
 
 def log(msg):
@@ -154,6 +156,22 @@ class Bench:
             for t in self.thread_list:
                 self.trainer("trainer", "memory", model, self.exe(model), t)
             self.peer(model, self.threads)
+        self.inside()
+
+    def inside(self):
+        """res_unet's step (at the trainers' batch and size, also in smoke runs) with its convolution kernels timed
+        inside it: rows 'step' (the step's median) and 'kernels' (their mean time per step), from one run."""
+        log("res_unet's kernels inside its step")
+        out, _ = self.run([self.build + "/bench/res_unet_inside", "bench", "--steps", self.steps], self.threads)
+        m, k = STEP_LINE.search(out), INSIDE_LINE.search(out)
+        batch, size = int(m.group(1)), int(m.group(2))
+        calls = int(k.group(1)) / self.steps
+        self.add(section="inside", name="res_unet", impl="step", threads=self.threads, batch=batch, size=size,
+                 median=m.group(3), min=m.group(4), unit="ms", items=batch, note="the step, in the same run")
+        kernels = float(k.group(2)) / self.steps
+        self.add(section="inside", name="res_unet", impl="kernels", threads=self.threads, batch=batch, size=size,
+                 median=kernels, min=kernels, unit="ms",
+                 note="its %g convolution kernel calls per step, timed inside the step (mean per step)" % calls)
 
     def caec_build(self, model, batch, size):
         """Builds a trainer with caec build; returns its path and the build's seconds."""

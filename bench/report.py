@@ -237,11 +237,26 @@ class Report:
                  field(k["caec"], "share", 0, 100)) + tuple(times(self.speedup(k, ref)) for ref, _ in REFERENCES)
                 for spent, calls, name, k in sorted(parts, reverse=True)[:8]]
         return (["What holds the Residual U-Net back: its convolution kernels, each timed alone, add up to %.0f ms "
-                 "against its whole %.0f ms step (%.0f%%: more than the step, which this benchmark does not explain yet; "
-                 "alone they seem to run slower than inside it, so read the shares rather than the sum). The "
-                 "kernels that take most of it:" % (conv, step, 100 * conv / step), ""] +
+                 "against its whole %.0f ms step (%.0f%%). %s The kernels that take most of it:" % (
+                     conv, step, 100 * conv / step, self.inside_text(conv, ours)), ""] +
                 table(["kernel", "calls>", "ms per step>", "share of conv time>", "GFLOP/s>", "% of roofline>"] +
                       ["vs %s>" % shown for _, shown in REFERENCES], rows))
+
+    def inside_text(self, alone, ours):
+        """What the kernels take inside the step itself (the 'inside' rows), against the sum of their times alone
+        when the two are of the same batch and size (smoke runs time the kernels at the test trainers' shapes)."""
+        step, kernels = (self.one("inside", name="res_unet", impl=i) for i in ("step", "kernels"))
+        if not step or not kernels or not num(step["median"]) or not num(kernels["median"]):
+            return "The sum only estimates their share: they were not timed inside the step in this run."
+        inside = num(kernels["median"])
+        text = ("Timed inside the step (build/bench/res_unet_inside: each kernel call of the training step timed in "
+                "place, in one run, batch %s of %s), they take %.0f ms of its %.0f ms (%.0f%%)" % (
+                    step["batch"], step["size"], inside, num(step["median"]), 100 * inside / num(step["median"])))
+        if (step["batch"], step["size"]) != (ours["batch"], ours["size"]):
+            return text + "."
+        return text + (", and alone they add up to %.2f times that: the sum alone comes from the kernels section, "
+                       "minutes away from the step's, and carries that section's share of a shared machine's load "
+                       "(bench/README.md, \"res_unet's kernels inside its step\")." % (alone / inside))
 
     def behind_onednn(self, threes):
         behind = sorted((self.speedup(k), n, k) for n, k in threes.items() if self.speedup(k) < 1)
