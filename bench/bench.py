@@ -256,7 +256,8 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=None, help="results folder (default bench/results; smoke: BUILD/bench/smoke)")
     ap.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
-    ap.add_argument("--wrong", choices=["caec", "onednn", "libxsmm"], help="for tests: spoil IMPL's kernels before the checks")
+    ap.add_argument("--wrong", choices=["caec", "onednn", "libxsmm"],
+                    help="for tests: spoil IMPL's kernels before the checks")
     a = ap.parse_args()
     only = a.only.split(",")
     for s in only:

@@ -20,14 +20,14 @@ __attribute__((destructor)) static void inside_report(void) {
   printf("inside: %ld kernel calls, %.3f ms\n", inside_calls, 1e3 * inside_seconds);
 }
 
-#define CAEC_INSIDE(call)                                                                                             \
-  do {                                                                                                                \
-    static bool seen_;                                                                                                \
-    const double t0_ = caec_now();                                                                                    \
-    call;                                                                                                             \
-    if (seen_)                                                                                                        \
-      inside_seconds += caec_now() - t0_, inside_calls++;                                                             \
-    seen_ = true;                                                                                                     \
+#define CAEC_INSIDE(call)                                                                                              \
+  do {                                                                                                                 \
+    static bool seen_;                                                                                                 \
+    const double t0_ = caec_now();                                                                                     \
+    call;                                                                                                              \
+    if (seen_)                                                                                                         \
+      inside_seconds += caec_now() - t0_, inside_calls++;                                                              \
+    seen_ = true;                                                                                                      \
   } while (0)
 #define kc_gather(...) CAEC_INSIDE((kc_gather)(__VA_ARGS__))
 #define kc_scatter(...) CAEC_INSIDE((kc_scatter)(__VA_ARGS__))

@@ -266,8 +266,8 @@ class Report:
         for speed, name, k in behind:
             note = k["onednn"]["note"]
             untimed = note.split("untimed: ")[1].split(";")[0] if "untimed: " in note else ""
-            rows.append((name, "%.2fx" % speed, ms(k["caec"]), ms(k["onednn"]), untimed, times(self.speedup(k, "libxsmm")),
-                         ms(k.get("libxsmm")), self.where(k)))
+            rows.append((name, "%.2fx" % speed, ms(k["caec"]), ms(k["onednn"]), untimed,
+                         times(self.speedup(k, "libxsmm")), ms(k.get("libxsmm")), self.where(k)))
         return (["3x3 kernels slower than oneDNN (its time over ours; oneDNN is timed without the work it cannot "
                  "fuse), with LIBXSMM beside it (timed without bias and epilogue too):", ""] +
                 table(["kernel", "vs oneDNN>", "caec ms>", "oneDNN ms>", "oneDNN leaves untimed", "vs LIBXSMM>",

@@ -85,17 +85,17 @@ typedef struct Frame {
 
 static Frame image_frame(const Xsmm *x) {
   const KConv *g = &x->q.g;
-  return (Frame){(size_t)g->n * (size_t)g->ic, g->ih, g->iw, extent(x->rows), extent(x->cols), x->rows.lo,
-                 x->cols.lo};
+  return (Frame){(size_t)g->n * (size_t)g->ic, g->ih, g->iw, extent(x->rows), extent(x->cols), x->rows.lo, x->cols.lo};
 }
 
 static Frame grid_frame(const Xsmm *x) {
   const KConv *g = &x->q.g;
-  return (Frame){(size_t)g->n * (size_t)g->gc, g->gh, g->gw, g->gh + 2 * x->rows.pad, g->gw + 2 * x->cols.pad,
-                 x->rows.pad, x->cols.pad};
+  const int ph = x->rows.pad, pw = x->cols.pad;
+  return (Frame){(size_t)g->n * (size_t)g->gc, g->gh, g->gw, g->gh + 2 * ph, g->gw + 2 * pw, ph, pw};
 }
 
 // Creates t's buffer in the layer's layout, fills it from a canonical tensor (from; NULL: zeros), binds it.
+// f: where an activation sits in its buffer; NULL for the filter, copied from KCRS.
 static bool bind(Xsmm *x, Tensor *t, libxsmm_dnn_tensor_type type, const float *from, const Frame *f, char *why,
                  size_t size) {
   libxsmm_dnn_err_t st;
@@ -103,10 +103,13 @@ static bool bind(Xsmm *x, Tensor *t, libxsmm_dnn_tensor_type type, const float *
   libxsmm_dnn_tensor_datalayout *layout = libxsmm_dnn_create_tensor_datalayout(x->layer, type, &st);
   if (failed(st, "layout", why, size))
     return false;
-  t->mem = bench_alloc(libxsmm_dnn_get_tensor_size(layout, &st));
-  t->t = libxsmm_dnn_link_tensor(layout, t->mem, &st);
+  const size_t bytes = libxsmm_dnn_get_tensor_size(layout, &st);
+  if (st < LIBXSMM_DNN_ERR_GENERAL) {
+    t->mem = bench_alloc(bytes);
+    t->t = libxsmm_dnn_link_tensor(layout, t->mem, &st);
+  }
   libxsmm_dnn_destroy_tensor_datalayout(layout);
-  if (failed(st, "tensor", why, size))
+  if (failed(st, "tensor", why, size) || !t->t)
     return false;
   if (from && f) {
     float *framed = bench_alloc(sizeof(float) * f->nc * (size_t)f->hb * (size_t)f->wb);
@@ -170,8 +173,7 @@ static bool make(Xsmm *x, const Data *d, char *why, size_t size) {
   if (failed(st, "scratch size", why, size))
     return false;
   x->scratch = bench_alloc(scratch ? scratch : 64);
-  return !failed(libxsmm_dnn_bind_scratch(x->layer, LIBXSMM_DNN_COMPUTE_KIND_ALL, x->scratch), "scratch", why,
-                 size);
+  return !failed(libxsmm_dnn_bind_scratch(x->layer, LIBXSMM_DNN_COMPUTE_KIND_ALL, x->scratch), "scratch", why, size);
 }
 
 Xsmm *xsmm_new(const Data *d, char *why, size_t size) {
@@ -211,8 +213,7 @@ void xsmm_run(void *arg) {
 // Copies a tensor of the layer out into a canonical one (its frame; NULL: the filter, KCRS).
 static void copy_out(const Tensor *t, const Frame *f, float *to) {
   float *framed = f ? bench_alloc(sizeof(float) * f->nc * (size_t)f->hb * (size_t)f->wb) : to;
-  if (libxsmm_dnn_copyout_tensor(t->t, framed,
-                                 f ? LIBXSMM_DNN_TENSOR_FORMAT_NCHW : LIBXSMM_DNN_TENSOR_FORMAT_KCRS) >=
+  if (libxsmm_dnn_copyout_tensor(t->t, framed, f ? LIBXSMM_DNN_TENSOR_FORMAT_NCHW : LIBXSMM_DNN_TENSOR_FORMAT_KCRS) >=
       LIBXSMM_DNN_ERR_GENERAL) {
     fputs("kernels: LIBXSMM cannot copy its result out\n", stderr);
     exit(1);
