@@ -250,8 +250,9 @@ class Report:
             return "The sum only estimates their share: they were not timed inside the step in this run."
         inside = num(kernels["median"])
         text = ("Timed inside the step (build/bench/res_unet_inside: each kernel call of the training step timed in "
-                "place, in one run, batch %s of %s), they take %.0f ms of its %.0f ms (%.0f%%)" % (
-                    step["batch"], step["size"], inside, num(step["median"]), 100 * inside / num(step["median"])))
+                "place, in one run, batch %s of %sx%s), they take %.0f ms of its %.0f ms (%.0f%%)" % (
+                    step["batch"], step["size"], step["size"], inside, num(step["median"]),
+                    100 * inside / num(step["median"])))
         if (step["batch"], step["size"]) != (ours["batch"], ours["size"]):
             return text + "."
         return text + (", and alone they add up to %.2f times that: the sum alone comes from the kernels section, "
