@@ -6,13 +6,14 @@ bench/report.py turns them into OUT/results.csv, OUT/summary.md and the plots.
 Sections, in order (--only picks some):
   peak      FMA FLOP/s and stream bandwidth (build/bench/peak), 1 to T threads
   kernels   every convolution kernel of the five trainers' training steps
-            (build/bench/kernels on their generated sources): ours, oneDNN and
-            the naive reference (one run at batch 2), each checked, then timed
-            at T threads and at 1, and cold (caches flushed) where they fit in
-            the caches
+            (build/bench/kernels on their generated sources): ours, oneDNN,
+            LIBXSMM and the naive reference (one run at batch 2), each checked,
+            then timed at T threads and at 1, and cold (caches flushed) where
+            they fit in the caches
   trainers  images/s and peak memory of each trainer (NAME bench) and of its
             PyTorch peer (bench/torch_peer.py), batch 32 of 128x128, at T
-            threads; the trainers alone at 1 thread
+            threads; the trainers alone at 1 thread; res_unet's convolution
+            kernels timed inside its step (build/bench/res_unet_inside)
   scaling   res_unet at sizes 64 and 256 (batch 32) and batches 8 and 128
             (128x128), each built by caec build
   pipeline  the loader's slices/s (build/bench/pipeline), 1 and 2 loader threads
@@ -46,6 +47,7 @@ SECTIONS = ["peak", "kernels", "trainers", "scaling", "pipeline", "compile"]
 # res_unet's scaling series: (batch, size) besides the trainers' (32, 128).
 SCALING = [(32, 64), (32, 256), (8, 128), (128, 128)]
 STEP_LINE = re.compile(r"batch (\d+) of (\d+)x\d+.*median ([0-9.]+) ms .*best ([0-9.]+) ms")
+INSIDE_LINE = re.compile(r"inside: (\d+) kernel calls, ([0-9.]+) ms")
 
 
 def log(msg):
@@ -119,8 +121,9 @@ class Bench:
         self.add_csv(self.run([self.build + "/bench/kernels"] + options + self.sources(), self.threads, True)[0])
         self.wrong += ["%s %s: %s" % (r["impl"], r["name"], r["note"].split(";")[0][len("WRONG: "):])
                        for r in self.rows[first:] if r["note"].startswith("WRONG: ")]
-        found = (re.search(r"oneDNN [0-9.]+", r["note"]) for r in self.rows if r["impl"] == "onednn")
-        self.versions["onednn"] = next((m.group(0) for m in found if m), "oneDNN not built")
+        for impl, name in (("onednn", "oneDNN"), ("libxsmm", "LIBXSMM")):
+            found = (re.search(name + r" [0-9.]+", r["note"]) for r in self.rows if r["impl"] == impl)
+            self.versions[impl] = next((m.group(0) for m in found if m), name + " not built")
 
     def trainer(self, section, memory, model, exe, threads):
         """One trainer's step time (row in section) and peak memory (in memory), with the arenas its info plans."""
@@ -153,6 +156,22 @@ class Bench:
             for t in self.thread_list:
                 self.trainer("trainer", "memory", model, self.exe(model), t)
             self.peer(model, self.threads)
+        self.inside()
+
+    def inside(self):
+        """res_unet's step (at the trainers' batch and size, also in smoke runs) with its convolution kernels timed
+        inside it: rows 'step' (the step's median) and 'kernels' (their mean time per step), from one run."""
+        log("res_unet's kernels inside its step")
+        out, _ = self.run([self.build + "/bench/res_unet_inside", "bench", "--steps", self.steps], self.threads)
+        m, k = STEP_LINE.search(out), INSIDE_LINE.search(out)
+        batch, size = int(m.group(1)), int(m.group(2))
+        calls = int(k.group(1)) / self.steps
+        self.add(section="inside", name="res_unet", impl="step", threads=self.threads, batch=batch, size=size,
+                 median=m.group(3), min=m.group(4), unit="ms", items=batch, note="the step, in the same run")
+        kernels = float(k.group(2)) / self.steps
+        self.add(section="inside", name="res_unet", impl="kernels", threads=self.threads, batch=batch, size=size,
+                 median=kernels, min=kernels, unit="ms",
+                 note="its %g convolution kernel calls per step, timed inside the step (mean per step)" % calls)
 
     def caec_build(self, model, batch, size):
         """Builds a trainer with caec build; returns its path and the build's seconds."""
@@ -213,6 +232,7 @@ class Bench:
         gpu = "no GPU"  # cuDNN rows will come with the CUDA back end
         parts = ["%s, %d cores (%s), %.0f GiB" % (cpu, os.cpu_count(), isa, mem / 2**20), gpu,
                  "Linux " + platform.release(), ccv[0] if ccv else cc, self.versions.get("onednn", ""),
+                 self.versions.get("libxsmm", ""),
                  "torch " + self.versions["torch"] if "torch" in self.versions else ""]
         return ", ".join(p for p in parts if p)
 
@@ -236,7 +256,8 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=None, help="results folder (default bench/results; smoke: BUILD/bench/smoke)")
     ap.add_argument("--only", default=",".join(SECTIONS), help="sections to run, comma-separated")
-    ap.add_argument("--wrong", choices=["caec", "onednn"], help="for tests: spoil IMPL's kernels before the checks")
+    ap.add_argument("--wrong", choices=["caec", "onednn", "libxsmm"],
+                    help="for tests: spoil IMPL's kernels before the checks")
     a = ap.parse_args()
     only = a.only.split(",")
     for s in only:

@@ -173,7 +173,8 @@ double ref_error(const Ref *ref, const Data *d, const Problem *q, const Result *
          *sumsq = bench_alloc(sizeof *sumsq * (size_t)out.c);
   for (size_t i = 0; i < n; i++) {
     const int ch = (int)(i / hw % (size_t)out.c), piece = q->out_cat && ch >= q->out_cat;
-    double v = ref->z[i] + (q->res ? d->res[i] : 0);
+    // z has the bias; a variant without it (LIBXSMM's) is compared to z less the bias.
+    double v = ref->z[i] + (q->res ? d->res[i] : 0) - (d->bias && !q->bias ? (double)d->bias[ch] : 0);
     v = q->relu && !(v > 0) ? 0 : v;
     v += q->acc[piece] ? d->old[i] : 0;
     want[i] = v, sum[ch] += v, sumsq[ch] += v * v;

@@ -30,7 +30,8 @@ Result result_new(const Problem *p);
 void result_free(Result *r);
 
 // The reference: the op alone (bias included) in double, the slow part, then
-// the epilogue of any variant of the problem (ours, or what oneDNN fuses).
+// the epilogue of any variant of the problem (ours, what oneDNN fuses, or
+// LIBXSMM's op without its bias).
 typedef struct Ref {
   double *z;       // gather/scatter: the op's output with bias
   double *dw, *db; // bwd_weights

@@ -1,6 +1,7 @@
 // kernels.c: the convolution kernels of the generated trainers, each checked
 // against the naive reference, then timed: ours (runtime/kernels/kern_conv.c), oneDNN
-// (onednn.h) and the naive reference itself (runtime/kernels/ref_conv.c, double).
+// (onednn.h), LIBXSMM (xsmm.h) and the naive reference itself
+// (runtime/kernels/ref_conv.c, double).
 //
 // usage: kernels [options] (GENERATED.c | NAME)...
 //   GENERATED.c   a trainer source from caec compile: all its training-step
@@ -8,18 +9,19 @@
 //   NAME          one problem by its canonical name, e.g.
 //                 conv_fwd_mb32_ic32oc64_ih64oh32_k3s2p0+in_bnrelu+bias+stats
 // options:
-//   --impl LIST     of caec, onednn, naive (default all three)
+//   --impl LIST     of caec, onednn, libxsmm, naive (default all four)
 //   --check-batch N the batch of the correctness check and of the naive
 //                   reference's one timed run (default 2; the naive kernel is
 //                   too slow for batch 32)
 //   --reps R, --min-seconds S   timed runs after one warm-up (default 5, 0.2)
 //   --threads LIST  thread counts to time at, e.g. 2,1 (default: OMP_NUM_THREADS's);
-//                   oneDNN follows them when it shares our OpenMP runtime (gcc builds)
+//                   oneDNN follows them when it shares our OpenMP runtime (gcc builds);
+//                   LIBXSMM runs in our OpenMP threads
 //   --cold-mib M    problems of at most M MiB of compulsory traffic, which
 //                   caches can hold between runs, are timed again (at the
 //                   first thread count) with the caches flushed before every
 //                   run, as in a trainer where other kernels ran in between:
-//                   rows caec_cold, onednn_cold (default 0: none)
+//                   rows caec_cold, onednn_cold, libxsmm_cold (default 0: none)
 //   --list          print the problems and where they occur; time nothing
 // Each problem is checked once, then timed at each thread count. Output: raw
 // CSV rows (harness.h) on stdout.
@@ -27,6 +29,7 @@
 #include "harness.h"
 #include "onednn.h"
 #include "problem.h"
+#include "xsmm.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -200,12 +203,23 @@ static const char *dnnl_describe(void *o) {
 
 static const char *ours_describe(void *o) { return ((Ours *)o)->p.wino ? "Winograd F(4x4, 3x3)" : "direct"; }
 
-enum { CAEC, ONEDNN, NAIVE, IMPLS };
-static const Impl impls[] = {
+static void *xsmm_make(const Data *d, char *why, size_t size) { return xsmm_new(d, why, size); }
+static void xsmm_result_of(void *x, Result *r) { xsmm_result(x, r); }
+static void xsmm_free_of(void *x) { xsmm_free(x); }
+static const char *xsmm_describe(void *x) {
+  static char text[128];
+  snprintf(text, sizeof text, "%s %s", xsmm_version(), xsmm_impl(x));
+  return text;
+}
+
+// The checked and timed implementations come first, in impls' order; the naive reference last.
+enum { CAEC, ONEDNN, LIBXSMM, NAIVE, IMPLS };
+static const Impl impls[NAIVE] = {
     {"caec", ours_new, ours_run, ours_result, ours_free, same, ours_describe, true},
     {"onednn", dnnl_make, onednn_run, dnnl_result, dnnl_free, onednn_fused, dnnl_describe, false},
+    {"libxsmm", xsmm_make, xsmm_run, xsmm_result_of, xsmm_free_of, xsmm_computes, xsmm_describe, false},
 };
-static const char *const impl_names[IMPLS] = {"caec", "onednn", "naive"};
+static const char *const impl_names[IMPLS] = {"caec", "onednn", "libxsmm", "naive"};
 
 enum { MAX_THREAD_COUNTS = 8 };
 
@@ -304,8 +318,11 @@ static void run_problem(const Options *o, const Found *f) {
   const Problem p = problem_at_batch(&f->p, small);
   Data d = data_new(&p, 1);
   Ref ref = ref_new(&d);
-  Check checks[2] = {{0}, {0}};
-  for (int i = 0; i < 2; i++)
+  Check checks[NAIVE] = {{0}};
+  bool timed = false;
+  for (int i = 0; i < NAIVE; i++)
+    timed |= o->impl[i];
+  for (int i = 0; i < NAIVE; i++)
     if (o->impl[i])
       checks[i] = check(&impls[i], &d, &ref, o->wrong == i);
   char name[NAME_BYTES], where[WHERE_BYTES + 64] = "";
@@ -317,14 +334,14 @@ static void run_problem(const Options *o, const Found *f) {
          "one run, double precision");
   ref_free(&ref);
   data_free(&d);
-  if (!o->impl[CAEC] && !o->impl[ONEDNN])
+  if (!timed)
     return;
   Data big = data_new(&f->p, 2);
   const Protocol cold = {o->protocol.warmup, o->protocol.reps, o->protocol.min_seconds, true};
   const bool fits = problem_bytes(&f->p) <= o->cold_mib * (1 << 20);
   for (int k = 0; k < o->nthreads; k++) {
-    omp_set_num_threads(o->threads[k]); // before make: oneDNN sizes its work split at creation
-    for (int i = 0; i < 2; i++)
+    omp_set_num_threads(o->threads[k]); // before make: oneDNN and LIBXSMM size their work split at creation
+    for (int i = 0; i < NAIVE; i++)
       if (o->impl[i]) {
         time_impl(&o->protocol, &impls[i], &big, &checks[i], i == CAEC && k == 0 ? where : "");
         if (k == 0 && fits)
@@ -351,7 +368,7 @@ static bool parse_impls(const char *list, bool impl[IMPLS]) {
   return true;
 }
 
-// --wrong's implementation: one of the two that are checked.
+// --wrong's implementation: one of those that are checked.
 static bool parse_wrong(const char *name, int *wrong) {
   for (*wrong = 0; *wrong < NAIVE; ++*wrong)
     if (!strcmp(name, impl_names[*wrong]))
@@ -388,8 +405,8 @@ static bool parse_threads(const char *list, Options *o) {
 }
 
 static int usage(void) {
-  fputs("usage: kernels [--impl caec,onednn,naive] [--threads LIST] [--check-batch N] [--reps R] [--min-seconds S]\n"
-        "               [--cold-mib M] [--list] [--wrong caec|onednn]"
+  fputs("usage: kernels [--impl caec,onednn,libxsmm,naive] [--threads LIST] [--check-batch N] [--reps R]\n"
+        "               [--min-seconds S] [--cold-mib M] [--list] [--wrong caec|onednn|libxsmm]"
         " (GENERATED.c | NAME)...\n"
         "Exits 1 when any implementation fails its check, after the whole report (--wrong, for tests: that\n"
         "implementation's results are spoilt first).\n",
@@ -398,7 +415,7 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
-  Options o = {{true, true, true}, false, -1, 2, {1, 5, 0.2, false}, 0, {omp_get_max_threads()}, 1};
+  Options o = {{true, true, true, true}, false, -1, 2, {1, 5, 0.2, false}, 0, {omp_get_max_threads()}, 1};
   FoundList list = {0};
   ModelWork work[64];
   int nwork = 0;

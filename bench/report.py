@@ -23,6 +23,8 @@ RESULT_FIELDS = ("section,name,impl,threads,batch,size,median,min,unit,rate,rate
                  "machine").split(",")
 MODELS = ["shallow_res_original", "shallow_res_full_pre", "skip_cae", "myronenko", "res_unet"]
 PASSES = ["fwd", "bwd_data", "bwd_weights"]
+# The optimised libraries our kernels are held against (the targets: oneDNN), with their names as shown.
+REFERENCES = [("onednn", "oneDNN"), ("libxsmm", "LIBXSMM")]
 TARGET_RATIO, GOAL_RATIO = 3.0, 15.0
 
 
@@ -50,6 +52,11 @@ def field(row, name, digits=1, scale=1.0, suffix=""):
 
 def ratio(a, b, digits=1):
     return fmt(a / b, digits) + "x" if a and b else "-"
+
+
+def times(x):
+    """A speedup as '0.52x', or '-' when there is none."""
+    return fmt(x, 2) + "x" if x else "-"
 
 
 def arenas(mem):
@@ -138,8 +145,8 @@ class Report:
     # ---- kernels -----------------------------------------------------------------------------------
 
     def kernel_table(self):
-        """name -> {'caec': row, 'onednn', 'caec_cold', 'onednn_cold': rows at self.threads, 'caec1', 'onednn1': at 1
-        thread, 'naive': its one run}."""
+        """name -> {'caec': row, 'onednn', 'libxsmm', 'caec_cold', ...: rows at self.threads, 'caec1', 'onednn1',
+        'libxsmm1': at 1 thread, 'naive': its one run}."""
         table = {}
         for r in self.select("kernel"):
             t = int(r["threads"])
@@ -152,9 +159,9 @@ class Report:
         return next(p for p in reversed(PASSES) if "_%s_" % p in name)
 
     @staticmethod
-    def speedup(k):
-        """oneDNN's time over ours: above 1, ours is faster."""
-        ours, theirs = k.get("caec"), k.get("onednn")
+    def speedup(k, ref="onednn"):
+        """A reference's time (oneDNN's unless ref says) over ours: above 1, ours is faster."""
+        ours, theirs = k.get("caec"), k.get(ref)
         if not ours or not theirs or not num(ours["median"]) or not num(theirs["median"]):
             return 0.0
         return num(theirs["median"]) / num(ours["median"])
@@ -227,14 +234,30 @@ class Report:
             return []
         conv, step = sum(p[0] for p in parts), num(ours["median"])
         rows = [(name, calls, "%.1f" % spent, "%.0f%%" % (100 * spent / conv), field(k["caec"], "gflops"),
-                 field(k["caec"], "share", 0, 100), fmt(self.speedup(k), 2) + "x" if self.speedup(k) else "-")
+                 field(k["caec"], "share", 0, 100)) + tuple(times(self.speedup(k, ref)) for ref, _ in REFERENCES)
                 for spent, calls, name, k in sorted(parts, reverse=True)[:8]]
         return (["What holds the Residual U-Net back: its convolution kernels, each timed alone, add up to %.0f ms "
-                 "against its whole %.0f ms step (%.0f%%: more than the step, which this benchmark does not explain yet; "
-                 "alone they seem to run slower than inside it, so read the shares rather than the sum). The "
-                 "kernels that take most of it:" % (conv, step, 100 * conv / step), ""] +
-                table(["kernel", "calls>", "ms per step>", "share of conv time>", "GFLOP/s>", "% of roofline>",
-                       "vs oneDNN>"], rows))
+                 "against its whole %.0f ms step (%.0f%%). %s The kernels that take most of it:" % (
+                     conv, step, 100 * conv / step, self.inside_text(conv, ours)), ""] +
+                table(["kernel", "calls>", "ms per step>", "share of conv time>", "GFLOP/s>", "% of roofline>"] +
+                      ["vs %s>" % shown for _, shown in REFERENCES], rows))
+
+    def inside_text(self, alone, ours):
+        """What the kernels take inside the step itself (the 'inside' rows), against the sum of their times alone
+        when the two are of the same batch and size (smoke runs time the kernels at the test trainers' shapes)."""
+        step, kernels = (self.one("inside", name="res_unet", impl=i) for i in ("step", "kernels"))
+        if not step or not kernels or not num(step["median"]) or not num(kernels["median"]):
+            return "The sum only estimates their share: they were not timed inside the step in this run."
+        inside = num(kernels["median"])
+        text = ("Timed inside the step (build/bench/res_unet_inside: each kernel call of the training step timed in "
+                "place, in one run, batch %s of %sx%s), they take %.0f ms of its %.0f ms (%.0f%%)" % (
+                    step["batch"], step["size"], step["size"], inside, num(step["median"]),
+                    100 * inside / num(step["median"])))
+        if (step["batch"], step["size"]) != (ours["batch"], ours["size"]):
+            return text + "."
+        return text + (", and alone they add up to %.2f times that: the sum alone comes from the kernels section, "
+                       "minutes away from the step's, and carries that section's share of a shared machine's load "
+                       "(bench/README.md, \"res_unet's kernels inside its step\")." % (alone / inside))
 
     def behind_onednn(self, threes):
         behind = sorted((self.speedup(k), n, k) for n, k in threes.items() if self.speedup(k) < 1)
@@ -244,10 +267,12 @@ class Report:
         for speed, name, k in behind:
             note = k["onednn"]["note"]
             untimed = note.split("untimed: ")[1].split(";")[0] if "untimed: " in note else ""
-            rows.append((name, "%.2fx" % speed, ms(k["caec"]), ms(k["onednn"]), untimed, self.where(k)))
+            rows.append((name, "%.2fx" % speed, ms(k["caec"]), ms(k["onednn"]), untimed,
+                         times(self.speedup(k, "libxsmm")), ms(k.get("libxsmm")), self.where(k)))
         return (["3x3 kernels slower than oneDNN (its time over ours; oneDNN is timed without the work it cannot "
-                 "fuse):", ""] +
-                table(["kernel", "vs oneDNN>", "caec ms>", "oneDNN ms>", "oneDNN leaves untimed", "where"], rows))
+                 "fuse), with LIBXSMM beside it (timed without bias and epilogue too):", ""] +
+                table(["kernel", "vs oneDNN>", "caec ms>", "oneDNN ms>", "oneDNN leaves untimed", "vs LIBXSMM>",
+                       "LIBXSMM ms>", "where"], rows))
 
     def trainer_table(self):
         t, rows = self.threads, []
@@ -308,25 +333,44 @@ class Report:
         kernels = self.kernel_table()
         if not kernels:
             return []
-        rows = []
+        rows, threes = [], []
         for p in PASSES:
             ks = [k for n, k in kernels.items() if self.pass_of(n) == p and "caec" in k]
-            speed = [self.speedup(k) for k in ks if self.speedup(k)]
             scale = [num(k["caec1"]["median"]) / num(k["caec"]["median"]) for k in ks
                      if num(ms(k.get("caec1"))) and num(k["caec"]["median"])]
             rows.append((p, len(ks), fmt(geomean([num(k["caec"]["gflops"]) for k in ks])),
-                         fmt(100 * geomean([num(k["caec"]["share"]) for k in ks]), 0),
-                         fmt(geomean(speed), 2) + "x" if speed else "-",
-                         "%d of %d" % (sum(s >= 1 for s in speed), len(speed)) if speed else "-",
-                         fmt(geomean(scale), 2) if scale else "-"))
+                         fmt(100 * geomean([num(k["caec"]["share"]) for k in ks]), 0)) +
+                        self.against(ks) + (fmt(geomean(scale), 2) if scale else "-",))
+            k3 = [k for n, k in kernels.items() if self.pass_of(n) == p and "caec" in k and "_k3s" in n]
+            threes.append((p, len(k3)) + self.against(k3, worst=True))
+        refs = [shown for _, shown in REFERENCES]
         return (["## Kernels", "",
                  "Every convolution kernel of the five trainers' training steps (repeats merged), checked against the "
                  "naive reference at a small batch, then timed at the trainers' batch (build/bench/kernels). "
                  "oneDNN: its convolution and deconvolution primitives with blocked layouts (format_tag any), the "
                  "epilogue as post-ops in forward passes; it is timed without the work it cannot fuse (prologues, "
-                 "batch-norm sums, split outputs, backward accumulation). 'vs oneDNN': its time over ours.", ""] +
-                table(["pass", "kernels>", "caec GFLOP/s (geomean)>", "% of roofline>", "vs oneDNN (geomean)>",
-                       "faster than oneDNN>", "%d/1 thread speedup>" % self.threads], rows))
+                 "batch-norm sums, split outputs, backward accumulation). LIBXSMM: its direct convolution "
+                 "layers (libxsmm_dnn, JIT-generated for this CPU) on its blocked layouts, conv's image-to-grid "
+                 "convolution run forward, backward or for the weights (convT is the same convolution the other "
+                 "way); it fuses nothing, so it is timed without bias and epilogue as well. 'vs oneDNN', "
+                 "'vs LIBXSMM': its time over ours.", ""] +
+                table(["pass", "kernels>", "caec GFLOP/s (geomean)>", "% of roofline>"] +
+                      sum((["vs %s (geomean)>" % r, "faster than %s>" % r] for r in refs), []) +
+                      ["%d/1 thread speedup>" % self.threads], rows) +
+                ["The 3x3 kernels alone (the targets count these):", ""] +
+                table(["pass", "3x3 kernels>"] +
+                      sum((["vs %s (geomean)>" % r, "faster than %s>" % r, "worst vs %s>" % r] for r in refs), []),
+                      threes))
+
+    def against(self, ks, worst=False):
+        """For each reference: the geomean of its time over ours, how many of ks are at least as fast (and the
+        worst ratio)."""
+        cells = []
+        for ref, _ in REFERENCES:
+            speed = [self.speedup(k, ref) for k in ks if self.speedup(k, ref)]
+            cells += [times(geomean(speed)), "%d of %d" % (sum(s >= 1 for s in speed), len(speed)) if speed else "-"]
+            cells += [times(min(speed) if speed else 0)] if worst else []
+        return tuple(cells)
 
     def kernel_rows(self):
         kernels = self.kernel_table()
@@ -337,12 +381,13 @@ class Report:
             k = kernels[n]
             c = k.get("caec")
             rows.append((n, ms(c), ms(k.get("caec_cold")), field(c, "gflops"), field(c, "share", 0, 100),
-                         ms(k.get("onednn")), fmt(self.speedup(k), 2) + "x" if self.speedup(k) else "-",
-                         field(k.get("naive"), "gflops", 2), ms(k.get("caec1")), self.where(k)))
+                         ms(k.get("onednn")), times(self.speedup(k)), ms(k.get("libxsmm")),
+                         times(self.speedup(k, "libxsmm")), field(k.get("naive"), "gflops", 2), ms(k.get("caec1")),
+                         self.where(k)))
         return (["All kernels, %d threads (names: bench/README.md; cold: caches flushed before each run, for the "
                  "kernels the caches could otherwise hold):" % self.threads, ""] +
                 table(["kernel", "caec ms>", "cold ms>", "GFLOP/s>", "% of roofline>", "oneDNN ms>", "vs oneDNN>",
-                       "naive GFLOP/s>", "caec 1 thread ms>", "where"], rows))
+                       "LIBXSMM ms>", "vs LIBXSMM>", "naive GFLOP/s>", "caec 1 thread ms>", "where"], rows))
 
     # ---- plots -------------------------------------------------------------------------------------
 
@@ -350,7 +395,7 @@ class Report:
         t = self.threads
         fig, ax = plt.subplots(figsize=(8, 5.5))
         kernels = [r for r in self.select("kernel", threads=t)
-                   if r["impl"] in ("caec", "onednn") and num(r["gflops"])]
+                   if r["impl"] in ("caec", "onednn", "libxsmm") and num(r["gflops"])]
         xs = [num(r["gflops"]) / num(r["gbs"]) for r in kernels if num(r["gbs"])] or [1, 100]
         lo, hi = min(xs) / 2, max(xs) * 2
         p = self.peaks.get(t, {})
@@ -359,7 +404,7 @@ class Report:
             ax.plot(grid, [self.roof(t, x) for x in grid], "k-", lw=1.5,
                     label="roofline: %.0f GFLOP/s FMA, %.1f GB/s stream" % (p["fma"], p["bw"]))
         markers = {"fwd": "o", "bwd_data": "s", "bwd_weights": "^"}
-        for impl, color in (("caec", "tab:blue"), ("onednn", "tab:orange")):
+        for impl, color in (("caec", "tab:blue"), ("onednn", "tab:orange"), ("libxsmm", "tab:green")):
             for ps in PASSES:
                 pts = [(num(r["gflops"]) / num(r["gbs"]), num(r["gflops"])) for r in kernels
                        if r["impl"] == impl and self.pass_of(r["name"]) == ps and num(r["gbs"])]
