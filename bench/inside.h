@@ -1,6 +1,7 @@
 // inside.h: included first (-include) into a generated trainer's source, it
-// times every convolution kernel call (kc_gather, kc_scatter, kc_wgrad) inside
-// the training step, wall clock, and prints their total when the program ends:
+// times every convolution kernel call (kc_gather, kc_scatter, kc_wgrad, and the
+// Winograd kw_gather and kw_scatter) inside the training step, wall clock, and
+// prints their total when the program ends:
 //   inside: CALLS kernel calls, MS ms
 // Each call site's first call (the warm-up step's) is left out, so that `bench
 // --steps N` gives N steps' worth. bench.py sets it against the kernels timed
@@ -32,5 +33,7 @@ __attribute__((destructor)) static void inside_report(void) {
 #define kc_gather(...) CAEC_INSIDE((kc_gather)(__VA_ARGS__))
 #define kc_scatter(...) CAEC_INSIDE((kc_scatter)(__VA_ARGS__))
 #define kc_wgrad(...) CAEC_INSIDE((kc_wgrad)(__VA_ARGS__))
+#define kw_gather(...) CAEC_INSIDE((kw_gather)(__VA_ARGS__))
+#define kw_scatter(...) CAEC_INSIDE((kw_scatter)(__VA_ARGS__))
 
 #endif
