@@ -27,10 +27,12 @@
 // CSV rows (harness.h) on stdout.
 #include "data.h"
 #include "harness.h"
+#include "tune.h"
 #include "onednn.h"
 #include "problem.h"
 #include "xsmm.h"
 
+#include <libgen.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +353,48 @@ static void run_problem(const Options *o, const Found *f) {
   data_free(&big);
 }
 
+// ---- caec tune: both of caec's algorithms where Winograd fits --------------------------------------
+
+// Whether the Winograd kernels compute p: a gather or scatter of their geometry whose pieces are blocked.
+static bool wino_fits(const Problem *p) {
+  const Shape in = problem_input(p), out = problem_output(p);
+  return problem_kernel(p) != KERNEL_WGRAD && kw_fits(&p->g) && (!p->in.cat || in.c - p->in.cat > 1) &&
+         (!p->out_cat || out.c - p->out_cat > 1);
+}
+
+int tune_problems(const FoundList *list, const Protocol *protocol, int check_batch, Tuned *out) {
+  int n = 0;
+  for (int i = 0; i < list->count; i++) {
+    const Found *f = &list->items[i];
+    if (!wino_fits(&f->p))
+      continue;
+    char name[NAME_BYTES];
+    kc_problem_name(name, sizeof name, f->p.op == OP_CONVT, (int)f->p.pass, &f->p.g);
+    int k = 0;
+    while (k < n && strcmp(out[k].name, name))
+      k++;
+    if (k == n)
+      memset(&out[n], 0, sizeof *out), snprintf(out[n++].name, NAME_BYTES, "%s", name);
+    for (int wino = 0; wino < 2; wino++) {
+      Problem p = f->p;
+      p.wino = wino;
+      const Problem small = problem_at_batch(&p, p.g.n < check_batch ? p.g.n : check_batch);
+      Data d = data_new(&small, 1);
+      Ref ref = ref_new(&d);
+      const Check c = check(&impls[CAEC], &d, &ref, false);
+      ref_free(&ref), data_free(&d);
+      if (!c.ok)
+        return -1; // check() said why
+      Data big = data_new(&p, 2);
+      char why[256];
+      void *state = ours_new(&big, why, sizeof why);
+      out[k].ms[wino] += 1e3 * bench_time(protocol, ours_run, state).min * f->count;
+      ours_free(state), data_free(&big);
+    }
+  }
+  return n;
+}
+
 // ---- main ----------------------------------------------------------------------------------------
 
 static bool parse_impls(const char *list, bool impl[IMPLS]) {
@@ -415,6 +459,10 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
+  char self[4096];
+  snprintf(self, sizeof self, "%s", argv[0]);
+  if (!strcmp(basename(self), "caec-tune")) // the same program as caec's tool
+    return tune_command(argc, argv);
   Options o = {{true, true, true, true}, false, -1, 2, {1, 5, 0.2, false}, 0, {omp_get_max_threads()}, 1};
   FoundList list = {0};
   ModelWork work[64];

@@ -1,12 +1,12 @@
 // tuning.c: the files of `caec tune`, which `caec build --tuning FILE` reads:
 //
-//   # caec tune models/res_unet.cae
+//   # caec tune models/res_unet.cae: ...
 //   cpu AMD EPYC
-//   conv_fwd_mb32_ic64oc64_ih32oh32_k3s1p1 winograd 4.21 direct 14.60
+//   conv_fwd_mb32_ic64oc64_ih32oh32_k3s1p1 winograd 14.600 direct 4.210 winograd
 //
 // after the cpu line, one line per convolution with more than one algorithm:
 // its canonical name (kern_types.h's kc_problem_name), the winner, then each
-// candidate's measured milliseconds (for the reader; build reads the winner).
+// candidate's milliseconds per step (for the reader; build reads the winner).
 // A file tuned on another CPU model is not used: the cost model decides.
 #include "caec.h"
 #include "cpu.h"
