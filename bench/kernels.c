@@ -101,7 +101,7 @@ static void *ours_new(const Data *d, char *why, size_t size) {
   o->kin = kin(&p->in, o->in, d->in_scale, d->in_shift);
   // The kernel's workspace, made here so that the timed runs do not allocate.
   const bool conv = p->op == OP_CONV;
-  o->work = kw_alloc(problem_kernel(p) == KERNEL_WGRAD
+  o->work = kwork_alloc(problem_kernel(p) == KERNEL_WGRAD
                          ? kc_wgrad_work(g, side_pro(conv ? &p->dy : &p->in), side_pro(conv ? &p->in : &p->dy))
                          : kc_conv_work(g, problem_kernel(p) == KERNEL_SCATTER, side_pro(&p->in)));
   if (problem_kernel(p) == KERNEL_WGRAD) {
@@ -178,7 +178,7 @@ static void ours_result(void *arg, Result *r) {
 static void ours_free(void *arg) {
   Ours *o = arg;
   free(o->in[0]), free(o->in[1]), free(o->dy[0]), free(o->dy[1]), free(o->out[0]), free(o->out[1]);
-  kw_free(&o->work);
+  kwork_free(&o->work);
   free(o->res), free(o->wp), free(o->stats), free(o->dw), free(o->db), free(o);
 }
 

@@ -9,8 +9,8 @@
 
 static inline KWork work_of(KWorkSize need) {
   static KWork w;
-  kw_free(&w);
-  w = kw_alloc(need);
+  kwork_free(&w);
+  w = kwork_alloc(need);
   return w;
 }
 

@@ -29,13 +29,13 @@
 //
 // Every kernel that needs scratch takes a KWork (kern_work.h) sized by its k*_work function.
 // The team a kernel runs: OpenMP's thread count, but no more threads than the workspace has slices.
-int kw_team(KWork w);
+int kwork_team(KWork w);
 // The calling thread's slice of w, which must hold `bytes` (NULL for 0); aborts, saying so, when it does not.
-unsigned char *kw_mine(KWork w, size_t bytes);
+unsigned char *kwork_mine(KWork w, size_t bytes);
 // For callers outside a trainer (tests, bench): a zeroed workspace of `need` for omp_get_max_threads()
-// threads, freed by kw_free.
-KWork kw_alloc(KWorkSize need);
-void kw_free(KWork *w);
+// threads, freed by kwork_free.
+KWork kwork_alloc(KWorkSize need);
+void kwork_free(KWork *w);
 
 // ---- kern_layout.c: layout conversion -------------------------------------------
 

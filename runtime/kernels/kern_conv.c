@@ -487,9 +487,9 @@ static void conv_rows(const KConv *g, bool scatter, KIn in, const float *wp, con
   const int nob = kb_blocks(oc);
   BlockPro *pro = block_pros(in, ic, work.shared);
   const size_t cache_bytes = kc_conv_work(g, scatter, pro != NULL).thread;
-#pragma omp parallel num_threads(kw_team(work))
+#pragma omp parallel num_threads(kwork_team(work))
   {
-    Cache cache = cache_new((float *)kw_mine(work, cache_bytes));
+    Cache cache = cache_new((float *)kwork_mine(work, cache_bytes));
 #pragma omp for collapse(3) schedule(static)
     for (int n = 0; n < g->n; n++)
       for (int ob = 0; ob < nob; ob++)
@@ -668,7 +668,7 @@ static Copies copies_new(const BlockPro *pro, int c, int h, int w, unsigned char
   if (pro) {
     const int blocks = kb_blocks(c);
     cp.buf = (float *)*at;
-    cp.image = (int *)(*at + kw_round((size_t)blocks * (size_t)h * (size_t)w * KB * sizeof(float)));
+    cp.image = (int *)(*at + kwork_round((size_t)blocks * (size_t)h * (size_t)w * KB * sizeof(float)));
     for (int b = 0; b < blocks; b++)
       cp.image[b] = -1;
     *at += kc_copies_bytes(c, h, w);
@@ -712,15 +712,15 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
   const size_t acc_bytes = (size_t)gcb * icb * KB * qs * sizeof(float);
   float *buf = work.shared;
   memset(buf, 0, acc_bytes);
-  unsigned char *pros = (unsigned char *)work.shared + kw_round(acc_bytes);
+  unsigned char *pros = (unsigned char *)work.shared + kwork_round(acc_bytes);
   BlockPro *gpro = block_pros(grid, g->gc, pros), *ipro = block_pros(image, g->ic, pros + kc_pros_bytes(g->gc));
   const size_t copies_bytes = kc_wgrad_work(g, gpro != NULL, ipro != NULL).thread;
-#pragma omp parallel num_threads(kw_team(work))
+#pragma omp parallel num_threads(kwork_team(work))
   {
     // Each thread takes a fixed range of tasks through the whole batch, with no barrier between images.
     const int nth = omp_get_num_threads(), me = omp_get_thread_num();
     const int first = (int)((long)ntask * me / nth), last = (int)((long)ntask * (me + 1) / nth);
-    unsigned char *mine = kw_mine(work, copies_bytes);
+    unsigned char *mine = kwork_mine(work, copies_bytes);
     Copies gcp = copies_new(gpro, g->gc, g->gh, g->gw, &mine), icp = copies_new(ipro, g->ic, g->ih, g->iw, &mine);
     for (int n = 0; n < g->n; n++) {
       for (int task = first; task < last; task++) {

@@ -146,9 +146,9 @@ static double batch_loss(int n, int h, int w, bool dssim, const float *z, float 
                          float *d, KWork wk) {
   size_t hw = (size_t)h * (size_t)w;
   double *part = wk.shared;
-#pragma omp parallel num_threads(kw_team(wk))
+#pragma omp parallel num_threads(kwork_team(wk))
   {
-    double *work = dssim ? (double *)kw_mine(wk, kl_loss_work(n, h, w).thread) : NULL;
+    double *work = dssim ? (double *)kwork_mine(wk, kl_loss_work(n, h, w).thread) : NULL;
 #pragma omp for schedule(static)
     for (int i = 0; i < n; i++) {
       size_t at = (size_t)i * hw;

@@ -50,7 +50,7 @@ static int lanes_of(int c, int bk) { return c - bk * KB < KB ? c - bk * KB : KB;
 
 // The shared workspace's per-set or per-channel part, after the partials of n images of c channels.
 static void *set_part(KWork w, int n, int c) {
-  return (unsigned char *)w.shared + kw_round(2 * (size_t)n * (size_t)c * sizeof(double));
+  return (unsigned char *)w.shared + kwork_round(2 * (size_t)n * (size_t)c * sizeof(double));
 }
 
 // The thread's blocked scratch planes (count of them, zeroed: padding lanes stay 0), or NULL when the plane
@@ -58,7 +58,7 @@ static void *set_part(KWork w, int n, int c) {
 static float *plain_planes(KWork w, bool plain, int hw, int count) {
   if (!plain)
     return NULL;
-  float *tmp = (float *)kw_mine(w, kn_work(0, 0, hw, 0, true).thread);
+  float *tmp = (float *)kwork_mine(w, kn_work(0, 0, hw, 0, true).thread);
   memset(tmp, 0, (size_t)count * (size_t)hw * KB * sizeof *tmp);
   return tmp;
 }
@@ -231,7 +231,7 @@ static void statistics(const Norm *k, double eps, KIn x, float *mean, float *inv
   int nb = kb_blocks(k->c);
   size_t np = (size_t)k->n * (size_t)k->c;
   double *sum = w.shared, *m2 = sum + np;
-#pragma omp parallel for schedule(static) num_threads(kw_team(w))
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
     float *tmp = plain_planes(w, plain_piece(x.b, x.ca, k->c, bk), k->hw, 1);
@@ -270,7 +270,7 @@ static void statistics(const Norm *k, double eps, KIn x, float *mean, float *inv
 static void normalise(const Norm *k, KIn x, const float *gamma, const float *beta, const float *mean,
                       const float *invstd, bool relu, float *y, KWork w) {
   int nb = kb_blocks(k->c);
-#pragma omp parallel for schedule(static) num_threads(kw_team(w))
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
     float *tmp = plain_planes(w, plain_piece(x.b, x.ca, k->c, bk), k->hw, 1);
@@ -283,12 +283,13 @@ static void normalise(const Norm *k, KIn x, const float *gamma, const float *bet
 }
 
 static void backward(const Norm *k, KIn x, const float *gamma, const float *beta, const float *mean,
-                     const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx, KWork w) {
+                     const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx,
+                     KWork w) {
   int nb = kb_blocks(k->c), S = k->c == 1 ? 1 : KB, nsets = set_count(k);
   size_t np = (size_t)k->n * (size_t)k->c;
   double *sdy = w.shared, *sdx = sdy + np;
   float *g0 = set_part(w, k->n, k->c), *gx = g0 + nsets;
-#pragma omp parallel for schedule(static) num_threads(kw_team(w))
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
     float *tmp = plain_planes(w, plain_piece(x.b, x.ca, k->c, bk), k->hw, 1);
@@ -323,7 +324,7 @@ static void backward(const Norm *k, KIn x, const float *gamma, const float *beta
     g0[s] = (float)(invstd[s] * a / values);
     gx[s] = (float)(invstd[s] * b / values);
   }
-#pragma omp parallel for schedule(static) num_threads(kw_team(w))
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
     bool plain_x = plain_piece(x.b, x.ca, k->c, bk), plain_dx = plain_piece(dx.b, dx.ca, k->c, bk);

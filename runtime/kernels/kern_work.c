@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kw_team(KWork w) {
+int kwork_team(KWork w) {
   int max = omp_get_max_threads();
   return w.threads.count > 0 && w.threads.count < max ? w.threads.count : max;
 }
 
-unsigned char *kw_mine(KWork w, size_t bytes) {
+unsigned char *kwork_mine(KWork w, size_t bytes) {
   if (!bytes)
     return NULL;
   int me = omp_get_thread_num();
@@ -26,14 +26,14 @@ unsigned char *kw_mine(KWork w, size_t bytes) {
   return w.threads.base + (size_t)me * w.threads.bytes;
 }
 
-KWork kw_alloc(KWorkSize need) {
+KWork kwork_alloc(KWorkSize need) {
   int count = omp_get_max_threads();
-  size_t thread = kw_round(need.thread);
+  size_t thread = kwork_round(need.thread);
   return (KWork){need.shared ? err_calloc(need.shared, 1) : NULL,
                  {err_calloc((size_t)count, thread ? thread : 1), thread, count}};
 }
 
-void kw_free(KWork *w) {
+void kwork_free(KWork *w) {
   free(w->shared);
   free(w->threads.base);
   memset(w, 0, sizeof *w);

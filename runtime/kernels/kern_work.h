@@ -6,7 +6,7 @@
 //            `count` slices of `bytes`, as many as the largest kernel needs
 //            (the model's thread_work_bytes); thread t of a kernel's team uses slice t.
 // The k*_work functions give both sizes for a kernel's arguments; each part is
-// made of pieces of KW_ALIGN-rounded sizes, laid out as the kernel's file says.
+// made of pieces of KWORK_ALIGN-rounded sizes, laid out as the kernel's file says.
 #ifndef CAEC_KERN_WORK_H
 #define CAEC_KERN_WORK_H
 
@@ -30,14 +30,14 @@ typedef struct KWorkSize {
   size_t shared, thread; // bytes
 } KWorkSize;
 
-enum { KW_ALIGN = 64 };
+enum { KWORK_ALIGN = 64 };
 
-static inline size_t kw_round(size_t bytes) { return (bytes + KW_ALIGN - 1) / KW_ALIGN * KW_ALIGN; }
+static inline size_t kwork_round(size_t bytes) { return (bytes + KWORK_ALIGN - 1) / KWORK_ALIGN * KWORK_ALIGN; }
 
 // kern_conv.c's per-block prologue (BlockPro: 16 scales, 16 shifts and two flags), bytes.
 enum { KC_PRO_BYTES = 2 * KB * 4 + 4 };
 
-static inline size_t kc_pros_bytes(int c) { return kw_round((size_t)kb_blocks(c) * KC_PRO_BYTES); }
+static inline size_t kc_pros_bytes(int c) { return kwork_round((size_t)kb_blocks(c) * KC_PRO_BYTES); }
 
 // gather (scatter: false) or scatter of g, whose input has a prologue (pro): the input blocks' prologues,
 // shared, and per thread its k prologue'd input rows (kern_conv.c's Cache).
@@ -45,13 +45,15 @@ static inline KWorkSize kc_conv_work(const KConv *g, bool scatter, bool pro) {
   const int ic = scatter ? g->gc : g->ic, iw = scatter ? g->gw : g->iw;
   if (!pro)
     return (KWorkSize){0, 0};
-  return (KWorkSize){kc_pros_bytes(ic), kw_round((size_t)g->k * (size_t)kb_blocks(ic) * (size_t)iw * KB * 4)};
+  size_t rows = (size_t)g->k * (size_t)kb_blocks(ic) * (size_t)iw * KB * 4;
+  return (KWorkSize){kc_pros_bytes(ic), kwork_round(rows)};
 }
 
 // A thread's prologue'd copies of one tensor's blocks of an image (kern_conv.c's Copies): the blocks, then
 // the image each holds.
 static inline size_t kc_copies_bytes(int c, int h, int w) {
-  return kw_round((size_t)kb_blocks(c) * (size_t)h * (size_t)w * KB * 4) + kw_round((size_t)kb_blocks(c) * sizeof(int));
+  return kwork_round((size_t)kb_blocks(c) * (size_t)h * (size_t)w * KB * 4) +
+         kwork_round((size_t)kb_blocks(c) * sizeof(int));
 }
 
 // wgrad of g, with prologues on the grid (grid_pro) or the image (image_pro): the accumulators
@@ -59,7 +61,7 @@ static inline size_t kc_copies_bytes(int c, int h, int w) {
 // tensors that have a prologue (the bias's row copy reuses them).
 static inline KWorkSize kc_wgrad_work(const KConv *g, bool grid_pro, bool image_pro) {
   size_t acc = (size_t)kb_blocks(g->gc) * (size_t)kb_blocks(g->ic) * KB * (size_t)g->k * (size_t)g->k * KB * 4;
-  return (KWorkSize){kw_round(acc) + kc_pros_bytes(g->gc) + kc_pros_bytes(g->ic),
+  return (KWorkSize){kwork_round(acc) + kc_pros_bytes(g->gc) + kc_pros_bytes(g->ic),
                      (grid_pro ? kc_copies_bytes(g->gc, g->gh, g->gw) : 0) +
                          (image_pro ? kc_copies_bytes(g->ic, g->ih, g->iw) : 0)};
 }
@@ -70,8 +72,8 @@ static inline KWorkSize kc_wgrad_work(const KConv *g, bool grid_pro, bool image_
 // blocked planes that a concatenation's plain piece goes through.
 static inline KWorkSize kn_work(int n, int c, int hw, int groups, bool two_pieces) {
   size_t sets = groups ? (size_t)n * (size_t)groups : (size_t)c, per = sets > (size_t)c ? sets : (size_t)c;
-  return (KWorkSize){kw_round(2 * (size_t)n * (size_t)c * 8) + kw_round(2 * per * 8),
-                     two_pieces ? kw_round(2 * (size_t)hw * KB * 4) : 0};
+  return (KWorkSize){kwork_round(2 * (size_t)n * (size_t)c * 8) + kwork_round(2 * per * 8),
+                     two_pieces ? kwork_round(2 * (size_t)hw * KB * 4) : 0};
 }
 
 // The losses of kern_loss.c on n images of h x w: the images' losses, shared; per thread SSIM's
@@ -83,14 +85,15 @@ static inline size_t kl_ssim_doubles(int h, int w) {
          3 * KL_WIN;
 }
 static inline KWorkSize kl_loss_work(int n, int h, int w) {
-  return (KWorkSize){kw_round((size_t)n * 8), h >= KL_WIN && w >= KL_WIN ? kw_round(kl_ssim_doubles(h, w) * 8) : 0};
+  bool ssim = h >= KL_WIN && w >= KL_WIN;
+  return (KWorkSize){kwork_round((size_t)n * 8), ssim ? kwork_round(kl_ssim_doubles(h, w) * 8) : 0};
 }
 
 // ko_sumsq of count values: a double per chunk of KO_CHUNK values, shared.
 enum { KO_CHUNK = 4096 };
 static inline KWorkSize ko_sumsq_work(size_t count) {
   size_t chunks = (count + KO_CHUNK - 1) / KO_CHUNK;
-  return (KWorkSize){kw_round((chunks ? chunks : 1) * 8), 0};
+  return (KWorkSize){kwork_round((chunks ? chunks : 1) * 8), 0};
 }
 
 #endif
