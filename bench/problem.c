@@ -303,14 +303,14 @@ static bool parse_call(const char *s, Op op, KConv g, Problem *p) {
   p->wino = !gather && !scatter && ((gather = strstr(s, "kw_gather(")) || (scatter = strstr(s, "kw_scatter(")));
   const char *call = gather ? gather : scatter ? scatter : wgrad;
   int n = call ? call_args(strchr(call, '('), buf, sizeof buf, args, 8) : -1;
-  if (wgrad && n == 6) {
+  if (wgrad && n == 7) {
     p->pass = PASS_BWD_WEIGHTS;
     // conv: x is the image and dy the grid; convT the reverse. The bias is the op's output's.
     p->in = parse_kin(args[op == OP_CONV ? 2 : 1]), p->dy = parse_kin(args[op == OP_CONV ? 1 : 2]);
     p->bias = strcmp(args[4], "NULL") != 0;
     return !strcmp(args[5], op == OP_CONV ? "true" : "false");
   }
-  if (!call || n != 5)
+  if (!call || n != 6)
     return false;
   p->pass = (gather != NULL) == (op == OP_CONV) ? PASS_FWD : PASS_BWD_DATA;
   p->in = parse_kin(args[1]);

@@ -60,7 +60,7 @@ const char *kern_name(const Kern *k) {
   return k->kind == K_ACT ? op_name(k->act) : k->kind == K_ACT_BWD ? op_info(k->act)->bwd_name : names[k->kind];
 }
 
-static char *ident(Arena *a, const char *prefix, const char *name) {
+char *buf_ident(Arena *a, const char *prefix, const char *name) {
   char *s = arena_printf(a, "%s%s", prefix, name);
   for (char *p = s; *p; p++)
     if (*p == '.')
@@ -81,7 +81,7 @@ static int tensor_buf(Builder *b, const char *prefix, int node, ArenaId arena) {
   Shape sh = n->shape;
   const char *shape = arena_printf(b->arena, "[%d,%d,%d,%d] %s", b->s->batch, sh.c, sh.h, sh.w,
                                    sh.c == 1 ? "plain" : "NCHW16c");
-  return new_buf(b, ident(b->arena, prefix, n->name), shape, arena, b->prog,
+  return new_buf(b, buf_ident(b->arena, prefix, n->name), shape, arena, b->prog,
                  (int64_t)kb_elems(b->s->batch, sh.c, sh.h, sh.w) * 4);
 }
 
@@ -89,7 +89,7 @@ static Kern *kern(Builder *b, KernKind kind, int node, const char *covers) {
   Step *s = b->s;
   Kern *k = ARENA_PUSH(b->arena, s->kerns, s->nkerns, s->kerns_cap);
   *k = (Kern){.kind = kind, .node = node, .covers = covers, .in = NO_VIEW, .in2 = NO_VIEW, .out = NO_VIEW,
-              .p = {-1, -1, -1, -1, -1, -1}, .aux = {-1, -1}, .param = -1};
+              .p = {-1, -1, -1, -1, -1, -1}, .aux = {-1, -1}, .work = -1, .param = -1};
   return k;
 }
 
@@ -201,7 +201,7 @@ static int packed(Builder *b, int i, int scatter) {
     const ConvVariant v = conv_variant(b->s, i, scatter);
     size_t direct = kc_packed_floats(&geom), wino = kw_packed_floats(&geom);
     int64_t floats = (int64_t)(v == CV_WINO && wino > direct ? wino : direct);
-    b->pack[scatter][i] = new_buf(b, ident(b->arena, scatter ? "ws_" : "wg_", n->name),
+    b->pack[scatter][i] = new_buf(b, buf_ident(b->arena, scatter ? "ws_" : "wg_", n->name),
                                   arena_printf(b->arena, "[%d,%d,%d,%d] packed for %s%s", geom.gc, geom.ic, n->k, n->k,
                                                scatter ? "scatter" : "gather", v == CV_WINO ? " (Winograd)" : ""),
                                   AR_SCRATCH, b->prog, floats * 4);
@@ -222,7 +222,7 @@ static int output_buf(Builder *b, int i) {
 }
 
 static int stats_buf(Builder *b, const char *prefix, int i, int count) {
-  return new_buf(b, ident(b->arena, prefix, b->g->nodes[i].name), arena_printf(b->arena, "[%d] f32", count),
+  return new_buf(b, buf_ident(b->arena, prefix, b->g->nodes[i].name), arena_printf(b->arena, "[%d] f32", count),
                  AR_SCRATCH, b->prog, count * 4);
 }
 
@@ -276,7 +276,7 @@ static void lower_dropout(Builder *b, int i) {
     return;
   }
   Kern *k = kern(b, K_DROPOUT_MASK, i, arena_printf(b->arena, "%s mask", n->name));
-  k->aux[0] = new_buf(b, ident(b->arena, "keep_", n->name), arena_printf(b->arena, "[%d,%d] u8", b->s->batch, n->shape.c),
+  k->aux[0] = new_buf(b, buf_ident(b->arena, "keep_", n->name), arena_printf(b->arena, "[%d,%d] u8", b->s->batch, n->shape.c),
                       AR_SCRATCH, b->prog, (int64_t)b->s->batch * n->shape.c);
   int keep = k->aux[0];
   b->fwd[i] = b->s->nkerns - 1;
@@ -361,7 +361,7 @@ static void lower_conv(Builder *b, int i) {
   if (b->training && b->s->fused[t].sums) {
     Shape sh = g->nodes[t].shape;
     int64_t parts = (int64_t)b->s->batch * sh.h;
-    b->sums[t] = k->aux[0] = new_buf(b, ident(b->arena, "sums_", g->nodes[t].name),
+    b->sums[t] = k->aux[0] = new_buf(b, buf_ident(b->arena, "sums_", g->nodes[t].name),
                                      arena_printf(b->arena, "[%lld,2,%d] f64", (long long)parts, kb_blocks(sh.c) * KB),
                                      AR_SCRATCH, b->prog, parts * 2 * kb_blocks(sh.c) * KB * 8);
   }
@@ -632,7 +632,7 @@ Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct, const Tu
         shape = arena_printf(a, "%s,%d", shape, pr->dims[d]);
       // Adam keeps two moments; RMSprop and SGD use the first half.
       int64_t bytes = pr->numel * 4 * (arena == AR_OPTIM ? 2 : 1);
-      new_buf(&b, ident(a, prefix[arena], pr->name), arena_printf(a, "%s]", shape), (ArenaId)arena, -1, bytes);
+      new_buf(&b, buf_ident(a, prefix[arena], pr->name), arena_printf(a, "%s]", shape), (ArenaId)arena, -1, bytes);
     }
   }
   Shape in = g->nodes[g->input].shape;
@@ -643,6 +643,7 @@ Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct, const Tu
   program(&b, PROG_TRAIN);
   program(&b, PROG_FORWARD);
   s->prog_start[PROG_COUNT] = s->nkerns;
+  plan_workspaces(a, s);
   unique_names(a, s);
   return s;
 }

@@ -12,6 +12,7 @@
 //                 rule per op), optimizer update, and the inference forward
 //   costmodel.c   which algorithm computes each convolution of the C back end
 //                 (tuning.c: the files of `caec tune` that override it)
+//   workspace.c   the C kernels' scratch: a buffer per kernel, and a size per thread
 //   memplan.c     liveness and offsets of every buffer in a few arenas
 //   emit_c.c      step programs -> C source (emit_c_*.c: one file per op family,
 //                 printing calls of the C kernels or of the CUDA device ops)
@@ -29,6 +30,7 @@
 #include <stdio.h>
 
 #include "cu_plan.h" // the CUDA ops' launch plans, and the generated code's layouts and geometry
+#include "kern_work.h" // the C kernels' workspaces and their sizes
 #include "kinds.h"   // the losses and optimizers
 #include "ops.h"     // the ops
 
@@ -427,6 +429,7 @@ typedef struct Kern {
   bool sigmoid;      // K_LOSS: the output sigmoid is fused (in = the logits z)
   int p[KP_COUNT];   // parameter-side buffers, by the slots above
   int aux[2];        // saved statistics (mean, invstd) or the dropout mask
+  int work;          // the C kernel's shared workspace (workspace.c; -1: none)
   int param;         // K_UPDATE: the parameter
   int piece;         // K_CONCAT / K_SPLIT: channel offset of the piece
   OpKind act;        // K_ACT / K_ACT_BWD: the activation
@@ -466,6 +469,8 @@ typedef struct Step {
   bool planned;
   int64_t arena_bytes[AR_COUNT];
   int64_t max_live[AR_COUNT]; // lower bound: the most bytes live at one kernel
+  // workspace.c
+  int64_t thread_work; // bytes of workspace per thread, the most any C kernel needs
 } Step;
 
 void fuse(Arena *a, Step *s);
@@ -485,7 +490,11 @@ Tuning *tuning_read(Ctx *c, const char *path); // NULL after a message naming th
 bool tuning_find(const Tuning *t, const char *name, ConvVariant *v);
 // plan: place by liveness (greedy by size); else every buffer on its own.
 void plan_memory(Step *s, bool plan);
+// workspace.c: each C kernel's shared workspace as a scratch buffer (Kern.work), and s->thread_work.
+void plan_workspaces(Arena *a, Step *s);
+bool kern_takes_work(const Kern *k); // the kernel's C entry point takes a KWork
 const char *kern_name(const Kern *k); // "gather", "relu_bwd"
+char *buf_ident(Arena *a, const char *prefix, const char *name); // a buffer's C name: prefix + name, '.' -> '_'
 void print_fusion(FILE *out, const Step *s);
 void print_memory(FILE *out, const Step *s);
 
@@ -510,8 +519,9 @@ void emit_header(FILE *out, const EmitFile *f);
 void emit_model(FILE *out, const EmitFile *f); // the parameter table and the CaecModel
 const char *emit_kern_name(Arena *a, const Step *s, int idx); // "t3_gather", "f0_pack_gather"
 // A kernel's buffers by role, as its function names them: R_IN, R_IN2, R_OUT,
-// then R_P0.. (parameter side) and R_AUX0.. (saved statistics, masks).
-enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + KP_COUNT, R_COUNT = R_AUX0 + 2 };
+// then R_P0.. (parameter side), R_AUX0.. (saved statistics, masks) and R_WORK
+// (the C kernel's shared workspace).
+enum { R_IN, R_IN2, R_OUT, R_P0, R_AUX0 = R_P0 + KP_COUNT, R_WORK = R_AUX0 + 2, R_COUNT };
 const char *emit_role(const Kern *k, int r); // NULL: the kind has no such role
 void emit_role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]); // second: a view's b piece
 bool emit_writes(const Kern *k, int r);
@@ -531,6 +541,7 @@ typedef struct Emit {
 // "  kc_gather(" or "  cu_gather(" (staged: "  cu_wgrad(0, A.work, ", for stage 0)
 void emit_call(const Emit *e, const char *c_name, bool staged);
 const char *emit_hyper(const Emit *e); // the step's settings: "h->" or "A.hyper->"
+const char *emit_work(const Emit *e, const Kern *k); // C: ", (KWork){work, th}" (NULL: none); CUDA: ""
 // A view as a KIn or KOut value over the kernel's parameter `name` (and name_b).
 void emit_kin(const Emit *e, View v, const char *name);
 void emit_kout(const Emit *e, const Kern *k, const char *name);

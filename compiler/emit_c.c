@@ -14,7 +14,7 @@
 #include <string.h>
 
 // The names a kernel's buffers go by inside its function, by Kern field:
-// in, in2, out, p0..p5, aux0, aux1.
+// in, in2, out, p0..p5, aux0, aux1 (the workspace, Kern.work, is "work" for every kind).
 static const char *const roles[K_COUNT][R_COUNT] = {
     [K_PACK_GATHER] = {"w", NULL, "wp"},
     [K_PACK_SCATTER] = {"w", NULL, "wp"},
@@ -45,6 +45,8 @@ static const char *const roles[K_COUNT][R_COUNT] = {
 };
 
 const char *emit_role(const Kern *k, int r) {
+  if (r == R_WORK)
+    return k->work >= 0 ? "work" : NULL;
   if (k->kind == K_LOSS && k->sigmoid) // the sigmoid is fused: the loss reads logits
     return r == R_IN ? "z" : r == R_OUT ? "dz" : roles[K_LOSS][r];
   if (k->kind == K_ACT_BWD && r == R_IN && op_info(k->act)->grad_from_x)
@@ -61,10 +63,11 @@ void emit_role_bufs(const Kern *k, int buf[R_COUNT], int second[R_COUNT]) {
     buf[R_P0 + r] = k->p[r], second[R_P0 + r] = -1;
   for (int r = 0; r < 2; r++)
     buf[R_AUX0 + r] = k->aux[r], second[R_AUX0 + r] = -1;
+  buf[R_WORK] = k->work, second[R_WORK] = -1;
 }
 
 bool emit_writes(const Kern *k, int r) {
-  if (r == R_OUT)
+  if (r == R_OUT || r == R_WORK)
     return true;
   switch (k->kind) {
   case K_GATHER: case K_SCATTER: return r == R_AUX0;
@@ -81,7 +84,10 @@ bool emit_writes(const Kern *k, int r) {
 }
 
 const char *emit_buf_type(const Buf *b) {
-  return !strncmp(b->name, "keep_", 5) ? "uint8_t" : !strncmp(b->name, "sums_", 5) ? "double" : "float";
+  return !strncmp(b->name, "keep_", 5)   ? "uint8_t"
+         : !strncmp(b->name, "sums_", 5) ? "double"
+         : !strncmp(b->name, "work_", 5) ? "unsigned char"
+                                         : "float";
 }
 
 static bool has_hyper(const Kern *k) {
@@ -90,19 +96,22 @@ static bool has_hyper(const Kern *k) {
 }
 
 // A kernel function's parameter list (declare) or a call's arguments: the step's
-// settings where the kind needs them, then each role's buffer and its second piece (ROLE_b).
+// per-thread workspace and the step's settings where the kind needs them, then each role's buffer and its
+// second piece (ROLE_b).
 static void emit_args(FILE *out, const Step *s, const Kern *k, bool declare) {
   int buf[R_COUNT], second[R_COUNT];
   emit_role_bufs(k, buf, second);
   const char *sep = "";
+  if (kern_takes_work(k))
+    fprintf(out, declare ? "KThreads th" : "s->work"), sep = ", ";
   if (has_hyper(k))
-    fprintf(out, declare ? "const CaecHyper *h" : "h"), sep = ", ";
+    fprintf(out, declare ? "%sconst CaecHyper *h" : "%sh", sep), sep = ", ";
   if (k->kind == K_DROPOUT_MASK || k->kind == K_UPDATE)
     fprintf(out, declare ? ", int64_t step" : ", s->step");
   if (k->kind == K_L2_LOSS)
     fprintf(out, declare ? ", const float *restrict params" : ", s->params");
   for (int r = 0; r < R_COUNT; r++)
-    for (int piece = 0; piece < 2 && roles[k->kind][r]; piece++) {
+    for (int piece = 0; piece < 2 && emit_role(k, r); piece++) {
       int id = piece ? second[r] : buf[r];
       if (id < 0)
         continue;
@@ -128,7 +137,7 @@ void emit_source_line(FILE *out, const Step *s, const Kern *k) {
   int buf[R_COUNT], second[R_COUNT];
   emit_role_bufs(k, buf, second);
   fprintf(out, "// %s:%d: %s\n", n->loc.src ? n->loc.src->path : "?", n->loc.line, k->covers);
-  for (int r = 0; r < R_COUNT; r++)
+  for (int r = 0; r < R_WORK; r++)
     if (buf[r] >= 0 && roles[k->kind][r])
       fprintf(out, "//   %-12s %s%s%s\n", emit_role(k, r), s->bufs[buf[r]].shape, second[r] >= 0 ? " + " : "",
               second[r] >= 0 ? s->bufs[second[r]].shape : "");
@@ -219,6 +228,10 @@ void emit_call(const Emit *e, const char *c_name, bool staged) {
 
 const char *emit_hyper(const Emit *e) { return e->cuda ? "A.hyper->" : "h->"; }
 
+const char *emit_work(const Emit *e, const Kern *k) {
+  return e->cuda ? "" : k->work >= 0 ? ", (KWork){work, th}" : ", (KWork){NULL, th}";
+}
+
 // A view's prologue arguments are named scale_a, shift_a (scale_b, shift_b): a kernel reads one view through one.
 // C takes compound literals; CUDA C++ has none, so device code builds the value with cu.h's cu_in and cu_pro.
 void emit_kin(const Emit *e, View v, const char *name) {
@@ -299,6 +312,8 @@ void emit_header(FILE *out, const EmitFile *f) {
   static const char *const names[5] = {"params", "grads", "optim", "acts", "scratch"};
   for (int a = 0; a < 5; a++)
     fprintf(out, "//   %-8s %lld\n", names[a], (long long)s->arena_bytes[a]);
+  if (!f->cuda) // the CUDA kernels have theirs in the device state
+    fprintf(out, "// The kernels' workspace per thread (bytes): %lld\n", (long long)s->thread_work);
   fprintf(out, "// Parameters: name, shape, offset in floats into params (and grads).\n");
   for (int p = 0; p < g->nparams; p++) {
     const Buf *b = &s->bufs[s->param_buf[AR_PARAMS] + p];
@@ -344,6 +359,8 @@ void emit_model(FILE *out, const EmitFile *f) {
   fprintf(out, "    .arena_bytes = {%lld, %lld, %lld, %lld, %lld},\n", (long long)s->arena_bytes[0],
           (long long)s->arena_bytes[1], (long long)s->arena_bytes[2], (long long)s->arena_bytes[3],
           (long long)s->arena_bytes[4]);
+  if (!f->cuda)
+    fprintf(out, "    .thread_work_bytes = %lld,\n", (long long)s->thread_work);
   fprintf(out, "    .flops = %lld,\n", (long long)graph_totals(g).flops);
   fprintf(out, "    .defaults = {%s, %s, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, true, false, %llu},\n",
           losses[t->loss], optims[t->optimizer], t->lr, t->rho, t->eps, t->beta1,

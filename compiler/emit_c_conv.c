@@ -59,7 +59,7 @@ CuPlan emit_conv(const Emit *e, const Kern *k) {
     emit_kin(e, k->in, gather ? "image" : "grid");
     fprintf(out, ", wp, %s, ", bias);
     emit_kout(e, k, gather ? "grid" : "image");
-    fprintf(out, ");\n");
+    fprintf(out, "%s);\n", emit_work(e, k));
     break;
   default: // K_WGRAD
     emit_call(e, "kc_wgrad", true);
@@ -67,7 +67,8 @@ CuPlan emit_conv(const Emit *e, const Kern *k) {
     emit_kin(e, k->in, "grid");
     fprintf(out, ", ");
     emit_kin(e, k->in2, "image");
-    fprintf(out, ", dw, %s, %s);\n", k->p[KP_BIAS] >= 0 ? "db" : "NULL", k->grid_bias ? "true" : "false");
+    fprintf(out, ", dw, %s, %s%s);\n", k->p[KP_BIAS] >= 0 ? "db" : "NULL", k->grid_bias ? "true" : "false",
+            emit_work(e, k));
     break;
   }
   return p;

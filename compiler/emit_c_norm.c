@@ -15,24 +15,24 @@ CuPlan emit_norm(const Emit *e, const Kern *k) {
     emit_call(e, "kn_bn_train", true);
     fprintf(out, "N, C, HW, %.9gf, %.9gf, ", n->eps, n->momentum);
     emit_kin(e, k->in, "x");
-    fprintf(out, ", gamma, beta, running_mean, running_var, mean, invstd, %s, y);\n", relu);
+    fprintf(out, ", gamma, beta, running_mean, running_var, mean, invstd, %s, y%s);\n", relu, emit_work(e, k));
     return cu_bn_train_plan(N, C, HW);
   case K_BN_EVAL:
     emit_call(e, "kn_bn_eval", false);
     fprintf(out, "N, C, HW, %.9gf, ", n->eps);
     emit_kin(e, k->in, "x");
-    fprintf(out, ", gamma, beta, running_mean, running_var, %s, y);\n", relu);
+    fprintf(out, ", gamma, beta, running_mean, running_var, %s, y%s);\n", relu, emit_work(e, k));
     return cu_bn_eval_plan(N, C, HW);
   case K_BN_SUMS:
     emit_call(e, "kn_bn_from_sums", false);
     fprintf(out, "C, N * %d, (int64_t)N * HW, sums, %.9gf, %.9gf, gamma, beta, running_mean, running_var, mean, "
-                 "invstd, scale, shift);\n", sh.h, n->eps, n->momentum);
+                 "invstd, scale, shift%s);\n", sh.h, n->eps, n->momentum, emit_work(e, k));
     return cu_bn_from_sums_plan(C, N * sh.h);
   case K_BN_STATS:
     emit_call(e, "kn_bn_stats", true);
     fprintf(out, "N, C, HW, %.9gf, %.9gf, ", n->eps, n->momentum);
     emit_kin(e, k->in, "x");
-    fprintf(out, ", gamma, beta, running_mean, running_var, mean, invstd, scale, shift);\n");
+    fprintf(out, ", gamma, beta, running_mean, running_var, mean, invstd, scale, shift%s);\n", emit_work(e, k));
     return cu_bn_stats_plan(N, C, HW);
   case K_BN_COEFFS:
     emit_call(e, "kn_bn_eval_coeffs", false);
@@ -42,7 +42,7 @@ CuPlan emit_norm(const Emit *e, const Kern *k) {
     emit_call(e, "kn_gn_fwd", true);
     fprintf(out, "N, C, HW, %d, %.9gf, ", n->groups, n->eps);
     emit_kin(e, k->in, "x");
-    fprintf(out, ", gamma, beta, mean, invstd, %s, y);\n", relu);
+    fprintf(out, ", gamma, beta, mean, invstd, %s, y%s);\n", relu, emit_work(e, k));
     return cu_gn_fwd_plan(N, C, HW, n->groups);
   default: { // K_BN_BWD, K_GN_BWD
     bool bn = k->kind == K_BN_BWD;
@@ -53,7 +53,7 @@ CuPlan emit_norm(const Emit *e, const Kern *k) {
     emit_kin(e, k->in, "x");
     fprintf(out, ", gamma, beta, mean, invstd, %s, dy, dgamma, dbeta, ", relu);
     emit_kout(e, k, "dx");
-    fprintf(out, ");\n");
+    fprintf(out, "%s);\n", emit_work(e, k));
     return bn ? cu_bn_bwd_plan(N, C, HW) : cu_gn_bwd_plan(N, C, HW, n->groups);
   }
   }

@@ -21,10 +21,13 @@ CuPlan emit_train(const Emit *e, const Kern *k) {
       fprintf(out, "A.hyper->loss, %s, N, H, W, %s, target, %s, %s, A.loss);\n", k->sigmoid ? "true" : "false",
               k->sigmoid ? "z" : "y", k->sigmoid ? "y_out" : "NULL", k->sigmoid ? "dz" : "dy");
     } else if (k->sigmoid) {
-      fprintf(out, "  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)\n"
-                   "                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);\n");
+      fprintf(out, "  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz%s)\n"
+                   "                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz%s);\n",
+              emit_work(e, k), emit_work(e, k));
     } else {
-      fprintf(out, "  return h->loss == CAEC_MSE ? kl_mse(N, H * W, y, target, dy) : kl_dssim(N, H, W, y, target, dy);\n");
+      fprintf(out, "  return h->loss == CAEC_MSE ? kl_mse(N, H * W, y, target, dy%s)\n"
+                   "                             : kl_dssim(N, H, W, y, target, dy%s);\n",
+              emit_work(e, k), emit_work(e, k));
     }
     return cu_loss_plan(s->batch, sh.h, sh.w);
   case K_L2_LOSS: {
@@ -45,7 +48,8 @@ CuPlan emit_train(const Emit *e, const Kern *k) {
       if (e->cuda)
         fprintf(out, "      {%lld, %lld}, // %s\n", offset, numel, g->params[p].name);
       else
-        fprintf(out, "  sum += ko_sumsq(%lld, params + %lld); // %s\n", numel, offset, g->params[p].name);
+        fprintf(out, "  sum += ko_sumsq(%lld, params + %lld%s); // %s\n", numel, offset, emit_work(e, k),
+                g->params[p].name);
     }
     if (e->cuda) {
       if (!nflagged)

@@ -57,7 +57,7 @@ static CuPlan emit_launch_body(FILE *out, const Step *s, int idx, int stage) {
   emit_role_bufs(k, buf, second);
   for (int r = 0; r < R_COUNT; r++) {
     const char *name = emit_role(k, r);
-    if (!name || buf[r] < 0)
+    if (!name || buf[r] < 0 || r == R_WORK) // the C kernels' workspace
       continue;
     if (mentions(body, name))
       emit_buffer(out, s, k, r, buf[r], name);

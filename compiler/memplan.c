@@ -21,7 +21,7 @@ static void liveness(Step *s) {
   for (int k = 0; k < s->nkerns; k++) {
     const Kern *kn = &s->kerns[k];
     int use[] = {kn->in.a, kn->in.b, kn->in2.a, kn->in2.b, kn->out.a, kn->out.b, kn->p[0], kn->p[1], kn->p[2],
-                 kn->p[3], kn->p[4], kn->p[5], kn->aux[0], kn->aux[1]};
+                 kn->p[3], kn->p[4], kn->p[5], kn->aux[0], kn->aux[1], kn->work};
     for (size_t u = 0; u < sizeof use / sizeof *use; u++) {
       if (use[u] < 0)
         continue;

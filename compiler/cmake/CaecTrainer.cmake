@@ -1,5 +1,6 @@
-# caec_add_trainer(TARGET MODEL.cae [EMU] [IMPORTS FILE.cae...] [ARGS caec compile options...]):
-# compiles a model at build time and links its trainer, executable TARGET: C
+# caec_add_trainer(TARGET MODEL.cae [EMU] [MAIN FILE.c] [IMPORTS FILE.cae...] [ARGS caec compile options...]):
+# compiles a model at build time and links its trainer, executable TARGET (with MAIN's main() in place of
+# trainer_main.c's, for a program that drives caec_main_model itself): C
 # for the CPU, or with EMU the CUDA back end's kernels compiled as C for the
 # emulator (caec build --target cuda-emu). MODEL.cae and the files it imports
 # (IMPORTS, so that editing them rebuilds it) are relative to the project's
@@ -10,7 +11,10 @@
 # targets caec::caec, caec::caec_runtime and caec::caec_cuda_emu, CAEC_ARCH
 # (the runtime's -march) and CAEC_TRAINER_MAIN (trainer_main.c).
 function(caec_add_trainer target cae)
-  cmake_parse_arguments(T "EMU" "" "IMPORTS;ARGS" ${ARGN})
+  cmake_parse_arguments(T "EMU" "MAIN" "IMPORTS;ARGS" ${ARGN})
+  if(NOT T_MAIN)
+    set(T_MAIN ${CAEC_TRAINER_MAIN})
+  endif()
   get_filename_component(model ${cae} NAME_WE)
   set(dir ${CMAKE_CURRENT_BINARY_DIR}/${target}.src)
   set(outputs ${dir}/${model}.c ${dir}/${model}.h)
@@ -26,7 +30,7 @@ function(caec_add_trainer target cae)
     DEPENDS caec::caec ${PROJECT_SOURCE_DIR}/${cae} ${T_IMPORTS}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     COMMENT "caec compile ${cae} ${T_ARGS}")
-  add_executable(${target} ${outputs} ${CAEC_TRAINER_MAIN})
+  add_executable(${target} ${outputs} ${T_MAIN})
   target_include_directories(${target} PRIVATE ${dir})
   # as the runtime's kernels are built: a*b+c rounded twice, for the same results
   target_compile_options(${target} PRIVATE -O3 -march=${CAEC_ARCH} -ffp-contract=off)

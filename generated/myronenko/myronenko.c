@@ -20,10 +20,10 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,1,3,3] packed for gather
 //   bias         [32]
-static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t1_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/myronenko.cae:9: conv1.spatial_dropout mask
@@ -50,9 +50,9 @@ static void t3_dropout(const CaecHyper *h, const float *restrict x, float *restr
 //   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t4_bn_stats(const float *restrict x, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t4_bn_stats(KThreads th, const float *restrict x, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_stats(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_stats(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -72,10 +72,10 @@ static void t5_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 //   sums         [4096,2,32] f64
-static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t6_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) statistics, applied by its consumers
@@ -88,9 +88,9 @@ static void t6_gather(const float *restrict image, float *restrict grid, const f
 //   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t7_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t7_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -109,10 +109,10 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t9_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -130,10 +130,10 @@ static void t10_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   wp           [32,32,1,1] packed for gather
 //   bias         [32]
-static void t11_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t11_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/myronenko.cae:11: level2.conv weights
@@ -151,10 +151,10 @@ static void t12_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
 //   sums         [2048,2,32] f64
-static void t13_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t13_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
@@ -167,9 +167,9 @@ static void t13_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t14_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t14_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
@@ -189,10 +189,10 @@ static void t15_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 //   sums         [2048,2,64] f64
-static void t16_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t16_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -205,9 +205,9 @@ static void t16_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t17_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t17_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
@@ -226,10 +226,10 @@ static void t18_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t19_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t19_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
@@ -248,10 +248,10 @@ static void t20_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
 //   sums         [2048,2,64] f64
-static void t21_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t21_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
@@ -264,9 +264,9 @@ static void t21_gather(const float *restrict image, const float *restrict res, f
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t22_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t22_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
@@ -286,10 +286,10 @@ static void t23_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [2048,2,64] f64
-static void t24_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t24_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -302,9 +302,9 @@ static void t24_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t25_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t25_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
@@ -323,10 +323,10 @@ static void t26_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t27_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t27_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
@@ -344,10 +344,10 @@ static void t28_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,64,1,1] packed for gather
 //   bias         [64]
-static void t29_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t29_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/myronenko.cae:13: level3.conv weights
@@ -365,10 +365,10 @@ static void t30_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
 //   sums         [1024,2,64] f64
-static void t31_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t31_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
@@ -381,9 +381,9 @@ static void t31_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t32_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t32_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
@@ -403,10 +403,10 @@ static void t33_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [1024,2,128] f64
-static void t34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t34_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -419,9 +419,9 @@ static void t34_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t35_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t35_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
@@ -440,10 +440,10 @@ static void t36_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t37_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t37_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
@@ -462,10 +462,10 @@ static void t38_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
 //   sums         [1024,2,128] f64
-static void t39_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t39_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
@@ -478,9 +478,9 @@ static void t39_gather(const float *restrict image, const float *restrict res, f
 //   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t40_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t40_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
@@ -500,10 +500,10 @@ static void t41_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [128] f32
 //   shift_a      [128] f32
 //   sums         [1024,2,128] f64
-static void t42_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t42_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -516,9 +516,9 @@ static void t42_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t43_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t43_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
@@ -537,10 +537,10 @@ static void t44_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t45_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t45_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
@@ -558,10 +558,10 @@ static void t46_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,128,1,1] packed for gather
 //   bias         [128]
-static void t47_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t47_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/myronenko.cae:15: latent weights
@@ -578,10 +578,10 @@ static void t48_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for gather
 //   bias         [128]
-static void t49_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t49_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -599,10 +599,10 @@ static void t50_pack_scatter(const float *restrict w, float *restrict wp) {
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
 //   sums         [1024,2,64] f64
-static void t51_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t51_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
@@ -615,9 +615,9 @@ static void t51_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t52_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t52_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -637,10 +637,10 @@ static void t53_pack_scatter(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [2048,2,32] f64
-static void t54_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t54_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
@@ -653,9 +653,9 @@ static void t54_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t55_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t55_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -675,10 +675,10 @@ static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 //   sums         [4096,2,16] f64
-static void t57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t57_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
@@ -691,9 +691,9 @@ static void t57_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t58_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t58_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/myronenko.cae:17: output.conv weights
@@ -712,10 +712,10 @@ static void t59_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t60_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t60_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){work, th});
 }
 
 // models/myronenko.cae:17: output.sigmoid (sigmoid) + loss + gradient
@@ -723,35 +723,35 @@ static void t60_gather(const float *restrict image, float *restrict grid, const 
 //   target       [32,1,128,128] plain
 //   dz           [32,1,128,128] plain
 //   y_out        [32,1,128,128] plain
-static double t61_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
+static double t61_loss(KThreads th, const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out, unsigned char *restrict work) {
   enum { N = 32, H = 128, W = 128 };
-  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)
-                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);
+  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz, (KWork){work, th})
+                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz, (KWork){work, th});
 }
 
 // models/myronenko.cae:17: L2 penalty of the flagged kernels
-static double t62_l2_loss(const CaecHyper *h, const float *restrict params) {
+static double t62_l2_loss(KThreads th, const CaecHyper *h, const float *restrict params, unsigned char *restrict work) {
   if (h->l2 == 0)
     return 0;
   double sum = 0;
-  sum += ko_sumsq(9216, params + 448); // level1.h.conv1.weight
-  sum += ko_sumsq(9216, params + 9824); // level1.h.conv2.weight
-  sum += ko_sumsq(1024, params + 19072); // level1.shortcut.weight
-  sum += ko_sumsq(9216, params + 20128); // level2.conv.weight
-  sum += ko_sumsq(18432, params + 29504); // level2.res_myronenko1.h.conv1.weight
-  sum += ko_sumsq(36864, params + 48256); // level2.res_myronenko1.h.conv2.weight
-  sum += ko_sumsq(2048, params + 85184); // level2.res_myronenko1.shortcut.weight
-  sum += ko_sumsq(36864, params + 87552); // level2.res_myronenko2.h.conv1.weight
-  sum += ko_sumsq(36864, params + 124736); // level2.res_myronenko2.h.conv2.weight
-  sum += ko_sumsq(4096, params + 161664); // level2.res_myronenko2.shortcut.weight
-  sum += ko_sumsq(36864, params + 165824); // level3.conv.weight
-  sum += ko_sumsq(73728, params + 203008); // level3.res_myronenko1.h.conv1.weight
-  sum += ko_sumsq(147456, params + 277376); // level3.res_myronenko1.h.conv2.weight
-  sum += ko_sumsq(8192, params + 424960); // level3.res_myronenko1.shortcut.weight
-  sum += ko_sumsq(147456, params + 433792); // level3.res_myronenko2.h.conv1.weight
-  sum += ko_sumsq(147456, params + 581888); // level3.res_myronenko2.h.conv2.weight
-  sum += ko_sumsq(16384, params + 729472); // level3.res_myronenko2.shortcut.weight
-  sum += ko_sumsq(147456, params + 745984); // latent.weight
+  sum += ko_sumsq(9216, params + 448, (KWork){work, th}); // level1.h.conv1.weight
+  sum += ko_sumsq(9216, params + 9824, (KWork){work, th}); // level1.h.conv2.weight
+  sum += ko_sumsq(1024, params + 19072, (KWork){work, th}); // level1.shortcut.weight
+  sum += ko_sumsq(9216, params + 20128, (KWork){work, th}); // level2.conv.weight
+  sum += ko_sumsq(18432, params + 29504, (KWork){work, th}); // level2.res_myronenko1.h.conv1.weight
+  sum += ko_sumsq(36864, params + 48256, (KWork){work, th}); // level2.res_myronenko1.h.conv2.weight
+  sum += ko_sumsq(2048, params + 85184, (KWork){work, th}); // level2.res_myronenko1.shortcut.weight
+  sum += ko_sumsq(36864, params + 87552, (KWork){work, th}); // level2.res_myronenko2.h.conv1.weight
+  sum += ko_sumsq(36864, params + 124736, (KWork){work, th}); // level2.res_myronenko2.h.conv2.weight
+  sum += ko_sumsq(4096, params + 161664, (KWork){work, th}); // level2.res_myronenko2.shortcut.weight
+  sum += ko_sumsq(36864, params + 165824, (KWork){work, th}); // level3.conv.weight
+  sum += ko_sumsq(73728, params + 203008, (KWork){work, th}); // level3.res_myronenko1.h.conv1.weight
+  sum += ko_sumsq(147456, params + 277376, (KWork){work, th}); // level3.res_myronenko1.h.conv2.weight
+  sum += ko_sumsq(8192, params + 424960, (KWork){work, th}); // level3.res_myronenko1.shortcut.weight
+  sum += ko_sumsq(147456, params + 433792, (KWork){work, th}); // level3.res_myronenko2.h.conv1.weight
+  sum += ko_sumsq(147456, params + 581888, (KWork){work, th}); // level3.res_myronenko2.h.conv2.weight
+  sum += ko_sumsq(16384, params + 729472, (KWork){work, th}); // level3.res_myronenko2.shortcut.weight
+  sum += ko_sumsq(147456, params + 745984, (KWork){work, th}); // latent.weight
   return h->l2 * sum;
 }
 
@@ -762,10 +762,10 @@ static double t62_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   db           [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t63_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t63_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/myronenko.cae:17: output.conv weights
@@ -781,10 +781,10 @@ static void t64_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   image        [32,16,128,128] NCHW16c
 //   wp           [1,16,3,3] packed for scatter
-static void t65_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t65_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) backward
@@ -797,9 +797,9 @@ static void t65_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [16]
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t66_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t66_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT (convT) weight and bias gradient
@@ -809,10 +809,10 @@ static void t66_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [16]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t67_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t67_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -828,10 +828,10 @@ static void t68_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,16,3,3] packed for gather
-static void t69_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t69_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) backward
@@ -844,9 +844,9 @@ static void t69_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t70_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t70_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT (convT) weight and bias gradient
@@ -856,10 +856,10 @@ static void t70_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [32]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t71_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t71_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -875,10 +875,10 @@ static void t72_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
-static void t73_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t73_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) backward
@@ -891,9 +891,9 @@ static void t73_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t74_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t74_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) weight and bias gradient
@@ -901,10 +901,10 @@ static void t74_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [64]
-static void t75_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t75_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -920,10 +920,10 @@ static void t76_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
-static void t77_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t77_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/myronenko.cae:15: latent (conv) weight and bias gradient
@@ -931,10 +931,10 @@ static void t77_gather(const float *restrict image, float *restrict grid, const 
 //   image        [32,128,32,32] NCHW16c
 //   dw           [128,128,3,3]
 //   db           [128]
-static void t78_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t78_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/myronenko.cae:15: latent weights
@@ -950,10 +950,10 @@ static void t79_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter
-static void t80_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t80_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut (conv) weight and bias gradient
@@ -961,10 +961,10 @@ static void t80_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,128,32,32] NCHW16c
 //   dw           [128,128,1,1]
 //   db           [128]
-static void t81_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t81_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko2.shortcut weights
@@ -980,10 +980,10 @@ static void t82_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,1,1] packed for scatter
-static void t83_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t83_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 (conv) weight and bias gradient
@@ -993,10 +993,10 @@ static void t83_scatter(const float *restrict grid, float *restrict image, const
 //   db           [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t84_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t84_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
@@ -1012,10 +1012,10 @@ static void t85_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter (Winograd)
-static void t86_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t86_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) backward
@@ -1028,9 +1028,9 @@ static void t86_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t87_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t87_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 (conv) weight and bias gradient
@@ -1040,10 +1040,10 @@ static void t87_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t88_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t88_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
@@ -1059,10 +1059,10 @@ static void t89_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter (Winograd)
-static void t90_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t90_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu) backward
@@ -1075,9 +1075,9 @@ static void t90_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t91_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t91_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut (conv) weight and bias gradient
@@ -1085,10 +1085,10 @@ static void t91_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,1,1]
 //   db           [128]
-static void t92_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t92_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:37: level3.res_myronenko1.shortcut weights
@@ -1104,10 +1104,10 @@ static void t93_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for scatter
-static void t94_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t94_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 (conv) weight and bias gradient
@@ -1117,10 +1117,10 @@ static void t94_scatter(const float *restrict grid, float *restrict image, const
 //   db           [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t95_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t95_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
@@ -1136,10 +1136,10 @@ static void t96_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,128,32,32] NCHW16c
 //   wp           [128,128,3,3] packed for scatter (Winograd)
-static void t97_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t97_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) backward
@@ -1152,9 +1152,9 @@ static void t97_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t98_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t98_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 (conv) weight and bias gradient
@@ -1164,10 +1164,10 @@ static void t98_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t99_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t99_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
@@ -1183,10 +1183,10 @@ static void t100_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter (Winograd)
-static void t101_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t101_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu) backward
@@ -1199,9 +1199,9 @@ static void t101_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t102_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t102_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/myronenko.cae:13: level3.conv (conv) weight and bias gradient
@@ -1209,10 +1209,10 @@ static void t102_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,64,64,64] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t103_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t103_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/myronenko.cae:13: level3.conv weights
@@ -1228,10 +1228,10 @@ static void t104_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter
-static void t105_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t105_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut (conv) weight and bias gradient
@@ -1239,10 +1239,10 @@ static void t105_scatter(const float *restrict grid, float *restrict image, cons
 //   image        [32,64,64,64] NCHW16c
 //   dw           [64,64,1,1]
 //   db           [64]
-static void t106_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t106_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko2.shortcut weights
@@ -1258,10 +1258,10 @@ static void t107_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,1,1] packed for scatter
-static void t108_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t108_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 (conv) weight and bias gradient
@@ -1271,10 +1271,10 @@ static void t108_scatter(const float *restrict grid, float *restrict image, cons
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t109_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t109_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
@@ -1290,10 +1290,10 @@ static void t110_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t111_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t111_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) backward
@@ -1306,9 +1306,9 @@ static void t111_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t112_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t112_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 (conv) weight and bias gradient
@@ -1318,10 +1318,10 @@ static void t112_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t113_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t113_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
@@ -1337,10 +1337,10 @@ static void t114_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t115_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t115_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu) backward
@@ -1353,9 +1353,9 @@ static void t115_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t116_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t116_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut (conv) weight and bias gradient
@@ -1363,10 +1363,10 @@ static void t116_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,1,1]
 //   db           [64]
-static void t117_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t117_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:37: level2.res_myronenko1.shortcut weights
@@ -1382,10 +1382,10 @@ static void t118_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for scatter
-static void t119_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t119_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 (conv) weight and bias gradient
@@ -1395,10 +1395,10 @@ static void t119_scatter(const float *restrict grid, float *restrict image, cons
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t120_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t120_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
@@ -1414,10 +1414,10 @@ static void t121_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,64,64,64] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t122_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t122_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) backward
@@ -1430,9 +1430,9 @@ static void t122_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t123_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t123_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 (conv) weight and bias gradient
@@ -1442,10 +1442,10 @@ static void t123_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   db           [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t124_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t124_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
@@ -1461,10 +1461,10 @@ static void t125_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,64,64] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter (Winograd)
-static void t126_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t126_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu) backward
@@ -1477,9 +1477,9 @@ static void t126_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t127_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t127_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/myronenko.cae:11: level2.conv (conv) weight and bias gradient
@@ -1487,10 +1487,10 @@ static void t127_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   image        [32,32,128,128] NCHW16c
 //   dw           [32,32,3,3]
 //   db           [32]
-static void t128_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t128_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/myronenko.cae:11: level2.conv weights
@@ -1506,10 +1506,10 @@ static void t129_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,64,64] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for scatter
-static void t130_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t130_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut (conv) weight and bias gradient
@@ -1517,10 +1517,10 @@ static void t130_scatter(const float *restrict grid, float *restrict image, cons
 //   image        [32,32,128,128] NCHW16c
 //   dw           [32,32,1,1]
 //   db           [32]
-static void t131_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t131_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:37: level1.shortcut weights
@@ -1536,10 +1536,10 @@ static void t132_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,1,1] packed for scatter
-static void t133_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t133_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 1, 1, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 (conv) weight and bias gradient
@@ -1549,10 +1549,10 @@ static void t133_scatter(const float *restrict grid, float *restrict image, cons
 //   db           [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t134_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t134_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -1568,10 +1568,10 @@ static void t135_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for scatter (Winograd)
-static void t136_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t136_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) backward
@@ -1584,9 +1584,9 @@ static void t136_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t137_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t137_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 (conv) weight and bias gradient
@@ -1596,10 +1596,10 @@ static void t137_bn_bwd(const float *restrict x, const float *restrict dy, float
 //   db           [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t138_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t138_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -1615,10 +1615,10 @@ static void t139_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,128,128] NCHW16c
 //   image        [32,32,128,128] NCHW16c
 //   wp           [32,32,3,3] packed for scatter (Winograd)
-static void t140_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t140_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn1 (bn) + level1.h.relu1 (relu) backward
@@ -1631,9 +1631,9 @@ static void t140_scatter(const float *restrict grid, float *restrict image, cons
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t141_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t141_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/myronenko.cae:9: conv1.spatial_dropout (spatial_dropout) backward
@@ -1649,10 +1649,10 @@ static void t142_dropout(const CaecHyper *h, const float *restrict x, float *res
 //   image        [32,1,128,128] plain
 //   dw           [32,1,3,3]
 //   db           [32]
-static void t143_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t143_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 1, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/myronenko.cae:9: conv1.conv.weight update
@@ -2250,10 +2250,10 @@ static void f2_bn_coeffs(const float *restrict gamma, const float *restrict beta
 //   bias         [32]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f4_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.bn2 (bn) + level1.h.relu2 (relu) statistics, applied by its consumers
@@ -2273,10 +2273,10 @@ static void f5_bn_coeffs(const float *restrict gamma, const float *restrict beta
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,32,3,3] packed for gather
 //   bias         [32]
-static void f11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f11_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 32, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn1 (bn) + level2.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
@@ -2298,10 +2298,10 @@ static void f12_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void f14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f14_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.bn2 (bn) + level2.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -2322,10 +2322,10 @@ static void f15_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   grid         [32,64,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void f19_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f19_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn1 (bn) + level2.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
@@ -2347,10 +2347,10 @@ static void f20_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f22_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f22_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.bn2 (bn) + level2.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -2370,10 +2370,10 @@ static void f23_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather
 //   bias         [64]
-static void f29_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f29_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn1 (bn) + level3.res_myronenko1.h.relu1 (relu) statistics, applied by its consumers
@@ -2395,10 +2395,10 @@ static void f30_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f32_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f32_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.bn2 (bn) + level3.res_myronenko1.h.relu2 (relu) statistics, applied by its consumers
@@ -2419,10 +2419,10 @@ static void f33_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   grid         [32,128,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void f37_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f37_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 1, 1, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn1 (bn) + level3.res_myronenko2.h.relu1 (relu) statistics, applied by its consumers
@@ -2444,10 +2444,10 @@ static void f38_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void f40_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f40_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.bn2 (bn) + level3.res_myronenko2.h.relu2 (relu) statistics, applied by its consumers
@@ -2467,10 +2467,10 @@ static void f41_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void f49_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void f49_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
@@ -2492,10 +2492,10 @@ static void f50_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [32]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f52_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f52_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
@@ -2517,10 +2517,10 @@ static void f53_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [16]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void f55_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f55_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
@@ -2797,8 +2797,8 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *wg_level1_h_conv1 = (float *)(s->scratch + 2097152); // [32,32,3,3] packed for gather (Winograd)
   double *sums_level1_h_conv1 = (double *)(s->scratch + 0); // [4096,2,32] f64
   float *a_level1_h_conv1 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
-  float *scale_level1_h_bn2 = (float *)(s->scratch + 134221824); // [32] f32
-  float *shift_level1_h_bn2 = (float *)(s->scratch + 134221952); // [32] f32
+  float *scale_level1_h_bn2 = (float *)(s->scratch + 134255232); // [32] f32
+  float *shift_level1_h_bn2 = (float *)(s->scratch + 134255360); // [32] f32
   float *mean_level1_h_bn2 = (float *)(s->scratch + 201475584); // [32] f32
   float *invstd_level1_h_bn2 = (float *)(s->scratch + 201475712); // [32] f32
   float *wg_level1_h_conv2 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather (Winograd)
@@ -2831,8 +2831,8 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *wg_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 2097152); // [64,64,3,3] packed for gather (Winograd)
   double *sums_level2_res_myronenko2_h_conv1 = (double *)(s->scratch + 0); // [2048,2,64] f64
   float *a_level2_res_myronenko2_h_conv1 = (float *)(s->acts + 167772160); // [32,64,64,64] NCHW16c
-  float *scale_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67125248); // [64] f32
-  float *shift_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67125504); // [64] f32
+  float *scale_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67257472); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67257728); // [64] f32
   float *mean_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 101255168); // [64] f32
   float *invstd_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 101255424); // [64] f32
   float *wg_level2_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
@@ -2842,33 +2842,33 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *wg_level3_conv = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather
   double *sums_level3_conv = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_level3_conv = (float *)(s->acts + 469762048); // [32,64,32,32] NCHW16c
-  float *scale_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115008); // [64] f32
-  float *shift_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115264); // [64] f32
-  float *mean_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115520); // [64] f32
-  float *invstd_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67115776); // [64] f32
+  float *scale_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67123456); // [64] f32
+  float *shift_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67123712); // [64] f32
+  float *mean_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67123968); // [64] f32
+  float *invstd_level3_res_myronenko1_h_bn1 = (float *)(s->scratch + 67124224); // [64] f32
   float *wg_level3_res_myronenko1_h_conv1 = (float *)(s->scratch + 2097152); // [128,64,3,3] packed for gather (Winograd)
   double *sums_level3_res_myronenko1_h_conv1 = (double *)(s->scratch + 0); // [1024,2,128] f64
   float *a_level3_res_myronenko1_h_conv1 = (float *)(s->acts + 385875968); // [32,128,32,32] NCHW16c
-  float *scale_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67108864); // [128] f32
-  float *shift_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67109376); // [128] f32
-  float *mean_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67109888); // [128] f32
-  float *invstd_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67110400); // [128] f32
+  float *scale_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67117312); // [128] f32
+  float *shift_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67117824); // [128] f32
+  float *mean_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67118336); // [128] f32
+  float *invstd_level3_res_myronenko1_h_bn2 = (float *)(s->scratch + 67118848); // [128] f32
   float *wg_level3_res_myronenko1_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko1_h_conv2 = (float *)(s->acts + 301989888); // [32,128,32,32] NCHW16c
   float *wg_level3_res_myronenko1_shortcut = (float *)(s->scratch + 2097152); // [128,64,1,1] packed for gather
   double *sums_level3_res_myronenko1 = (double *)(s->scratch + 0); // [1024,2,128] f64
   float *a_level3_res_myronenko1 = (float *)(s->acts + 402653184); // [32,128,32,32] NCHW16c
-  float *scale_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67110912); // [128] f32
-  float *shift_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67111424); // [128] f32
-  float *mean_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67111936); // [128] f32
-  float *invstd_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67112448); // [128] f32
+  float *scale_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67119360); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67119872); // [128] f32
+  float *mean_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67120384); // [128] f32
+  float *invstd_level3_res_myronenko2_h_bn1 = (float *)(s->scratch + 67120896); // [128] f32
   float *wg_level3_res_myronenko2_h_conv1 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   double *sums_level3_res_myronenko2_h_conv1 = (double *)(s->scratch + 2359296); // [1024,2,128] f64
   float *a_level3_res_myronenko2_h_conv1 = (float *)(s->acts + 419430400); // [32,128,32,32] NCHW16c
-  float *scale_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67112960); // [128] f32
-  float *shift_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67113472); // [128] f32
-  float *mean_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67113984); // [128] f32
-  float *invstd_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67114496); // [128] f32
+  float *scale_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67121408); // [128] f32
+  float *shift_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67121920); // [128] f32
+  float *mean_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67122432); // [128] f32
+  float *invstd_level3_res_myronenko2_h_bn2 = (float *)(s->scratch + 67122944); // [128] f32
   float *wg_level3_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_level3_res_myronenko2_h_conv2 = (float *)(s->acts + 301989888); // [32,128,32,32] NCHW16c
   float *wg_level3_res_myronenko2_shortcut = (float *)(s->scratch + 0); // [128,128,1,1] packed for gather
@@ -2878,24 +2878,24 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *ws_output_up1_convT = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for scatter
   double *sums_output_up1_convT = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_output_up1_convT = (float *)(s->acts + 478150656); // [32,64,32,32] NCHW16c
-  float *scale_output_up1_bn = (float *)(s->scratch + 67116032); // [64] f32
-  float *shift_output_up1_bn = (float *)(s->scratch + 67116288); // [64] f32
-  float *mean_output_up1_bn = (float *)(s->scratch + 67116544); // [64] f32
-  float *invstd_output_up1_bn = (float *)(s->scratch + 67116800); // [64] f32
+  float *scale_output_up1_bn = (float *)(s->scratch + 67124480); // [64] f32
+  float *shift_output_up1_bn = (float *)(s->scratch + 67124736); // [64] f32
+  float *mean_output_up1_bn = (float *)(s->scratch + 67124992); // [64] f32
+  float *invstd_output_up1_bn = (float *)(s->scratch + 67125248); // [64] f32
   float *ws_output_up2_convT = (float *)(s->scratch + 1048576); // [64,32,3,3] packed for scatter
   double *sums_output_up2_convT = (double *)(s->scratch + 0); // [2048,2,32] f64
   float *a_output_up2_convT = (float *)(s->acts + 452984832); // [32,32,64,64] NCHW16c
-  float *scale_output_up2_bn = (float *)(s->scratch + 67117056); // [32] f32
-  float *shift_output_up2_bn = (float *)(s->scratch + 67117184); // [32] f32
-  float *mean_output_up2_bn = (float *)(s->scratch + 67117312); // [32] f32
-  float *invstd_output_up2_bn = (float *)(s->scratch + 67117440); // [32] f32
+  float *scale_output_up2_bn = (float *)(s->scratch + 67125504); // [32] f32
+  float *shift_output_up2_bn = (float *)(s->scratch + 67125632); // [32] f32
+  float *mean_output_up2_bn = (float *)(s->scratch + 67125760); // [32] f32
+  float *invstd_output_up2_bn = (float *)(s->scratch + 67125888); // [32] f32
   float *ws_output_up3_convT = (float *)(s->scratch + 1048576); // [32,16,3,3] packed for scatter
   double *sums_output_up3_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
   float *a_output_up3_convT = (float *)(s->acts + 301989888); // [32,16,128,128] NCHW16c
-  float *scale_output_up3_bn = (float *)(s->scratch + 1048576); // [16] f32
-  float *shift_output_up3_bn = (float *)(s->scratch + 1048640); // [16] f32
-  float *mean_output_up3_bn = (float *)(s->scratch + 67117568); // [16] f32
-  float *invstd_output_up3_bn = (float *)(s->scratch + 67117632); // [16] f32
+  float *scale_output_up3_bn = (float *)(s->scratch + 1048832); // [16] f32
+  float *shift_output_up3_bn = (float *)(s->scratch + 1048896); // [16] f32
+  float *mean_output_up3_bn = (float *)(s->scratch + 67126016); // [16] f32
+  float *invstd_output_up3_bn = (float *)(s->scratch + 67126080); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv = (float *)(s->acts + 490733568); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
@@ -2952,151 +2952,205 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *ws_level1_h_conv1 = (float *)(s->scratch + 201326592); // [32,32,3,3] packed for scatter (Winograd)
   float *g_level1_h_relu1 = (float *)(s->scratch + 134217728); // [32,32,128,128] NCHW16c
   float *g_conv1_conv = (float *)(s->scratch + 0); // [32,32,128,128] NCHW16c
+  unsigned char *work_bn_stats_level1_h_bn1 = (unsigned char *)(s->scratch + 0); // [16896] bytes
+  unsigned char *work_bn_sums_level1_h_bn2 = (unsigned char *)(s->scratch + 2097152); // [512] bytes
+  unsigned char *work_bn_sums_level2_res_myronenko1_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [512] bytes
+  unsigned char *work_bn_sums_level2_res_myronenko1_h_bn2 = (unsigned char *)(s->scratch + 2097152); // [1024] bytes
+  unsigned char *work_bn_sums_level2_res_myronenko2_h_bn1 = (unsigned char *)(s->scratch + 2097152); // [1024] bytes
+  unsigned char *work_bn_sums_level2_res_myronenko2_h_bn2 = (unsigned char *)(s->scratch + 2097152); // [1024] bytes
+  unsigned char *work_bn_sums_level3_res_myronenko1_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_bn_sums_level3_res_myronenko1_h_bn2 = (unsigned char *)(s->scratch + 2097152); // [2048] bytes
+  unsigned char *work_bn_sums_level3_res_myronenko2_h_bn1 = (unsigned char *)(s->scratch + 2097152); // [2048] bytes
+  unsigned char *work_bn_sums_level3_res_myronenko2_h_bn2 = (unsigned char *)(s->scratch + 0); // [2048] bytes
+  unsigned char *work_bn_sums_output_up1_bn = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_scatter_output_up2_convT = (unsigned char *)(s->scratch + 1122304); // [576] bytes
+  unsigned char *work_bn_sums_output_up2_bn = (unsigned char *)(s->scratch + 1048576); // [512] bytes
+  unsigned char *work_scatter_output_up3_convT = (unsigned char *)(s->scratch + 1067008); // [320] bytes
+  unsigned char *work_bn_sums_output_up3_bn = (unsigned char *)(s->scratch + 1048576); // [256] bytes
+  unsigned char *work_gather_output_conv = (unsigned char *)(s->scratch + 9216); // [192] bytes
+  unsigned char *work_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [256] bytes
+  unsigned char *work_l2_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [320] bytes
+  unsigned char *work_wgrad_output_conv = (unsigned char *)(s->scratch + 0); // [9600] bytes
+  unsigned char *work_bn_bwd_output_up3_bn = (unsigned char *)(s->scratch + 67108864); // [8448] bytes
+  unsigned char *work_wgrad_output_up3_convT = (unsigned char *)(s->scratch + 0); // [18944] bytes
+  unsigned char *work_bn_bwd_output_up2_bn = (unsigned char *)(s->scratch + 33554432); // [16896] bytes
+  unsigned char *work_wgrad_output_up2_convT = (unsigned char *)(s->scratch + 0); // [74624] bytes
+  unsigned char *work_bn_bwd_output_up1_bn = (unsigned char *)(s->scratch + 16777216); // [33792] bytes
+  unsigned char *work_wgrad_output_up1_convT = (unsigned char *)(s->scratch + 0); // [296576] bytes
+  unsigned char *work_wgrad_latent = (unsigned char *)(s->scratch + 0); // [592000] bytes
+  unsigned char *work_wgrad_level3_res_myronenko2_shortcut = (unsigned char *)(s->scratch + 16777216); // [67712] bytes
+  unsigned char *work_wgrad_level3_res_myronenko2_h_conv2 = (unsigned char *)(s->scratch + 33554432); // [592000] bytes
+  unsigned char *work_bn_bwd_level3_res_myronenko2_h_bn2 = (unsigned char *)(s->scratch + 50331648); // [67584] bytes
+  unsigned char *work_wgrad_level3_res_myronenko2_h_conv1 = (unsigned char *)(s->scratch + 33554432); // [592000] bytes
+  unsigned char *work_bn_bwd_level3_res_myronenko2_h_bn1 = (unsigned char *)(s->scratch + 0); // [67584] bytes
+  unsigned char *work_wgrad_level3_res_myronenko1_shortcut = (unsigned char *)(s->scratch + 0); // [34432] bytes
+  unsigned char *work_wgrad_level3_res_myronenko1_h_conv2 = (unsigned char *)(s->scratch + 0); // [592000] bytes
+  unsigned char *work_bn_bwd_level3_res_myronenko1_h_bn2 = (unsigned char *)(s->scratch + 41943040); // [67584] bytes
+  unsigned char *work_wgrad_level3_res_myronenko1_h_conv1 = (unsigned char *)(s->scratch + 0); // [296576] bytes
+  unsigned char *work_bn_bwd_level3_res_myronenko1_h_bn1 = (unsigned char *)(s->scratch + 8388608); // [33792] bytes
+  unsigned char *work_wgrad_level3_conv = (unsigned char *)(s->scratch + 0); // [148608] bytes
+  unsigned char *work_wgrad_level2_res_myronenko2_shortcut = (unsigned char *)(s->scratch + 33554432); // [17536] bytes
+  unsigned char *work_wgrad_level2_res_myronenko2_h_conv2 = (unsigned char *)(s->scratch + 67108864); // [148608] bytes
+  unsigned char *work_bn_bwd_level2_res_myronenko2_h_bn2 = (unsigned char *)(s->scratch + 100663296); // [33792] bytes
+  unsigned char *work_wgrad_level2_res_myronenko2_h_conv1 = (unsigned char *)(s->scratch + 67108864); // [148608] bytes
+  unsigned char *work_bn_bwd_level2_res_myronenko2_h_bn1 = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_wgrad_level2_res_myronenko1_shortcut = (unsigned char *)(s->scratch + 0); // [9088] bytes
+  unsigned char *work_wgrad_level2_res_myronenko1_h_conv2 = (unsigned char *)(s->scratch + 0); // [148608] bytes
+  unsigned char *work_bn_bwd_level2_res_myronenko1_h_bn2 = (unsigned char *)(s->scratch + 83886080); // [33792] bytes
+  unsigned char *work_wgrad_level2_res_myronenko1_h_conv1 = (unsigned char *)(s->scratch + 0); // [74624] bytes
+  unsigned char *work_bn_bwd_level2_res_myronenko1_h_bn1 = (unsigned char *)(s->scratch + 16777216); // [16896] bytes
+  unsigned char *work_wgrad_level2_conv = (unsigned char *)(s->scratch + 0); // [37504] bytes
+  unsigned char *work_wgrad_level1_shortcut = (unsigned char *)(s->scratch + 67108864); // [4736] bytes
+  unsigned char *work_wgrad_level1_h_conv2 = (unsigned char *)(s->scratch + 134217728); // [37504] bytes
+  unsigned char *work_bn_bwd_level1_h_bn2 = (unsigned char *)(s->scratch + 201326592); // [16896] bytes
+  unsigned char *work_wgrad_level1_h_conv1 = (unsigned char *)(s->scratch + 134217728); // [37504] bytes
+  unsigned char *work_bn_bwd_level1_h_bn1 = (unsigned char *)(s->scratch + 0); // [16896] bytes
+  unsigned char *work_wgrad_conv1_conv = (unsigned char *)(s->scratch + 67108864); // [18944] bytes
   double loss = 0;
   t0_pack_gather(w_conv1_conv_weight, wg_conv1_conv);
-  t1_gather(x, a_conv1_conv, wg_conv1_conv, w_conv1_conv_bias);
+  t1_gather(s->work, x, a_conv1_conv, wg_conv1_conv, w_conv1_conv_bias);
   t2_dropout_mask(h, s->step, keep_conv1_spatial_dropout);
   t3_dropout(h, a_conv1_conv, a_conv1_spatial_dropout, keep_conv1_spatial_dropout);
-  t4_bn_stats(a_conv1_spatial_dropout, w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var, scale_level1_h_bn1, shift_level1_h_bn1, mean_level1_h_bn1, invstd_level1_h_bn1);
+  t4_bn_stats(s->work, a_conv1_spatial_dropout, w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var, scale_level1_h_bn1, shift_level1_h_bn1, mean_level1_h_bn1, invstd_level1_h_bn1, work_bn_stats_level1_h_bn1);
   t5_pack_gather(w_level1_h_conv1_weight, wg_level1_h_conv1);
-  t6_gather(a_conv1_spatial_dropout, a_level1_h_conv1, wg_level1_h_conv1, w_level1_h_conv1_bias, scale_level1_h_bn1, shift_level1_h_bn1, sums_level1_h_conv1);
-  t7_bn_sums(sums_level1_h_conv1, w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var, scale_level1_h_bn2, shift_level1_h_bn2, mean_level1_h_bn2, invstd_level1_h_bn2);
+  t6_gather(s->work, a_conv1_spatial_dropout, a_level1_h_conv1, wg_level1_h_conv1, w_level1_h_conv1_bias, scale_level1_h_bn1, shift_level1_h_bn1, sums_level1_h_conv1);
+  t7_bn_sums(s->work, sums_level1_h_conv1, w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var, scale_level1_h_bn2, shift_level1_h_bn2, mean_level1_h_bn2, invstd_level1_h_bn2, work_bn_sums_level1_h_bn2);
   t8_pack_gather(w_level1_h_conv2_weight, wg_level1_h_conv2);
-  t9_gather(a_level1_h_conv1, a_level1_h_conv2, wg_level1_h_conv2, w_level1_h_conv2_bias, scale_level1_h_bn2, shift_level1_h_bn2);
+  t9_gather(s->work, a_level1_h_conv1, a_level1_h_conv2, wg_level1_h_conv2, w_level1_h_conv2_bias, scale_level1_h_bn2, shift_level1_h_bn2);
   t10_pack_gather(w_level1_shortcut_weight, wg_level1_shortcut);
-  t11_gather(a_conv1_spatial_dropout, a_level1_h_conv2, a_level1, wg_level1_shortcut, w_level1_shortcut_bias);
+  t11_gather(s->work, a_conv1_spatial_dropout, a_level1_h_conv2, a_level1, wg_level1_shortcut, w_level1_shortcut_bias);
   t12_pack_gather(w_level2_conv_weight, wg_level2_conv);
-  t13_gather(a_level1, a_level2_conv, wg_level2_conv, w_level2_conv_bias, sums_level2_conv);
-  t14_bn_sums(sums_level2_conv, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1);
+  t13_gather(s->work, a_level1, a_level2_conv, wg_level2_conv, w_level2_conv_bias, sums_level2_conv);
+  t14_bn_sums(s->work, sums_level2_conv, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1, work_bn_sums_level2_res_myronenko1_h_bn1);
   t15_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1);
-  t16_gather(a_level2_conv, a_level2_res_myronenko1_h_conv1, wg_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1, sums_level2_res_myronenko1_h_conv1);
-  t17_bn_sums(sums_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2);
+  t16_gather(s->work, a_level2_conv, a_level2_res_myronenko1_h_conv1, wg_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1, sums_level2_res_myronenko1_h_conv1);
+  t17_bn_sums(s->work, sums_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2, work_bn_sums_level2_res_myronenko1_h_bn2);
   t18_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2);
-  t19_gather(a_level2_res_myronenko1_h_conv1, a_level2_res_myronenko1_h_conv2, wg_level2_res_myronenko1_h_conv2, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2);
+  t19_gather(s->work, a_level2_res_myronenko1_h_conv1, a_level2_res_myronenko1_h_conv2, wg_level2_res_myronenko1_h_conv2, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2);
   t20_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut);
-  t21_gather(a_level2_conv, a_level2_res_myronenko1_h_conv2, a_level2_res_myronenko1, wg_level2_res_myronenko1_shortcut, w_level2_res_myronenko1_shortcut_bias, sums_level2_res_myronenko1);
-  t22_bn_sums(sums_level2_res_myronenko1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1);
+  t21_gather(s->work, a_level2_conv, a_level2_res_myronenko1_h_conv2, a_level2_res_myronenko1, wg_level2_res_myronenko1_shortcut, w_level2_res_myronenko1_shortcut_bias, sums_level2_res_myronenko1);
+  t22_bn_sums(s->work, sums_level2_res_myronenko1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1, work_bn_sums_level2_res_myronenko2_h_bn1);
   t23_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1);
-  t24_gather(a_level2_res_myronenko1, a_level2_res_myronenko2_h_conv1, wg_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1, sums_level2_res_myronenko2_h_conv1);
-  t25_bn_sums(sums_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2);
+  t24_gather(s->work, a_level2_res_myronenko1, a_level2_res_myronenko2_h_conv1, wg_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1, sums_level2_res_myronenko2_h_conv1);
+  t25_bn_sums(s->work, sums_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2, work_bn_sums_level2_res_myronenko2_h_bn2);
   t26_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2);
-  t27_gather(a_level2_res_myronenko2_h_conv1, a_level2_res_myronenko2_h_conv2, wg_level2_res_myronenko2_h_conv2, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2);
+  t27_gather(s->work, a_level2_res_myronenko2_h_conv1, a_level2_res_myronenko2_h_conv2, wg_level2_res_myronenko2_h_conv2, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2);
   t28_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut);
-  t29_gather(a_level2_res_myronenko1, a_level2_res_myronenko2_h_conv2, a_level2_res_myronenko2, wg_level2_res_myronenko2_shortcut, w_level2_res_myronenko2_shortcut_bias);
+  t29_gather(s->work, a_level2_res_myronenko1, a_level2_res_myronenko2_h_conv2, a_level2_res_myronenko2, wg_level2_res_myronenko2_shortcut, w_level2_res_myronenko2_shortcut_bias);
   t30_pack_gather(w_level3_conv_weight, wg_level3_conv);
-  t31_gather(a_level2_res_myronenko2, a_level3_conv, wg_level3_conv, w_level3_conv_bias, sums_level3_conv);
-  t32_bn_sums(sums_level3_conv, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1);
+  t31_gather(s->work, a_level2_res_myronenko2, a_level3_conv, wg_level3_conv, w_level3_conv_bias, sums_level3_conv);
+  t32_bn_sums(s->work, sums_level3_conv, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1, work_bn_sums_level3_res_myronenko1_h_bn1);
   t33_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1);
-  t34_gather(a_level3_conv, a_level3_res_myronenko1_h_conv1, wg_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1, sums_level3_res_myronenko1_h_conv1);
-  t35_bn_sums(sums_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2);
+  t34_gather(s->work, a_level3_conv, a_level3_res_myronenko1_h_conv1, wg_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1, sums_level3_res_myronenko1_h_conv1);
+  t35_bn_sums(s->work, sums_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2, work_bn_sums_level3_res_myronenko1_h_bn2);
   t36_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2);
-  t37_gather(a_level3_res_myronenko1_h_conv1, a_level3_res_myronenko1_h_conv2, wg_level3_res_myronenko1_h_conv2, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2);
+  t37_gather(s->work, a_level3_res_myronenko1_h_conv1, a_level3_res_myronenko1_h_conv2, wg_level3_res_myronenko1_h_conv2, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2);
   t38_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut);
-  t39_gather(a_level3_conv, a_level3_res_myronenko1_h_conv2, a_level3_res_myronenko1, wg_level3_res_myronenko1_shortcut, w_level3_res_myronenko1_shortcut_bias, sums_level3_res_myronenko1);
-  t40_bn_sums(sums_level3_res_myronenko1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1);
+  t39_gather(s->work, a_level3_conv, a_level3_res_myronenko1_h_conv2, a_level3_res_myronenko1, wg_level3_res_myronenko1_shortcut, w_level3_res_myronenko1_shortcut_bias, sums_level3_res_myronenko1);
+  t40_bn_sums(s->work, sums_level3_res_myronenko1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1, work_bn_sums_level3_res_myronenko2_h_bn1);
   t41_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1);
-  t42_gather(a_level3_res_myronenko1, a_level3_res_myronenko2_h_conv1, wg_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1, sums_level3_res_myronenko2_h_conv1);
-  t43_bn_sums(sums_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2);
+  t42_gather(s->work, a_level3_res_myronenko1, a_level3_res_myronenko2_h_conv1, wg_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1, sums_level3_res_myronenko2_h_conv1);
+  t43_bn_sums(s->work, sums_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2, work_bn_sums_level3_res_myronenko2_h_bn2);
   t44_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2);
-  t45_gather(a_level3_res_myronenko2_h_conv1, a_level3_res_myronenko2_h_conv2, wg_level3_res_myronenko2_h_conv2, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2);
+  t45_gather(s->work, a_level3_res_myronenko2_h_conv1, a_level3_res_myronenko2_h_conv2, wg_level3_res_myronenko2_h_conv2, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2);
   t46_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut);
-  t47_gather(a_level3_res_myronenko1, a_level3_res_myronenko2_h_conv2, a_level3_res_myronenko2, wg_level3_res_myronenko2_shortcut, w_level3_res_myronenko2_shortcut_bias);
+  t47_gather(s->work, a_level3_res_myronenko1, a_level3_res_myronenko2_h_conv2, a_level3_res_myronenko2, wg_level3_res_myronenko2_shortcut, w_level3_res_myronenko2_shortcut_bias);
   t48_pack_gather(w_latent_weight, wg_latent);
-  t49_gather(a_level3_res_myronenko2, a_latent, wg_latent, w_latent_bias);
+  t49_gather(s->work, a_level3_res_myronenko2, a_latent, wg_latent, w_latent_bias);
   t50_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT);
-  t51_scatter(a_latent, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias, sums_output_up1_convT);
-  t52_bn_sums(sums_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn, shift_output_up1_bn, mean_output_up1_bn, invstd_output_up1_bn);
+  t51_scatter(s->work, a_latent, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias, sums_output_up1_convT);
+  t52_bn_sums(s->work, sums_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn, shift_output_up1_bn, mean_output_up1_bn, invstd_output_up1_bn, work_bn_sums_output_up1_bn);
   t53_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT);
-  t54_scatter(a_output_up1_convT, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, sums_output_up2_convT);
-  t55_bn_sums(sums_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn, shift_output_up2_bn, mean_output_up2_bn, invstd_output_up2_bn);
+  t54_scatter(s->work, a_output_up1_convT, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, sums_output_up2_convT, work_scatter_output_up2_convT);
+  t55_bn_sums(s->work, sums_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn, shift_output_up2_bn, mean_output_up2_bn, invstd_output_up2_bn, work_bn_sums_output_up2_bn);
   t56_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT);
-  t57_scatter(a_output_up2_convT, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, sums_output_up3_convT);
-  t58_bn_sums(sums_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn, shift_output_up3_bn, mean_output_up3_bn, invstd_output_up3_bn);
+  t57_scatter(s->work, a_output_up2_convT, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, sums_output_up3_convT, work_scatter_output_up3_convT);
+  t58_bn_sums(s->work, sums_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn, shift_output_up3_bn, mean_output_up3_bn, invstd_output_up3_bn, work_bn_sums_output_up3_bn);
   t59_pack_gather(w_output_conv_weight, wg_output_conv);
-  t60_gather(a_output_up3_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
-  loss += t61_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
-  loss += t62_l2_loss(h, s->params);
-  t63_wgrad(g_output_conv, a_output_up3_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
+  t60_gather(s->work, a_output_up3_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn, work_gather_output_conv);
+  loss += t61_loss(s->work, h, a_output_conv, s->target ? s->target : x, g_output_conv, y, work_loss_output_sigmoid);
+  loss += t62_l2_loss(s->work, h, s->params, work_l2_loss_output_sigmoid);
+  t63_wgrad(s->work, g_output_conv, a_output_up3_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn, work_wgrad_output_conv);
   t64_pack_scatter(w_output_conv_weight, ws_output_conv);
-  t65_scatter(g_output_conv, g_output_up3_relu, ws_output_conv);
-  t66_bn_bwd(a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn);
-  t67_wgrad(a_output_up2_convT, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn);
+  t65_scatter(s->work, g_output_conv, g_output_up3_relu, ws_output_conv);
+  t66_bn_bwd(s->work, a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn, work_bn_bwd_output_up3_bn);
+  t67_wgrad(s->work, a_output_up2_convT, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, work_wgrad_output_up3_convT);
   t68_pack_gather(w_output_up3_convT_weight, wg_output_up3_convT);
-  t69_gather(g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
-  t70_bn_bwd(a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn);
-  t71_wgrad(a_output_up1_convT, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn);
+  t69_gather(s->work, g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
+  t70_bn_bwd(s->work, a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn, work_bn_bwd_output_up2_bn);
+  t71_wgrad(s->work, a_output_up1_convT, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, work_wgrad_output_up2_convT);
   t72_pack_gather(w_output_up2_convT_weight, wg_output_up2_convT);
-  t73_gather(g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
-  t74_bn_bwd(a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn);
-  t75_wgrad(a_latent, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias);
+  t73_gather(s->work, g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
+  t74_bn_bwd(s->work, a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn, work_bn_bwd_output_up1_bn);
+  t75_wgrad(s->work, a_latent, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias, work_wgrad_output_up1_convT);
   t76_pack_gather(w_output_up1_convT_weight, wg_output_up1_convT);
-  t77_gather(g_output_up1_convT, g_latent, wg_output_up1_convT);
-  t78_wgrad(g_latent, a_level3_res_myronenko2, dw_latent_weight, dw_latent_bias);
+  t77_gather(s->work, g_output_up1_convT, g_latent, wg_output_up1_convT);
+  t78_wgrad(s->work, g_latent, a_level3_res_myronenko2, dw_latent_weight, dw_latent_bias, work_wgrad_latent);
   t79_pack_scatter(w_latent_weight, ws_latent);
-  t80_scatter(g_latent, g_level3_res_myronenko2, ws_latent);
-  t81_wgrad(g_level3_res_myronenko2, a_level3_res_myronenko1, dw_level3_res_myronenko2_shortcut_weight, dw_level3_res_myronenko2_shortcut_bias);
+  t80_scatter(s->work, g_latent, g_level3_res_myronenko2, ws_latent);
+  t81_wgrad(s->work, g_level3_res_myronenko2, a_level3_res_myronenko1, dw_level3_res_myronenko2_shortcut_weight, dw_level3_res_myronenko2_shortcut_bias, work_wgrad_level3_res_myronenko2_shortcut);
   t82_pack_scatter(w_level3_res_myronenko2_shortcut_weight, ws_level3_res_myronenko2_shortcut);
-  t83_scatter(g_level3_res_myronenko2, g_level3_res_myronenko1, ws_level3_res_myronenko2_shortcut);
-  t84_wgrad(g_level3_res_myronenko2, a_level3_res_myronenko2_h_conv1, dw_level3_res_myronenko2_h_conv2_weight, dw_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2);
+  t83_scatter(s->work, g_level3_res_myronenko2, g_level3_res_myronenko1, ws_level3_res_myronenko2_shortcut);
+  t84_wgrad(s->work, g_level3_res_myronenko2, a_level3_res_myronenko2_h_conv1, dw_level3_res_myronenko2_h_conv2_weight, dw_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2, shift_level3_res_myronenko2_h_bn2, work_wgrad_level3_res_myronenko2_h_conv2);
   t85_pack_scatter(w_level3_res_myronenko2_h_conv2_weight, ws_level3_res_myronenko2_h_conv2);
-  t86_scatter(g_level3_res_myronenko2, g_level3_res_myronenko2_h_relu2, ws_level3_res_myronenko2_h_conv2);
-  t87_bn_bwd(a_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu2, g_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, dw_level3_res_myronenko2_h_bn2_weight, dw_level3_res_myronenko2_h_bn2_bias, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2);
-  t88_wgrad(g_level3_res_myronenko2_h_conv1, a_level3_res_myronenko1, dw_level3_res_myronenko2_h_conv1_weight, dw_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1);
+  t86_scatter(s->work, g_level3_res_myronenko2, g_level3_res_myronenko2_h_relu2, ws_level3_res_myronenko2_h_conv2);
+  t87_bn_bwd(s->work, a_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu2, g_level3_res_myronenko2_h_conv1, w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, dw_level3_res_myronenko2_h_bn2_weight, dw_level3_res_myronenko2_h_bn2_bias, mean_level3_res_myronenko2_h_bn2, invstd_level3_res_myronenko2_h_bn2, work_bn_bwd_level3_res_myronenko2_h_bn2);
+  t88_wgrad(s->work, g_level3_res_myronenko2_h_conv1, a_level3_res_myronenko1, dw_level3_res_myronenko2_h_conv1_weight, dw_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1, shift_level3_res_myronenko2_h_bn1, work_wgrad_level3_res_myronenko2_h_conv1);
   t89_pack_scatter(w_level3_res_myronenko2_h_conv1_weight, ws_level3_res_myronenko2_h_conv1);
-  t90_scatter(g_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu1, ws_level3_res_myronenko2_h_conv1);
-  t91_bn_bwd(a_level3_res_myronenko1, g_level3_res_myronenko2_h_relu1, g_level3_res_myronenko1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, dw_level3_res_myronenko2_h_bn1_weight, dw_level3_res_myronenko2_h_bn1_bias, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1);
-  t92_wgrad(g_level3_res_myronenko1, a_level3_conv, dw_level3_res_myronenko1_shortcut_weight, dw_level3_res_myronenko1_shortcut_bias);
+  t90_scatter(s->work, g_level3_res_myronenko2_h_conv1, g_level3_res_myronenko2_h_relu1, ws_level3_res_myronenko2_h_conv1);
+  t91_bn_bwd(s->work, a_level3_res_myronenko1, g_level3_res_myronenko2_h_relu1, g_level3_res_myronenko1, w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, dw_level3_res_myronenko2_h_bn1_weight, dw_level3_res_myronenko2_h_bn1_bias, mean_level3_res_myronenko2_h_bn1, invstd_level3_res_myronenko2_h_bn1, work_bn_bwd_level3_res_myronenko2_h_bn1);
+  t92_wgrad(s->work, g_level3_res_myronenko1, a_level3_conv, dw_level3_res_myronenko1_shortcut_weight, dw_level3_res_myronenko1_shortcut_bias, work_wgrad_level3_res_myronenko1_shortcut);
   t93_pack_scatter(w_level3_res_myronenko1_shortcut_weight, ws_level3_res_myronenko1_shortcut);
-  t94_scatter(g_level3_res_myronenko1, g_level3_conv, ws_level3_res_myronenko1_shortcut);
-  t95_wgrad(g_level3_res_myronenko1, a_level3_res_myronenko1_h_conv1, dw_level3_res_myronenko1_h_conv2_weight, dw_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2);
+  t94_scatter(s->work, g_level3_res_myronenko1, g_level3_conv, ws_level3_res_myronenko1_shortcut);
+  t95_wgrad(s->work, g_level3_res_myronenko1, a_level3_res_myronenko1_h_conv1, dw_level3_res_myronenko1_h_conv2_weight, dw_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2, shift_level3_res_myronenko1_h_bn2, work_wgrad_level3_res_myronenko1_h_conv2);
   t96_pack_scatter(w_level3_res_myronenko1_h_conv2_weight, ws_level3_res_myronenko1_h_conv2);
-  t97_scatter(g_level3_res_myronenko1, g_level3_res_myronenko1_h_relu2, ws_level3_res_myronenko1_h_conv2);
-  t98_bn_bwd(a_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu2, g_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, dw_level3_res_myronenko1_h_bn2_weight, dw_level3_res_myronenko1_h_bn2_bias, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2);
-  t99_wgrad(g_level3_res_myronenko1_h_conv1, a_level3_conv, dw_level3_res_myronenko1_h_conv1_weight, dw_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1);
+  t97_scatter(s->work, g_level3_res_myronenko1, g_level3_res_myronenko1_h_relu2, ws_level3_res_myronenko1_h_conv2);
+  t98_bn_bwd(s->work, a_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu2, g_level3_res_myronenko1_h_conv1, w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, dw_level3_res_myronenko1_h_bn2_weight, dw_level3_res_myronenko1_h_bn2_bias, mean_level3_res_myronenko1_h_bn2, invstd_level3_res_myronenko1_h_bn2, work_bn_bwd_level3_res_myronenko1_h_bn2);
+  t99_wgrad(s->work, g_level3_res_myronenko1_h_conv1, a_level3_conv, dw_level3_res_myronenko1_h_conv1_weight, dw_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1, shift_level3_res_myronenko1_h_bn1, work_wgrad_level3_res_myronenko1_h_conv1);
   t100_pack_scatter(w_level3_res_myronenko1_h_conv1_weight, ws_level3_res_myronenko1_h_conv1);
-  t101_scatter(g_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu1, ws_level3_res_myronenko1_h_conv1);
-  t102_bn_bwd(a_level3_conv, g_level3_res_myronenko1_h_relu1, g_level3_conv, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, dw_level3_res_myronenko1_h_bn1_weight, dw_level3_res_myronenko1_h_bn1_bias, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1);
-  t103_wgrad(g_level3_conv, a_level2_res_myronenko2, dw_level3_conv_weight, dw_level3_conv_bias);
+  t101_scatter(s->work, g_level3_res_myronenko1_h_conv1, g_level3_res_myronenko1_h_relu1, ws_level3_res_myronenko1_h_conv1);
+  t102_bn_bwd(s->work, a_level3_conv, g_level3_res_myronenko1_h_relu1, g_level3_conv, w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, dw_level3_res_myronenko1_h_bn1_weight, dw_level3_res_myronenko1_h_bn1_bias, mean_level3_res_myronenko1_h_bn1, invstd_level3_res_myronenko1_h_bn1, work_bn_bwd_level3_res_myronenko1_h_bn1);
+  t103_wgrad(s->work, g_level3_conv, a_level2_res_myronenko2, dw_level3_conv_weight, dw_level3_conv_bias, work_wgrad_level3_conv);
   t104_pack_scatter(w_level3_conv_weight, ws_level3_conv);
-  t105_scatter(g_level3_conv, g_level2_res_myronenko2, ws_level3_conv);
-  t106_wgrad(g_level2_res_myronenko2, a_level2_res_myronenko1, dw_level2_res_myronenko2_shortcut_weight, dw_level2_res_myronenko2_shortcut_bias);
+  t105_scatter(s->work, g_level3_conv, g_level2_res_myronenko2, ws_level3_conv);
+  t106_wgrad(s->work, g_level2_res_myronenko2, a_level2_res_myronenko1, dw_level2_res_myronenko2_shortcut_weight, dw_level2_res_myronenko2_shortcut_bias, work_wgrad_level2_res_myronenko2_shortcut);
   t107_pack_scatter(w_level2_res_myronenko2_shortcut_weight, ws_level2_res_myronenko2_shortcut);
-  t108_scatter(g_level2_res_myronenko2, g_level2_res_myronenko1, ws_level2_res_myronenko2_shortcut);
-  t109_wgrad(g_level2_res_myronenko2, a_level2_res_myronenko2_h_conv1, dw_level2_res_myronenko2_h_conv2_weight, dw_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2);
+  t108_scatter(s->work, g_level2_res_myronenko2, g_level2_res_myronenko1, ws_level2_res_myronenko2_shortcut);
+  t109_wgrad(s->work, g_level2_res_myronenko2, a_level2_res_myronenko2_h_conv1, dw_level2_res_myronenko2_h_conv2_weight, dw_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2, shift_level2_res_myronenko2_h_bn2, work_wgrad_level2_res_myronenko2_h_conv2);
   t110_pack_scatter(w_level2_res_myronenko2_h_conv2_weight, ws_level2_res_myronenko2_h_conv2);
-  t111_scatter(g_level2_res_myronenko2, g_level2_res_myronenko2_h_relu2, ws_level2_res_myronenko2_h_conv2);
-  t112_bn_bwd(a_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu2, g_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, dw_level2_res_myronenko2_h_bn2_weight, dw_level2_res_myronenko2_h_bn2_bias, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2);
-  t113_wgrad(g_level2_res_myronenko2_h_conv1, a_level2_res_myronenko1, dw_level2_res_myronenko2_h_conv1_weight, dw_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1);
+  t111_scatter(s->work, g_level2_res_myronenko2, g_level2_res_myronenko2_h_relu2, ws_level2_res_myronenko2_h_conv2);
+  t112_bn_bwd(s->work, a_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu2, g_level2_res_myronenko2_h_conv1, w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, dw_level2_res_myronenko2_h_bn2_weight, dw_level2_res_myronenko2_h_bn2_bias, mean_level2_res_myronenko2_h_bn2, invstd_level2_res_myronenko2_h_bn2, work_bn_bwd_level2_res_myronenko2_h_bn2);
+  t113_wgrad(s->work, g_level2_res_myronenko2_h_conv1, a_level2_res_myronenko1, dw_level2_res_myronenko2_h_conv1_weight, dw_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1, shift_level2_res_myronenko2_h_bn1, work_wgrad_level2_res_myronenko2_h_conv1);
   t114_pack_scatter(w_level2_res_myronenko2_h_conv1_weight, ws_level2_res_myronenko2_h_conv1);
-  t115_scatter(g_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu1, ws_level2_res_myronenko2_h_conv1);
-  t116_bn_bwd(a_level2_res_myronenko1, g_level2_res_myronenko2_h_relu1, g_level2_res_myronenko1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, dw_level2_res_myronenko2_h_bn1_weight, dw_level2_res_myronenko2_h_bn1_bias, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1);
-  t117_wgrad(g_level2_res_myronenko1, a_level2_conv, dw_level2_res_myronenko1_shortcut_weight, dw_level2_res_myronenko1_shortcut_bias);
+  t115_scatter(s->work, g_level2_res_myronenko2_h_conv1, g_level2_res_myronenko2_h_relu1, ws_level2_res_myronenko2_h_conv1);
+  t116_bn_bwd(s->work, a_level2_res_myronenko1, g_level2_res_myronenko2_h_relu1, g_level2_res_myronenko1, w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, dw_level2_res_myronenko2_h_bn1_weight, dw_level2_res_myronenko2_h_bn1_bias, mean_level2_res_myronenko2_h_bn1, invstd_level2_res_myronenko2_h_bn1, work_bn_bwd_level2_res_myronenko2_h_bn1);
+  t117_wgrad(s->work, g_level2_res_myronenko1, a_level2_conv, dw_level2_res_myronenko1_shortcut_weight, dw_level2_res_myronenko1_shortcut_bias, work_wgrad_level2_res_myronenko1_shortcut);
   t118_pack_scatter(w_level2_res_myronenko1_shortcut_weight, ws_level2_res_myronenko1_shortcut);
-  t119_scatter(g_level2_res_myronenko1, g_level2_conv, ws_level2_res_myronenko1_shortcut);
-  t120_wgrad(g_level2_res_myronenko1, a_level2_res_myronenko1_h_conv1, dw_level2_res_myronenko1_h_conv2_weight, dw_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2);
+  t119_scatter(s->work, g_level2_res_myronenko1, g_level2_conv, ws_level2_res_myronenko1_shortcut);
+  t120_wgrad(s->work, g_level2_res_myronenko1, a_level2_res_myronenko1_h_conv1, dw_level2_res_myronenko1_h_conv2_weight, dw_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2, shift_level2_res_myronenko1_h_bn2, work_wgrad_level2_res_myronenko1_h_conv2);
   t121_pack_scatter(w_level2_res_myronenko1_h_conv2_weight, ws_level2_res_myronenko1_h_conv2);
-  t122_scatter(g_level2_res_myronenko1, g_level2_res_myronenko1_h_relu2, ws_level2_res_myronenko1_h_conv2);
-  t123_bn_bwd(a_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu2, g_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, dw_level2_res_myronenko1_h_bn2_weight, dw_level2_res_myronenko1_h_bn2_bias, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2);
-  t124_wgrad(g_level2_res_myronenko1_h_conv1, a_level2_conv, dw_level2_res_myronenko1_h_conv1_weight, dw_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1);
+  t122_scatter(s->work, g_level2_res_myronenko1, g_level2_res_myronenko1_h_relu2, ws_level2_res_myronenko1_h_conv2);
+  t123_bn_bwd(s->work, a_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu2, g_level2_res_myronenko1_h_conv1, w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, dw_level2_res_myronenko1_h_bn2_weight, dw_level2_res_myronenko1_h_bn2_bias, mean_level2_res_myronenko1_h_bn2, invstd_level2_res_myronenko1_h_bn2, work_bn_bwd_level2_res_myronenko1_h_bn2);
+  t124_wgrad(s->work, g_level2_res_myronenko1_h_conv1, a_level2_conv, dw_level2_res_myronenko1_h_conv1_weight, dw_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1, shift_level2_res_myronenko1_h_bn1, work_wgrad_level2_res_myronenko1_h_conv1);
   t125_pack_scatter(w_level2_res_myronenko1_h_conv1_weight, ws_level2_res_myronenko1_h_conv1);
-  t126_scatter(g_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu1, ws_level2_res_myronenko1_h_conv1);
-  t127_bn_bwd(a_level2_conv, g_level2_res_myronenko1_h_relu1, g_level2_conv, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, dw_level2_res_myronenko1_h_bn1_weight, dw_level2_res_myronenko1_h_bn1_bias, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1);
-  t128_wgrad(g_level2_conv, a_level1, dw_level2_conv_weight, dw_level2_conv_bias);
+  t126_scatter(s->work, g_level2_res_myronenko1_h_conv1, g_level2_res_myronenko1_h_relu1, ws_level2_res_myronenko1_h_conv1);
+  t127_bn_bwd(s->work, a_level2_conv, g_level2_res_myronenko1_h_relu1, g_level2_conv, w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, dw_level2_res_myronenko1_h_bn1_weight, dw_level2_res_myronenko1_h_bn1_bias, mean_level2_res_myronenko1_h_bn1, invstd_level2_res_myronenko1_h_bn1, work_bn_bwd_level2_res_myronenko1_h_bn1);
+  t128_wgrad(s->work, g_level2_conv, a_level1, dw_level2_conv_weight, dw_level2_conv_bias, work_wgrad_level2_conv);
   t129_pack_scatter(w_level2_conv_weight, ws_level2_conv);
-  t130_scatter(g_level2_conv, g_level1, ws_level2_conv);
-  t131_wgrad(g_level1, a_conv1_spatial_dropout, dw_level1_shortcut_weight, dw_level1_shortcut_bias);
+  t130_scatter(s->work, g_level2_conv, g_level1, ws_level2_conv);
+  t131_wgrad(s->work, g_level1, a_conv1_spatial_dropout, dw_level1_shortcut_weight, dw_level1_shortcut_bias, work_wgrad_level1_shortcut);
   t132_pack_scatter(w_level1_shortcut_weight, ws_level1_shortcut);
-  t133_scatter(g_level1, g_conv1_spatial_dropout, ws_level1_shortcut);
-  t134_wgrad(g_level1, a_level1_h_conv1, dw_level1_h_conv2_weight, dw_level1_h_conv2_bias, scale_level1_h_bn2, shift_level1_h_bn2);
+  t133_scatter(s->work, g_level1, g_conv1_spatial_dropout, ws_level1_shortcut);
+  t134_wgrad(s->work, g_level1, a_level1_h_conv1, dw_level1_h_conv2_weight, dw_level1_h_conv2_bias, scale_level1_h_bn2, shift_level1_h_bn2, work_wgrad_level1_h_conv2);
   t135_pack_scatter(w_level1_h_conv2_weight, ws_level1_h_conv2);
-  t136_scatter(g_level1, g_level1_h_relu2, ws_level1_h_conv2);
-  t137_bn_bwd(a_level1_h_conv1, g_level1_h_relu2, g_level1_h_conv1, w_level1_h_bn2_weight, w_level1_h_bn2_bias, dw_level1_h_bn2_weight, dw_level1_h_bn2_bias, mean_level1_h_bn2, invstd_level1_h_bn2);
-  t138_wgrad(g_level1_h_conv1, a_conv1_spatial_dropout, dw_level1_h_conv1_weight, dw_level1_h_conv1_bias, scale_level1_h_bn1, shift_level1_h_bn1);
+  t136_scatter(s->work, g_level1, g_level1_h_relu2, ws_level1_h_conv2);
+  t137_bn_bwd(s->work, a_level1_h_conv1, g_level1_h_relu2, g_level1_h_conv1, w_level1_h_bn2_weight, w_level1_h_bn2_bias, dw_level1_h_bn2_weight, dw_level1_h_bn2_bias, mean_level1_h_bn2, invstd_level1_h_bn2, work_bn_bwd_level1_h_bn2);
+  t138_wgrad(s->work, g_level1_h_conv1, a_conv1_spatial_dropout, dw_level1_h_conv1_weight, dw_level1_h_conv1_bias, scale_level1_h_bn1, shift_level1_h_bn1, work_wgrad_level1_h_conv1);
   t139_pack_scatter(w_level1_h_conv1_weight, ws_level1_h_conv1);
-  t140_scatter(g_level1_h_conv1, g_level1_h_relu1, ws_level1_h_conv1);
-  t141_bn_bwd(a_conv1_spatial_dropout, g_level1_h_relu1, g_conv1_spatial_dropout, w_level1_h_bn1_weight, w_level1_h_bn1_bias, dw_level1_h_bn1_weight, dw_level1_h_bn1_bias, mean_level1_h_bn1, invstd_level1_h_bn1);
+  t140_scatter(s->work, g_level1_h_conv1, g_level1_h_relu1, ws_level1_h_conv1);
+  t141_bn_bwd(s->work, a_conv1_spatial_dropout, g_level1_h_relu1, g_conv1_spatial_dropout, w_level1_h_bn1_weight, w_level1_h_bn1_bias, dw_level1_h_bn1_weight, dw_level1_h_bn1_bias, mean_level1_h_bn1, invstd_level1_h_bn1, work_bn_bwd_level1_h_bn1);
   t142_dropout(h, g_conv1_spatial_dropout, g_conv1_conv, keep_conv1_spatial_dropout);
-  t143_wgrad(g_conv1_conv, x, dw_conv1_conv_weight, dw_conv1_conv_bias);
+  t143_wgrad(s->work, g_conv1_conv, x, dw_conv1_conv_weight, dw_conv1_conv_bias, work_wgrad_conv1_conv);
   if (h->update)
     s->step++;
   t144_update(h, s->step, w_conv1_conv_weight, dw_conv1_conv_weight, opt_conv1_conv_weight);
@@ -3334,77 +3388,80 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *a_latent_519 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
   float *ws_output_up1_convT_520 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
   float *a_output_up1_convT_521 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *scale_output_up1_bn_522 = (float *)(s->scratch + 73728); // [64] f32
-  float *shift_output_up1_bn_523 = (float *)(s->scratch + 73984); // [64] f32
+  float *scale_output_up1_bn_522 = (float *)(s->scratch + 74304); // [64] f32
+  float *shift_output_up1_bn_523 = (float *)(s->scratch + 74560); // [64] f32
   float *ws_output_up2_convT_524 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
   float *a_output_up2_convT_525 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *scale_output_up2_bn_526 = (float *)(s->scratch + 18432); // [32] f32
-  float *shift_output_up2_bn_527 = (float *)(s->scratch + 18560); // [32] f32
+  float *scale_output_up2_bn_526 = (float *)(s->scratch + 18752); // [32] f32
+  float *shift_output_up2_bn_527 = (float *)(s->scratch + 18880); // [32] f32
   float *ws_output_up3_convT_528 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
   float *a_output_up3_convT_529 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *scale_output_up3_bn_530 = (float *)(s->scratch + 9216); // [16] f32
-  float *shift_output_up3_bn_531 = (float *)(s->scratch + 9280); // [16] f32
+  float *scale_output_up3_bn_530 = (float *)(s->scratch + 9408); // [16] f32
+  float *shift_output_up3_bn_531 = (float *)(s->scratch + 9472); // [16] f32
   float *wg_output_conv_532 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_533 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  unsigned char *work_scatter_output_up2_convT_588 = (unsigned char *)(s->scratch + 73728); // [576] bytes
+  unsigned char *work_scatter_output_up3_convT_589 = (unsigned char *)(s->scratch + 18432); // [320] bytes
+  unsigned char *work_gather_output_conv_590 = (unsigned char *)(s->scratch + 9216); // [192] bytes
   t0_pack_gather(w_conv1_conv_weight, wg_conv1_conv_462);
-  t1_gather(x, a_conv1_conv_463, wg_conv1_conv_462, w_conv1_conv_bias);
+  t1_gather(s->work, x, a_conv1_conv_463, wg_conv1_conv_462, w_conv1_conv_bias);
   f2_bn_coeffs(w_level1_h_bn1_weight, w_level1_h_bn1_bias, w_level1_h_bn1_running_mean, w_level1_h_bn1_running_var, scale_level1_h_bn1_464, shift_level1_h_bn1_465);
   t5_pack_gather(w_level1_h_conv1_weight, wg_level1_h_conv1_466);
-  f4_gather(a_conv1_conv_463, a_level1_h_conv1_467, wg_level1_h_conv1_466, w_level1_h_conv1_bias, scale_level1_h_bn1_464, shift_level1_h_bn1_465);
+  f4_gather(s->work, a_conv1_conv_463, a_level1_h_conv1_467, wg_level1_h_conv1_466, w_level1_h_conv1_bias, scale_level1_h_bn1_464, shift_level1_h_bn1_465);
   f5_bn_coeffs(w_level1_h_bn2_weight, w_level1_h_bn2_bias, w_level1_h_bn2_running_mean, w_level1_h_bn2_running_var, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
   t8_pack_gather(w_level1_h_conv2_weight, wg_level1_h_conv2_470);
-  t9_gather(a_level1_h_conv1_467, a_level1_h_conv2_471, wg_level1_h_conv2_470, w_level1_h_conv2_bias, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
+  t9_gather(s->work, a_level1_h_conv1_467, a_level1_h_conv2_471, wg_level1_h_conv2_470, w_level1_h_conv2_bias, scale_level1_h_bn2_468, shift_level1_h_bn2_469);
   t10_pack_gather(w_level1_shortcut_weight, wg_level1_shortcut_472);
-  t11_gather(a_conv1_conv_463, a_level1_h_conv2_471, a_level1_473, wg_level1_shortcut_472, w_level1_shortcut_bias);
+  t11_gather(s->work, a_conv1_conv_463, a_level1_h_conv2_471, a_level1_473, wg_level1_shortcut_472, w_level1_shortcut_bias);
   t12_pack_gather(w_level2_conv_weight, wg_level2_conv_474);
-  f11_gather(a_level1_473, a_level2_conv_475, wg_level2_conv_474, w_level2_conv_bias);
+  f11_gather(s->work, a_level1_473, a_level2_conv_475, wg_level2_conv_474, w_level2_conv_bias);
   f12_bn_coeffs(w_level2_res_myronenko1_h_bn1_weight, w_level2_res_myronenko1_h_bn1_bias, w_level2_res_myronenko1_h_bn1_running_mean, w_level2_res_myronenko1_h_bn1_running_var, scale_level2_res_myronenko1_h_bn1_476, shift_level2_res_myronenko1_h_bn1_477);
   t15_pack_gather(w_level2_res_myronenko1_h_conv1_weight, wg_level2_res_myronenko1_h_conv1_478);
-  f14_gather(a_level2_conv_475, a_level2_res_myronenko1_h_conv1_479, wg_level2_res_myronenko1_h_conv1_478, w_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1_476, shift_level2_res_myronenko1_h_bn1_477);
+  f14_gather(s->work, a_level2_conv_475, a_level2_res_myronenko1_h_conv1_479, wg_level2_res_myronenko1_h_conv1_478, w_level2_res_myronenko1_h_conv1_bias, scale_level2_res_myronenko1_h_bn1_476, shift_level2_res_myronenko1_h_bn1_477);
   f15_bn_coeffs(w_level2_res_myronenko1_h_bn2_weight, w_level2_res_myronenko1_h_bn2_bias, w_level2_res_myronenko1_h_bn2_running_mean, w_level2_res_myronenko1_h_bn2_running_var, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
   t18_pack_gather(w_level2_res_myronenko1_h_conv2_weight, wg_level2_res_myronenko1_h_conv2_482);
-  t19_gather(a_level2_res_myronenko1_h_conv1_479, a_level2_res_myronenko1_h_conv2_483, wg_level2_res_myronenko1_h_conv2_482, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
+  t19_gather(s->work, a_level2_res_myronenko1_h_conv1_479, a_level2_res_myronenko1_h_conv2_483, wg_level2_res_myronenko1_h_conv2_482, w_level2_res_myronenko1_h_conv2_bias, scale_level2_res_myronenko1_h_bn2_480, shift_level2_res_myronenko1_h_bn2_481);
   t20_pack_gather(w_level2_res_myronenko1_shortcut_weight, wg_level2_res_myronenko1_shortcut_484);
-  f19_gather(a_level2_conv_475, a_level2_res_myronenko1_h_conv2_483, a_level2_res_myronenko1_485, wg_level2_res_myronenko1_shortcut_484, w_level2_res_myronenko1_shortcut_bias);
+  f19_gather(s->work, a_level2_conv_475, a_level2_res_myronenko1_h_conv2_483, a_level2_res_myronenko1_485, wg_level2_res_myronenko1_shortcut_484, w_level2_res_myronenko1_shortcut_bias);
   f20_bn_coeffs(w_level2_res_myronenko2_h_bn1_weight, w_level2_res_myronenko2_h_bn1_bias, w_level2_res_myronenko2_h_bn1_running_mean, w_level2_res_myronenko2_h_bn1_running_var, scale_level2_res_myronenko2_h_bn1_486, shift_level2_res_myronenko2_h_bn1_487);
   t23_pack_gather(w_level2_res_myronenko2_h_conv1_weight, wg_level2_res_myronenko2_h_conv1_488);
-  f22_gather(a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv1_489, wg_level2_res_myronenko2_h_conv1_488, w_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1_486, shift_level2_res_myronenko2_h_bn1_487);
+  f22_gather(s->work, a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv1_489, wg_level2_res_myronenko2_h_conv1_488, w_level2_res_myronenko2_h_conv1_bias, scale_level2_res_myronenko2_h_bn1_486, shift_level2_res_myronenko2_h_bn1_487);
   f23_bn_coeffs(w_level2_res_myronenko2_h_bn2_weight, w_level2_res_myronenko2_h_bn2_bias, w_level2_res_myronenko2_h_bn2_running_mean, w_level2_res_myronenko2_h_bn2_running_var, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
   t26_pack_gather(w_level2_res_myronenko2_h_conv2_weight, wg_level2_res_myronenko2_h_conv2_492);
-  t27_gather(a_level2_res_myronenko2_h_conv1_489, a_level2_res_myronenko2_h_conv2_493, wg_level2_res_myronenko2_h_conv2_492, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
+  t27_gather(s->work, a_level2_res_myronenko2_h_conv1_489, a_level2_res_myronenko2_h_conv2_493, wg_level2_res_myronenko2_h_conv2_492, w_level2_res_myronenko2_h_conv2_bias, scale_level2_res_myronenko2_h_bn2_490, shift_level2_res_myronenko2_h_bn2_491);
   t28_pack_gather(w_level2_res_myronenko2_shortcut_weight, wg_level2_res_myronenko2_shortcut_494);
-  t29_gather(a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv2_493, a_level2_res_myronenko2_495, wg_level2_res_myronenko2_shortcut_494, w_level2_res_myronenko2_shortcut_bias);
+  t29_gather(s->work, a_level2_res_myronenko1_485, a_level2_res_myronenko2_h_conv2_493, a_level2_res_myronenko2_495, wg_level2_res_myronenko2_shortcut_494, w_level2_res_myronenko2_shortcut_bias);
   t30_pack_gather(w_level3_conv_weight, wg_level3_conv_496);
-  f29_gather(a_level2_res_myronenko2_495, a_level3_conv_497, wg_level3_conv_496, w_level3_conv_bias);
+  f29_gather(s->work, a_level2_res_myronenko2_495, a_level3_conv_497, wg_level3_conv_496, w_level3_conv_bias);
   f30_bn_coeffs(w_level3_res_myronenko1_h_bn1_weight, w_level3_res_myronenko1_h_bn1_bias, w_level3_res_myronenko1_h_bn1_running_mean, w_level3_res_myronenko1_h_bn1_running_var, scale_level3_res_myronenko1_h_bn1_498, shift_level3_res_myronenko1_h_bn1_499);
   t33_pack_gather(w_level3_res_myronenko1_h_conv1_weight, wg_level3_res_myronenko1_h_conv1_500);
-  f32_gather(a_level3_conv_497, a_level3_res_myronenko1_h_conv1_501, wg_level3_res_myronenko1_h_conv1_500, w_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1_498, shift_level3_res_myronenko1_h_bn1_499);
+  f32_gather(s->work, a_level3_conv_497, a_level3_res_myronenko1_h_conv1_501, wg_level3_res_myronenko1_h_conv1_500, w_level3_res_myronenko1_h_conv1_bias, scale_level3_res_myronenko1_h_bn1_498, shift_level3_res_myronenko1_h_bn1_499);
   f33_bn_coeffs(w_level3_res_myronenko1_h_bn2_weight, w_level3_res_myronenko1_h_bn2_bias, w_level3_res_myronenko1_h_bn2_running_mean, w_level3_res_myronenko1_h_bn2_running_var, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
   t36_pack_gather(w_level3_res_myronenko1_h_conv2_weight, wg_level3_res_myronenko1_h_conv2_504);
-  t37_gather(a_level3_res_myronenko1_h_conv1_501, a_level3_res_myronenko1_h_conv2_505, wg_level3_res_myronenko1_h_conv2_504, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
+  t37_gather(s->work, a_level3_res_myronenko1_h_conv1_501, a_level3_res_myronenko1_h_conv2_505, wg_level3_res_myronenko1_h_conv2_504, w_level3_res_myronenko1_h_conv2_bias, scale_level3_res_myronenko1_h_bn2_502, shift_level3_res_myronenko1_h_bn2_503);
   t38_pack_gather(w_level3_res_myronenko1_shortcut_weight, wg_level3_res_myronenko1_shortcut_506);
-  f37_gather(a_level3_conv_497, a_level3_res_myronenko1_h_conv2_505, a_level3_res_myronenko1_507, wg_level3_res_myronenko1_shortcut_506, w_level3_res_myronenko1_shortcut_bias);
+  f37_gather(s->work, a_level3_conv_497, a_level3_res_myronenko1_h_conv2_505, a_level3_res_myronenko1_507, wg_level3_res_myronenko1_shortcut_506, w_level3_res_myronenko1_shortcut_bias);
   f38_bn_coeffs(w_level3_res_myronenko2_h_bn1_weight, w_level3_res_myronenko2_h_bn1_bias, w_level3_res_myronenko2_h_bn1_running_mean, w_level3_res_myronenko2_h_bn1_running_var, scale_level3_res_myronenko2_h_bn1_508, shift_level3_res_myronenko2_h_bn1_509);
   t41_pack_gather(w_level3_res_myronenko2_h_conv1_weight, wg_level3_res_myronenko2_h_conv1_510);
-  f40_gather(a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv1_511, wg_level3_res_myronenko2_h_conv1_510, w_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1_508, shift_level3_res_myronenko2_h_bn1_509);
+  f40_gather(s->work, a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv1_511, wg_level3_res_myronenko2_h_conv1_510, w_level3_res_myronenko2_h_conv1_bias, scale_level3_res_myronenko2_h_bn1_508, shift_level3_res_myronenko2_h_bn1_509);
   f41_bn_coeffs(w_level3_res_myronenko2_h_bn2_weight, w_level3_res_myronenko2_h_bn2_bias, w_level3_res_myronenko2_h_bn2_running_mean, w_level3_res_myronenko2_h_bn2_running_var, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
   t44_pack_gather(w_level3_res_myronenko2_h_conv2_weight, wg_level3_res_myronenko2_h_conv2_514);
-  t45_gather(a_level3_res_myronenko2_h_conv1_511, a_level3_res_myronenko2_h_conv2_515, wg_level3_res_myronenko2_h_conv2_514, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
+  t45_gather(s->work, a_level3_res_myronenko2_h_conv1_511, a_level3_res_myronenko2_h_conv2_515, wg_level3_res_myronenko2_h_conv2_514, w_level3_res_myronenko2_h_conv2_bias, scale_level3_res_myronenko2_h_bn2_512, shift_level3_res_myronenko2_h_bn2_513);
   t46_pack_gather(w_level3_res_myronenko2_shortcut_weight, wg_level3_res_myronenko2_shortcut_516);
-  t47_gather(a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv2_515, a_level3_res_myronenko2_517, wg_level3_res_myronenko2_shortcut_516, w_level3_res_myronenko2_shortcut_bias);
+  t47_gather(s->work, a_level3_res_myronenko1_507, a_level3_res_myronenko2_h_conv2_515, a_level3_res_myronenko2_517, wg_level3_res_myronenko2_shortcut_516, w_level3_res_myronenko2_shortcut_bias);
   t48_pack_gather(w_latent_weight, wg_latent_518);
-  t49_gather(a_level3_res_myronenko2_517, a_latent_519, wg_latent_518, w_latent_bias);
+  t49_gather(s->work, a_level3_res_myronenko2_517, a_latent_519, wg_latent_518, w_latent_bias);
   t50_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_520);
-  f49_scatter(a_latent_519, a_output_up1_convT_521, ws_output_up1_convT_520, w_output_up1_convT_bias);
+  f49_scatter(s->work, a_latent_519, a_output_up1_convT_521, ws_output_up1_convT_520, w_output_up1_convT_bias);
   f50_bn_coeffs(w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn_522, shift_output_up1_bn_523);
   t53_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_524);
-  f52_scatter(a_output_up1_convT_521, a_output_up2_convT_525, ws_output_up2_convT_524, w_output_up2_convT_bias, scale_output_up1_bn_522, shift_output_up1_bn_523);
+  f52_scatter(s->work, a_output_up1_convT_521, a_output_up2_convT_525, ws_output_up2_convT_524, w_output_up2_convT_bias, scale_output_up1_bn_522, shift_output_up1_bn_523, work_scatter_output_up2_convT_588);
   f53_bn_coeffs(w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn_526, shift_output_up2_bn_527);
   t56_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_528);
-  f55_scatter(a_output_up2_convT_525, a_output_up3_convT_529, ws_output_up3_convT_528, w_output_up3_convT_bias, scale_output_up2_bn_526, shift_output_up2_bn_527);
+  f55_scatter(s->work, a_output_up2_convT_525, a_output_up3_convT_529, ws_output_up3_convT_528, w_output_up3_convT_bias, scale_output_up2_bn_526, shift_output_up2_bn_527, work_scatter_output_up3_convT_589);
   f56_bn_coeffs(w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn_530, shift_output_up3_bn_531);
   t59_pack_gather(w_output_conv_weight, wg_output_conv_532);
-  t60_gather(a_output_up3_convT_529, a_output_conv_533, wg_output_conv_532, w_output_conv_bias, scale_output_up3_bn_530, shift_output_up3_bn_531);
+  t60_gather(s->work, a_output_up3_convT_529, a_output_conv_533, wg_output_conv_532, w_output_conv_bias, scale_output_up3_bn_530, shift_output_up3_bn_531, work_gather_output_conv_590);
   f59_sigmoid(a_output_conv_533, y);
 }
 
@@ -3509,11 +3566,11 @@ static const CaecParam params[98] = {
     {"output.conv.bias", 1, {1, 0, 0, 0}, 1, 991040, CAEC_ZEROS, 0, true, false, 0},
 };
 
-#if CAEC_ABI != 1
-#error "generated by caec 0.1.0 for the runtime's interface version 1, and these runtime headers are of another: generate it with the caec of these headers"
+#if CAEC_ABI != 2
+#error "generated by caec 0.1.0 for the runtime's interface version 2, and these runtime headers are of another: generate it with the caec of these headers"
 #endif
 const CaecModel myronenko_model = {
-    .abi = 1,
+    .abi = 2,
     .name = "myronenko",
     .source = "models/myronenko.cae",
     .caec_version = "0.1.0",
@@ -3524,6 +3581,7 @@ const CaecModel myronenko_model = {
     .nparams = 98,
     .params = params,
     .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201475840},
+    .thread_work_bytes = 2097216,
     .flops = 3221733376,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},

@@ -21,10 +21,10 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [32,1,3,3] packed for gather
 //   bias         [32]
 //   sums         [2048,2,32] f64
-static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t1_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu) statistics, applied by its consumers
@@ -37,9 +37,9 @@ static void t1_gather(const float *restrict image, float *restrict grid, const f
 //   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t2_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t2_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
@@ -59,10 +59,10 @@ static void t3_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 //   sums         [1024,2,64] f64
-static void t4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t4_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu) statistics, applied by its consumers
@@ -75,9 +75,9 @@ static void t4_gather(const float *restrict image, float *restrict grid, const f
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t5_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t5_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -96,10 +96,10 @@ static void t6_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t7_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t7_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -118,10 +118,10 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
 //   sums         [1024,2,64] f64
-static void t9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t9_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu) statistics, applied by its consumers
@@ -134,9 +134,9 @@ static void t9_gather(const float *restrict image, const float *restrict res, fl
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t10_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t10_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
@@ -156,10 +156,10 @@ static void t11_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [1024,2,64] f64
-static void t12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t12_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) statistics, applied by its consumers
@@ -172,9 +172,9 @@ static void t12_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t13_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t13_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
@@ -195,10 +195,10 @@ static void t14_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [1024,2,64] f64
-static void t15_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t15_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) statistics, applied by its consumers
@@ -211,9 +211,9 @@ static void t15_gather(const float *restrict image, const float *restrict res, f
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t16_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t16_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
@@ -233,10 +233,10 @@ static void t17_pack_gather(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [512,2,128] f64
-static void t18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t18_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu) statistics, applied by its consumers
@@ -249,9 +249,9 @@ static void t18_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t19_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t19_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
@@ -270,10 +270,10 @@ static void t20_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t21_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
@@ -291,10 +291,10 @@ static void t22_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void t23_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t23_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.convT weights
@@ -312,10 +312,10 @@ static void t24_pack_scatter(const float *restrict w, float *restrict wp) {
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
 //   sums         [1024,2,64] f64
-static void t25_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t25_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.bn (bn) + up1.up.relu (relu) statistics, applied by its consumers
@@ -328,9 +328,9 @@ static void t25_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t26_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t26_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.convT weights
@@ -350,10 +350,10 @@ static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [2048,2,32] f64
-static void t28_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t28_scatter(KThreads th, const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.bn (bn) + up2.up.relu (relu) statistics, applied by its consumers
@@ -366,9 +366,9 @@ static void t28_scatter(const float *restrict grid, const float *restrict grid_b
 //   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t29_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t29_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT weights
@@ -388,10 +388,10 @@ static void t30_pack_scatter(const float *restrict w, float *restrict wp) {
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 //   sums         [4096,2,16] f64
-static void t31_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t31_scatter(KThreads th, const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
@@ -404,9 +404,9 @@ static void t31_scatter(const float *restrict grid, const float *restrict grid_b
 //   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t32_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t32_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/res_unet.cae:16: output.conv weights
@@ -425,10 +425,10 @@ static void t33_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t34_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t34_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){work, th});
 }
 
 // models/res_unet.cae:16: output.sigmoid (sigmoid) + loss + gradient
@@ -436,27 +436,27 @@ static void t34_gather(const float *restrict image, float *restrict grid, const 
 //   target       [32,1,128,128] plain
 //   dz           [32,1,128,128] plain
 //   y_out        [32,1,128,128] plain
-static double t35_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
+static double t35_loss(KThreads th, const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out, unsigned char *restrict work) {
   enum { N = 32, H = 128, W = 128 };
-  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)
-                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);
+  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz, (KWork){work, th})
+                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz, (KWork){work, th});
 }
 
 // models/res_unet.cae:16: L2 penalty of the flagged kernels
-static double t36_l2_loss(const CaecHyper *h, const float *restrict params) {
+static double t36_l2_loss(KThreads th, const CaecHyper *h, const float *restrict params, unsigned char *restrict work) {
   if (h->l2 == 0)
     return 0;
   double sum = 0;
-  sum += ko_sumsq(288, params + 0); // conv1.weight
-  sum += ko_sumsq(18432, params + 448); // rb1.h.conv1.weight
-  sum += ko_sumsq(36864, params + 19200); // rb1.h.conv2.weight
-  sum += ko_sumsq(2048, params + 56128); // rb1.shortcut.weight
-  sum += ko_sumsq(36864, params + 58496); // rb2.h.conv1.weight
-  sum += ko_sumsq(36864, params + 95680); // rb2.h.conv2.weight
-  sum += ko_sumsq(73728, params + 132864); // latent.h.conv1.weight
-  sum += ko_sumsq(147456, params + 207232); // latent.h.conv2.weight
-  sum += ko_sumsq(8192, params + 354816); // latent.shortcut.weight
-  sum += ko_sumsq(144, params + 483504); // output.conv.weight
+  sum += ko_sumsq(288, params + 0, (KWork){work, th}); // conv1.weight
+  sum += ko_sumsq(18432, params + 448, (KWork){work, th}); // rb1.h.conv1.weight
+  sum += ko_sumsq(36864, params + 19200, (KWork){work, th}); // rb1.h.conv2.weight
+  sum += ko_sumsq(2048, params + 56128, (KWork){work, th}); // rb1.shortcut.weight
+  sum += ko_sumsq(36864, params + 58496, (KWork){work, th}); // rb2.h.conv1.weight
+  sum += ko_sumsq(36864, params + 95680, (KWork){work, th}); // rb2.h.conv2.weight
+  sum += ko_sumsq(73728, params + 132864, (KWork){work, th}); // latent.h.conv1.weight
+  sum += ko_sumsq(147456, params + 207232, (KWork){work, th}); // latent.h.conv2.weight
+  sum += ko_sumsq(8192, params + 354816, (KWork){work, th}); // latent.shortcut.weight
+  sum += ko_sumsq(144, params + 483504, (KWork){work, th}); // output.conv.weight
   return h->l2 * sum;
 }
 
@@ -467,10 +467,10 @@ static double t36_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   db           [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t37_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t37_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/res_unet.cae:16: output.conv weights
@@ -486,10 +486,10 @@ static void t38_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   image        [32,16,128,128] NCHW16c
 //   wp           [1,16,3,3] packed for scatter
-static void t39_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t39_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) backward
@@ -502,9 +502,9 @@ static void t39_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [16]
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t40_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t40_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT (convT) weight and bias gradient
@@ -514,10 +514,10 @@ static void t40_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [16]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t41_wgrad(const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t41_wgrad(KThreads th, const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT weights
@@ -533,10 +533,10 @@ static void t42_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c + [32,32,64,64] NCHW16c
 //   wp           [64,16,3,3] packed for gather
-static void t43_gather(const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
+static void t43_gather(KThreads th, const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid, .b = grid_b, .ca = 32});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid, .b = grid_b, .ca = 32}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.bn (bn) + up2.up.relu (relu) backward
@@ -549,9 +549,9 @@ static void t43_gather(const float *restrict image, float *restrict grid, float 
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t44_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t44_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.convT (convT) weight and bias gradient
@@ -561,10 +561,10 @@ static void t44_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [32]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t45_wgrad(const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t45_wgrad(KThreads th, const float *restrict grid, const float *restrict grid_b, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.convT weights
@@ -580,10 +580,10 @@ static void t46_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c + [32,64,32,32] NCHW16c
 //   wp           [128,32,3,3] packed for gather
-static void t47_gather(const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
+static void t47_gather(KThreads th, const float *restrict image, float *restrict grid, float *restrict grid_b, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid, .b = grid_b, .ca = 64});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid, .b = grid_b, .ca = 64}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.bn (bn) + up1.up.relu (relu) backward
@@ -596,9 +596,9 @@ static void t47_gather(const float *restrict image, float *restrict grid, float 
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t48_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t48_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.convT (convT) weight and bias gradient
@@ -606,10 +606,10 @@ static void t48_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [64]
-static void t49_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t49_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.convT weights
@@ -625,10 +625,10 @@ static void t50_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
-static void t51_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t51_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut (conv) weight and bias gradient
@@ -636,10 +636,10 @@ static void t51_gather(const float *restrict image, float *restrict grid, const 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,1,1]
 //   db           [128]
-static void t52_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t52_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:26: latent.shortcut weights
@@ -655,10 +655,10 @@ static void t53_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for scatter
-static void t54_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t54_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 (conv) weight and bias gradient
@@ -668,10 +668,10 @@ static void t54_scatter(const float *restrict grid, float *restrict image, const
 //   db           [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t55_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t55_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
@@ -687,10 +687,10 @@ static void t56_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for scatter (Winograd)
-static void t57_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t57_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu) backward
@@ -703,9 +703,9 @@ static void t57_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t58_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t58_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 (conv) weight and bias gradient
@@ -715,10 +715,10 @@ static void t58_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t59_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t59_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.conv1 weights
@@ -734,10 +734,10 @@ static void t60_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
-static void t61_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t61_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) backward
@@ -750,9 +750,9 @@ static void t61_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t62_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t62_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:30: rb2 (add) backward
@@ -769,10 +769,10 @@ static void t63_copy(const float *restrict dy, float *restrict dx) {
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t64_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t64_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
@@ -788,10 +788,10 @@ static void t65_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t66_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t66_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) backward
@@ -804,9 +804,9 @@ static void t66_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t67_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t67_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 (conv) weight and bias gradient
@@ -816,10 +816,10 @@ static void t67_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t68_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t68_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
@@ -835,10 +835,10 @@ static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t70_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu) backward
@@ -851,9 +851,9 @@ static void t70_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t71_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut (conv) weight and bias gradient
@@ -861,10 +861,10 @@ static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,1,1]
 //   db           [64]
-static void t72_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t72_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:26: rb1.shortcut weights
@@ -880,10 +880,10 @@ static void t73_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for scatter
-static void t74_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t74_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 (conv) weight and bias gradient
@@ -893,10 +893,10 @@ static void t74_scatter(const float *restrict grid, float *restrict image, const
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t75_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t75_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -912,10 +912,10 @@ static void t76_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t77_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t77_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu) backward
@@ -928,9 +928,9 @@ static void t77_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t78_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t78_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 (conv) weight and bias gradient
@@ -940,10 +940,10 @@ static void t78_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t79_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t79_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.conv1 weights
@@ -959,10 +959,10 @@ static void t80_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
-static void t81_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t81_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu) backward
@@ -975,9 +975,9 @@ static void t81_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t82_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t82_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx, .acc_a = true}, (KWork){work, th});
 }
 
 // models/res_unet.cae:9: conv1 (conv) weight and bias gradient
@@ -985,10 +985,10 @@ static void t82_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,1,128,128] plain
 //   dw           [32,1,3,3]
 //   db           [32]
-static void t83_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t83_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/res_unet.cae:9: conv1.weight update
@@ -1348,10 +1348,10 @@ static void t127_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,1,3,3] packed for gather
 //   bias         [32]
-static void f1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f1_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb1.h.bn1 (bn) + rb1.h.relu1 (relu) statistics, applied by its consumers
@@ -1373,10 +1373,10 @@ static void f2_bn_coeffs(const float *restrict gamma, const float *restrict beta
 //   bias         [64]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void f4_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f4_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.bn2 (bn) + rb1.h.relu2 (relu) statistics, applied by its consumers
@@ -1397,10 +1397,10 @@ static void f5_bn_coeffs(const float *restrict gamma, const float *restrict beta
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void f9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f9_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.bn1 (bn) + rb2.h.relu1 (relu) statistics, applied by its consumers
@@ -1422,10 +1422,10 @@ static void f10_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f12_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f12_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.bn2 (bn) + rb2.h.relu2 (relu) statistics, applied by its consumers
@@ -1448,10 +1448,10 @@ static void f13_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f15_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f15_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid, .res = res}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:23: latent.h.bn1 (bn) + latent.h.relu1 (relu) statistics, applied by its consumers
@@ -1473,10 +1473,10 @@ static void f16_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [128]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f18_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.bn2 (bn) + latent.h.relu2 (relu) statistics, applied by its consumers
@@ -1496,10 +1496,10 @@ static void f19_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void f25_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void f25_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: up1.up.bn (bn) + up1.up.relu (relu) statistics, applied by its consumers
@@ -1521,10 +1521,10 @@ static void f26_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [32]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f28_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f28_scatter(KThreads th, const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 64, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: up2.up.bn (bn) + up2.up.relu (relu) statistics, applied by its consumers
@@ -1546,10 +1546,10 @@ static void f29_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [16]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void f31_scatter(const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f31_scatter(KThreads th, const float *restrict grid, const float *restrict grid_b, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .b = grid_b, .ca = 32, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
@@ -1781,17 +1781,17 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *ws_up2_up_convT = (float *)(s->scratch + 1048576); // [128,32,3,3] packed for scatter
   double *sums_up2_up_convT = (double *)(s->scratch + 0); // [2048,2,32] f64
   float *a_up2_up_convT = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
-  float *scale_up2_up_bn = (float *)(s->scratch + 67108864); // [32] f32
-  float *shift_up2_up_bn = (float *)(s->scratch + 67108992); // [32] f32
+  float *scale_up2_up_bn = (float *)(s->scratch + 67117312); // [32] f32
+  float *shift_up2_up_bn = (float *)(s->scratch + 67117440); // [32] f32
   float *mean_up2_up_bn = (float *)(s->scratch + 67153408); // [32] f32
   float *invstd_up2_up_bn = (float *)(s->scratch + 67153536); // [32] f32
   float *ws_output_up_convT = (float *)(s->scratch + 1048576); // [64,16,3,3] packed for scatter
   double *sums_output_up_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
   float *a_output_up_convT = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *scale_output_up_bn = (float *)(s->scratch + 1048576); // [16] f32
-  float *shift_output_up_bn = (float *)(s->scratch + 1048640); // [16] f32
-  float *mean_output_up_bn = (float *)(s->scratch + 67109120); // [16] f32
-  float *invstd_output_up_bn = (float *)(s->scratch + 67109184); // [16] f32
+  float *scale_output_up_bn = (float *)(s->scratch + 1048832); // [16] f32
+  float *shift_output_up_bn = (float *)(s->scratch + 1048896); // [16] f32
+  float *mean_output_up_bn = (float *)(s->scratch + 67117568); // [16] f32
+  float *invstd_output_up_bn = (float *)(s->scratch + 67117632); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv = (float *)(s->acts + 117440512); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
@@ -1826,91 +1826,129 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *g_rb1_h_conv1 = (float *)(s->scratch + 33554432); // [32,64,32,32] NCHW16c
   float *ws_rb1_h_conv1 = (float *)(s->scratch + 41943040); // [64,32,3,3] packed for scatter
   float *g_rb1_h_relu1 = (float *)(s->scratch + 0); // [32,32,64,64] NCHW16c
+  unsigned char *work_bn_sums_rb1_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [512] bytes
+  unsigned char *work_gather_rb1_h_conv1 = (unsigned char *)(s->scratch + 1122304); // [320] bytes
+  unsigned char *work_bn_sums_rb1_h_bn2 = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_bn_sums_rb2_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_bn_sums_rb2_h_bn2 = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_bn_sums_latent_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_gather_latent_h_conv1 = (unsigned char *)(s->scratch + 1343488); // [576] bytes
+  unsigned char *work_bn_sums_latent_h_bn2 = (unsigned char *)(s->scratch + 1048576); // [2048] bytes
+  unsigned char *work_bn_sums_up1_up_bn = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_scatter_up2_up_convT = (unsigned char *)(s->scratch + 1196032); // [1088] bytes
+  unsigned char *work_bn_sums_up2_up_bn = (unsigned char *)(s->scratch + 1048576); // [512] bytes
+  unsigned char *work_scatter_output_up_convT = (unsigned char *)(s->scratch + 1085440); // [576] bytes
+  unsigned char *work_bn_sums_output_up_bn = (unsigned char *)(s->scratch + 1048576); // [256] bytes
+  unsigned char *work_gather_output_conv = (unsigned char *)(s->scratch + 9216); // [192] bytes
+  unsigned char *work_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [256] bytes
+  unsigned char *work_l2_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [320] bytes
+  unsigned char *work_wgrad_output_conv = (unsigned char *)(s->scratch + 0); // [9600] bytes
+  unsigned char *work_bn_bwd_output_up_bn = (unsigned char *)(s->scratch + 67108864); // [8448] bytes
+  unsigned char *work_wgrad_output_up_convT = (unsigned char *)(s->scratch + 0); // [37632] bytes
+  unsigned char *work_bn_bwd_up2_up_bn = (unsigned char *)(s->scratch + 50331648); // [16896] bytes
+  unsigned char *work_wgrad_up2_up_convT = (unsigned char *)(s->scratch + 0); // [148864] bytes
+  unsigned char *work_bn_bwd_up1_up_bn = (unsigned char *)(s->scratch + 41943040); // [33792] bytes
+  unsigned char *work_wgrad_up1_up_convT = (unsigned char *)(s->scratch + 0); // [296576] bytes
+  unsigned char *work_wgrad_latent_shortcut = (unsigned char *)(s->scratch + 4194304); // [34432] bytes
+  unsigned char *work_wgrad_latent_h_conv2 = (unsigned char *)(s->scratch + 4194304); // [592000] bytes
+  unsigned char *work_bn_bwd_latent_h_bn2 = (unsigned char *)(s->scratch + 0); // [67584] bytes
+  unsigned char *work_wgrad_latent_h_conv1 = (unsigned char *)(s->scratch + 0); // [296576] bytes
+  unsigned char *work_bn_bwd_latent_h_bn1 = (unsigned char *)(s->scratch + 33554432); // [33792] bytes
+  unsigned char *work_wgrad_rb2_h_conv2 = (unsigned char *)(s->scratch + 33554432); // [148608] bytes
+  unsigned char *work_bn_bwd_rb2_h_bn2 = (unsigned char *)(s->scratch + 41943040); // [33792] bytes
+  unsigned char *work_wgrad_rb2_h_conv1 = (unsigned char *)(s->scratch + 33554432); // [148608] bytes
+  unsigned char *work_bn_bwd_rb2_h_bn1 = (unsigned char *)(s->scratch + 8388608); // [33792] bytes
+  unsigned char *work_wgrad_rb1_shortcut = (unsigned char *)(s->scratch + 8388608); // [9088] bytes
+  unsigned char *work_wgrad_rb1_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [148608] bytes
+  unsigned char *work_bn_bwd_rb1_h_bn2 = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_wgrad_rb1_h_conv1 = (unsigned char *)(s->scratch + 0); // [74624] bytes
+  unsigned char *work_bn_bwd_rb1_h_bn1 = (unsigned char *)(s->scratch + 33554432); // [16896] bytes
+  unsigned char *work_wgrad_conv1 = (unsigned char *)(s->scratch + 0); // [18944] bytes
   double loss = 0;
   t0_pack_gather(w_conv1_weight, wg_conv1);
-  t1_gather(x, a_conv1, wg_conv1, w_conv1_bias, sums_conv1);
-  t2_bn_sums(sums_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1, shift_rb1_h_bn1, mean_rb1_h_bn1, invstd_rb1_h_bn1);
+  t1_gather(s->work, x, a_conv1, wg_conv1, w_conv1_bias, sums_conv1);
+  t2_bn_sums(s->work, sums_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1, shift_rb1_h_bn1, mean_rb1_h_bn1, invstd_rb1_h_bn1, work_bn_sums_rb1_h_bn1);
   t3_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1);
-  t4_gather(a_conv1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias, scale_rb1_h_bn1, shift_rb1_h_bn1, sums_rb1_h_conv1);
-  t5_bn_sums(sums_rb1_h_conv1, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, scale_rb1_h_bn2, shift_rb1_h_bn2, mean_rb1_h_bn2, invstd_rb1_h_bn2);
+  t4_gather(s->work, a_conv1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias, scale_rb1_h_bn1, shift_rb1_h_bn1, sums_rb1_h_conv1, work_gather_rb1_h_conv1);
+  t5_bn_sums(s->work, sums_rb1_h_conv1, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, scale_rb1_h_bn2, shift_rb1_h_bn2, mean_rb1_h_bn2, invstd_rb1_h_bn2, work_bn_sums_rb1_h_bn2);
   t6_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2);
-  t7_gather(a_rb1_h_conv1, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias, scale_rb1_h_bn2, shift_rb1_h_bn2);
+  t7_gather(s->work, a_rb1_h_conv1, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias, scale_rb1_h_bn2, shift_rb1_h_bn2);
   t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut);
-  t9_gather(a_conv1, a_rb1_h_conv2, a_rb1, wg_rb1_shortcut, w_rb1_shortcut_bias, sums_rb1);
-  t10_bn_sums(sums_rb1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1, shift_rb2_h_bn1, mean_rb2_h_bn1, invstd_rb2_h_bn1);
+  t9_gather(s->work, a_conv1, a_rb1_h_conv2, a_rb1, wg_rb1_shortcut, w_rb1_shortcut_bias, sums_rb1);
+  t10_bn_sums(s->work, sums_rb1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1, shift_rb2_h_bn1, mean_rb2_h_bn1, invstd_rb2_h_bn1, work_bn_sums_rb2_h_bn1);
   t11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1);
-  t12_gather(a_rb1, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias, scale_rb2_h_bn1, shift_rb2_h_bn1, sums_rb2_h_conv1);
-  t13_bn_sums(sums_rb2_h_conv1, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, scale_rb2_h_bn2, shift_rb2_h_bn2, mean_rb2_h_bn2, invstd_rb2_h_bn2);
+  t12_gather(s->work, a_rb1, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias, scale_rb2_h_bn1, shift_rb2_h_bn1, sums_rb2_h_conv1);
+  t13_bn_sums(s->work, sums_rb2_h_conv1, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, scale_rb2_h_bn2, shift_rb2_h_bn2, mean_rb2_h_bn2, invstd_rb2_h_bn2, work_bn_sums_rb2_h_bn2);
   t14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2);
-  t15_gather(a_rb2_h_conv1, a_rb1, a_rb2, wg_rb2_h_conv2, w_rb2_h_conv2_bias, scale_rb2_h_bn2, shift_rb2_h_bn2, sums_rb2);
-  t16_bn_sums(sums_rb2, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1, shift_latent_h_bn1, mean_latent_h_bn1, invstd_latent_h_bn1);
+  t15_gather(s->work, a_rb2_h_conv1, a_rb1, a_rb2, wg_rb2_h_conv2, w_rb2_h_conv2_bias, scale_rb2_h_bn2, shift_rb2_h_bn2, sums_rb2);
+  t16_bn_sums(s->work, sums_rb2, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1, shift_latent_h_bn1, mean_latent_h_bn1, invstd_latent_h_bn1, work_bn_sums_latent_h_bn1);
   t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1);
-  t18_gather(a_rb2, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias, scale_latent_h_bn1, shift_latent_h_bn1, sums_latent_h_conv1);
-  t19_bn_sums(sums_latent_h_conv1, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, scale_latent_h_bn2, shift_latent_h_bn2, mean_latent_h_bn2, invstd_latent_h_bn2);
+  t18_gather(s->work, a_rb2, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias, scale_latent_h_bn1, shift_latent_h_bn1, sums_latent_h_conv1, work_gather_latent_h_conv1);
+  t19_bn_sums(s->work, sums_latent_h_conv1, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, scale_latent_h_bn2, shift_latent_h_bn2, mean_latent_h_bn2, invstd_latent_h_bn2, work_bn_sums_latent_h_bn2);
   t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2);
-  t21_gather(a_latent_h_conv1, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias, scale_latent_h_bn2, shift_latent_h_bn2);
+  t21_gather(s->work, a_latent_h_conv1, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias, scale_latent_h_bn2, shift_latent_h_bn2);
   t22_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut);
-  t23_gather(a_rb2, a_latent_h_conv2, a_latent, wg_latent_shortcut, w_latent_shortcut_bias);
+  t23_gather(s->work, a_rb2, a_latent_h_conv2, a_latent, wg_latent_shortcut, w_latent_shortcut_bias);
   t24_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT);
-  t25_scatter(a_latent, a_up1_up_convT, ws_up1_up_convT, w_up1_up_convT_bias, sums_up1_up_convT);
-  t26_bn_sums(sums_up1_up_convT, w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var, scale_up1_up_bn, shift_up1_up_bn, mean_up1_up_bn, invstd_up1_up_bn);
+  t25_scatter(s->work, a_latent, a_up1_up_convT, ws_up1_up_convT, w_up1_up_convT_bias, sums_up1_up_convT);
+  t26_bn_sums(s->work, sums_up1_up_convT, w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var, scale_up1_up_bn, shift_up1_up_bn, mean_up1_up_bn, invstd_up1_up_bn, work_bn_sums_up1_up_bn);
   t27_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT);
-  t28_scatter(a_up1_up_convT, a_rb2, a_up2_up_convT, ws_up2_up_convT, w_up2_up_convT_bias, scale_up1_up_bn, shift_up1_up_bn, sums_up2_up_convT);
-  t29_bn_sums(sums_up2_up_convT, w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var, scale_up2_up_bn, shift_up2_up_bn, mean_up2_up_bn, invstd_up2_up_bn);
+  t28_scatter(s->work, a_up1_up_convT, a_rb2, a_up2_up_convT, ws_up2_up_convT, w_up2_up_convT_bias, scale_up1_up_bn, shift_up1_up_bn, sums_up2_up_convT, work_scatter_up2_up_convT);
+  t29_bn_sums(s->work, sums_up2_up_convT, w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var, scale_up2_up_bn, shift_up2_up_bn, mean_up2_up_bn, invstd_up2_up_bn, work_bn_sums_up2_up_bn);
   t30_pack_scatter(w_output_up_convT_weight, ws_output_up_convT);
-  t31_scatter(a_up2_up_convT, a_conv1, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias, scale_up2_up_bn, shift_up2_up_bn, sums_output_up_convT);
-  t32_bn_sums(sums_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn, shift_output_up_bn, mean_output_up_bn, invstd_output_up_bn);
+  t31_scatter(s->work, a_up2_up_convT, a_conv1, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias, scale_up2_up_bn, shift_up2_up_bn, sums_output_up_convT, work_scatter_output_up_convT);
+  t32_bn_sums(s->work, sums_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn, shift_output_up_bn, mean_output_up_bn, invstd_output_up_bn, work_bn_sums_output_up_bn);
   t33_pack_gather(w_output_conv_weight, wg_output_conv);
-  t34_gather(a_output_up_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
-  loss += t35_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
-  loss += t36_l2_loss(h, s->params);
-  t37_wgrad(g_output_conv, a_output_up_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
+  t34_gather(s->work, a_output_up_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up_bn, shift_output_up_bn, work_gather_output_conv);
+  loss += t35_loss(s->work, h, a_output_conv, s->target ? s->target : x, g_output_conv, y, work_loss_output_sigmoid);
+  loss += t36_l2_loss(s->work, h, s->params, work_l2_loss_output_sigmoid);
+  t37_wgrad(s->work, g_output_conv, a_output_up_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up_bn, shift_output_up_bn, work_wgrad_output_conv);
   t38_pack_scatter(w_output_conv_weight, ws_output_conv);
-  t39_scatter(g_output_conv, g_output_up_relu, ws_output_conv);
-  t40_bn_bwd(a_output_up_convT, g_output_up_relu, g_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, dw_output_up_bn_weight, dw_output_up_bn_bias, mean_output_up_bn, invstd_output_up_bn);
-  t41_wgrad(a_up2_up_convT, a_conv1, g_output_up_convT, dw_output_up_convT_weight, dw_output_up_convT_bias, scale_up2_up_bn, shift_up2_up_bn);
+  t39_scatter(s->work, g_output_conv, g_output_up_relu, ws_output_conv);
+  t40_bn_bwd(s->work, a_output_up_convT, g_output_up_relu, g_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, dw_output_up_bn_weight, dw_output_up_bn_bias, mean_output_up_bn, invstd_output_up_bn, work_bn_bwd_output_up_bn);
+  t41_wgrad(s->work, a_up2_up_convT, a_conv1, g_output_up_convT, dw_output_up_convT_weight, dw_output_up_convT_bias, scale_up2_up_bn, shift_up2_up_bn, work_wgrad_output_up_convT);
   t42_pack_gather(w_output_up_convT_weight, wg_output_up_convT);
-  t43_gather(g_output_up_convT, g_up2_up_relu, g_conv1, wg_output_up_convT);
-  t44_bn_bwd(a_up2_up_convT, g_up2_up_relu, g_up2_up_convT, w_up2_up_bn_weight, w_up2_up_bn_bias, dw_up2_up_bn_weight, dw_up2_up_bn_bias, mean_up2_up_bn, invstd_up2_up_bn);
-  t45_wgrad(a_up1_up_convT, a_rb2, g_up2_up_convT, dw_up2_up_convT_weight, dw_up2_up_convT_bias, scale_up1_up_bn, shift_up1_up_bn);
+  t43_gather(s->work, g_output_up_convT, g_up2_up_relu, g_conv1, wg_output_up_convT);
+  t44_bn_bwd(s->work, a_up2_up_convT, g_up2_up_relu, g_up2_up_convT, w_up2_up_bn_weight, w_up2_up_bn_bias, dw_up2_up_bn_weight, dw_up2_up_bn_bias, mean_up2_up_bn, invstd_up2_up_bn, work_bn_bwd_up2_up_bn);
+  t45_wgrad(s->work, a_up1_up_convT, a_rb2, g_up2_up_convT, dw_up2_up_convT_weight, dw_up2_up_convT_bias, scale_up1_up_bn, shift_up1_up_bn, work_wgrad_up2_up_convT);
   t46_pack_gather(w_up2_up_convT_weight, wg_up2_up_convT);
-  t47_gather(g_up2_up_convT, g_up1_up_relu, g_rb2, wg_up2_up_convT);
-  t48_bn_bwd(a_up1_up_convT, g_up1_up_relu, g_up1_up_convT, w_up1_up_bn_weight, w_up1_up_bn_bias, dw_up1_up_bn_weight, dw_up1_up_bn_bias, mean_up1_up_bn, invstd_up1_up_bn);
-  t49_wgrad(a_latent, g_up1_up_convT, dw_up1_up_convT_weight, dw_up1_up_convT_bias);
+  t47_gather(s->work, g_up2_up_convT, g_up1_up_relu, g_rb2, wg_up2_up_convT);
+  t48_bn_bwd(s->work, a_up1_up_convT, g_up1_up_relu, g_up1_up_convT, w_up1_up_bn_weight, w_up1_up_bn_bias, dw_up1_up_bn_weight, dw_up1_up_bn_bias, mean_up1_up_bn, invstd_up1_up_bn, work_bn_bwd_up1_up_bn);
+  t49_wgrad(s->work, a_latent, g_up1_up_convT, dw_up1_up_convT_weight, dw_up1_up_convT_bias, work_wgrad_up1_up_convT);
   t50_pack_gather(w_up1_up_convT_weight, wg_up1_up_convT);
-  t51_gather(g_up1_up_convT, g_latent, wg_up1_up_convT);
-  t52_wgrad(g_latent, a_rb2, dw_latent_shortcut_weight, dw_latent_shortcut_bias);
+  t51_gather(s->work, g_up1_up_convT, g_latent, wg_up1_up_convT);
+  t52_wgrad(s->work, g_latent, a_rb2, dw_latent_shortcut_weight, dw_latent_shortcut_bias, work_wgrad_latent_shortcut);
   t53_pack_scatter(w_latent_shortcut_weight, ws_latent_shortcut);
-  t54_scatter(g_latent, g_rb2, ws_latent_shortcut);
-  t55_wgrad(g_latent, a_latent_h_conv1, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias, scale_latent_h_bn2, shift_latent_h_bn2);
+  t54_scatter(s->work, g_latent, g_rb2, ws_latent_shortcut);
+  t55_wgrad(s->work, g_latent, a_latent_h_conv1, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias, scale_latent_h_bn2, shift_latent_h_bn2, work_wgrad_latent_h_conv2);
   t56_pack_scatter(w_latent_h_conv2_weight, ws_latent_h_conv2);
-  t57_scatter(g_latent, g_latent_h_relu2, ws_latent_h_conv2);
-  t58_bn_bwd(a_latent_h_conv1, g_latent_h_relu2, g_latent_h_conv1, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2);
-  t59_wgrad(g_latent_h_conv1, a_rb2, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias, scale_latent_h_bn1, shift_latent_h_bn1);
+  t57_scatter(s->work, g_latent, g_latent_h_relu2, ws_latent_h_conv2);
+  t58_bn_bwd(s->work, a_latent_h_conv1, g_latent_h_relu2, g_latent_h_conv1, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2, work_bn_bwd_latent_h_bn2);
+  t59_wgrad(s->work, g_latent_h_conv1, a_rb2, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias, scale_latent_h_bn1, shift_latent_h_bn1, work_wgrad_latent_h_conv1);
   t60_pack_scatter(w_latent_h_conv1_weight, ws_latent_h_conv1);
-  t61_scatter(g_latent_h_conv1, g_latent_h_relu1, ws_latent_h_conv1);
-  t62_bn_bwd(a_rb2, g_latent_h_relu1, g_rb2, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1);
+  t61_scatter(s->work, g_latent_h_conv1, g_latent_h_relu1, ws_latent_h_conv1);
+  t62_bn_bwd(s->work, a_rb2, g_latent_h_relu1, g_rb2, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1, work_bn_bwd_latent_h_bn1);
   t63_copy(g_rb2, g_rb1);
-  t64_wgrad(g_rb2, a_rb2_h_conv1, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias, scale_rb2_h_bn2, shift_rb2_h_bn2);
+  t64_wgrad(s->work, g_rb2, a_rb2_h_conv1, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias, scale_rb2_h_bn2, shift_rb2_h_bn2, work_wgrad_rb2_h_conv2);
   t65_pack_scatter(w_rb2_h_conv2_weight, ws_rb2_h_conv2);
-  t66_scatter(g_rb2, g_rb2_h_relu2, ws_rb2_h_conv2);
-  t67_bn_bwd(a_rb2_h_conv1, g_rb2_h_relu2, g_rb2_h_conv1, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2);
-  t68_wgrad(g_rb2_h_conv1, a_rb1, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias, scale_rb2_h_bn1, shift_rb2_h_bn1);
+  t66_scatter(s->work, g_rb2, g_rb2_h_relu2, ws_rb2_h_conv2);
+  t67_bn_bwd(s->work, a_rb2_h_conv1, g_rb2_h_relu2, g_rb2_h_conv1, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2, work_bn_bwd_rb2_h_bn2);
+  t68_wgrad(s->work, g_rb2_h_conv1, a_rb1, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias, scale_rb2_h_bn1, shift_rb2_h_bn1, work_wgrad_rb2_h_conv1);
   t69_pack_scatter(w_rb2_h_conv1_weight, ws_rb2_h_conv1);
-  t70_scatter(g_rb2_h_conv1, g_rb2_h_relu1, ws_rb2_h_conv1);
-  t71_bn_bwd(a_rb1, g_rb2_h_relu1, g_rb1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1);
-  t72_wgrad(g_rb1, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias);
+  t70_scatter(s->work, g_rb2_h_conv1, g_rb2_h_relu1, ws_rb2_h_conv1);
+  t71_bn_bwd(s->work, a_rb1, g_rb2_h_relu1, g_rb1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1, work_bn_bwd_rb2_h_bn1);
+  t72_wgrad(s->work, g_rb1, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias, work_wgrad_rb1_shortcut);
   t73_pack_scatter(w_rb1_shortcut_weight, ws_rb1_shortcut);
-  t74_scatter(g_rb1, g_conv1, ws_rb1_shortcut);
-  t75_wgrad(g_rb1, a_rb1_h_conv1, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias, scale_rb1_h_bn2, shift_rb1_h_bn2);
+  t74_scatter(s->work, g_rb1, g_conv1, ws_rb1_shortcut);
+  t75_wgrad(s->work, g_rb1, a_rb1_h_conv1, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias, scale_rb1_h_bn2, shift_rb1_h_bn2, work_wgrad_rb1_h_conv2);
   t76_pack_scatter(w_rb1_h_conv2_weight, ws_rb1_h_conv2);
-  t77_scatter(g_rb1, g_rb1_h_relu2, ws_rb1_h_conv2);
-  t78_bn_bwd(a_rb1_h_conv1, g_rb1_h_relu2, g_rb1_h_conv1, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2);
-  t79_wgrad(g_rb1_h_conv1, a_conv1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias, scale_rb1_h_bn1, shift_rb1_h_bn1);
+  t77_scatter(s->work, g_rb1, g_rb1_h_relu2, ws_rb1_h_conv2);
+  t78_bn_bwd(s->work, a_rb1_h_conv1, g_rb1_h_relu2, g_rb1_h_conv1, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2, work_bn_bwd_rb1_h_bn2);
+  t79_wgrad(s->work, g_rb1_h_conv1, a_conv1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias, scale_rb1_h_bn1, shift_rb1_h_bn1, work_wgrad_rb1_h_conv1);
   t80_pack_scatter(w_rb1_h_conv1_weight, ws_rb1_h_conv1);
-  t81_scatter(g_rb1_h_conv1, g_rb1_h_relu1, ws_rb1_h_conv1);
-  t82_bn_bwd(a_conv1, g_rb1_h_relu1, g_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1);
-  t83_wgrad(g_conv1, x, dw_conv1_weight, dw_conv1_bias);
+  t81_scatter(s->work, g_rb1_h_conv1, g_rb1_h_relu1, ws_rb1_h_conv1);
+  t82_bn_bwd(s->work, a_conv1, g_rb1_h_relu1, g_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1, work_bn_bwd_rb1_h_bn1);
+  t83_wgrad(s->work, g_conv1, x, dw_conv1_weight, dw_conv1_bias, work_wgrad_conv1);
   if (h->update)
     s->step++;
   t84_update(h, s->step, w_conv1_weight, dw_conv1_weight, opt_conv1_weight);
@@ -2026,8 +2064,8 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *w_output_conv_bias = s->params + 483648; // [1]
   float *wg_conv1_291 = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
   float *a_conv1_292 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *scale_rb1_h_bn1_293 = (float *)(s->scratch + 73728); // [32] f32
-  float *shift_rb1_h_bn1_294 = (float *)(s->scratch + 73856); // [32] f32
+  float *scale_rb1_h_bn1_293 = (float *)(s->scratch + 74048); // [32] f32
+  float *shift_rb1_h_bn1_294 = (float *)(s->scratch + 74176); // [32] f32
   float *wg_rb1_h_conv1_295 = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
   float *a_rb1_h_conv1_296 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
   float *scale_rb1_h_bn2_297 = (float *)(s->scratch + 589824); // [64] f32
@@ -2044,8 +2082,8 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *shift_rb2_h_bn2_308 = (float *)(s->scratch + 590080); // [64] f32
   float *wg_rb2_h_conv2_309 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb2_310 = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
-  float *scale_latent_h_bn1_311 = (float *)(s->scratch + 294912); // [64] f32
-  float *shift_latent_h_bn1_312 = (float *)(s->scratch + 295168); // [64] f32
+  float *scale_latent_h_bn1_311 = (float *)(s->scratch + 295488); // [64] f32
+  float *shift_latent_h_bn1_312 = (float *)(s->scratch + 295744); // [64] f32
   float *wg_latent_h_conv1_313 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
   float *a_latent_h_conv1_314 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
   float *scale_latent_h_bn2_315 = (float *)(s->scratch + 2359296); // [128] f32
@@ -2056,53 +2094,58 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *a_latent_320 = (float *)(s->acts + 8388608); // [32,128,16,16] NCHW16c
   float *ws_up1_up_convT_321 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
   float *a_up1_up_convT_322 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *scale_up1_up_bn_323 = (float *)(s->scratch + 147456); // [64] f32
-  float *shift_up1_up_bn_324 = (float *)(s->scratch + 147712); // [64] f32
+  float *scale_up1_up_bn_323 = (float *)(s->scratch + 148544); // [64] f32
+  float *shift_up1_up_bn_324 = (float *)(s->scratch + 148800); // [64] f32
   float *ws_up2_up_convT_325 = (float *)(s->scratch + 0); // [128,32,3,3] packed for scatter
   float *a_up2_up_convT_326 = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
-  float *scale_up2_up_bn_327 = (float *)(s->scratch + 36864); // [32] f32
-  float *shift_up2_up_bn_328 = (float *)(s->scratch + 36992); // [32] f32
+  float *scale_up2_up_bn_327 = (float *)(s->scratch + 37440); // [32] f32
+  float *shift_up2_up_bn_328 = (float *)(s->scratch + 37568); // [32] f32
   float *ws_output_up_convT_329 = (float *)(s->scratch + 0); // [64,16,3,3] packed for scatter
   float *a_output_up_convT_330 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *scale_output_up_bn_331 = (float *)(s->scratch + 9216); // [16] f32
-  float *shift_output_up_bn_332 = (float *)(s->scratch + 9280); // [16] f32
+  float *scale_output_up_bn_331 = (float *)(s->scratch + 9408); // [16] f32
+  float *shift_output_up_bn_332 = (float *)(s->scratch + 9472); // [16] f32
   float *wg_output_conv_333 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_334 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  unsigned char *work_gather_rb1_h_conv1_373 = (unsigned char *)(s->scratch + 73728); // [320] bytes
+  unsigned char *work_gather_latent_h_conv1_374 = (unsigned char *)(s->scratch + 294912); // [576] bytes
+  unsigned char *work_scatter_up2_up_convT_375 = (unsigned char *)(s->scratch + 147456); // [1088] bytes
+  unsigned char *work_scatter_output_up_convT_376 = (unsigned char *)(s->scratch + 36864); // [576] bytes
+  unsigned char *work_gather_output_conv_377 = (unsigned char *)(s->scratch + 9216); // [192] bytes
   t0_pack_gather(w_conv1_weight, wg_conv1_291);
-  f1_gather(x, a_conv1_292, wg_conv1_291, w_conv1_bias);
+  f1_gather(s->work, x, a_conv1_292, wg_conv1_291, w_conv1_bias);
   f2_bn_coeffs(w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
   t3_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_295);
-  f4_gather(a_conv1_292, a_rb1_h_conv1_296, wg_rb1_h_conv1_295, w_rb1_h_conv1_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
+  f4_gather(s->work, a_conv1_292, a_rb1_h_conv1_296, wg_rb1_h_conv1_295, w_rb1_h_conv1_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294, work_gather_rb1_h_conv1_373);
   f5_bn_coeffs(w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
   t6_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_299);
-  t7_gather(a_rb1_h_conv1_296, a_rb1_h_conv2_300, wg_rb1_h_conv2_299, w_rb1_h_conv2_bias, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
+  t7_gather(s->work, a_rb1_h_conv1_296, a_rb1_h_conv2_300, wg_rb1_h_conv2_299, w_rb1_h_conv2_bias, scale_rb1_h_bn2_297, shift_rb1_h_bn2_298);
   t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_301);
-  f9_gather(a_conv1_292, a_rb1_h_conv2_300, a_rb1_302, wg_rb1_shortcut_301, w_rb1_shortcut_bias);
+  f9_gather(s->work, a_conv1_292, a_rb1_h_conv2_300, a_rb1_302, wg_rb1_shortcut_301, w_rb1_shortcut_bias);
   f10_bn_coeffs(w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1_303, shift_rb2_h_bn1_304);
   t11_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_305);
-  f12_gather(a_rb1_302, a_rb2_h_conv1_306, wg_rb2_h_conv1_305, w_rb2_h_conv1_bias, scale_rb2_h_bn1_303, shift_rb2_h_bn1_304);
+  f12_gather(s->work, a_rb1_302, a_rb2_h_conv1_306, wg_rb2_h_conv1_305, w_rb2_h_conv1_bias, scale_rb2_h_bn1_303, shift_rb2_h_bn1_304);
   f13_bn_coeffs(w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, scale_rb2_h_bn2_307, shift_rb2_h_bn2_308);
   t14_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_309);
-  f15_gather(a_rb2_h_conv1_306, a_rb1_302, a_rb2_310, wg_rb2_h_conv2_309, w_rb2_h_conv2_bias, scale_rb2_h_bn2_307, shift_rb2_h_bn2_308);
+  f15_gather(s->work, a_rb2_h_conv1_306, a_rb1_302, a_rb2_310, wg_rb2_h_conv2_309, w_rb2_h_conv2_bias, scale_rb2_h_bn2_307, shift_rb2_h_bn2_308);
   f16_bn_coeffs(w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1_311, shift_latent_h_bn1_312);
   t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_313);
-  f18_gather(a_rb2_310, a_latent_h_conv1_314, wg_latent_h_conv1_313, w_latent_h_conv1_bias, scale_latent_h_bn1_311, shift_latent_h_bn1_312);
+  f18_gather(s->work, a_rb2_310, a_latent_h_conv1_314, wg_latent_h_conv1_313, w_latent_h_conv1_bias, scale_latent_h_bn1_311, shift_latent_h_bn1_312, work_gather_latent_h_conv1_374);
   f19_bn_coeffs(w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
   t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_317);
-  t21_gather(a_latent_h_conv1_314, a_latent_h_conv2_318, wg_latent_h_conv2_317, w_latent_h_conv2_bias, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
+  t21_gather(s->work, a_latent_h_conv1_314, a_latent_h_conv2_318, wg_latent_h_conv2_317, w_latent_h_conv2_bias, scale_latent_h_bn2_315, shift_latent_h_bn2_316);
   t22_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_319);
-  t23_gather(a_rb2_310, a_latent_h_conv2_318, a_latent_320, wg_latent_shortcut_319, w_latent_shortcut_bias);
+  t23_gather(s->work, a_rb2_310, a_latent_h_conv2_318, a_latent_320, wg_latent_shortcut_319, w_latent_shortcut_bias);
   t24_pack_scatter(w_up1_up_convT_weight, ws_up1_up_convT_321);
-  f25_scatter(a_latent_320, a_up1_up_convT_322, ws_up1_up_convT_321, w_up1_up_convT_bias);
+  f25_scatter(s->work, a_latent_320, a_up1_up_convT_322, ws_up1_up_convT_321, w_up1_up_convT_bias);
   f26_bn_coeffs(w_up1_up_bn_weight, w_up1_up_bn_bias, w_up1_up_bn_running_mean, w_up1_up_bn_running_var, scale_up1_up_bn_323, shift_up1_up_bn_324);
   t27_pack_scatter(w_up2_up_convT_weight, ws_up2_up_convT_325);
-  f28_scatter(a_up1_up_convT_322, a_rb2_310, a_up2_up_convT_326, ws_up2_up_convT_325, w_up2_up_convT_bias, scale_up1_up_bn_323, shift_up1_up_bn_324);
+  f28_scatter(s->work, a_up1_up_convT_322, a_rb2_310, a_up2_up_convT_326, ws_up2_up_convT_325, w_up2_up_convT_bias, scale_up1_up_bn_323, shift_up1_up_bn_324, work_scatter_up2_up_convT_375);
   f29_bn_coeffs(w_up2_up_bn_weight, w_up2_up_bn_bias, w_up2_up_bn_running_mean, w_up2_up_bn_running_var, scale_up2_up_bn_327, shift_up2_up_bn_328);
   t30_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_329);
-  f31_scatter(a_up2_up_convT_326, a_conv1_292, a_output_up_convT_330, ws_output_up_convT_329, w_output_up_convT_bias, scale_up2_up_bn_327, shift_up2_up_bn_328);
+  f31_scatter(s->work, a_up2_up_convT_326, a_conv1_292, a_output_up_convT_330, ws_output_up_convT_329, w_output_up_convT_bias, scale_up2_up_bn_327, shift_up2_up_bn_328, work_scatter_output_up_convT_376);
   f32_bn_coeffs(w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn_331, shift_output_up_bn_332);
   t33_pack_gather(w_output_conv_weight, wg_output_conv_333);
-  t34_gather(a_output_up_convT_330, a_output_conv_334, wg_output_conv_333, w_output_conv_bias, scale_output_up_bn_331, shift_output_up_bn_332);
+  t34_gather(s->work, a_output_up_convT_330, a_output_conv_334, wg_output_conv_333, w_output_conv_bias, scale_output_up_bn_331, shift_output_up_bn_332, work_gather_output_conv_377);
   f35_sigmoid(a_output_conv_334, y);
 }
 
@@ -2171,11 +2214,11 @@ static const CaecParam params[62] = {
     {"output.conv.bias", 1, {1, 0, 0, 0}, 1, 483648, CAEC_ZEROS, 0, true, false, 0},
 };
 
-#if CAEC_ABI != 1
-#error "generated by caec 0.1.0 for the runtime's interface version 1, and these runtime headers are of another: generate it with the caec of these headers"
+#if CAEC_ABI != 2
+#error "generated by caec 0.1.0 for the runtime's interface version 2, and these runtime headers are of another: generate it with the caec of these headers"
 #endif
 const CaecModel res_unet_model = {
-    .abi = 1,
+    .abi = 2,
     .name = "res_unet",
     .source = "models/res_unet.cae",
     .caec_version = "0.1.0",
@@ -2186,6 +2229,7 @@ const CaecModel res_unet_model = {
     .nparams = 62,
     .params = params,
     .arena_bytes = {1934656, 1934656, 3869248, 119537664, 67153664},
+    .thread_work_bytes = 1563520,
     .flops = 585613312,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},

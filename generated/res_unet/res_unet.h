@@ -13,6 +13,7 @@
 //   optim    3869248
 //   acts     119537664
 //   scratch  67153664
+// The kernels' workspace per thread (bytes): 1563520
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.weight                     [32,1,3,3]       0
 //   conv1.bias                       [32]             288

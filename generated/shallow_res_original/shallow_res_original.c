@@ -20,10 +20,10 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,1,3,3] packed for gather
 //   bias         [32]
-static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t1_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 weights
@@ -41,10 +41,10 @@ static void t2_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
 //   sums         [1024,2,64] f64
-static void t3_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t3_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu) statistics, applied by its consumers
@@ -57,9 +57,9 @@ static void t3_gather(const float *restrict image, float *restrict grid, const f
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t4_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t4_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -78,10 +78,10 @@ static void t5_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t6_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t6_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn)
@@ -93,9 +93,9 @@ static void t6_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t7_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t7_bn_train(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:13: rb1.shortcut weights
@@ -113,10 +113,10 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,1,1] packed for gather
 //   bias         [64]
-static void t9_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t9_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
@@ -134,10 +134,10 @@ static void t10_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
 //   sums         [1024,2,64] f64
-static void t11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t11_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kw_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) statistics, applied by its consumers
@@ -150,9 +150,9 @@ static void t11_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t12_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t12_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
@@ -171,10 +171,10 @@ static void t13_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t14_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t14_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.bn2 (bn)
@@ -186,9 +186,9 @@ static void t14_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t15_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t15_bn_train(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu)
@@ -214,10 +214,10 @@ static void t17_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
 //   sums         [512,2,128] f64
-static void t18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t18_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu) statistics, applied by its consumers
@@ -230,9 +230,9 @@ static void t18_gather(const float *restrict image, float *restrict grid, const 
 //   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t19_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t19_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
@@ -251,10 +251,10 @@ static void t20_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t21_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t21_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn)
@@ -266,9 +266,9 @@ static void t21_gather(const float *restrict image, float *restrict grid, const 
 //   running_var  [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t22_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t22_bn_train(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
@@ -286,10 +286,10 @@ static void t23_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,1,1] packed for gather
 //   bias         [128]
-static void t24_gather(const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t24_gather(KThreads th, const float *restrict image, const float *restrict res, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .res = res, .relu = true}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -307,10 +307,10 @@ static void t25_pack_scatter(const float *restrict w, float *restrict wp) {
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
 //   sums         [1024,2,64] f64
-static void t26_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t26_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
@@ -323,9 +323,9 @@ static void t26_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [64] f32
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t27_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t27_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -345,10 +345,10 @@ static void t28_pack_scatter(const float *restrict w, float *restrict wp) {
 //   scale_a      [64] f32
 //   shift_a      [64] f32
 //   sums         [2048,2,32] f64
-static void t29_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t29_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
@@ -361,9 +361,9 @@ static void t29_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [32] f32
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t30_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t30_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -383,10 +383,10 @@ static void t31_pack_scatter(const float *restrict w, float *restrict wp) {
 //   scale_a      [32] f32
 //   shift_a      [32] f32
 //   sums         [4096,2,16] f64
-static void t32_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums) {
+static void t32_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, double *restrict sums, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
@@ -399,9 +399,9 @@ static void t32_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t33_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t33_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
@@ -420,10 +420,10 @@ static void t34_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t35_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t35_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){work, th});
 }
 
 // models/shallow_res_original.cae:14: output.sigmoid (sigmoid) + loss + gradient
@@ -431,27 +431,27 @@ static void t35_gather(const float *restrict image, float *restrict grid, const 
 //   target       [32,1,128,128] plain
 //   dz           [32,1,128,128] plain
 //   y_out        [32,1,128,128] plain
-static double t36_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
+static double t36_loss(KThreads th, const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out, unsigned char *restrict work) {
   enum { N = 32, H = 128, W = 128 };
-  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)
-                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);
+  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz, (KWork){work, th})
+                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz, (KWork){work, th});
 }
 
 // models/shallow_res_original.cae:14: L2 penalty of the flagged kernels
-static double t37_l2_loss(const CaecHyper *h, const float *restrict params) {
+static double t37_l2_loss(KThreads th, const CaecHyper *h, const float *restrict params, unsigned char *restrict work) {
   if (h->l2 == 0)
     return 0;
   double sum = 0;
-  sum += ko_sumsq(288, params + 0); // conv1.weight
-  sum += ko_sumsq(18432, params + 320); // rb1.h.conv1.weight
-  sum += ko_sumsq(36864, params + 19072); // rb1.h.conv2.weight
-  sum += ko_sumsq(2048, params + 56256); // rb1.shortcut.weight
-  sum += ko_sumsq(36864, params + 58368); // rb2.h.conv1.weight
-  sum += ko_sumsq(36864, params + 95552); // rb2.h.conv2.weight
-  sum += ko_sumsq(73728, params + 132736); // latent.h.conv1.weight
-  sum += ko_sumsq(147456, params + 207104); // latent.h.conv2.weight
-  sum += ko_sumsq(8192, params + 355200); // latent.shortcut.weight
-  sum += ko_sumsq(144, params + 460848); // output.conv.weight
+  sum += ko_sumsq(288, params + 0, (KWork){work, th}); // conv1.weight
+  sum += ko_sumsq(18432, params + 320, (KWork){work, th}); // rb1.h.conv1.weight
+  sum += ko_sumsq(36864, params + 19072, (KWork){work, th}); // rb1.h.conv2.weight
+  sum += ko_sumsq(2048, params + 56256, (KWork){work, th}); // rb1.shortcut.weight
+  sum += ko_sumsq(36864, params + 58368, (KWork){work, th}); // rb2.h.conv1.weight
+  sum += ko_sumsq(36864, params + 95552, (KWork){work, th}); // rb2.h.conv2.weight
+  sum += ko_sumsq(73728, params + 132736, (KWork){work, th}); // latent.h.conv1.weight
+  sum += ko_sumsq(147456, params + 207104, (KWork){work, th}); // latent.h.conv2.weight
+  sum += ko_sumsq(8192, params + 355200, (KWork){work, th}); // latent.shortcut.weight
+  sum += ko_sumsq(144, params + 460848, (KWork){work, th}); // output.conv.weight
   return h->l2 * sum;
 }
 
@@ -462,10 +462,10 @@ static double t37_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   db           [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t38_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t38_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/shallow_res_original.cae:14: output.conv weights
@@ -481,10 +481,10 @@ static void t39_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   image        [32,16,128,128] NCHW16c
 //   wp           [1,16,3,3] packed for scatter
-static void t40_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t40_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) backward
@@ -497,9 +497,9 @@ static void t40_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [16]
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t41_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT (convT) weight and bias gradient
@@ -509,10 +509,10 @@ static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [16]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void t42_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t42_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.convT weights
@@ -528,10 +528,10 @@ static void t43_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,16,3,3] packed for gather
-static void t44_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t44_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) backward
@@ -544,9 +544,9 @@ static void t44_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t45_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t45_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT (convT) weight and bias gradient
@@ -556,10 +556,10 @@ static void t45_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [32]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t46_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t46_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.convT weights
@@ -575,10 +575,10 @@ static void t47_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
-static void t48_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t48_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) backward
@@ -591,9 +591,9 @@ static void t48_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t49_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t49_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) weight and bias gradient
@@ -601,10 +601,10 @@ static void t49_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [64]
-static void t50_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t50_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT weights
@@ -620,10 +620,10 @@ static void t51_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
-static void t52_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t52_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:17: latent.add (add) + latent.relu (relu) backward
@@ -639,10 +639,10 @@ static void t53_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,1,1]
 //   db           [128]
-static void t54_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t54_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:13: latent.shortcut weights
@@ -658,10 +658,10 @@ static void t55_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,1,1] packed for scatter
-static void t56_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t56_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.bn2 (bn) backward
@@ -674,9 +674,9 @@ static void t56_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t57_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t57_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 (conv) weight and bias gradient
@@ -686,10 +686,10 @@ static void t57_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [128]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t58_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t58_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
@@ -705,10 +705,10 @@ static void t59_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,128,16,16] NCHW16c
 //   wp           [128,128,3,3] packed for scatter (Winograd)
-static void t60_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t60_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu) backward
@@ -721,9 +721,9 @@ static void t60_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t61_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t61_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 (conv) weight and bias gradient
@@ -731,10 +731,10 @@ static void t61_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [128]
-static void t62_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t62_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 weights
@@ -750,10 +750,10 @@ static void t63_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
-static void t64_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t64_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:17: rb2.add (add) + rb2.relu (relu) backward
@@ -781,9 +781,9 @@ static void t66_copy(const float *restrict dy, float *restrict dx) {
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t67_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t67_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 (conv) weight and bias gradient
@@ -793,10 +793,10 @@ static void t67_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t68_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t68_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
@@ -812,10 +812,10 @@ static void t69_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t70_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t70_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) backward
@@ -828,9 +828,9 @@ static void t70_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t71_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) weight and bias gradient
@@ -838,10 +838,10 @@ static void t71_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [64,64,3,3]
 //   db           [64]
-static void t72_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t72_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
@@ -857,10 +857,10 @@ static void t73_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t74_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t74_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:17: rb1.add (add) + rb1.relu (relu) backward
@@ -876,10 +876,10 @@ static void t75_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,1,1]
 //   db           [64]
-static void t76_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t76_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:13: rb1.shortcut weights
@@ -895,10 +895,10 @@ static void t77_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,1,1] packed for scatter
-static void t78_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t78_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 1, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.bn2 (bn) backward
@@ -911,9 +911,9 @@ static void t78_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t79_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t79_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 (conv) weight and bias gradient
@@ -923,10 +923,10 @@ static void t79_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [64]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void t80_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t80_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -942,10 +942,10 @@ static void t81_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for scatter (Winograd)
-static void t82_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t82_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kw_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu) backward
@@ -958,9 +958,9 @@ static void t82_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t83_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t83_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 (conv) weight and bias gradient
@@ -968,10 +968,10 @@ static void t83_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [64]
-static void t84_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t84_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.conv1 weights
@@ -987,10 +987,10 @@ static void t85_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
-static void t86_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t86_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image, .acc_a = true}, (KWork){NULL, th});
 }
 
 // models/shallow_res_original.cae:8: conv1 (conv) weight and bias gradient
@@ -998,10 +998,10 @@ static void t86_scatter(const float *restrict grid, float *restrict image, const
 //   image        [32,1,128,128] plain
 //   dw           [32,1,3,3]
 //   db           [32]
-static void t87_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t87_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/shallow_res_original.cae:8: conv1.weight update
@@ -1361,10 +1361,10 @@ static void t131_update(const CaecHyper *h, int64_t step, float *restrict w, flo
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
-static void f3_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f3_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb1.h.bn1 (bn) + rb1.h.relu (relu) statistics, applied by its consumers
@@ -1386,9 +1386,9 @@ static void f4_bn_coeffs(const float *restrict gamma, const float *restrict beta
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f7_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f7_bn_eval(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 (conv) + bias
@@ -1396,10 +1396,10 @@ static void f7_bn_eval(const float *restrict x, float *restrict y, const float *
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,64,3,3] packed for gather (Winograd)
 //   bias         [64]
-static void f11_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f11_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kw_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kw_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.bn1 (bn) + rb2.h.relu (relu) statistics, applied by its consumers
@@ -1421,9 +1421,9 @@ static void f12_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f15_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f15_bn_eval(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.conv1 (conv) + bias
@@ -1431,10 +1431,10 @@ static void f15_bn_eval(const float *restrict x, float *restrict y, const float 
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void f18_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f18_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:10: latent.h.bn1 (bn) + latent.h.relu (relu) statistics, applied by its consumers
@@ -1456,9 +1456,9 @@ static void f19_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   beta         [128]
 //   running_mean [128]
 //   running_var  [128]
-static void f22_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f22_bn_eval(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.convT (convT) + bias
@@ -1466,10 +1466,10 @@ static void f22_bn_eval(const float *restrict x, float *restrict y, const float 
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
 //   bias         [64]
-static void f26_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void f26_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up1.bn (bn) + output.up1.relu (relu) statistics, applied by its consumers
@@ -1491,10 +1491,10 @@ static void f27_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [32]
 //   scale_a      [64] f32
 //   shift_a      [64] f32
-static void f29_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f29_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up2.bn (bn) + output.up2.relu (relu) statistics, applied by its consumers
@@ -1516,10 +1516,10 @@ static void f30_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   bias         [16]
 //   scale_a      [32] f32
 //   shift_a      [32] f32
-static void f32_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void f32_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up3.bn (bn) + output.up3.relu (relu) statistics, applied by its consumers
@@ -1698,65 +1698,65 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *wg_rb1_h_conv1 = (float *)(s->scratch + 1048576); // [64,32,3,3] packed for gather
   double *sums_rb1_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_rb1_h_conv1 = (float *)(s->acts + 67108864); // [32,64,32,32] NCHW16c
-  float *scale_rb1_h_bn1 = (float *)(s->scratch + 67111936); // [64] f32
-  float *shift_rb1_h_bn1 = (float *)(s->scratch + 67112192); // [64] f32
-  float *mean_rb1_h_bn1 = (float *)(s->scratch + 67112448); // [64] f32
-  float *invstd_rb1_h_bn1 = (float *)(s->scratch + 67112704); // [64] f32
+  float *scale_rb1_h_bn1 = (float *)(s->scratch + 67120384); // [64] f32
+  float *shift_rb1_h_bn1 = (float *)(s->scratch + 67120640); // [64] f32
+  float *mean_rb1_h_bn1 = (float *)(s->scratch + 67120896); // [64] f32
+  float *invstd_rb1_h_bn1 = (float *)(s->scratch + 67121152); // [64] f32
   float *wg_rb1_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb1_h_conv2 = (float *)(s->acts + 75497472); // [32,64,32,32] NCHW16c
-  float *mean_rb1_h_bn2 = (float *)(s->scratch + 67112960); // [64] f32
-  float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67113216); // [64] f32
+  float *mean_rb1_h_bn2 = (float *)(s->scratch + 67121408); // [64] f32
+  float *invstd_rb1_h_bn2 = (float *)(s->scratch + 67121664); // [64] f32
   float *a_rb1_h_bn2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
   float *wg_rb1_shortcut = (float *)(s->scratch + 0); // [64,32,1,1] packed for gather
   float *a_rb1_relu = (float *)(s->acts + 83886080); // [32,64,32,32] NCHW16c
   float *wg_rb2_h_conv1 = (float *)(s->scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   double *sums_rb2_h_conv1 = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_rb2_h_conv1 = (float *)(s->acts + 92274688); // [32,64,32,32] NCHW16c
-  float *scale_rb2_h_bn1 = (float *)(s->scratch + 67113472); // [64] f32
-  float *shift_rb2_h_bn1 = (float *)(s->scratch + 67113728); // [64] f32
-  float *mean_rb2_h_bn1 = (float *)(s->scratch + 67113984); // [64] f32
-  float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67114240); // [64] f32
+  float *scale_rb2_h_bn1 = (float *)(s->scratch + 67121920); // [64] f32
+  float *shift_rb2_h_bn1 = (float *)(s->scratch + 67122176); // [64] f32
+  float *mean_rb2_h_bn1 = (float *)(s->scratch + 67122432); // [64] f32
+  float *invstd_rb2_h_bn1 = (float *)(s->scratch + 67122688); // [64] f32
   float *wg_rb2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   float *a_rb2_h_conv2 = (float *)(s->acts + 100663296); // [32,64,32,32] NCHW16c
-  float *mean_rb2_h_bn2 = (float *)(s->scratch + 67114496); // [64] f32
-  float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67114752); // [64] f32
+  float *mean_rb2_h_bn2 = (float *)(s->scratch + 67122944); // [64] f32
+  float *invstd_rb2_h_bn2 = (float *)(s->scratch + 67123200); // [64] f32
   float *a_rb2_h_bn2 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
   float *a_rb2_relu = (float *)(s->acts + 109051904); // [32,64,32,32] NCHW16c
   float *wg_latent_h_conv1 = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for gather
   double *sums_latent_h_conv1 = (double *)(s->scratch + 0); // [512,2,128] f64
   float *a_latent_h_conv1 = (float *)(s->acts + 125829120); // [32,128,16,16] NCHW16c
-  float *scale_latent_h_bn1 = (float *)(s->scratch + 67108864); // [128] f32
-  float *shift_latent_h_bn1 = (float *)(s->scratch + 67109376); // [128] f32
-  float *mean_latent_h_bn1 = (float *)(s->scratch + 67109888); // [128] f32
-  float *invstd_latent_h_bn1 = (float *)(s->scratch + 67110400); // [128] f32
+  float *scale_latent_h_bn1 = (float *)(s->scratch + 67117312); // [128] f32
+  float *shift_latent_h_bn1 = (float *)(s->scratch + 67117824); // [128] f32
+  float *mean_latent_h_bn1 = (float *)(s->scratch + 67118336); // [128] f32
+  float *invstd_latent_h_bn1 = (float *)(s->scratch + 67118848); // [128] f32
   float *wg_latent_h_conv2 = (float *)(s->scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   float *a_latent_h_conv2 = (float *)(s->acts + 130023424); // [32,128,16,16] NCHW16c
-  float *mean_latent_h_bn2 = (float *)(s->scratch + 67110912); // [128] f32
-  float *invstd_latent_h_bn2 = (float *)(s->scratch + 67111424); // [128] f32
+  float *mean_latent_h_bn2 = (float *)(s->scratch + 67119360); // [128] f32
+  float *invstd_latent_h_bn2 = (float *)(s->scratch + 67119872); // [128] f32
   float *a_latent_h_bn2 = (float *)(s->acts + 0); // [32,128,16,16] NCHW16c
   float *wg_latent_shortcut = (float *)(s->scratch + 0); // [128,64,1,1] packed for gather
   float *a_latent_relu = (float *)(s->acts + 134217728); // [32,128,16,16] NCHW16c
   float *ws_output_up1_convT = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for scatter
   double *sums_output_up1_convT = (double *)(s->scratch + 0); // [1024,2,64] f64
   float *a_output_up1_convT = (float *)(s->acts + 117440512); // [32,64,32,32] NCHW16c
-  float *scale_output_up1_bn = (float *)(s->scratch + 67115008); // [64] f32
-  float *shift_output_up1_bn = (float *)(s->scratch + 67115264); // [64] f32
-  float *mean_output_up1_bn = (float *)(s->scratch + 67115520); // [64] f32
-  float *invstd_output_up1_bn = (float *)(s->scratch + 67115776); // [64] f32
+  float *scale_output_up1_bn = (float *)(s->scratch + 67123456); // [64] f32
+  float *shift_output_up1_bn = (float *)(s->scratch + 67123712); // [64] f32
+  float *mean_output_up1_bn = (float *)(s->scratch + 67123968); // [64] f32
+  float *invstd_output_up1_bn = (float *)(s->scratch + 67124224); // [64] f32
   float *ws_output_up2_convT = (float *)(s->scratch + 1048576); // [64,32,3,3] packed for scatter
   double *sums_output_up2_convT = (double *)(s->scratch + 0); // [2048,2,32] f64
   float *a_output_up2_convT = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
-  float *scale_output_up2_bn = (float *)(s->scratch + 67116032); // [32] f32
-  float *shift_output_up2_bn = (float *)(s->scratch + 67116160); // [32] f32
-  float *mean_output_up2_bn = (float *)(s->scratch + 67116288); // [32] f32
-  float *invstd_output_up2_bn = (float *)(s->scratch + 67116416); // [32] f32
+  float *scale_output_up2_bn = (float *)(s->scratch + 67124480); // [32] f32
+  float *shift_output_up2_bn = (float *)(s->scratch + 67124608); // [32] f32
+  float *mean_output_up2_bn = (float *)(s->scratch + 67124736); // [32] f32
+  float *invstd_output_up2_bn = (float *)(s->scratch + 67124864); // [32] f32
   float *ws_output_up3_convT = (float *)(s->scratch + 1048576); // [32,16,3,3] packed for scatter
   double *sums_output_up3_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
   float *a_output_up3_convT = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *scale_output_up3_bn = (float *)(s->scratch + 1048576); // [16] f32
-  float *shift_output_up3_bn = (float *)(s->scratch + 1048640); // [16] f32
-  float *mean_output_up3_bn = (float *)(s->scratch + 67116544); // [16] f32
-  float *invstd_output_up3_bn = (float *)(s->scratch + 67116608); // [16] f32
+  float *scale_output_up3_bn = (float *)(s->scratch + 1048832); // [16] f32
+  float *shift_output_up3_bn = (float *)(s->scratch + 1048896); // [16] f32
+  float *mean_output_up3_bn = (float *)(s->scratch + 67124992); // [16] f32
+  float *invstd_output_up3_bn = (float *)(s->scratch + 67125056); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv = (float *)(s->acts + 138412032); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
@@ -1794,95 +1794,131 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *g_rb1_h_relu = (float *)(s->scratch + 16777216); // [32,64,32,32] NCHW16c
   float *g_rb1_h_conv1 = (float *)(s->scratch + 25165824); // [32,64,32,32] NCHW16c
   float *ws_rb1_h_conv1 = (float *)(s->scratch + 16777216); // [64,32,3,3] packed for scatter
+  unsigned char *work_bn_sums_rb1_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_bn_train_rb1_h_bn2 = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_bn_sums_rb2_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_bn_train_rb2_h_bn2 = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_bn_sums_latent_h_bn1 = (unsigned char *)(s->scratch + 1048576); // [2048] bytes
+  unsigned char *work_bn_train_latent_h_bn2 = (unsigned char *)(s->scratch + 0); // [67584] bytes
+  unsigned char *work_bn_sums_output_up1_bn = (unsigned char *)(s->scratch + 1048576); // [1024] bytes
+  unsigned char *work_scatter_output_up2_convT = (unsigned char *)(s->scratch + 1122304); // [576] bytes
+  unsigned char *work_bn_sums_output_up2_bn = (unsigned char *)(s->scratch + 1048576); // [512] bytes
+  unsigned char *work_scatter_output_up3_convT = (unsigned char *)(s->scratch + 1067008); // [320] bytes
+  unsigned char *work_bn_sums_output_up3_bn = (unsigned char *)(s->scratch + 1048576); // [256] bytes
+  unsigned char *work_gather_output_conv = (unsigned char *)(s->scratch + 9216); // [192] bytes
+  unsigned char *work_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [256] bytes
+  unsigned char *work_l2_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [320] bytes
+  unsigned char *work_wgrad_output_conv = (unsigned char *)(s->scratch + 0); // [9600] bytes
+  unsigned char *work_bn_bwd_output_up3_bn = (unsigned char *)(s->scratch + 67108864); // [8448] bytes
+  unsigned char *work_wgrad_output_up3_convT = (unsigned char *)(s->scratch + 0); // [18944] bytes
+  unsigned char *work_bn_bwd_output_up2_bn = (unsigned char *)(s->scratch + 33554432); // [16896] bytes
+  unsigned char *work_wgrad_output_up2_convT = (unsigned char *)(s->scratch + 0); // [74624] bytes
+  unsigned char *work_bn_bwd_output_up1_bn = (unsigned char *)(s->scratch + 16777216); // [33792] bytes
+  unsigned char *work_wgrad_output_up1_convT = (unsigned char *)(s->scratch + 0); // [296576] bytes
+  unsigned char *work_wgrad_latent_shortcut = (unsigned char *)(s->scratch + 0); // [34432] bytes
+  unsigned char *work_bn_bwd_latent_h_bn2 = (unsigned char *)(s->scratch + 16777216); // [67584] bytes
+  unsigned char *work_wgrad_latent_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [592000] bytes
+  unsigned char *work_bn_bwd_latent_h_bn1 = (unsigned char *)(s->scratch + 16777216); // [67584] bytes
+  unsigned char *work_wgrad_latent_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [296576] bytes
+  unsigned char *work_bn_bwd_rb2_h_bn2 = (unsigned char *)(s->scratch + 25165824); // [33792] bytes
+  unsigned char *work_wgrad_rb2_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [148608] bytes
+  unsigned char *work_bn_bwd_rb2_h_bn1 = (unsigned char *)(s->scratch + 25165824); // [33792] bytes
+  unsigned char *work_wgrad_rb2_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [148608] bytes
+  unsigned char *work_wgrad_rb1_shortcut = (unsigned char *)(s->scratch + 0); // [9088] bytes
+  unsigned char *work_bn_bwd_rb1_h_bn2 = (unsigned char *)(s->scratch + 33554432); // [33792] bytes
+  unsigned char *work_wgrad_rb1_h_conv2 = (unsigned char *)(s->scratch + 16777216); // [148608] bytes
+  unsigned char *work_bn_bwd_rb1_h_bn1 = (unsigned char *)(s->scratch + 33554432); // [33792] bytes
+  unsigned char *work_wgrad_rb1_h_conv1 = (unsigned char *)(s->scratch + 16777216); // [74624] bytes
+  unsigned char *work_wgrad_conv1 = (unsigned char *)(s->scratch + 16777216); // [18944] bytes
   double loss = 0;
   t0_pack_gather(w_conv1_weight, wg_conv1);
-  t1_gather(x, a_conv1, wg_conv1, w_conv1_bias);
+  t1_gather(s->work, x, a_conv1, wg_conv1, w_conv1_bias);
   t2_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1);
-  t3_gather(a_conv1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias, sums_rb1_h_conv1);
-  t4_bn_sums(sums_rb1_h_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1, shift_rb1_h_bn1, mean_rb1_h_bn1, invstd_rb1_h_bn1);
+  t3_gather(s->work, a_conv1, a_rb1_h_conv1, wg_rb1_h_conv1, w_rb1_h_conv1_bias, sums_rb1_h_conv1);
+  t4_bn_sums(s->work, sums_rb1_h_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1, shift_rb1_h_bn1, mean_rb1_h_bn1, invstd_rb1_h_bn1, work_bn_sums_rb1_h_bn1);
   t5_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2);
-  t6_gather(a_rb1_h_conv1, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias, scale_rb1_h_bn1, shift_rb1_h_bn1);
-  t7_bn_train(a_rb1_h_conv2, a_rb1_h_bn2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, mean_rb1_h_bn2, invstd_rb1_h_bn2);
+  t6_gather(s->work, a_rb1_h_conv1, a_rb1_h_conv2, wg_rb1_h_conv2, w_rb1_h_conv2_bias, scale_rb1_h_bn1, shift_rb1_h_bn1);
+  t7_bn_train(s->work, a_rb1_h_conv2, a_rb1_h_bn2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, mean_rb1_h_bn2, invstd_rb1_h_bn2, work_bn_train_rb1_h_bn2);
   t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut);
-  t9_gather(a_conv1, a_rb1_h_bn2, a_rb1_relu, wg_rb1_shortcut, w_rb1_shortcut_bias);
+  t9_gather(s->work, a_conv1, a_rb1_h_bn2, a_rb1_relu, wg_rb1_shortcut, w_rb1_shortcut_bias);
   t10_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1);
-  t11_gather(a_rb1_relu, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias, sums_rb2_h_conv1);
-  t12_bn_sums(sums_rb2_h_conv1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1, shift_rb2_h_bn1, mean_rb2_h_bn1, invstd_rb2_h_bn1);
+  t11_gather(s->work, a_rb1_relu, a_rb2_h_conv1, wg_rb2_h_conv1, w_rb2_h_conv1_bias, sums_rb2_h_conv1);
+  t12_bn_sums(s->work, sums_rb2_h_conv1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1, shift_rb2_h_bn1, mean_rb2_h_bn1, invstd_rb2_h_bn1, work_bn_sums_rb2_h_bn1);
   t13_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2);
-  t14_gather(a_rb2_h_conv1, a_rb2_h_conv2, wg_rb2_h_conv2, w_rb2_h_conv2_bias, scale_rb2_h_bn1, shift_rb2_h_bn1);
-  t15_bn_train(a_rb2_h_conv2, a_rb2_h_bn2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, mean_rb2_h_bn2, invstd_rb2_h_bn2);
+  t14_gather(s->work, a_rb2_h_conv1, a_rb2_h_conv2, wg_rb2_h_conv2, w_rb2_h_conv2_bias, scale_rb2_h_bn1, shift_rb2_h_bn1);
+  t15_bn_train(s->work, a_rb2_h_conv2, a_rb2_h_bn2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, mean_rb2_h_bn2, invstd_rb2_h_bn2, work_bn_train_rb2_h_bn2);
   t16_add(a_rb2_h_bn2, a_rb1_relu, a_rb2_relu);
   t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1);
-  t18_gather(a_rb2_relu, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias, sums_latent_h_conv1);
-  t19_bn_sums(sums_latent_h_conv1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1, shift_latent_h_bn1, mean_latent_h_bn1, invstd_latent_h_bn1);
+  t18_gather(s->work, a_rb2_relu, a_latent_h_conv1, wg_latent_h_conv1, w_latent_h_conv1_bias, sums_latent_h_conv1);
+  t19_bn_sums(s->work, sums_latent_h_conv1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1, shift_latent_h_bn1, mean_latent_h_bn1, invstd_latent_h_bn1, work_bn_sums_latent_h_bn1);
   t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2);
-  t21_gather(a_latent_h_conv1, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias, scale_latent_h_bn1, shift_latent_h_bn1);
-  t22_bn_train(a_latent_h_conv2, a_latent_h_bn2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, mean_latent_h_bn2, invstd_latent_h_bn2);
+  t21_gather(s->work, a_latent_h_conv1, a_latent_h_conv2, wg_latent_h_conv2, w_latent_h_conv2_bias, scale_latent_h_bn1, shift_latent_h_bn1);
+  t22_bn_train(s->work, a_latent_h_conv2, a_latent_h_bn2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, mean_latent_h_bn2, invstd_latent_h_bn2, work_bn_train_latent_h_bn2);
   t23_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut);
-  t24_gather(a_rb2_relu, a_latent_h_bn2, a_latent_relu, wg_latent_shortcut, w_latent_shortcut_bias);
+  t24_gather(s->work, a_rb2_relu, a_latent_h_bn2, a_latent_relu, wg_latent_shortcut, w_latent_shortcut_bias);
   t25_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT);
-  t26_scatter(a_latent_relu, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias, sums_output_up1_convT);
-  t27_bn_sums(sums_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn, shift_output_up1_bn, mean_output_up1_bn, invstd_output_up1_bn);
+  t26_scatter(s->work, a_latent_relu, a_output_up1_convT, ws_output_up1_convT, w_output_up1_convT_bias, sums_output_up1_convT);
+  t27_bn_sums(s->work, sums_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn, shift_output_up1_bn, mean_output_up1_bn, invstd_output_up1_bn, work_bn_sums_output_up1_bn);
   t28_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT);
-  t29_scatter(a_output_up1_convT, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, sums_output_up2_convT);
-  t30_bn_sums(sums_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn, shift_output_up2_bn, mean_output_up2_bn, invstd_output_up2_bn);
+  t29_scatter(s->work, a_output_up1_convT, a_output_up2_convT, ws_output_up2_convT, w_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, sums_output_up2_convT, work_scatter_output_up2_convT);
+  t30_bn_sums(s->work, sums_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn, shift_output_up2_bn, mean_output_up2_bn, invstd_output_up2_bn, work_bn_sums_output_up2_bn);
   t31_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT);
-  t32_scatter(a_output_up2_convT, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, sums_output_up3_convT);
-  t33_bn_sums(sums_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn, shift_output_up3_bn, mean_output_up3_bn, invstd_output_up3_bn);
+  t32_scatter(s->work, a_output_up2_convT, a_output_up3_convT, ws_output_up3_convT, w_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, sums_output_up3_convT, work_scatter_output_up3_convT);
+  t33_bn_sums(s->work, sums_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn, shift_output_up3_bn, mean_output_up3_bn, invstd_output_up3_bn, work_bn_sums_output_up3_bn);
   t34_pack_gather(w_output_conv_weight, wg_output_conv);
-  t35_gather(a_output_up3_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
-  loss += t36_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
-  loss += t37_l2_loss(h, s->params);
-  t38_wgrad(g_output_conv, a_output_up3_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn);
+  t35_gather(s->work, a_output_up3_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn, work_gather_output_conv);
+  loss += t36_loss(s->work, h, a_output_conv, s->target ? s->target : x, g_output_conv, y, work_loss_output_sigmoid);
+  loss += t37_l2_loss(s->work, h, s->params, work_l2_loss_output_sigmoid);
+  t38_wgrad(s->work, g_output_conv, a_output_up3_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up3_bn, shift_output_up3_bn, work_wgrad_output_conv);
   t39_pack_scatter(w_output_conv_weight, ws_output_conv);
-  t40_scatter(g_output_conv, g_output_up3_relu, ws_output_conv);
-  t41_bn_bwd(a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn);
-  t42_wgrad(a_output_up2_convT, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn);
+  t40_scatter(s->work, g_output_conv, g_output_up3_relu, ws_output_conv);
+  t41_bn_bwd(s->work, a_output_up3_convT, g_output_up3_relu, g_output_up3_convT, w_output_up3_bn_weight, w_output_up3_bn_bias, dw_output_up3_bn_weight, dw_output_up3_bn_bias, mean_output_up3_bn, invstd_output_up3_bn, work_bn_bwd_output_up3_bn);
+  t42_wgrad(s->work, a_output_up2_convT, g_output_up3_convT, dw_output_up3_convT_weight, dw_output_up3_convT_bias, scale_output_up2_bn, shift_output_up2_bn, work_wgrad_output_up3_convT);
   t43_pack_gather(w_output_up3_convT_weight, wg_output_up3_convT);
-  t44_gather(g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
-  t45_bn_bwd(a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn);
-  t46_wgrad(a_output_up1_convT, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn);
+  t44_gather(s->work, g_output_up3_convT, g_output_up2_relu, wg_output_up3_convT);
+  t45_bn_bwd(s->work, a_output_up2_convT, g_output_up2_relu, g_output_up2_convT, w_output_up2_bn_weight, w_output_up2_bn_bias, dw_output_up2_bn_weight, dw_output_up2_bn_bias, mean_output_up2_bn, invstd_output_up2_bn, work_bn_bwd_output_up2_bn);
+  t46_wgrad(s->work, a_output_up1_convT, g_output_up2_convT, dw_output_up2_convT_weight, dw_output_up2_convT_bias, scale_output_up1_bn, shift_output_up1_bn, work_wgrad_output_up2_convT);
   t47_pack_gather(w_output_up2_convT_weight, wg_output_up2_convT);
-  t48_gather(g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
-  t49_bn_bwd(a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn);
-  t50_wgrad(a_latent_relu, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias);
+  t48_gather(s->work, g_output_up2_convT, g_output_up1_relu, wg_output_up2_convT);
+  t49_bn_bwd(s->work, a_output_up1_convT, g_output_up1_relu, g_output_up1_convT, w_output_up1_bn_weight, w_output_up1_bn_bias, dw_output_up1_bn_weight, dw_output_up1_bn_bias, mean_output_up1_bn, invstd_output_up1_bn, work_bn_bwd_output_up1_bn);
+  t50_wgrad(s->work, a_latent_relu, g_output_up1_convT, dw_output_up1_convT_weight, dw_output_up1_convT_bias, work_wgrad_output_up1_convT);
   t51_pack_gather(w_output_up1_convT_weight, wg_output_up1_convT);
-  t52_gather(g_output_up1_convT, g_latent_relu, wg_output_up1_convT);
+  t52_gather(s->work, g_output_up1_convT, g_latent_relu, wg_output_up1_convT);
   t53_relu_bwd(a_latent_relu, g_latent_relu, g_latent_add);
-  t54_wgrad(g_latent_add, a_rb2_relu, dw_latent_shortcut_weight, dw_latent_shortcut_bias);
+  t54_wgrad(s->work, g_latent_add, a_rb2_relu, dw_latent_shortcut_weight, dw_latent_shortcut_bias, work_wgrad_latent_shortcut);
   t55_pack_scatter(w_latent_shortcut_weight, ws_latent_shortcut);
-  t56_scatter(g_latent_add, g_rb2_relu, ws_latent_shortcut);
-  t57_bn_bwd(a_latent_h_conv2, g_latent_add, g_latent_h_conv2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2);
-  t58_wgrad(g_latent_h_conv2, a_latent_h_conv1, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias, scale_latent_h_bn1, shift_latent_h_bn1);
+  t56_scatter(s->work, g_latent_add, g_rb2_relu, ws_latent_shortcut);
+  t57_bn_bwd(s->work, a_latent_h_conv2, g_latent_add, g_latent_h_conv2, w_latent_h_bn2_weight, w_latent_h_bn2_bias, dw_latent_h_bn2_weight, dw_latent_h_bn2_bias, mean_latent_h_bn2, invstd_latent_h_bn2, work_bn_bwd_latent_h_bn2);
+  t58_wgrad(s->work, g_latent_h_conv2, a_latent_h_conv1, dw_latent_h_conv2_weight, dw_latent_h_conv2_bias, scale_latent_h_bn1, shift_latent_h_bn1, work_wgrad_latent_h_conv2);
   t59_pack_scatter(w_latent_h_conv2_weight, ws_latent_h_conv2);
-  t60_scatter(g_latent_h_conv2, g_latent_h_relu, ws_latent_h_conv2);
-  t61_bn_bwd(a_latent_h_conv1, g_latent_h_relu, g_latent_h_conv1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1);
-  t62_wgrad(g_latent_h_conv1, a_rb2_relu, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias);
+  t60_scatter(s->work, g_latent_h_conv2, g_latent_h_relu, ws_latent_h_conv2);
+  t61_bn_bwd(s->work, a_latent_h_conv1, g_latent_h_relu, g_latent_h_conv1, w_latent_h_bn1_weight, w_latent_h_bn1_bias, dw_latent_h_bn1_weight, dw_latent_h_bn1_bias, mean_latent_h_bn1, invstd_latent_h_bn1, work_bn_bwd_latent_h_bn1);
+  t62_wgrad(s->work, g_latent_h_conv1, a_rb2_relu, dw_latent_h_conv1_weight, dw_latent_h_conv1_bias, work_wgrad_latent_h_conv1);
   t63_pack_scatter(w_latent_h_conv1_weight, ws_latent_h_conv1);
-  t64_scatter(g_latent_h_conv1, g_rb2_relu, ws_latent_h_conv1);
+  t64_scatter(s->work, g_latent_h_conv1, g_rb2_relu, ws_latent_h_conv1);
   t65_relu_bwd(a_rb2_relu, g_rb2_relu, g_rb2_add);
   t66_copy(g_rb2_add, g_rb1_relu);
-  t67_bn_bwd(a_rb2_h_conv2, g_rb2_add, g_rb2_h_conv2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2);
-  t68_wgrad(g_rb2_h_conv2, a_rb2_h_conv1, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias, scale_rb2_h_bn1, shift_rb2_h_bn1);
+  t67_bn_bwd(s->work, a_rb2_h_conv2, g_rb2_add, g_rb2_h_conv2, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, dw_rb2_h_bn2_weight, dw_rb2_h_bn2_bias, mean_rb2_h_bn2, invstd_rb2_h_bn2, work_bn_bwd_rb2_h_bn2);
+  t68_wgrad(s->work, g_rb2_h_conv2, a_rb2_h_conv1, dw_rb2_h_conv2_weight, dw_rb2_h_conv2_bias, scale_rb2_h_bn1, shift_rb2_h_bn1, work_wgrad_rb2_h_conv2);
   t69_pack_scatter(w_rb2_h_conv2_weight, ws_rb2_h_conv2);
-  t70_scatter(g_rb2_h_conv2, g_rb2_h_relu, ws_rb2_h_conv2);
-  t71_bn_bwd(a_rb2_h_conv1, g_rb2_h_relu, g_rb2_h_conv1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1);
-  t72_wgrad(g_rb2_h_conv1, a_rb1_relu, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias);
+  t70_scatter(s->work, g_rb2_h_conv2, g_rb2_h_relu, ws_rb2_h_conv2);
+  t71_bn_bwd(s->work, a_rb2_h_conv1, g_rb2_h_relu, g_rb2_h_conv1, w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, dw_rb2_h_bn1_weight, dw_rb2_h_bn1_bias, mean_rb2_h_bn1, invstd_rb2_h_bn1, work_bn_bwd_rb2_h_bn1);
+  t72_wgrad(s->work, g_rb2_h_conv1, a_rb1_relu, dw_rb2_h_conv1_weight, dw_rb2_h_conv1_bias, work_wgrad_rb2_h_conv1);
   t73_pack_scatter(w_rb2_h_conv1_weight, ws_rb2_h_conv1);
-  t74_scatter(g_rb2_h_conv1, g_rb1_relu, ws_rb2_h_conv1);
+  t74_scatter(s->work, g_rb2_h_conv1, g_rb1_relu, ws_rb2_h_conv1);
   t75_relu_bwd(a_rb1_relu, g_rb1_relu, g_rb1_add);
-  t76_wgrad(g_rb1_add, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias);
+  t76_wgrad(s->work, g_rb1_add, a_conv1, dw_rb1_shortcut_weight, dw_rb1_shortcut_bias, work_wgrad_rb1_shortcut);
   t77_pack_scatter(w_rb1_shortcut_weight, ws_rb1_shortcut);
-  t78_scatter(g_rb1_add, g_conv1, ws_rb1_shortcut);
-  t79_bn_bwd(a_rb1_h_conv2, g_rb1_add, g_rb1_h_conv2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2);
-  t80_wgrad(g_rb1_h_conv2, a_rb1_h_conv1, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias, scale_rb1_h_bn1, shift_rb1_h_bn1);
+  t78_scatter(s->work, g_rb1_add, g_conv1, ws_rb1_shortcut);
+  t79_bn_bwd(s->work, a_rb1_h_conv2, g_rb1_add, g_rb1_h_conv2, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, dw_rb1_h_bn2_weight, dw_rb1_h_bn2_bias, mean_rb1_h_bn2, invstd_rb1_h_bn2, work_bn_bwd_rb1_h_bn2);
+  t80_wgrad(s->work, g_rb1_h_conv2, a_rb1_h_conv1, dw_rb1_h_conv2_weight, dw_rb1_h_conv2_bias, scale_rb1_h_bn1, shift_rb1_h_bn1, work_wgrad_rb1_h_conv2);
   t81_pack_scatter(w_rb1_h_conv2_weight, ws_rb1_h_conv2);
-  t82_scatter(g_rb1_h_conv2, g_rb1_h_relu, ws_rb1_h_conv2);
-  t83_bn_bwd(a_rb1_h_conv1, g_rb1_h_relu, g_rb1_h_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1);
-  t84_wgrad(g_rb1_h_conv1, a_conv1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias);
+  t82_scatter(s->work, g_rb1_h_conv2, g_rb1_h_relu, ws_rb1_h_conv2);
+  t83_bn_bwd(s->work, a_rb1_h_conv1, g_rb1_h_relu, g_rb1_h_conv1, w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, dw_rb1_h_bn1_weight, dw_rb1_h_bn1_bias, mean_rb1_h_bn1, invstd_rb1_h_bn1, work_bn_bwd_rb1_h_bn1);
+  t84_wgrad(s->work, g_rb1_h_conv1, a_conv1, dw_rb1_h_conv1_weight, dw_rb1_h_conv1_bias, work_wgrad_rb1_h_conv1);
   t85_pack_scatter(w_rb1_h_conv1_weight, ws_rb1_h_conv1);
-  t86_scatter(g_rb1_h_conv1, g_conv1, ws_rb1_h_conv1);
-  t87_wgrad(g_conv1, x, dw_conv1_weight, dw_conv1_bias);
+  t86_scatter(s->work, g_rb1_h_conv1, g_conv1, ws_rb1_h_conv1);
+  t87_wgrad(s->work, g_conv1, x, dw_conv1_weight, dw_conv1_bias, work_wgrad_conv1);
   if (h->update)
     s->step++;
   t88_update(h, s->step, w_conv1_weight, dw_conv1_weight, opt_conv1_weight);
@@ -2026,54 +2062,60 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *a_latent_relu_316 = (float *)(s->acts + 16777216); // [32,128,16,16] NCHW16c
   float *ws_output_up1_convT_317 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
   float *a_output_up1_convT_318 = (float *)(s->acts + 0); // [32,64,32,32] NCHW16c
-  float *scale_output_up1_bn_319 = (float *)(s->scratch + 73728); // [64] f32
-  float *shift_output_up1_bn_320 = (float *)(s->scratch + 73984); // [64] f32
+  float *scale_output_up1_bn_319 = (float *)(s->scratch + 74304); // [64] f32
+  float *shift_output_up1_bn_320 = (float *)(s->scratch + 74560); // [64] f32
   float *ws_output_up2_convT_321 = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
   float *a_output_up2_convT_322 = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *scale_output_up2_bn_323 = (float *)(s->scratch + 18432); // [32] f32
-  float *shift_output_up2_bn_324 = (float *)(s->scratch + 18560); // [32] f32
+  float *scale_output_up2_bn_323 = (float *)(s->scratch + 18752); // [32] f32
+  float *shift_output_up2_bn_324 = (float *)(s->scratch + 18880); // [32] f32
   float *ws_output_up3_convT_325 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
   float *a_output_up3_convT_326 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *scale_output_up3_bn_327 = (float *)(s->scratch + 9216); // [16] f32
-  float *shift_output_up3_bn_328 = (float *)(s->scratch + 9280); // [16] f32
+  float *scale_output_up3_bn_327 = (float *)(s->scratch + 9408); // [16] f32
+  float *shift_output_up3_bn_328 = (float *)(s->scratch + 9472); // [16] f32
   float *wg_output_conv_329 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_330 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  unsigned char *work_bn_eval_rb1_h_bn2 = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_bn_eval_rb2_h_bn2 = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_bn_eval_latent_h_bn2 = (unsigned char *)(s->scratch + 0); // [67584] bytes
+  unsigned char *work_scatter_output_up2_convT_370 = (unsigned char *)(s->scratch + 73728); // [576] bytes
+  unsigned char *work_scatter_output_up3_convT_371 = (unsigned char *)(s->scratch + 18432); // [320] bytes
+  unsigned char *work_gather_output_conv_372 = (unsigned char *)(s->scratch + 9216); // [192] bytes
   t0_pack_gather(w_conv1_weight, wg_conv1_289);
-  t1_gather(x, a_conv1_290, wg_conv1_289, w_conv1_bias);
+  t1_gather(s->work, x, a_conv1_290, wg_conv1_289, w_conv1_bias);
   t2_pack_gather(w_rb1_h_conv1_weight, wg_rb1_h_conv1_291);
-  f3_gather(a_conv1_290, a_rb1_h_conv1_292, wg_rb1_h_conv1_291, w_rb1_h_conv1_bias);
+  f3_gather(s->work, a_conv1_290, a_rb1_h_conv1_292, wg_rb1_h_conv1_291, w_rb1_h_conv1_bias);
   f4_bn_coeffs(w_rb1_h_bn1_weight, w_rb1_h_bn1_bias, w_rb1_h_bn1_running_mean, w_rb1_h_bn1_running_var, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
   t5_pack_gather(w_rb1_h_conv2_weight, wg_rb1_h_conv2_295);
-  t6_gather(a_rb1_h_conv1_292, a_rb1_h_conv2_296, wg_rb1_h_conv2_295, w_rb1_h_conv2_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
-  f7_bn_eval(a_rb1_h_conv2_296, a_rb1_h_bn2_297, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var);
+  t6_gather(s->work, a_rb1_h_conv1_292, a_rb1_h_conv2_296, wg_rb1_h_conv2_295, w_rb1_h_conv2_bias, scale_rb1_h_bn1_293, shift_rb1_h_bn1_294);
+  f7_bn_eval(s->work, a_rb1_h_conv2_296, a_rb1_h_bn2_297, w_rb1_h_bn2_weight, w_rb1_h_bn2_bias, w_rb1_h_bn2_running_mean, w_rb1_h_bn2_running_var, work_bn_eval_rb1_h_bn2);
   t8_pack_gather(w_rb1_shortcut_weight, wg_rb1_shortcut_298);
-  t9_gather(a_conv1_290, a_rb1_h_bn2_297, a_rb1_relu_299, wg_rb1_shortcut_298, w_rb1_shortcut_bias);
+  t9_gather(s->work, a_conv1_290, a_rb1_h_bn2_297, a_rb1_relu_299, wg_rb1_shortcut_298, w_rb1_shortcut_bias);
   t10_pack_gather(w_rb2_h_conv1_weight, wg_rb2_h_conv1_300);
-  f11_gather(a_rb1_relu_299, a_rb2_h_conv1_301, wg_rb2_h_conv1_300, w_rb2_h_conv1_bias);
+  f11_gather(s->work, a_rb1_relu_299, a_rb2_h_conv1_301, wg_rb2_h_conv1_300, w_rb2_h_conv1_bias);
   f12_bn_coeffs(w_rb2_h_bn1_weight, w_rb2_h_bn1_bias, w_rb2_h_bn1_running_mean, w_rb2_h_bn1_running_var, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
   t13_pack_gather(w_rb2_h_conv2_weight, wg_rb2_h_conv2_304);
-  t14_gather(a_rb2_h_conv1_301, a_rb2_h_conv2_305, wg_rb2_h_conv2_304, w_rb2_h_conv2_bias, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
-  f15_bn_eval(a_rb2_h_conv2_305, a_rb2_h_bn2_306, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var);
+  t14_gather(s->work, a_rb2_h_conv1_301, a_rb2_h_conv2_305, wg_rb2_h_conv2_304, w_rb2_h_conv2_bias, scale_rb2_h_bn1_302, shift_rb2_h_bn1_303);
+  f15_bn_eval(s->work, a_rb2_h_conv2_305, a_rb2_h_bn2_306, w_rb2_h_bn2_weight, w_rb2_h_bn2_bias, w_rb2_h_bn2_running_mean, w_rb2_h_bn2_running_var, work_bn_eval_rb2_h_bn2);
   t16_add(a_rb2_h_bn2_306, a_rb1_relu_299, a_rb2_relu_307);
   t17_pack_gather(w_latent_h_conv1_weight, wg_latent_h_conv1_308);
-  f18_gather(a_rb2_relu_307, a_latent_h_conv1_309, wg_latent_h_conv1_308, w_latent_h_conv1_bias);
+  f18_gather(s->work, a_rb2_relu_307, a_latent_h_conv1_309, wg_latent_h_conv1_308, w_latent_h_conv1_bias);
   f19_bn_coeffs(w_latent_h_bn1_weight, w_latent_h_bn1_bias, w_latent_h_bn1_running_mean, w_latent_h_bn1_running_var, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
   t20_pack_gather(w_latent_h_conv2_weight, wg_latent_h_conv2_312);
-  t21_gather(a_latent_h_conv1_309, a_latent_h_conv2_313, wg_latent_h_conv2_312, w_latent_h_conv2_bias, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
-  f22_bn_eval(a_latent_h_conv2_313, a_latent_h_bn2_314, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var);
+  t21_gather(s->work, a_latent_h_conv1_309, a_latent_h_conv2_313, wg_latent_h_conv2_312, w_latent_h_conv2_bias, scale_latent_h_bn1_310, shift_latent_h_bn1_311);
+  f22_bn_eval(s->work, a_latent_h_conv2_313, a_latent_h_bn2_314, w_latent_h_bn2_weight, w_latent_h_bn2_bias, w_latent_h_bn2_running_mean, w_latent_h_bn2_running_var, work_bn_eval_latent_h_bn2);
   t23_pack_gather(w_latent_shortcut_weight, wg_latent_shortcut_315);
-  t24_gather(a_rb2_relu_307, a_latent_h_bn2_314, a_latent_relu_316, wg_latent_shortcut_315, w_latent_shortcut_bias);
+  t24_gather(s->work, a_rb2_relu_307, a_latent_h_bn2_314, a_latent_relu_316, wg_latent_shortcut_315, w_latent_shortcut_bias);
   t25_pack_scatter(w_output_up1_convT_weight, ws_output_up1_convT_317);
-  f26_scatter(a_latent_relu_316, a_output_up1_convT_318, ws_output_up1_convT_317, w_output_up1_convT_bias);
+  f26_scatter(s->work, a_latent_relu_316, a_output_up1_convT_318, ws_output_up1_convT_317, w_output_up1_convT_bias);
   f27_bn_coeffs(w_output_up1_bn_weight, w_output_up1_bn_bias, w_output_up1_bn_running_mean, w_output_up1_bn_running_var, scale_output_up1_bn_319, shift_output_up1_bn_320);
   t28_pack_scatter(w_output_up2_convT_weight, ws_output_up2_convT_321);
-  f29_scatter(a_output_up1_convT_318, a_output_up2_convT_322, ws_output_up2_convT_321, w_output_up2_convT_bias, scale_output_up1_bn_319, shift_output_up1_bn_320);
+  f29_scatter(s->work, a_output_up1_convT_318, a_output_up2_convT_322, ws_output_up2_convT_321, w_output_up2_convT_bias, scale_output_up1_bn_319, shift_output_up1_bn_320, work_scatter_output_up2_convT_370);
   f30_bn_coeffs(w_output_up2_bn_weight, w_output_up2_bn_bias, w_output_up2_bn_running_mean, w_output_up2_bn_running_var, scale_output_up2_bn_323, shift_output_up2_bn_324);
   t31_pack_scatter(w_output_up3_convT_weight, ws_output_up3_convT_325);
-  f32_scatter(a_output_up2_convT_322, a_output_up3_convT_326, ws_output_up3_convT_325, w_output_up3_convT_bias, scale_output_up2_bn_323, shift_output_up2_bn_324);
+  f32_scatter(s->work, a_output_up2_convT_322, a_output_up3_convT_326, ws_output_up3_convT_325, w_output_up3_convT_bias, scale_output_up2_bn_323, shift_output_up2_bn_324, work_scatter_output_up3_convT_371);
   f33_bn_coeffs(w_output_up3_bn_weight, w_output_up3_bn_bias, w_output_up3_bn_running_mean, w_output_up3_bn_running_var, scale_output_up3_bn_327, shift_output_up3_bn_328);
   t34_pack_gather(w_output_conv_weight, wg_output_conv_329);
-  t35_gather(a_output_up3_convT_326, a_output_conv_330, wg_output_conv_329, w_output_conv_bias, scale_output_up3_bn_327, shift_output_up3_bn_328);
+  t35_gather(s->work, a_output_up3_convT_326, a_output_conv_330, wg_output_conv_329, w_output_conv_bias, scale_output_up3_bn_327, shift_output_up3_bn_328, work_gather_output_conv_372);
   f36_sigmoid(a_output_conv_330, y);
 }
 
@@ -2142,11 +2184,11 @@ static const CaecParam params[62] = {
     {"output.conv.bias", 1, {1, 0, 0, 0}, 1, 460992, CAEC_ZEROS, 0, true, false, 0},
 };
 
-#if CAEC_ABI != 1
-#error "generated by caec 0.1.0 for the runtime's interface version 1, and these runtime headers are of another: generate it with the caec of these headers"
+#if CAEC_ABI != 2
+#error "generated by caec 0.1.0 for the runtime's interface version 2, and these runtime headers are of another: generate it with the caec of these headers"
 #endif
 const CaecModel shallow_res_original_model = {
-    .abi = 1,
+    .abi = 2,
     .name = "shallow_res_original",
     .source = "models/shallow_res_original.cae",
     .caec_version = "0.1.0",
@@ -2156,7 +2198,8 @@ const CaecModel shallow_res_original_model = {
     .width = 128,
     .nparams = 62,
     .params = params,
-    .arena_bytes = {1844032, 1844032, 3688000, 140509184, 67116672},
+    .arena_bytes = {1844032, 1844032, 3688000, 140509184, 67125120},
+    .thread_work_bytes = 1563520,
     .flops = 509820928,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},

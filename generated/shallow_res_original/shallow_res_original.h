@@ -12,7 +12,8 @@
 //   grads    1844032
 //   optim    3688000
 //   acts     140509184
-//   scratch  67116672
+//   scratch  67125120
+// The kernels' workspace per thread (bytes): 1563520
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.weight                     [32,1,3,3]       0
 //   conv1.bias                       [32]             288

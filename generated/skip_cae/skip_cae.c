@@ -20,10 +20,10 @@ static void t0_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,1,3,3] packed for gather
 //   bias         [32]
-static void t1_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t1_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:9: a.bn (bn)
@@ -35,9 +35,9 @@ static void t1_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t2_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t2_bn_train(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y, (KWork){work, th});
 }
 
 // models/skip_cae.cae:10: b.relu (relu)
@@ -61,10 +61,10 @@ static void t4_pack_gather(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
 //   bias         [64]
-static void t5_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void t5_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:10: b.bn (bn)
@@ -76,9 +76,9 @@ static void t5_gather(const float *restrict image, float *restrict grid, const f
 //   running_var  [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t6_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t6_bn_train(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y, (KWork){work, th});
 }
 
 // models/skip_cae.cae:11: latent.relu1 (relu)
@@ -103,10 +103,10 @@ static void t8_pack_gather(const float *restrict w, float *restrict wp) {
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
 //   sums         [512,2,128] f64
-static void t9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t9_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu) statistics, applied by its consumers
@@ -119,9 +119,9 @@ static void t9_gather(const float *restrict image, float *restrict grid, const f
 //   shift        [128] f32
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t10_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t10_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -140,10 +140,10 @@ static void t11_pack_scatter(const float *restrict w, float *restrict wp) {
 //   bias         [64]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t12_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t12_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = image}, (KWork){work, th});
 }
 
 // models/skip_cae.cae:13: dconv3.bn (bn)
@@ -155,9 +155,9 @@ static void t12_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t13_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t13_bn_train(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y, (KWork){work, th});
 }
 
 // models/skip_cae.cae:13: dconv3.add (add) + dconv3.relu (relu)
@@ -182,10 +182,10 @@ static void t15_pack_scatter(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
 //   bias         [32]
-static void t16_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void t16_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:14: dconv2.bn (bn)
@@ -197,9 +197,9 @@ static void t16_scatter(const float *restrict grid, float *restrict image, const
 //   running_var  [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t17_bn_train(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd) {
+static void t17_bn_train(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y);
+  kn_bn_train(N, C, HW, 0.001f, 0.99f, (KIn){.a = x}, gamma, beta, running_mean, running_var, mean, invstd, false, y, (KWork){work, th});
 }
 
 // models/skip_cae.cae:14: dconv2.add (add) + dconv2.relu (relu)
@@ -225,10 +225,10 @@ static void t19_pack_scatter(const float *restrict w, float *restrict wp) {
 //   wp           [32,16,3,3] packed for scatter
 //   bias         [16]
 //   sums         [4096,2,16] f64
-static void t20_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
+static void t20_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias, double *restrict sums) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image, .stats = sums}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
@@ -241,9 +241,9 @@ static void t20_scatter(const float *restrict grid, float *restrict image, const
 //   shift        [16] f32
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t21_bn_sums(const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd) {
+static void t21_bn_sums(KThreads th, const double *restrict sums, const float *restrict gamma, const float *restrict beta, float *restrict running_mean, float *restrict running_var, float *restrict scale, float *restrict shift, float *restrict mean, float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
+  kn_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift, (KWork){work, th});
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -262,10 +262,10 @@ static void t22_pack_gather(const float *restrict w, float *restrict wp) {
 //   bias         [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t23_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a) {
+static void t23_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, wp, bias, (KOut){.a = grid}, (KWork){work, th});
 }
 
 // models/skip_cae.cae:15: output.sigmoid (sigmoid) + loss + gradient
@@ -273,20 +273,20 @@ static void t23_gather(const float *restrict image, float *restrict grid, const 
 //   target       [32,1,128,128] plain
 //   dz           [32,1,128,128] plain
 //   y_out        [32,1,128,128] plain
-static double t24_loss(const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out) {
+static double t24_loss(KThreads th, const CaecHyper *h, const float *restrict z, const float *restrict target, float *restrict dz, float *restrict y_out, unsigned char *restrict work) {
   enum { N = 32, H = 128, W = 128 };
-  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz)
-                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz);
+  return h->loss == CAEC_MSE ? kl_mse_sigmoid(N, H * W, z, target, y_out, dz, (KWork){work, th})
+                             : kl_dssim_sigmoid(N, H, W, z, target, y_out, dz, (KWork){work, th});
 }
 
 // models/skip_cae.cae:15: L2 penalty of the flagged kernels
-static double t25_l2_loss(const CaecHyper *h, const float *restrict params) {
+static double t25_l2_loss(KThreads th, const CaecHyper *h, const float *restrict params, unsigned char *restrict work) {
   if (h->l2 == 0)
     return 0;
   double sum = 0;
-  sum += ko_sumsq(288, params + 0); // a.conv.weight
-  sum += ko_sumsq(18432, params + 448); // b.conv.weight
-  sum += ko_sumsq(73728, params + 19200); // latent.conv.weight
+  sum += ko_sumsq(288, params + 0, (KWork){work, th}); // a.conv.weight
+  sum += ko_sumsq(18432, params + 448, (KWork){work, th}); // b.conv.weight
+  sum += ko_sumsq(73728, params + 19200, (KWork){work, th}); // latent.conv.weight
   return h->l2 * sum;
 }
 
@@ -297,10 +297,10 @@ static double t25_l2_loss(const CaecHyper *h, const float *restrict params) {
 //   db           [1]
 //   scale_a      [16] f32
 //   shift_a      [16] f32
-static void t26_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t26_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/skip_cae.cae:15: output.conv weights
@@ -316,10 +316,10 @@ static void t27_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,1,128,128] plain
 //   image        [32,16,128,128] NCHW16c
 //   wp           [1,16,3,3] packed for scatter
-static void t28_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t28_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) backward
@@ -332,9 +332,9 @@ static void t28_scatter(const float *restrict grid, float *restrict image, const
 //   dbeta        [16]
 //   mean         [16] f32
 //   invstd       [16] f32
-static void t29_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t29_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 16, HW = 128 * 128 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT (convT) weight and bias gradient
@@ -342,10 +342,10 @@ static void t29_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,16,128,128] NCHW16c
 //   dw           [32,16,3,3]
 //   db           [16]
-static void t30_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t30_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT weights
@@ -361,10 +361,10 @@ static void t31_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,16,128,128] NCHW16c
 //   grid         [32,32,64,64] NCHW16c
 //   wp           [32,16,3,3] packed for gather
-static void t32_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t32_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:14: dconv2.add (add) + dconv2.relu (relu) backward
@@ -392,9 +392,9 @@ static void t34_copy(const float *restrict dy, float *restrict dx) {
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t35_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t35_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/skip_cae.cae:14: dconv2.convT (convT) weight and bias gradient
@@ -402,10 +402,10 @@ static void t35_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [32]
-static void t36_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t36_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/skip_cae.cae:14: dconv2.convT weights
@@ -421,10 +421,10 @@ static void t37_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,32,64,64] NCHW16c
 //   grid         [32,64,32,32] NCHW16c
 //   wp           [64,32,3,3] packed for gather
-static void t38_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t38_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:13: dconv3.add (add) + dconv3.relu (relu) backward
@@ -452,9 +452,9 @@ static void t40_copy(const float *restrict dy, float *restrict dx) {
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t41_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/skip_cae.cae:13: dconv3.convT (convT) weight and bias gradient
@@ -464,10 +464,10 @@ static void t41_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   db           [64]
 //   scale_a      [128] f32
 //   shift_a      [128] f32
-static void t42_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a) {
+static void t42_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false);
+  kc_wgrad(&g, (KIn){.a = grid, .pro_a = {scale_a, shift_a, true}}, (KIn){.a = image}, dw, db, false, (KWork){work, th});
 }
 
 // models/skip_cae.cae:13: dconv3.convT weights
@@ -483,10 +483,10 @@ static void t43_pack_gather(const float *restrict w, float *restrict wp) {
 //   image        [32,64,32,32] NCHW16c
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
-static void t44_gather(const float *restrict image, float *restrict grid, const float *restrict wp) {
+static void t44_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, NULL, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu) backward
@@ -499,9 +499,9 @@ static void t44_gather(const float *restrict image, float *restrict grid, const 
 //   dbeta        [128]
 //   mean         [128] f32
 //   invstd       [128] f32
-static void t45_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t45_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 128, HW = 16 * 16 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, true, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/skip_cae.cae:11: latent.conv (conv) weight and bias gradient
@@ -509,10 +509,10 @@ static void t45_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,64,32,32] NCHW16c
 //   dw           [128,64,3,3]
 //   db           [128]
-static void t46_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t46_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/skip_cae.cae:11: latent.conv weights
@@ -528,10 +528,10 @@ static void t47_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,128,16,16] NCHW16c
 //   image        [32,64,32,32] NCHW16c
 //   wp           [128,64,3,3] packed for scatter
-static void t48_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t48_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:11: latent.relu1 (relu) backward
@@ -552,9 +552,9 @@ static void t49_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   dbeta        [64]
 //   mean         [64] f32
 //   invstd       [64] f32
-static void t50_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t50_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/skip_cae.cae:10: b.conv (conv) weight and bias gradient
@@ -562,10 +562,10 @@ static void t50_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,32,64,64] NCHW16c
 //   dw           [64,32,3,3]
 //   db           [64]
-static void t51_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t51_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/skip_cae.cae:10: b.conv weights
@@ -581,10 +581,10 @@ static void t52_pack_scatter(const float *restrict w, float *restrict wp) {
 //   grid         [32,64,32,32] NCHW16c
 //   image        [32,32,64,64] NCHW16c
 //   wp           [64,32,3,3] packed for scatter
-static void t53_scatter(const float *restrict grid, float *restrict image, const float *restrict wp) {
+static void t53_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, NULL, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:10: b.relu (relu) backward
@@ -605,9 +605,9 @@ static void t54_relu_bwd(const float *restrict y, const float *restrict dy, floa
 //   dbeta        [32]
 //   mean         [32] f32
 //   invstd       [32] f32
-static void t55_bn_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd) {
+static void t55_bn_bwd(KThreads th, const float *restrict x, const float *restrict dy, float *restrict dx, const float *restrict gamma, const float *restrict beta, float *restrict dgamma, float *restrict dbeta, const float *restrict mean, const float *restrict invstd, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx});
+  kn_bn_bwd(N, C, HW, (KIn){.a = x}, gamma, beta, mean, invstd, false, dy, dgamma, dbeta, (KOut){.a = dx}, (KWork){work, th});
 }
 
 // models/skip_cae.cae:9: a.conv (conv) weight and bias gradient
@@ -615,10 +615,10 @@ static void t55_bn_bwd(const float *restrict x, const float *restrict dy, float 
 //   image        [32,1,128,128] plain
 //   dw           [32,1,3,3]
 //   db           [32]
-static void t56_wgrad(const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db) {
+static void t56_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 1, 128, 128, 3, 2, 0, 0};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true);
+  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/skip_cae.cae:9: a.conv.weight update
@@ -836,9 +836,9 @@ static void t82_update(const CaecHyper *h, int64_t step, float *restrict w, floa
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f2_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f2_bn_eval(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y, (KWork){work, th});
 }
 
 // models/skip_cae.cae:10: b.bn (bn)
@@ -848,9 +848,9 @@ static void f2_bn_eval(const float *restrict x, float *restrict y, const float *
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f6_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f6_bn_eval(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y, (KWork){work, th});
 }
 
 // models/skip_cae.cae:11: latent.conv (conv) + bias
@@ -858,10 +858,10 @@ static void f6_bn_eval(const float *restrict x, float *restrict y, const float *
 //   grid         [32,128,16,16] NCHW16c
 //   wp           [128,64,3,3] packed for gather
 //   bias         [128]
-static void f9_gather(const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
+static void f9_gather(KThreads th, const float *restrict image, float *restrict grid, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
-  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid});
+  kc_gather(&g, (KIn){.a = image}, wp, bias, (KOut){.a = grid}, (KWork){NULL, th});
 }
 
 // models/skip_cae.cae:11: latent.bn (bn) + latent.relu2 (relu) statistics, applied by its consumers
@@ -883,9 +883,9 @@ static void f10_bn_coeffs(const float *restrict gamma, const float *restrict bet
 //   beta         [64]
 //   running_mean [64]
 //   running_var  [64]
-static void f13_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f13_bn_eval(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, unsigned char *restrict work) {
   enum { N = 32, C = 64, HW = 32 * 32 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y, (KWork){work, th});
 }
 
 // models/skip_cae.cae:14: dconv2.bn (bn)
@@ -895,9 +895,9 @@ static void f13_bn_eval(const float *restrict x, float *restrict y, const float 
 //   beta         [32]
 //   running_mean [32]
 //   running_var  [32]
-static void f17_bn_eval(const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var) {
+static void f17_bn_eval(KThreads th, const float *restrict x, float *restrict y, const float *restrict gamma, const float *restrict beta, const float *restrict running_mean, const float *restrict running_var, unsigned char *restrict work) {
   enum { N = 32, C = 32, HW = 64 * 64 };
-  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y);
+  kn_bn_eval(N, C, HW, 0.001f, (KIn){.a = x}, gamma, beta, running_mean, running_var, false, y, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.convT (convT) + bias
@@ -905,10 +905,10 @@ static void f17_bn_eval(const float *restrict x, float *restrict y, const float 
 //   image        [32,16,128,128] NCHW16c
 //   wp           [32,16,3,3] packed for scatter
 //   bias         [16]
-static void f20_scatter(const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
+static void f20_scatter(KThreads th, const float *restrict grid, float *restrict image, const float *restrict wp, const float *restrict bias) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
-  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image});
+  kc_scatter(&g, (KIn){.a = grid}, wp, bias, (KOut){.a = image}, (KWork){NULL, th});
 }
 
 // models/lib/seed_blocks.cae:44: output.up.bn (bn) + output.up.relu (relu) statistics, applied by its consumers
@@ -1024,42 +1024,42 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *opt_output_conv_bias = s->optim + 382080; // [1]
   float *wg_a_conv = (float *)(s->scratch + 0); // [32,1,3,3] packed for gather
   float *a_a_conv = (float *)(s->acts + 33554432); // [32,32,64,64] NCHW16c
-  float *mean_a_bn = (float *)(s->scratch + 67111936); // [32] f32
-  float *invstd_a_bn = (float *)(s->scratch + 67112064); // [32] f32
+  float *mean_a_bn = (float *)(s->scratch + 67120384); // [32] f32
+  float *invstd_a_bn = (float *)(s->scratch + 67120512); // [32] f32
   float *a_a_bn = (float *)(s->acts + 0); // [32,32,64,64] NCHW16c
   float *a_b_relu = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
   float *wg_b_conv = (float *)(s->scratch + 0); // [64,32,3,3] packed for gather
   float *a_b_conv = (float *)(s->acts + 100663296); // [32,64,32,32] NCHW16c
-  float *mean_b_bn = (float *)(s->scratch + 67110912); // [64] f32
-  float *invstd_b_bn = (float *)(s->scratch + 67111168); // [64] f32
+  float *mean_b_bn = (float *)(s->scratch + 67119360); // [64] f32
+  float *invstd_b_bn = (float *)(s->scratch + 67119616); // [64] f32
   float *a_b_bn = (float *)(s->acts + 16777216); // [32,64,32,32] NCHW16c
   float *a_latent_relu1 = (float *)(s->acts + 109051904); // [32,64,32,32] NCHW16c
   float *wg_latent_conv = (float *)(s->scratch + 1048576); // [128,64,3,3] packed for gather
   double *sums_latent_conv = (double *)(s->scratch + 0); // [512,2,128] f64
   float *a_latent_conv = (float *)(s->acts + 134217728); // [32,128,16,16] NCHW16c
-  float *scale_latent_bn = (float *)(s->scratch + 67108864); // [128] f32
-  float *shift_latent_bn = (float *)(s->scratch + 67109376); // [128] f32
-  float *mean_latent_bn = (float *)(s->scratch + 67109888); // [128] f32
-  float *invstd_latent_bn = (float *)(s->scratch + 67110400); // [128] f32
+  float *scale_latent_bn = (float *)(s->scratch + 67117312); // [128] f32
+  float *shift_latent_bn = (float *)(s->scratch + 67117824); // [128] f32
+  float *mean_latent_bn = (float *)(s->scratch + 67118336); // [128] f32
+  float *invstd_latent_bn = (float *)(s->scratch + 67118848); // [128] f32
   float *ws_dconv3_convT = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
   float *a_dconv3_convT = (float *)(s->acts + 117440512); // [32,64,32,32] NCHW16c
-  float *mean_dconv3_bn = (float *)(s->scratch + 67111424); // [64] f32
-  float *invstd_dconv3_bn = (float *)(s->scratch + 67111680); // [64] f32
+  float *mean_dconv3_bn = (float *)(s->scratch + 67119872); // [64] f32
+  float *invstd_dconv3_bn = (float *)(s->scratch + 67120128); // [64] f32
   float *a_dconv3_bn = (float *)(s->acts + 25165824); // [32,64,32,32] NCHW16c
   float *a_dconv3_relu = (float *)(s->acts + 125829120); // [32,64,32,32] NCHW16c
   float *ws_dconv2_convT = (float *)(s->scratch + 0); // [64,32,3,3] packed for scatter
   float *a_dconv2_convT = (float *)(s->acts + 67108864); // [32,32,64,64] NCHW16c
-  float *mean_dconv2_bn = (float *)(s->scratch + 67112192); // [32] f32
-  float *invstd_dconv2_bn = (float *)(s->scratch + 67112320); // [32] f32
+  float *mean_dconv2_bn = (float *)(s->scratch + 67120640); // [32] f32
+  float *invstd_dconv2_bn = (float *)(s->scratch + 67120768); // [32] f32
   float *a_dconv2_bn = (float *)(s->acts + 16777216); // [32,32,64,64] NCHW16c
   float *a_dconv2_relu = (float *)(s->acts + 83886080); // [32,32,64,64] NCHW16c
   float *ws_output_up_convT = (float *)(s->scratch + 1048576); // [32,16,3,3] packed for scatter
   double *sums_output_up_convT = (double *)(s->scratch + 0); // [4096,2,16] f64
   float *a_output_up_convT = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *scale_output_up_bn = (float *)(s->scratch + 1048576); // [16] f32
-  float *shift_output_up_bn = (float *)(s->scratch + 1048640); // [16] f32
-  float *mean_output_up_bn = (float *)(s->scratch + 67112448); // [16] f32
-  float *invstd_output_up_bn = (float *)(s->scratch + 67112512); // [16] f32
+  float *scale_output_up_bn = (float *)(s->scratch + 1048832); // [16] f32
+  float *shift_output_up_bn = (float *)(s->scratch + 1048896); // [16] f32
+  float *mean_output_up_bn = (float *)(s->scratch + 67120896); // [16] f32
+  float *invstd_output_up_bn = (float *)(s->scratch + 67120960); // [16] f32
   float *wg_output_conv = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv = (float *)(s->acts + 138412032); // [32,1,128,128] plain
   float *g_output_conv = (float *)(s->scratch + 33554432); // [32,1,128,128] plain
@@ -1085,64 +1085,87 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *ws_b_conv = (float *)(s->scratch + 41943040); // [64,32,3,3] packed for scatter
   float *g_b_relu = (float *)(s->scratch + 16777216); // [32,32,64,64] NCHW16c
   float *g_a_conv = (float *)(s->scratch + 16777216); // [32,32,64,64] NCHW16c
+  unsigned char *work_bn_train_a_bn = (unsigned char *)(s->scratch + 0); // [16896] bytes
+  unsigned char *work_bn_train_b_bn = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_bn_sums_latent_bn = (unsigned char *)(s->scratch + 1048576); // [2048] bytes
+  unsigned char *work_scatter_dconv3_convT = (unsigned char *)(s->scratch + 294912); // [1088] bytes
+  unsigned char *work_bn_train_dconv3_bn = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_bn_train_dconv2_bn = (unsigned char *)(s->scratch + 0); // [16896] bytes
+  unsigned char *work_bn_sums_output_up_bn = (unsigned char *)(s->scratch + 1048576); // [256] bytes
+  unsigned char *work_gather_output_conv = (unsigned char *)(s->scratch + 9216); // [192] bytes
+  unsigned char *work_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [256] bytes
+  unsigned char *work_l2_loss_output_sigmoid = (unsigned char *)(s->scratch + 0); // [192] bytes
+  unsigned char *work_wgrad_output_conv = (unsigned char *)(s->scratch + 0); // [9600] bytes
+  unsigned char *work_bn_bwd_output_up_bn = (unsigned char *)(s->scratch + 67108864); // [8448] bytes
+  unsigned char *work_wgrad_output_up_convT = (unsigned char *)(s->scratch + 0); // [18944] bytes
+  unsigned char *work_bn_bwd_dconv2_bn = (unsigned char *)(s->scratch + 50331648); // [16896] bytes
+  unsigned char *work_wgrad_dconv2_convT = (unsigned char *)(s->scratch + 16777216); // [74624] bytes
+  unsigned char *work_bn_bwd_dconv3_bn = (unsigned char *)(s->scratch + 41943040); // [33792] bytes
+  unsigned char *work_wgrad_dconv3_convT = (unsigned char *)(s->scratch + 25165824); // [296576] bytes
+  unsigned char *work_bn_bwd_latent_bn = (unsigned char *)(s->scratch + 29360128); // [67584] bytes
+  unsigned char *work_wgrad_latent_conv = (unsigned char *)(s->scratch + 25165824); // [296576] bytes
+  unsigned char *work_bn_bwd_b_bn = (unsigned char *)(s->scratch + 25165824); // [33792] bytes
+  unsigned char *work_wgrad_b_conv = (unsigned char *)(s->scratch + 16777216); // [74624] bytes
+  unsigned char *work_bn_bwd_a_bn = (unsigned char *)(s->scratch + 33554432); // [16896] bytes
+  unsigned char *work_wgrad_a_conv = (unsigned char *)(s->scratch + 0); // [18944] bytes
   double loss = 0;
   t0_pack_gather(w_a_conv_weight, wg_a_conv);
-  t1_gather(x, a_a_conv, wg_a_conv, w_a_conv_bias);
-  t2_bn_train(a_a_conv, a_a_bn, w_a_bn_weight, w_a_bn_bias, w_a_bn_running_mean, w_a_bn_running_var, mean_a_bn, invstd_a_bn);
+  t1_gather(s->work, x, a_a_conv, wg_a_conv, w_a_conv_bias);
+  t2_bn_train(s->work, a_a_conv, a_a_bn, w_a_bn_weight, w_a_bn_bias, w_a_bn_running_mean, w_a_bn_running_var, mean_a_bn, invstd_a_bn, work_bn_train_a_bn);
   t3_relu(a_a_bn, a_b_relu);
   t4_pack_gather(w_b_conv_weight, wg_b_conv);
-  t5_gather(a_b_relu, a_b_conv, wg_b_conv, w_b_conv_bias);
-  t6_bn_train(a_b_conv, a_b_bn, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var, mean_b_bn, invstd_b_bn);
+  t5_gather(s->work, a_b_relu, a_b_conv, wg_b_conv, w_b_conv_bias);
+  t6_bn_train(s->work, a_b_conv, a_b_bn, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var, mean_b_bn, invstd_b_bn, work_bn_train_b_bn);
   t7_relu(a_b_bn, a_latent_relu1);
   t8_pack_gather(w_latent_conv_weight, wg_latent_conv);
-  t9_gather(a_latent_relu1, a_latent_conv, wg_latent_conv, w_latent_conv_bias, sums_latent_conv);
-  t10_bn_sums(sums_latent_conv, w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var, scale_latent_bn, shift_latent_bn, mean_latent_bn, invstd_latent_bn);
+  t9_gather(s->work, a_latent_relu1, a_latent_conv, wg_latent_conv, w_latent_conv_bias, sums_latent_conv);
+  t10_bn_sums(s->work, sums_latent_conv, w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var, scale_latent_bn, shift_latent_bn, mean_latent_bn, invstd_latent_bn, work_bn_sums_latent_bn);
   t11_pack_scatter(w_dconv3_convT_weight, ws_dconv3_convT);
-  t12_scatter(a_latent_conv, a_dconv3_convT, ws_dconv3_convT, w_dconv3_convT_bias, scale_latent_bn, shift_latent_bn);
-  t13_bn_train(a_dconv3_convT, a_dconv3_bn, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var, mean_dconv3_bn, invstd_dconv3_bn);
+  t12_scatter(s->work, a_latent_conv, a_dconv3_convT, ws_dconv3_convT, w_dconv3_convT_bias, scale_latent_bn, shift_latent_bn, work_scatter_dconv3_convT);
+  t13_bn_train(s->work, a_dconv3_convT, a_dconv3_bn, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var, mean_dconv3_bn, invstd_dconv3_bn, work_bn_train_dconv3_bn);
   t14_add(a_dconv3_bn, a_b_bn, a_dconv3_relu);
   t15_pack_scatter(w_dconv2_convT_weight, ws_dconv2_convT);
-  t16_scatter(a_dconv3_relu, a_dconv2_convT, ws_dconv2_convT, w_dconv2_convT_bias);
-  t17_bn_train(a_dconv2_convT, a_dconv2_bn, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var, mean_dconv2_bn, invstd_dconv2_bn);
+  t16_scatter(s->work, a_dconv3_relu, a_dconv2_convT, ws_dconv2_convT, w_dconv2_convT_bias);
+  t17_bn_train(s->work, a_dconv2_convT, a_dconv2_bn, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var, mean_dconv2_bn, invstd_dconv2_bn, work_bn_train_dconv2_bn);
   t18_add(a_dconv2_bn, a_a_bn, a_dconv2_relu);
   t19_pack_scatter(w_output_up_convT_weight, ws_output_up_convT);
-  t20_scatter(a_dconv2_relu, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias, sums_output_up_convT);
-  t21_bn_sums(sums_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn, shift_output_up_bn, mean_output_up_bn, invstd_output_up_bn);
+  t20_scatter(s->work, a_dconv2_relu, a_output_up_convT, ws_output_up_convT, w_output_up_convT_bias, sums_output_up_convT);
+  t21_bn_sums(s->work, sums_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn, shift_output_up_bn, mean_output_up_bn, invstd_output_up_bn, work_bn_sums_output_up_bn);
   t22_pack_gather(w_output_conv_weight, wg_output_conv);
-  t23_gather(a_output_up_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
-  loss += t24_loss(h, a_output_conv, s->target ? s->target : x, g_output_conv, y);
-  loss += t25_l2_loss(h, s->params);
-  t26_wgrad(g_output_conv, a_output_up_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up_bn, shift_output_up_bn);
+  t23_gather(s->work, a_output_up_convT, a_output_conv, wg_output_conv, w_output_conv_bias, scale_output_up_bn, shift_output_up_bn, work_gather_output_conv);
+  loss += t24_loss(s->work, h, a_output_conv, s->target ? s->target : x, g_output_conv, y, work_loss_output_sigmoid);
+  loss += t25_l2_loss(s->work, h, s->params, work_l2_loss_output_sigmoid);
+  t26_wgrad(s->work, g_output_conv, a_output_up_convT, dw_output_conv_weight, dw_output_conv_bias, scale_output_up_bn, shift_output_up_bn, work_wgrad_output_conv);
   t27_pack_scatter(w_output_conv_weight, ws_output_conv);
-  t28_scatter(g_output_conv, g_output_up_relu, ws_output_conv);
-  t29_bn_bwd(a_output_up_convT, g_output_up_relu, g_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, dw_output_up_bn_weight, dw_output_up_bn_bias, mean_output_up_bn, invstd_output_up_bn);
-  t30_wgrad(a_dconv2_relu, g_output_up_convT, dw_output_up_convT_weight, dw_output_up_convT_bias);
+  t28_scatter(s->work, g_output_conv, g_output_up_relu, ws_output_conv);
+  t29_bn_bwd(s->work, a_output_up_convT, g_output_up_relu, g_output_up_convT, w_output_up_bn_weight, w_output_up_bn_bias, dw_output_up_bn_weight, dw_output_up_bn_bias, mean_output_up_bn, invstd_output_up_bn, work_bn_bwd_output_up_bn);
+  t30_wgrad(s->work, a_dconv2_relu, g_output_up_convT, dw_output_up_convT_weight, dw_output_up_convT_bias, work_wgrad_output_up_convT);
   t31_pack_gather(w_output_up_convT_weight, wg_output_up_convT);
-  t32_gather(g_output_up_convT, g_dconv2_relu, wg_output_up_convT);
+  t32_gather(s->work, g_output_up_convT, g_dconv2_relu, wg_output_up_convT);
   t33_relu_bwd(a_dconv2_relu, g_dconv2_relu, g_dconv2_add);
   t34_copy(g_dconv2_add, g_a_bn);
-  t35_bn_bwd(a_dconv2_convT, g_dconv2_add, g_dconv2_convT, w_dconv2_bn_weight, w_dconv2_bn_bias, dw_dconv2_bn_weight, dw_dconv2_bn_bias, mean_dconv2_bn, invstd_dconv2_bn);
-  t36_wgrad(a_dconv3_relu, g_dconv2_convT, dw_dconv2_convT_weight, dw_dconv2_convT_bias);
+  t35_bn_bwd(s->work, a_dconv2_convT, g_dconv2_add, g_dconv2_convT, w_dconv2_bn_weight, w_dconv2_bn_bias, dw_dconv2_bn_weight, dw_dconv2_bn_bias, mean_dconv2_bn, invstd_dconv2_bn, work_bn_bwd_dconv2_bn);
+  t36_wgrad(s->work, a_dconv3_relu, g_dconv2_convT, dw_dconv2_convT_weight, dw_dconv2_convT_bias, work_wgrad_dconv2_convT);
   t37_pack_gather(w_dconv2_convT_weight, wg_dconv2_convT);
-  t38_gather(g_dconv2_convT, g_dconv3_relu, wg_dconv2_convT);
+  t38_gather(s->work, g_dconv2_convT, g_dconv3_relu, wg_dconv2_convT);
   t39_relu_bwd(a_dconv3_relu, g_dconv3_relu, g_dconv3_add);
   t40_copy(g_dconv3_add, g_b_bn);
-  t41_bn_bwd(a_dconv3_convT, g_dconv3_add, g_dconv3_convT, w_dconv3_bn_weight, w_dconv3_bn_bias, dw_dconv3_bn_weight, dw_dconv3_bn_bias, mean_dconv3_bn, invstd_dconv3_bn);
-  t42_wgrad(a_latent_conv, g_dconv3_convT, dw_dconv3_convT_weight, dw_dconv3_convT_bias, scale_latent_bn, shift_latent_bn);
+  t41_bn_bwd(s->work, a_dconv3_convT, g_dconv3_add, g_dconv3_convT, w_dconv3_bn_weight, w_dconv3_bn_bias, dw_dconv3_bn_weight, dw_dconv3_bn_bias, mean_dconv3_bn, invstd_dconv3_bn, work_bn_bwd_dconv3_bn);
+  t42_wgrad(s->work, a_latent_conv, g_dconv3_convT, dw_dconv3_convT_weight, dw_dconv3_convT_bias, scale_latent_bn, shift_latent_bn, work_wgrad_dconv3_convT);
   t43_pack_gather(w_dconv3_convT_weight, wg_dconv3_convT);
-  t44_gather(g_dconv3_convT, g_latent_relu2, wg_dconv3_convT);
-  t45_bn_bwd(a_latent_conv, g_latent_relu2, g_latent_conv, w_latent_bn_weight, w_latent_bn_bias, dw_latent_bn_weight, dw_latent_bn_bias, mean_latent_bn, invstd_latent_bn);
-  t46_wgrad(g_latent_conv, a_latent_relu1, dw_latent_conv_weight, dw_latent_conv_bias);
+  t44_gather(s->work, g_dconv3_convT, g_latent_relu2, wg_dconv3_convT);
+  t45_bn_bwd(s->work, a_latent_conv, g_latent_relu2, g_latent_conv, w_latent_bn_weight, w_latent_bn_bias, dw_latent_bn_weight, dw_latent_bn_bias, mean_latent_bn, invstd_latent_bn, work_bn_bwd_latent_bn);
+  t46_wgrad(s->work, g_latent_conv, a_latent_relu1, dw_latent_conv_weight, dw_latent_conv_bias, work_wgrad_latent_conv);
   t47_pack_scatter(w_latent_conv_weight, ws_latent_conv);
-  t48_scatter(g_latent_conv, g_latent_relu1, ws_latent_conv);
+  t48_scatter(s->work, g_latent_conv, g_latent_relu1, ws_latent_conv);
   t49_relu_bwd(a_latent_relu1, g_latent_relu1, g_b_bn);
-  t50_bn_bwd(a_b_conv, g_b_bn, g_b_conv, w_b_bn_weight, w_b_bn_bias, dw_b_bn_weight, dw_b_bn_bias, mean_b_bn, invstd_b_bn);
-  t51_wgrad(g_b_conv, a_b_relu, dw_b_conv_weight, dw_b_conv_bias);
+  t50_bn_bwd(s->work, a_b_conv, g_b_bn, g_b_conv, w_b_bn_weight, w_b_bn_bias, dw_b_bn_weight, dw_b_bn_bias, mean_b_bn, invstd_b_bn, work_bn_bwd_b_bn);
+  t51_wgrad(s->work, g_b_conv, a_b_relu, dw_b_conv_weight, dw_b_conv_bias, work_wgrad_b_conv);
   t52_pack_scatter(w_b_conv_weight, ws_b_conv);
-  t53_scatter(g_b_conv, g_b_relu, ws_b_conv);
+  t53_scatter(s->work, g_b_conv, g_b_relu, ws_b_conv);
   t54_relu_bwd(a_b_relu, g_b_relu, g_a_bn);
-  t55_bn_bwd(a_a_conv, g_a_bn, g_a_conv, w_a_bn_weight, w_a_bn_bias, dw_a_bn_weight, dw_a_bn_bias, mean_a_bn, invstd_a_bn);
-  t56_wgrad(g_a_conv, x, dw_a_conv_weight, dw_a_conv_bias);
+  t55_bn_bwd(s->work, a_a_conv, g_a_bn, g_a_conv, w_a_bn_weight, w_a_bn_bias, dw_a_bn_weight, dw_a_bn_bias, mean_a_bn, invstd_a_bn, work_bn_bwd_a_bn);
+  t56_wgrad(s->work, g_a_conv, x, dw_a_conv_weight, dw_a_conv_bias, work_wgrad_a_conv);
   if (h->update)
     s->step++;
   t57_update(h, s->step, w_a_conv_weight, dw_a_conv_weight, opt_a_conv_weight);
@@ -1224,8 +1247,8 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *a_latent_relu1_186 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
   float *wg_latent_conv_187 = (float *)(s->scratch + 0); // [128,64,3,3] packed for gather
   float *a_latent_conv_188 = (float *)(s->acts + 33554432); // [32,128,16,16] NCHW16c
-  float *scale_latent_bn_189 = (float *)(s->scratch + 294912); // [128] f32
-  float *shift_latent_bn_190 = (float *)(s->scratch + 295424); // [128] f32
+  float *scale_latent_bn_189 = (float *)(s->scratch + 296000); // [128] f32
+  float *shift_latent_bn_190 = (float *)(s->scratch + 296512); // [128] f32
   float *ws_dconv3_convT_191 = (float *)(s->scratch + 0); // [128,64,3,3] packed for scatter
   float *a_dconv3_convT_192 = (float *)(s->acts + 8388608); // [32,64,32,32] NCHW16c
   float *a_dconv3_bn_193 = (float *)(s->acts + 33554432); // [32,64,32,32] NCHW16c
@@ -1236,34 +1259,40 @@ static void forward(CaecState *s, const float *restrict x, float *restrict y) {
   float *a_dconv2_relu_198 = (float *)(s->acts + 50331648); // [32,32,64,64] NCHW16c
   float *ws_output_up_convT_199 = (float *)(s->scratch + 0); // [32,16,3,3] packed for scatter
   float *a_output_up_convT_200 = (float *)(s->acts + 0); // [32,16,128,128] NCHW16c
-  float *scale_output_up_bn_201 = (float *)(s->scratch + 9216); // [16] f32
-  float *shift_output_up_bn_202 = (float *)(s->scratch + 9280); // [16] f32
+  float *scale_output_up_bn_201 = (float *)(s->scratch + 9408); // [16] f32
+  float *shift_output_up_bn_202 = (float *)(s->scratch + 9472); // [16] f32
   float *wg_output_conv_203 = (float *)(s->scratch + 0); // [1,16,3,3] packed for gather
   float *a_output_conv_204 = (float *)(s->acts + 33554432); // [32,1,128,128] plain
+  unsigned char *work_bn_eval_a_bn = (unsigned char *)(s->scratch + 0); // [16896] bytes
+  unsigned char *work_bn_eval_b_bn = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_scatter_dconv3_convT_230 = (unsigned char *)(s->scratch + 294912); // [1088] bytes
+  unsigned char *work_bn_eval_dconv3_bn = (unsigned char *)(s->scratch + 0); // [33792] bytes
+  unsigned char *work_bn_eval_dconv2_bn = (unsigned char *)(s->scratch + 0); // [16896] bytes
+  unsigned char *work_gather_output_conv_233 = (unsigned char *)(s->scratch + 9216); // [192] bytes
   t0_pack_gather(w_a_conv_weight, wg_a_conv_179);
-  t1_gather(x, a_a_conv_180, wg_a_conv_179, w_a_conv_bias);
-  f2_bn_eval(a_a_conv_180, a_a_bn_181, w_a_bn_weight, w_a_bn_bias, w_a_bn_running_mean, w_a_bn_running_var);
+  t1_gather(s->work, x, a_a_conv_180, wg_a_conv_179, w_a_conv_bias);
+  f2_bn_eval(s->work, a_a_conv_180, a_a_bn_181, w_a_bn_weight, w_a_bn_bias, w_a_bn_running_mean, w_a_bn_running_var, work_bn_eval_a_bn);
   t3_relu(a_a_bn_181, a_b_relu_182);
   t4_pack_gather(w_b_conv_weight, wg_b_conv_183);
-  t5_gather(a_b_relu_182, a_b_conv_184, wg_b_conv_183, w_b_conv_bias);
-  f6_bn_eval(a_b_conv_184, a_b_bn_185, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var);
+  t5_gather(s->work, a_b_relu_182, a_b_conv_184, wg_b_conv_183, w_b_conv_bias);
+  f6_bn_eval(s->work, a_b_conv_184, a_b_bn_185, w_b_bn_weight, w_b_bn_bias, w_b_bn_running_mean, w_b_bn_running_var, work_bn_eval_b_bn);
   t7_relu(a_b_bn_185, a_latent_relu1_186);
   t8_pack_gather(w_latent_conv_weight, wg_latent_conv_187);
-  f9_gather(a_latent_relu1_186, a_latent_conv_188, wg_latent_conv_187, w_latent_conv_bias);
+  f9_gather(s->work, a_latent_relu1_186, a_latent_conv_188, wg_latent_conv_187, w_latent_conv_bias);
   f10_bn_coeffs(w_latent_bn_weight, w_latent_bn_bias, w_latent_bn_running_mean, w_latent_bn_running_var, scale_latent_bn_189, shift_latent_bn_190);
   t11_pack_scatter(w_dconv3_convT_weight, ws_dconv3_convT_191);
-  t12_scatter(a_latent_conv_188, a_dconv3_convT_192, ws_dconv3_convT_191, w_dconv3_convT_bias, scale_latent_bn_189, shift_latent_bn_190);
-  f13_bn_eval(a_dconv3_convT_192, a_dconv3_bn_193, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var);
+  t12_scatter(s->work, a_latent_conv_188, a_dconv3_convT_192, ws_dconv3_convT_191, w_dconv3_convT_bias, scale_latent_bn_189, shift_latent_bn_190, work_scatter_dconv3_convT_230);
+  f13_bn_eval(s->work, a_dconv3_convT_192, a_dconv3_bn_193, w_dconv3_bn_weight, w_dconv3_bn_bias, w_dconv3_bn_running_mean, w_dconv3_bn_running_var, work_bn_eval_dconv3_bn);
   t14_add(a_dconv3_bn_193, a_b_bn_185, a_dconv3_relu_194);
   t15_pack_scatter(w_dconv2_convT_weight, ws_dconv2_convT_195);
-  t16_scatter(a_dconv3_relu_194, a_dconv2_convT_196, ws_dconv2_convT_195, w_dconv2_convT_bias);
-  f17_bn_eval(a_dconv2_convT_196, a_dconv2_bn_197, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var);
+  t16_scatter(s->work, a_dconv3_relu_194, a_dconv2_convT_196, ws_dconv2_convT_195, w_dconv2_convT_bias);
+  f17_bn_eval(s->work, a_dconv2_convT_196, a_dconv2_bn_197, w_dconv2_bn_weight, w_dconv2_bn_bias, w_dconv2_bn_running_mean, w_dconv2_bn_running_var, work_bn_eval_dconv2_bn);
   t18_add(a_dconv2_bn_197, a_a_bn_181, a_dconv2_relu_198);
   t19_pack_scatter(w_output_up_convT_weight, ws_output_up_convT_199);
-  f20_scatter(a_dconv2_relu_198, a_output_up_convT_200, ws_output_up_convT_199, w_output_up_convT_bias);
+  f20_scatter(s->work, a_dconv2_relu_198, a_output_up_convT_200, ws_output_up_convT_199, w_output_up_convT_bias);
   f21_bn_coeffs(w_output_up_bn_weight, w_output_up_bn_bias, w_output_up_bn_running_mean, w_output_up_bn_running_var, scale_output_up_bn_201, shift_output_up_bn_202);
   t22_pack_gather(w_output_conv_weight, wg_output_conv_203);
-  t23_gather(a_output_up_convT_200, a_output_conv_204, wg_output_conv_203, w_output_conv_bias, scale_output_up_bn_201, shift_output_up_bn_202);
+  t23_gather(s->work, a_output_up_convT_200, a_output_conv_204, wg_output_conv_203, w_output_conv_bias, scale_output_up_bn_201, shift_output_up_bn_202, work_gather_output_conv_233);
   f24_sigmoid(a_output_conv_204, y);
 }
 
@@ -1308,11 +1337,11 @@ static const CaecParam params[38] = {
     {"output.conv.bias", 1, {1, 0, 0, 0}, 1, 191040, CAEC_ZEROS, 0, true, false, 0},
 };
 
-#if CAEC_ABI != 1
-#error "generated by caec 0.1.0 for the runtime's interface version 1, and these runtime headers are of another: generate it with the caec of these headers"
+#if CAEC_ABI != 2
+#error "generated by caec 0.1.0 for the runtime's interface version 2, and these runtime headers are of another: generate it with the caec of these headers"
 #endif
 const CaecModel skip_cae_model = {
-    .abi = 1,
+    .abi = 2,
     .name = "skip_cae",
     .source = "models/skip_cae.cae",
     .caec_version = "0.1.0",
@@ -1322,7 +1351,8 @@ const CaecModel skip_cae_model = {
     .width = 128,
     .nparams = 38,
     .params = params,
-    .arena_bytes = {764224, 764224, 1528384, 140509184, 67112576},
+    .arena_bytes = {764224, 764224, 1528384, 140509184, 67121024},
+    .thread_work_bytes = 1563520,
     .flops = 198852608,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},

@@ -12,7 +12,8 @@
 //   grads    764224
 //   optim    1528384
 //   acts     140509184
-//   scratch  67112576
+//   scratch  67121024
+// The kernels' workspace per thread (bytes): 1563520
 // Parameters: name, shape, offset in floats into params (and grads).
 //   a.conv.weight                    [32,1,3,3]       0
 //   a.conv.bias                      [32]             288

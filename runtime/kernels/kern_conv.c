@@ -29,8 +29,6 @@
 // accumulators as they are stored.
 #include "kern.h"
 
-#include "errors.h"
-
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,15 +129,18 @@ typedef struct BlockPro {
   float s[KB], b[KB];
   bool on, relu;
 } BlockPro;
+_Static_assert(sizeof(BlockPro) == KC_PRO_BYTES, "kern_work.h sizes BlockPro");
 
 static bool has_pro(KPro p) { return p.scale || p.relu; }
 
-// Per-block prologues of a tensor of c channels, or NULL when neither piece has one.
-static BlockPro *block_pros(KIn t, int c) {
+// Per-block prologues of a tensor of c channels, written at `at` (kc_pros_bytes(c) of the workspace), or
+// NULL when neither piece has one.
+static BlockPro *block_pros(KIn t, int c, void *at) {
   if (!has_pro(t.pro_a) && !(t.b && has_pro(t.pro_b)))
     return NULL;
   const int nb = kb_blocks(c), nba = t.b ? t.ca / KB : nb;
-  BlockPro *bp = err_calloc((size_t)nb, sizeof *bp);
+  BlockPro *bp = at;
+  memset(bp, 0, (size_t)nb * sizeof *bp);
   for (int cb = 0; cb < nb; cb++) {
     const KPro p = cb < nba ? t.pro_a : t.pro_b;
     const int first = cb < nba ? 0 : t.ca; // the piece's first channel
@@ -190,8 +191,9 @@ typedef struct Cache {
   int image[KMAX], row[KMAX];
 } Cache;
 
-static Cache cache_new(const BlockPro *pro, int k, int blocks, int iw) {
-  Cache c = {.buf = pro ? err_calloc((size_t)k * (size_t)blocks * (size_t)iw * KB, sizeof(float)) : NULL};
+// buf: the thread's slice of the workspace (kc_conv_work), or NULL without prologues.
+static Cache cache_new(float *buf) {
+  Cache c = {.buf = buf};
   for (int s = 0; s < KMAX; s++)
     c.image[s] = c.row[s] = -1;
   return c;
@@ -475,7 +477,7 @@ static void scatter_row(Row *r, Cache *cache, const KConv *g, int r0, bool reduc
 }
 
 // Both directions of g, row by output row: gather reads the image and writes the grid, scatter the reverse.
-static void conv_rows(const KConv *g, bool scatter, KIn in, const float *wp, const float *bias, KOut out) {
+static void conv_rows(const KConv *g, bool scatter, KIn in, const float *wp, const float *bias, KOut out, KWork work) {
   check_k(g);
   check_out(out);
   const int ic = scatter ? g->gc : g->ic, ih = scatter ? g->gh : g->ih, iw = scatter ? g->gw : g->iw;
@@ -483,10 +485,11 @@ static void conv_rows(const KConv *g, bool scatter, KIn in, const float *wp, con
   const bool reduce = reduces(oc, ic);
   const size_t wob = (size_t)ic * (size_t)g->k * (size_t)g->k * KB; // packed floats per output block
   const int nob = kb_blocks(oc);
-  BlockPro *pro = block_pros(in, ic);
-#pragma omp parallel
+  BlockPro *pro = block_pros(in, ic, work.shared);
+  const size_t cache_bytes = kc_conv_work(g, scatter, pro != NULL).thread;
+#pragma omp parallel num_threads(kwork_team(work))
   {
-    Cache cache = cache_new(pro, g->k, kb_blocks(ic), iw);
+    Cache cache = cache_new((float *)kwork_mine(work, cache_bytes));
 #pragma omp for collapse(3) schedule(static)
     for (int n = 0; n < g->n; n++)
       for (int ob = 0; ob < nob; ob++)
@@ -499,17 +502,15 @@ static void conv_rows(const KConv *g, bool scatter, KIn in, const float *wp, con
           (scatter ? scatter_row : gather_row)(&r, &cache, g, row, reduce);
           row_stats(&r, out, oc, oh, n, ob, row);
         }
-    free(cache.buf);
   }
-  free(pro);
 }
 
-void kc_gather(const KConv *g, KIn image, const float *wp, const float *bias, KOut grid) {
-  conv_rows(g, false, image, wp, bias, grid);
+void kc_gather(const KConv *g, KIn image, const float *wp, const float *bias, KOut grid, KWork work) {
+  conv_rows(g, false, image, wp, bias, grid, work);
 }
 
-void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KOut image) {
-  conv_rows(g, true, grid, wp, bias, image);
+void kc_scatter(const KConv *g, KIn grid, const float *wp, const float *bias, KOut image, KWork work) {
+  conv_rows(g, true, grid, wp, bias, image, work);
 }
 
 // ---- packing ----------------------------------------------------------------------------------
@@ -660,20 +661,19 @@ typedef struct Copies {
   int *image; // [block]: the image whose block the copy holds, -1 none
 } Copies;
 
-static Copies copies_new(const BlockPro *pro, int blocks, size_t hw) {
-  Copies c = {NULL, NULL};
+// The copies of a tensor of c channels (h x w) at `at` in the thread's slice (kc_copies_bytes), when it has
+// prologues; *at moves past them.
+static Copies copies_new(const BlockPro *pro, int c, int h, int w, unsigned char **at) {
+  Copies cp = {NULL, NULL};
   if (pro) {
-    c.buf = err_calloc((size_t)blocks * hw * KB, sizeof *c.buf);
-    c.image = err_calloc((size_t)blocks, sizeof *c.image);
+    const int blocks = kb_blocks(c);
+    cp.buf = (float *)*at;
+    cp.image = (int *)(*at + kwork_round((size_t)blocks * (size_t)h * (size_t)w * KB * sizeof(float)));
     for (int b = 0; b < blocks; b++)
-      c.image[b] = -1;
+      cp.image[b] = -1;
+    *at += kc_copies_bytes(c, h, w);
   }
-  return c;
-}
-
-static void copies_free(Copies *c) {
-  free(c->buf);
-  free(c->image);
+  return cp;
 }
 
 // Image n's block cb (`plane`, pixel stride ps) as the tasks read it: through its prologue if it has one.
@@ -700,7 +700,7 @@ INLINE void wg_task(const WG *t, const int KC) {
     wg_grid(t, KC, 1, 1, 1);
 }
 
-void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid) {
+void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid, KWork work) {
   const int k = g->k, gcb = kb_blocks(g->gc), icb = kb_blocks(g->ic);
   // Column taps per task: all k where their accumulators fit, else one.
   const int kc = (k == 3 || k == 5) && qt_of(k) * k <= WACC ? k : 1;
@@ -708,14 +708,20 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
   const int qt = qt_of(kc), nqt = g->gc > 1 && g->ic > 1 ? KB / qt : 1, ncg = k / kc;
   const size_t ggs = (size_t)g->gh * g->gw, igs = (size_t)g->ih * g->iw, qs = (size_t)k * k * KB;
   const int ntask = gcb * icb * nqt * k * ncg;
-  float *buf = err_calloc((size_t)gcb * icb * KB * qs, sizeof *buf);
-  BlockPro *gpro = block_pros(grid, g->gc), *ipro = block_pros(image, g->ic);
-#pragma omp parallel
+  // The shared workspace: the accumulators, zeroed, then the grid's and the image's prologues.
+  const size_t acc_bytes = (size_t)gcb * icb * KB * qs * sizeof(float);
+  float *buf = work.shared;
+  memset(buf, 0, acc_bytes);
+  unsigned char *pros = (unsigned char *)work.shared + kwork_round(acc_bytes);
+  BlockPro *gpro = block_pros(grid, g->gc, pros), *ipro = block_pros(image, g->ic, pros + kc_pros_bytes(g->gc));
+  const size_t copies_bytes = kc_wgrad_work(g, gpro != NULL, ipro != NULL).thread;
+#pragma omp parallel num_threads(kwork_team(work))
   {
     // Each thread takes a fixed range of tasks through the whole batch, with no barrier between images.
     const int nth = omp_get_num_threads(), me = omp_get_thread_num();
     const int first = (int)((long)ntask * me / nth), last = (int)((long)ntask * (me + 1) / nth);
-    Copies gcp = copies_new(gpro, gcb, ggs), icp = copies_new(ipro, icb, igs);
+    unsigned char *mine = kwork_mine(work, copies_bytes);
+    Copies gcp = copies_new(gpro, g->gc, g->gh, g->gw, &mine), icp = copies_new(ipro, g->ic, g->ih, g->iw, &mine);
     for (int n = 0; n < g->n; n++) {
       for (int task = first; task < last; task++) {
         // task = (((ob * icb + ib) * nqt + iq) * k + a) * ncg + cg: consecutive tasks share the blocks.
@@ -740,8 +746,6 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
           wg_task(&t, 1);
       }
     }
-    copies_free(&gcp);
-    copies_free(&icp);
 #pragma omp barrier
     // dw from the accumulators; db as per-row vector sums added into doubles in a fixed order.
 #pragma omp for schedule(static)
@@ -757,7 +761,8 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
 #pragma omp for schedule(static)
       for (int cb = 0; cb < kb_blocks(c); cb++) {
         double sum[KB] = {0};
-        float *copy = pro && pro[cb].on ? err_calloc((size_t)w * KB, sizeof *copy) : NULL; // a prologue'd row
+        // A prologue'd row, in the thread's copies of that tensor, which the tasks are done with.
+        float *copy = pro && pro[cb].on ? (bias_of_grid ? gcp : icp).buf : NULL;
         for (int n = 0; n < g->n; n++) {
           int ps;
           const float *plane = in_plane(x, c, n, cb, (size_t)h * w, &ps);
@@ -780,11 +785,7 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
         }
         for (int l = 0; l < block_channels(c, cb); l++)
           db[cb * KB + l] = (float)sum[l];
-        free(copy);
       }
     }
   }
-  free(buf);
-  free(gpro);
-  free(ipro);
 }

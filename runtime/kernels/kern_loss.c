@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { WIN = 11 }; // tf.image.ssim's filter_size
+enum { WIN = KL_WIN };
 
 // Sum of (y - t)^2 over an image, on 16 lanes so that it vectorises in a fixed order. dy (nullable)
 // = scale (y - t).
@@ -63,11 +63,6 @@ static void taps(const double *restrict g, const double *restrict in, size_t str
   }
 }
 
-// Doubles of image_ssim's workspace for an h x w image.
-static size_t ssim_scratch(int h, int w) {
-  size_t oh = (size_t)h - WIN + 1, ow = (size_t)w - WIN + 1;
-  return 5 * (size_t)h * ow + 5 * oh * ow + 5 * (size_t)w + 3 * (oh + 2 * (WIN - 1)) * ow + 6 * (size_t)w + 3 * WIN;
-}
 
 // SSIM of one image [h][w] (h, w >= 11), and dy (nullable) = scale * d ssim / d y. See ref_ssim for the
 // formulas: the map's positions depend on the local means <y>, <t>, <y^2>, <t^2>, <y t>, and the gradient
@@ -145,14 +140,15 @@ static double image_ssim(int h, int w, const float *y, const float *t, float *dy
 
 // The loss of a batch: mean squared error over all values, or the mean over images of (1 - ssim) / 2.
 // When z is given, y = sigmoid(z) is written to ys first and the gradient d (nullable) is with respect
-// to z: the image's gradient times y (1 - y).
+// to z: the image's gradient times y (1 - y). wk: kl_loss_work, the images' losses shared and SSIM's
+// workspace (kl_ssim_doubles) per thread.
 static double batch_loss(int n, int h, int w, bool dssim, const float *z, float *ys, const float *y, const float *t,
-                         float *d) {
+                         float *d, KWork wk) {
   size_t hw = (size_t)h * (size_t)w;
-  double *part = err_calloc((size_t)n, sizeof *part);
-#pragma omp parallel
+  double *part = wk.shared;
+#pragma omp parallel num_threads(kwork_team(wk))
   {
-    double *work = dssim ? err_calloc(ssim_scratch(h, w), sizeof *work) : NULL;
+    double *work = dssim ? (double *)kwork_mine(wk, kl_loss_work(n, h, w).thread) : NULL;
 #pragma omp for schedule(static)
     for (int i = 0; i < n; i++) {
       size_t at = (size_t)i * hw;
@@ -168,36 +164,34 @@ static double batch_loss(int n, int h, int w, bool dssim, const float *z, float 
         for (size_t k = 0; k < hw; k++)
           di[k] *= yi[k] * (1 - yi[k]);
     }
-    free(work);
   }
   double sum = 0;
   for (int i = 0; i < n; i++)
     sum += part[i];
-  free(part);
   return sum / (dssim ? n : (double)n * (double)hw);
 }
 
-double kl_mse(int n, int hw, const float *y, const float *t, float *dy) {
-  return batch_loss(n, 1, hw, false, NULL, NULL, y, t, dy);
+double kl_mse(int n, int hw, const float *y, const float *t, float *dy, KWork work) {
+  return batch_loss(n, 1, hw, false, NULL, NULL, y, t, dy, work);
 }
 
-double kl_mse_sigmoid(int n, int hw, const float *z, const float *t, float *y, float *dz) {
-  return batch_loss(n, 1, hw, false, z, y, y, t, dz);
+double kl_mse_sigmoid(int n, int hw, const float *z, const float *t, float *y, float *dz, KWork work) {
+  return batch_loss(n, 1, hw, false, z, y, y, t, dz, work);
 }
 
-double kl_dssim(int n, int h, int w, const float *y, const float *t, float *dy) {
-  return batch_loss(n, h, w, true, NULL, NULL, y, t, dy);
+double kl_dssim(int n, int h, int w, const float *y, const float *t, float *dy, KWork work) {
+  return batch_loss(n, h, w, true, NULL, NULL, y, t, dy, work);
 }
 
-double kl_dssim_sigmoid(int n, int h, int w, const float *z, const float *t, float *y, float *dz) {
-  return batch_loss(n, h, w, true, z, y, y, t, dz);
+double kl_dssim_sigmoid(int n, int h, int w, const float *z, const float *t, float *y, float *dz, KWork work) {
+  return batch_loss(n, h, w, true, z, y, y, t, dz, work);
 }
 
 void kl_metrics(int n, int h, int w, const float *y, const float *t, double *mse, double *dssim, double *psnr) {
   size_t hw = (size_t)h * (size_t)w;
 #pragma omp parallel
   {
-    double *work = err_calloc(ssim_scratch(h, w), sizeof *work);
+    double *work = err_calloc(kl_ssim_doubles(h, w), sizeof *work);
 #pragma omp for schedule(static)
     for (int i = 0; i < n; i++) {
       size_t at = (size_t)i * hw;

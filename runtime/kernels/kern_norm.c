@@ -11,9 +11,11 @@
 // kern.h) needs only its statistics: kn_bn_stats takes them from the tensor
 // with kn_bn_train's code, kn_bn_from_sums from the sums that the producing
 // convolution's epilogue left.
+//
+// Workspace (kn_work): shared, the per-plane partials [2][n*c] (double), then the per-set or per-channel
+// values: moments [c][2] (double), g0 and gx [2][sets] or the inference invstd [c] (float); per thread,
+// the blocked planes that a concatenation's plain piece goes through.
 #include "kern.h"
-
-#include "errors.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,6 +47,21 @@ static void set_members(const Norm *k, int s, size_t *first, size_t *step, int *
 }
 
 static int lanes_of(int c, int bk) { return c - bk * KB < KB ? c - bk * KB : KB; }
+
+// The shared workspace's per-set or per-channel part, after the partials of n images of c channels.
+static void *set_part(KWork w, int n, int c) {
+  return (unsigned char *)w.shared + kwork_round(2 * (size_t)n * (size_t)c * sizeof(double));
+}
+
+// The thread's blocked scratch planes (count of them, zeroed: padding lanes stay 0), or NULL when the plane
+// of block bk is no plain piece.
+static float *plain_planes(KWork w, bool plain, int hw, int count) {
+  if (!plain)
+    return NULL;
+  float *tmp = (float *)kwork_mine(w, kn_work(0, 0, hw, 0, true).thread);
+  memset(tmp, 0, (size_t)count * (size_t)hw * KB * sizeof *tmp);
+  return tmp;
+}
 
 // ---- planes of two-piece tensors ---------------------------------------------------
 
@@ -210,14 +227,14 @@ static void bwd_dx_any(int hw, int S, const float *x, const float *dy, const Coe
 // The batch statistics of every set: mean and invstd (saved as float), and in moments (nullable) the
 // mean and the biased variance in double, [set][2]. Each plane's partials come from one thread; they are combined in a fixed order by
 // Chan's formula for equal-sized parts: M2 = sum M2_j + hw sum (mean_j - mean)^2.
-static void statistics(const Norm *k, double eps, KIn x, float *mean, float *invstd, double *moments) {
+static void statistics(const Norm *k, double eps, KIn x, float *mean, float *invstd, double *moments, KWork w) {
   int nb = kb_blocks(k->c);
   size_t np = (size_t)k->n * (size_t)k->c;
-  double *sum = err_calloc(2 * np, sizeof *sum), *m2 = sum + np;
-#pragma omp parallel for schedule(static)
+  double *sum = w.shared, *m2 = sum + np;
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
-    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? err_calloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_planes(w, plain_piece(x.b, x.ca, k->c, bk), k->hw, 1);
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp);
     double s[KB], q[KB];
     if (k->c == 1)
@@ -227,7 +244,6 @@ static void statistics(const Norm *k, double eps, KIn x, float *mean, float *inv
     size_t at = (size_t)i * (size_t)k->c + (size_t)bk * KB;
     memcpy(sum + at, s, sizeof *s * (size_t)lanes_of(k->c, bk));
     memcpy(m2 + at, q, sizeof *q * (size_t)lanes_of(k->c, bk));
-    free(tmp);
   }
   for (int s = 0; s < set_count(k); s++) {
     size_t first, step;
@@ -249,35 +265,34 @@ static void statistics(const Norm *k, double eps, KIn x, float *mean, float *inv
       moments[2 * s + 1] = ss / values;
     }
   }
-  free(sum);
 }
 
 static void normalise(const Norm *k, KIn x, const float *gamma, const float *beta, const float *mean,
-                      const float *invstd, bool relu, float *y) {
+                      const float *invstd, bool relu, float *y, KWork w) {
   int nb = kb_blocks(k->c);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
-    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? err_calloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_planes(w, plain_piece(x.b, x.ca, k->c, bk), k->hw, 1);
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp);
     Coef cf;
     coef(k, i, bk, mean, invstd, gamma, beta, NULL, NULL, &cf);
     float *yp = y + (size_t)ib * (size_t)k->hw * (k->c == 1 ? 1 : KB);
     forward_any(k->hw, k->c == 1 ? 1 : KB, xp, &cf, relu, yp);
-    free(tmp);
   }
 }
 
 static void backward(const Norm *k, KIn x, const float *gamma, const float *beta, const float *mean,
-                     const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx) {
+                     const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx,
+                     KWork w) {
   int nb = kb_blocks(k->c), S = k->c == 1 ? 1 : KB, nsets = set_count(k);
   size_t np = (size_t)k->n * (size_t)k->c;
-  double *sdy = err_calloc(2 * np, sizeof *sdy), *sdx = sdy + np;
-  float *g0 = err_calloc(2 * (size_t)nsets, sizeof *g0), *gx = g0 + nsets;
-#pragma omp parallel for schedule(static)
+  double *sdy = w.shared, *sdx = sdy + np;
+  float *g0 = set_part(w, k->n, k->c), *gx = g0 + nsets;
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
-    float *tmp = plain_piece(x.b, x.ca, k->c, bk) ? err_calloc((size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_planes(w, plain_piece(x.b, x.ca, k->c, bk), k->hw, 1);
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp), *dyp = dy + (size_t)ib * (size_t)k->hw * (size_t)S;
     Coef cf;
     coef(k, i, bk, mean, invstd, gamma, beta, NULL, NULL, &cf);
@@ -286,7 +301,6 @@ static void backward(const Norm *k, KIn x, const float *gamma, const float *beta
     size_t at = (size_t)i * (size_t)k->c + (size_t)bk * KB;
     memcpy(sdy + at, a, sizeof *a * (size_t)lanes_of(k->c, bk));
     memcpy(sdx + at, b, sizeof *b * (size_t)lanes_of(k->c, bk));
-    free(tmp);
   }
   for (int ch = 0; ch < k->c; ch++) {
     double a = 0, b = 0;
@@ -310,11 +324,11 @@ static void backward(const Norm *k, KIn x, const float *gamma, const float *beta
     g0[s] = (float)(invstd[s] * a / values);
     gx[s] = (float)(invstd[s] * b / values);
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(kwork_team(w))
   for (int ib = 0; ib < k->n * nb; ib++) {
     int i = ib / nb, bk = ib % nb;
     bool plain_x = plain_piece(x.b, x.ca, k->c, bk), plain_dx = plain_piece(dx.b, dx.ca, k->c, bk);
-    float *tmp = plain_x || plain_dx ? err_calloc(2 * (size_t)k->hw * KB, sizeof *tmp) : NULL;
+    float *tmp = plain_planes(w, plain_x || plain_dx, k->hw, 2);
     const float *xp = read_plane(x, k->c, k->hw, i, bk, tmp), *dyp = dy + (size_t)ib * (size_t)k->hw * (size_t)S;
     Coef cf;
     coef(k, i, bk, mean, invstd, gamma, beta, g0, gx, &cf);
@@ -331,10 +345,7 @@ static void backward(const Norm *k, KIn x, const float *gamma, const float *beta
       for (int p = 0; p < k->hw; p++)
         d[p] = acc ? d[p] + out[(size_t)p * KB] : out[(size_t)p * KB];
     }
-    free(tmp);
   }
-  free(sdy);
-  free(g0);
 }
 
 // ---- the entry points ------------------------------------------------------------
@@ -360,37 +371,36 @@ static void prologue_of(float gamma, float beta, float mean, float invstd, float
 
 // kn_bn_train's statistics, running statistics included; moments [c][2] as statistics() leaves them.
 static void bn_batch(const Norm *k, float eps, float momentum, KIn x, float *running_mean, float *running_var,
-                     float *mean, float *invstd, double *moments) {
-  statistics(k, eps, x, mean, invstd, moments);
+                     float *mean, float *invstd, double *moments, KWork w) {
+  statistics(k, eps, x, mean, invstd, moments, w);
   update_running(k->c, (double)k->n * k->hw, momentum, moments, running_mean, running_var);
 }
 
 void kn_bn_train(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
-                 float *running_mean, float *running_var, float *mean, float *invstd, bool relu, float *y) {
+                 float *running_mean, float *running_var, float *mean, float *invstd, bool relu, float *y,
+                 KWork work) {
   Norm k = {n, c, hw, 0};
-  double *moments = err_calloc(2 * (size_t)c, sizeof *moments);
-  bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, moments);
-  free(moments);
-  normalise(&k, x, gamma, beta, mean, invstd, relu, y);
+  bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, set_part(work, n, c), work);
+  normalise(&k, x, gamma, beta, mean, invstd, relu, y, work);
 }
 
 void kn_bn_stats(int n, int c, int hw, float eps, float momentum, KIn x, const float *gamma, const float *beta,
-                 float *running_mean, float *running_var, float *mean, float *invstd, float *scale, float *shift) {
+                 float *running_mean, float *running_var, float *mean, float *invstd, float *scale, float *shift,
+                 KWork work) {
   Norm k = {n, c, hw, 0};
-  double *moments = err_calloc(2 * (size_t)c, sizeof *moments);
-  bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, moments);
+  bn_batch(&k, eps, momentum, x, running_mean, running_var, mean, invstd, set_part(work, n, c), work);
   for (int ch = 0; ch < c; ch++)
     prologue_of(gamma[ch], beta[ch], mean[ch], invstd[ch], &scale[ch], &shift[ch]);
-  free(moments);
 }
 
 // The parts' sums are added in part order, on one thread: parts are few next to the values they sum. The
 // variance is E[x^2] - mean^2 in double, clamped at 0 against cancellation.
 void kn_bn_from_sums(int c, int parts, int64_t count, const double *stats, float eps, float momentum,
                      const float *gamma, const float *beta, float *running_mean, float *running_var, float *mean,
-                     float *invstd, float *scale, float *shift) {
+                     float *invstd, float *scale, float *shift, KWork work) {
   const size_t width = (size_t)KB * (size_t)kb_blocks(c);
-  double *moments = err_calloc(2 * (size_t)c, sizeof *moments); // the sums first
+  double *moments = set_part(work, 0, c); // the sums first
+  memset(moments, 0, 2 * (size_t)c * sizeof *moments);
   for (int p = 0; p < parts; p++)
     for (int ch = 0; ch < c; ch++) {
       moments[2 * ch] += stats[(size_t)p * 2 * width + (size_t)ch];
@@ -406,48 +416,41 @@ void kn_bn_from_sums(int c, int parts, int64_t count, const double *stats, float
   update_running(c, (double)count, momentum, moments, running_mean, running_var);
   for (int ch = 0; ch < c; ch++)
     prologue_of(gamma[ch], beta[ch], mean[ch], invstd[ch], &scale[ch], &shift[ch]);
-  free(moments);
 }
 
-// The inference invstd of each channel, as kn_bn_eval and kn_bn_eval_coeffs use it.
-static void eval_invstd(int c, float eps, const float *running_var, float *invstd) {
-  for (int ch = 0; ch < c; ch++)
-    invstd[ch] = (float)(1 / sqrt((double)running_var[ch] + eps));
-}
+// The inference invstd of a channel, as kn_bn_eval and kn_bn_eval_coeffs use it.
+static float eval_invstd(float eps, float running_var) { return (float)(1 / sqrt((double)running_var + eps)); }
 
 void kn_bn_eval(int n, int c, int hw, float eps, KIn x, const float *gamma, const float *beta,
-                const float *running_mean, const float *running_var, bool relu, float *y) {
+                const float *running_mean, const float *running_var, bool relu, float *y, KWork work) {
   Norm k = {n, c, hw, 0};
-  float *invstd = err_calloc((size_t)c, sizeof *invstd);
-  eval_invstd(c, eps, running_var, invstd);
-  normalise(&k, x, gamma, beta, running_mean, invstd, relu, y);
-  free(invstd);
+  float *invstd = set_part(work, n, c);
+  for (int ch = 0; ch < c; ch++)
+    invstd[ch] = eval_invstd(eps, running_var[ch]);
+  normalise(&k, x, gamma, beta, running_mean, invstd, relu, y, work);
 }
 
 void kn_bn_eval_coeffs(int c, float eps, const float *gamma, const float *beta, const float *running_mean,
                        const float *running_var, float *scale, float *shift) {
-  float *invstd = err_calloc((size_t)c, sizeof *invstd);
-  eval_invstd(c, eps, running_var, invstd);
   for (int ch = 0; ch < c; ch++)
-    prologue_of(gamma[ch], beta[ch], running_mean[ch], invstd[ch], &scale[ch], &shift[ch]);
-  free(invstd);
+    prologue_of(gamma[ch], beta[ch], running_mean[ch], eval_invstd(eps, running_var[ch]), &scale[ch], &shift[ch]);
 }
 
 void kn_bn_bwd(int n, int c, int hw, KIn x, const float *gamma, const float *beta, const float *mean,
-               const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx) {
+               const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx, KWork work) {
   Norm k = {n, c, hw, 0};
-  backward(&k, x, gamma, beta, mean, invstd, relu, dy, dgamma, dbeta, dx);
+  backward(&k, x, gamma, beta, mean, invstd, relu, dy, dgamma, dbeta, dx, work);
 }
 
 void kn_gn_fwd(int n, int c, int hw, int groups, float eps, KIn x, const float *gamma, const float *beta,
-               float *mean, float *invstd, bool relu, float *y) {
+               float *mean, float *invstd, bool relu, float *y, KWork work) {
   Norm k = {n, c, hw, groups};
-  statistics(&k, eps, x, mean, invstd, NULL);
-  normalise(&k, x, gamma, beta, mean, invstd, relu, y);
+  statistics(&k, eps, x, mean, invstd, NULL, work);
+  normalise(&k, x, gamma, beta, mean, invstd, relu, y, work);
 }
 
 void kn_gn_bwd(int n, int c, int hw, int groups, KIn x, const float *gamma, const float *beta, const float *mean,
-               const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx) {
+               const float *invstd, bool relu, const float *dy, float *dgamma, float *dbeta, KOut dx, KWork work) {
   Norm k = {n, c, hw, groups};
-  backward(&k, x, gamma, beta, mean, invstd, relu, dy, dgamma, dbeta, dx);
+  backward(&k, x, gamma, beta, mean, invstd, relu, dy, dgamma, dbeta, dx, work);
 }

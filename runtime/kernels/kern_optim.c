@@ -4,8 +4,7 @@
 #include "kern.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <string.h>
 
 // Below this many floats a loop is not worth waking the threads for.
 #define PAR_MIN ((size_t)1 << 15)
@@ -51,16 +50,14 @@ void ko_sgd(size_t count, float lr, float momentum, float l2, float *restrict w,
   }
 }
 
-// Chunks of CHUNK values, each summed on 16 lanes (a fixed order that vectorises), then added in order.
-enum { CHUNK = 4096 };
+// Chunks of CHUNK values, each summed on 16 lanes (a fixed order that vectorises), then added in order;
+// the chunks' sums in the workspace.
+enum { CHUNK = KO_CHUNK };
 
-double ko_sumsq(size_t count, const float *restrict w) {
+double ko_sumsq(size_t count, const float *restrict w, KWork work) {
   size_t nchunk = (count + CHUNK - 1) / CHUNK;
-  double *part = calloc(nchunk ? nchunk : 1, sizeof *part), sum = 0;
-  if (!part) {
-    fputs("ko_sumsq: out of memory\n", stderr);
-    abort();
-  }
+  double *part = work.shared, sum = 0;
+  memset(part, 0, nchunk * sizeof *part);
 #pragma omp parallel for schedule(static) if (count >= PAR_MIN)
   for (size_t c = 0; c < nchunk; c++) {
     size_t end = (c + 1) * CHUNK < count ? (c + 1) * CHUNK : count;
@@ -73,6 +70,5 @@ double ko_sumsq(size_t count, const float *restrict w) {
   }
   for (size_t c = 0; c < nchunk; c++)
     sum += part[c];
-  free(part);
   return sum;
 }

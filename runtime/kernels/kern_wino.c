@@ -19,7 +19,6 @@
 // packs those and both directions run one kernel.
 #include "kern.h"
 
-#include "errors.h"
 #include "kern_simd.h"
 
 #include <omp.h>
@@ -41,7 +40,8 @@ typedef float vf8 __attribute__((vector_size(32)));
 #define WOB 1
 #define WRT 2
 #endif
-enum { XI = 36, CHUNK_BYTES = 512 * 1024 }; // V and M of a chunk: at most about half an L2 cache
+enum { XI = 36 };
+_Static_assert(WOB <= KW_OBS, "kern_work.h sizes M for KW_OBS out blocks");
 
 // U [xi][out block][in channel, padded to blocks][16 out lanes] (kw_packed_floats), for the out and in
 // channels of the direction: gather reads the image (in = ic), scatter the grid (in = gc) with w turned
@@ -82,16 +82,8 @@ typedef struct Chunk {
   int tx, tr0, tr1;    // tiles per row, the chunk's tile rows
   int tiles;           // (tr1 - tr0) * tx
   float *v, *m;        // V [xi][in block][tiles][16], M [xi][out block - ob0 < WOB][tiles][16] (a group of
-  size_t vxs, mxs;     // out blocks at a time), xi planes vxs and mxs floats apart (xi_stride)
+  size_t vxs, mxs;     // out blocks at a time), xi planes vxs and mxs floats apart (kern_work.h's kw_chunk)
 } Chunk;
-
-// Floats between the xi planes of V or M: an odd number of cache lines, so that the 36 planes a tile's
-// transform writes or reads fall in different sets of the L1 cache (a multiple of 4 KiB would put them
-// all in one or two sets).
-static size_t xi_stride(int blocks, int tiles) {
-  const size_t lines = (size_t)blocks * (size_t)tiles; // a block of one tile is one 64-byte line
-  return (lines | 1) * KB;
-}
 
 // An input block's prologue, zero past the piece's channels so that padding lanes stay 0.
 typedef struct Pro {
@@ -341,27 +333,24 @@ static void chunk_out(const Chunk *c, int ob, int o, const float *bias) {
 
 // ---- the kernel ------------------------------------------------------------------------------------
 
-static void wino(const KConv *g, bool scatter, KIn in, const float *u, const float *bias, KOut out) {
+static void wino(const KConv *g, bool scatter, KIn in, const float *u, const float *bias, KOut out, KWork work) {
   const int ic = scatter ? g->gc : g->ic, oc = scatter ? g->ic : g->gc, h = g->gh, w = g->gw;
-  if (!kw_fits(g) || (in.b && g->ic - in.ca < 2) || (out.b && (out.res || out.relu || out.stats || oc - out.ca < 2))) {
+  if (!kw_fits(g) || (in.b && ic - in.ca < 2) || (out.b && (out.res || out.relu || out.stats || oc - out.ca < 2))) {
     fputs("kern_wino: not a same-size 3x3 stride-1 blocked convolution with a single-piece epilogue\n", stderr);
     abort();
   }
-  const int tx = (w + 3) / 4, ty = (h + 3) / 4;
-  const size_t tile_bytes = (size_t)XI * KB * sizeof(float) * (size_t)(kb_blocks(ic) + WOB);
-  const int rows = (int)(CHUNK_BYTES / tile_bytes / (size_t)tx); // tile rows per chunk
-  const int rpc = rows < 1 ? 1 : rows > ty ? ty : rows, per_image = (ty + rpc - 1) / rpc;
-  const size_t vxs = xi_stride(kb_blocks(ic), rpc * tx), mxs = xi_stride(WOB, rpc * tx);
-  const size_t v_floats = XI * vxs, m_floats = XI * mxs;
-#pragma omp parallel
+  const KwChunk k = kw_chunk(g, scatter);
+  const int per_image = (k.ty + k.rows - 1) / k.rows;
+  const size_t bytes = kw_conv_work(g, scatter).thread;
+#pragma omp parallel num_threads(kwork_team(work))
   {
-    float *work = err_calloc(v_floats + m_floats, sizeof *work);
+    float *v = (float *)kwork_mine(work, bytes);
 #pragma omp for schedule(static)
     for (int ch = 0; ch < g->n * per_image; ch++) {
-      const int tr0 = ch % per_image * rpc, tr1 = tr0 + rpc < ty ? tr0 + rpc : ty;
-      const Chunk c = {.in = in, .out = out, .ic = ic, .oc = oc, .h = h, .w = w, .n = ch / per_image, .tx = tx,
-                       .tr0 = tr0, .tr1 = tr1, .tiles = (tr1 - tr0) * tx, .v = work, .m = work + v_floats,
-                       .vxs = vxs, .mxs = mxs};
+      const int tr0 = ch % per_image * k.rows, tr1 = tr0 + k.rows < k.ty ? tr0 + k.rows : k.ty;
+      const Chunk c = {.in = in, .out = out, .ic = ic, .oc = oc, .h = h, .w = w, .n = ch / per_image, .tx = k.tx,
+                       .tr0 = tr0, .tr1 = tr1, .tiles = (tr1 - tr0) * k.tx, .v = v, .m = v + XI * k.vxs,
+                       .vxs = k.vxs, .mxs = k.mxs};
       chunk_in(&c);
       // A group of out blocks at a time, whose M is still in cache for the output transform.
       for (int ob = 0; ob < kb_blocks(oc); ob += WOB) {
@@ -371,14 +360,13 @@ static void wino(const KConv *g, bool scatter, KIn in, const float *u, const flo
           chunk_out(&c, ob + o, o, bias);
       }
     }
-    free(work);
   }
 }
 
-void kw_gather(const KConv *g, KIn image, const float *u, const float *bias, KOut grid) {
-  wino(g, false, image, u, bias, grid);
+void kw_gather(const KConv *g, KIn image, const float *u, const float *bias, KOut grid, KWork work) {
+  wino(g, false, image, u, bias, grid, work);
 }
 
-void kw_scatter(const KConv *g, KIn grid, const float *u, const float *bias, KOut image) {
-  wino(g, true, grid, u, bias, image);
+void kw_scatter(const KConv *g, KIn grid, const float *u, const float *bias, KOut image, KWork work) {
+  wino(g, true, grid, u, bias, image, work);
 }

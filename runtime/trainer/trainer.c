@@ -28,10 +28,14 @@ bool caec_state_new(const CaecModel *m, CaecState *s) {
   if (m->state_new)
     return m->state_new(m, s);
   const int64_t *b = m->arena_bytes;
+  // The workspace is for the threads the kernels run now (train.c sets --threads first), once.
+  const int threads = omp_get_max_threads();
   *s = (CaecState){.params = aligned_zeroed((size_t)b[0]), .grads = aligned_zeroed((size_t)b[1]),
                    .optim = aligned_zeroed((size_t)b[2]), .acts = aligned_zeroed((size_t)b[3]),
-                   .scratch = aligned_zeroed((size_t)b[4])};
-  if (s->params && s->grads && s->optim && s->acts && s->scratch)
+                   .scratch = aligned_zeroed((size_t)b[4]),
+                   .work = {aligned_zeroed((size_t)threads * (size_t)m->thread_work_bytes),
+                            (size_t)m->thread_work_bytes, threads}};
+  if (s->params && s->grads && s->optim && s->acts && s->scratch && s->work.base)
     return true;
   caec_state_free(m, s);
   return false;
@@ -47,6 +51,7 @@ void caec_state_free(const CaecModel *m, CaecState *s) {
   free(s->optim);
   free(s->acts);
   free(s->scratch);
+  free(s->work.base);
   memset(s, 0, sizeof *s);
 }
 

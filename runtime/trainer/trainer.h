@@ -9,6 +9,7 @@
 
 #include "augment.h"
 #include "cache.h"
+#include "kern_work.h"
 #include "kinds.h"
 #include "safetensors.h"
 #include "version.h"
@@ -40,10 +41,11 @@ typedef struct CaecHyper {
   uint64_t seed; // spatial dropout's random numbers
 } CaecHyper;
 
-// The arenas (64-byte aligned), the step counter and the loss's target.
+// The arenas (64-byte aligned), the kernels' per-thread workspace, the step counter and the loss's target.
 typedef struct CaecState {
   float *params, *grads, *optim;
   unsigned char *acts, *scratch;
+  KThreads work;       // thread_work_bytes for each of OpenMP's threads when the state was made (C only)
   int64_t step;        // optimizer steps taken
   const float *target; // train_step's target, [batch, 1, height, width]; NULL: x (denoising needs the clean image)
   void *device;        // a GPU trainer's own state (cu_host.c); NULL for C
@@ -69,6 +71,7 @@ typedef struct CaecModel {
   int nparams;
   const CaecParam *params;
   int64_t arena_bytes[5]; // params, grads, optim, acts, scratch
+  int64_t thread_work_bytes; // the C kernels' workspace per thread (kern_work.h); the rest is in scratch
   int64_t flops;          // of the forward pass, per image (caec check's count)
   CaecHyper defaults;
   CaecSchedule schedule;

@@ -9,6 +9,6 @@
 #define CAEC_VERSION_H
 
 #define CAEC_VERSION "0.1.0" // project(VERSION) in CMakeLists.txt, which cli/version checks
-#define CAEC_ABI 1
+#define CAEC_ABI 2
 
 #endif

@@ -18,6 +18,7 @@
 #include "cu_conv.cuh"
 #include "kern.h"
 #include "testutil.h"
+#include "testwork.h"
 
 #include <math.h>
 #include <omp.h>
@@ -285,11 +286,11 @@ static void data_op(const char *name, bool scatter, const T *in, const Pro *pro,
   T in_abs = abs_through(in, pro);
 
   if (scatter) {
-    kc_scatter(&G, kin(in, pro), wc, b, kout(&c_out, acc[0], acc[1], r, epi));
-    kc_scatter(&G, kin(&in_abs, NULL), wca, babs, kout(&mag, false, false, rabs, false));
+    kc_scatter(&G, kin(in, pro), wc, b, kout(&c_out, acc[0], acc[1], r, epi), work_of(kc_conv_work(&G, true, true)));
+    kc_scatter(&G, kin(&in_abs, NULL), wca, babs, kout(&mag, false, false, rabs, false), work_of(kc_conv_work(&G, true, false)));
   } else {
-    kc_gather(&G, kin(in, pro), wc, b, kout(&c_out, acc[0], acc[1], r, epi));
-    kc_gather(&G, kin(&in_abs, NULL), wca, babs, kout(&mag, false, false, rabs, false));
+    kc_gather(&G, kin(in, pro), wc, b, kout(&c_out, acc[0], acc[1], r, epi), work_of(kc_conv_work(&G, false, true)));
+    kc_gather(&G, kin(&in_abs, NULL), wca, babs, kout(&mag, false, false, rabs, false), work_of(kc_conv_work(&G, false, false)));
   }
   IN = kin(in, pro), WP = (float *)wcu, BIAS = b, OUT = kout(out, acc[0], acc[1], r, epi);
   if (scatter)
@@ -308,8 +309,8 @@ static void wgrad_op(const char *name, const T *grid, const Pro *pro_g, const T 
   float *dw_c = falloc(nw), *db_c = falloc(nb), *dw_m = falloc(nw), *db_m = falloc(nb);
   float *dw_1 = falloc(nw), *db_1 = falloc(nb), *dw_2 = falloc(nw), *db_2 = falloc(nb);
   T grid_abs = abs_through(grid, pro_g), image_abs = abs_through(image, pro_i);
-  kc_wgrad(&G, kin(grid, pro_g), kin(image, pro_i), dw_c, with_db ? db_c : NULL, of_grid);
-  kc_wgrad(&G, kin(&grid_abs, NULL), kin(&image_abs, NULL), dw_m, db_m, of_grid);
+  kc_wgrad(&G, kin(grid, pro_g), kin(image, pro_i), dw_c, with_db ? db_c : NULL, of_grid, work_of(kc_wgrad_work(&G, true, true)));
+  kc_wgrad(&G, kin(&grid_abs, NULL), kin(&image_abs, NULL), dw_m, db_m, of_grid, work_of(kc_wgrad_work(&G, false, false)));
   IN = kin(grid, pro_g), IN2 = kin(image, pro_i), OF_GRID = of_grid;
   for (int threads = 1; threads <= 2; threads++) {
     omp_set_num_threads(threads);

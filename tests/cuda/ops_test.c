@@ -23,6 +23,7 @@
 #include "kern.h"
 #include "rng.h"
 #include "testutil.h"
+#include "testwork.h"
 #include "trainer.h"
 
 #include <math.h>
@@ -267,11 +268,11 @@ static void test_norm(int n, int c, int hw, int groups, int ca, int dca, bool re
   KOut dx_c = kout(n, c, hw, dca, acc_a, acc_b), dx_g = kout_copy(dx_c, n, c, hw);
   float *dgamma_c = nans((size_t)c), *dbeta_c = nans((size_t)c);
   if (groups) {
-    kn_gn_fwd(n, c, hw, groups, 1e-3f, x, gamma, beta, mean_c, invstd_c, relu, y_c);
-    kn_gn_bwd(n, c, hw, groups, x, gamma, beta, mean_c, invstd_c, relu, dy, dgamma_c, dbeta_c, dx_c);
+    kn_gn_fwd(n, c, hw, groups, 1e-3f, x, gamma, beta, mean_c, invstd_c, relu, y_c, work_of(kn_work(n, c, hw, groups, true)));
+    kn_gn_bwd(n, c, hw, groups, x, gamma, beta, mean_c, invstd_c, relu, dy, dgamma_c, dbeta_c, dx_c, work_of(kn_work(n, c, hw, groups, true)));
   } else {
-    kn_bn_train(n, c, hw, 1e-3f, 0.9f, x, gamma, beta, rm_c, rv_c, mean_c, invstd_c, relu, y_c);
-    kn_bn_bwd(n, c, hw, x, gamma, beta, mean_c, invstd_c, relu, dy, dgamma_c, dbeta_c, dx_c);
+    kn_bn_train(n, c, hw, 1e-3f, 0.9f, x, gamma, beta, rm_c, rv_c, mean_c, invstd_c, relu, y_c, work_of(kn_work(n, c, hw, 0, true)));
+    kn_bn_bwd(n, c, hw, x, gamma, beta, mean_c, invstd_c, relu, dy, dgamma_c, dbeta_c, dx_c, work_of(kn_work(n, c, hw, 0, true)));
   }
   float *rm_g = copy_of(rmean, (size_t)c * 4), *rv_g = copy_of(rvar, (size_t)c * 4), *y_g = nans(count);
   float *mean_g = nans((size_t)sets), *invstd_g = nans((size_t)sets), *dgamma_g = nans((size_t)c),
@@ -312,7 +313,7 @@ static void test_norm(int n, int c, int hw, int groups, int ca, int dca, bool re
           *shift_g = nans((size_t)c);
     memcpy(rm_c, rmean, (size_t)c * 4), memcpy(rv_c, rvar, (size_t)c * 4);
     memcpy(rm_g, rmean, (size_t)c * 4), memcpy(rv_g, rvar, (size_t)c * 4);
-    kn_bn_stats(n, c, hw, 1e-3f, 0.9f, x, gamma, beta, rm_c, rv_c, mean_c, invstd_c, scale_c, shift_c);
+    kn_bn_stats(n, c, hw, 1e-3f, 0.9f, x, gamma, beta, rm_c, rv_c, mean_c, invstd_c, scale_c, shift_c, work_of(kn_work(n, c, hw, 0, true)));
     N.running_mean = rm_g, N.running_var = rv_g, N.mean = mean_g, N.invstd = invstd_g, N.scale = scale_g;
     N.shift = shift_g;
     Out st[] = {OUT(rm_g, c), OUT(rv_g, c), OUT(mean_g, c), OUT(invstd_g, c), OUT(scale_g, c), OUT(shift_g, c)};
@@ -326,7 +327,7 @@ static void test_norm(int n, int c, int hw, int groups, int ca, int dca, bool re
     close_f(what, (size_t)c, shift_g, shift_c, 1e-5);
 
     float *ye_c = nans(count), *ye_g = nans(count);
-    kn_bn_eval(n, c, hw, 1e-3f, x, gamma, beta, rmean, rvar, relu, ye_c);
+    kn_bn_eval(n, c, hw, 1e-3f, x, gamma, beta, rmean, rvar, relu, ye_c, work_of(kn_work(n, c, hw, 0, true)));
     kn_bn_eval_coeffs(c, 1e-3f, gamma, beta, rmean, rvar, scale_c, shift_c);
     N.running_mean = rmean, N.running_var = rvar, N.y = ye_g;
     snprintf(what, sizeof what, "%s: eval", name);
@@ -371,7 +372,7 @@ static void test_row_sums(int n, int c, int h, int w) {
   KIn in = {0};
   KOut out = {0};
   in.a = image, out.a = y, out.stats = stats_c;
-  kc_gather(&g, in, wp, NULL, out);
+  kc_gather(&g, in, wp, NULL, out, work_of(kc_conv_work(&g, false, true)));
   R.n = n, R.c = c, R.h = h, R.w = w, R.x = y, R.stats = stats_g;
   launch(k_row_sums, what, cu_row_sums_plan(n, c, h, w));
   same(what, stats_g, stats_c, nstats * sizeof *stats_g);
@@ -386,7 +387,7 @@ static void test_row_sums(int n, int c, int h, int w) {
   float *o[6];
   for (int k = 0; k < 6; k++)
     o[k] = r_c + (size_t)k * c;
-  kn_bn_from_sums(c, n * h, (int64_t)n * h * w, stats_c, 1e-3f, 0.9f, gamma, beta, o[0], o[1], o[2], o[3], o[4], o[5]);
+  kn_bn_from_sums(c, n * h, (int64_t)n * h * w, stats_c, 1e-3f, 0.9f, gamma, beta, o[0], o[1], o[2], o[3], o[4], o[5], work_of(kn_work(0, c, 0, 0, false)));
   N.c = c, N.parts = n * h, N.count = (int64_t)n * h * w, N.stats = stats_c, N.eps = 1e-3f, N.momentum = 0.9f;
   N.gamma = gamma, N.beta = beta, N.running_mean = r_g, N.running_var = r_g + c, N.mean = r_g + 2 * c;
   N.invstd = r_g + 3 * c, N.scale = r_g + 4 * c, N.shift = r_g + 5 * c;
@@ -583,9 +584,9 @@ static void test_loss(int loss, bool sigmoid, bool grad, int n, int h, int w) {
   float *y_c = nans(count), *y_g = nans(count), *d_c = grad ? nans(count) : NULL, *d_g = grad ? nans(count) : NULL;
   double want, got = NAN;
   if (loss == CAEC_MSE)
-    want = sigmoid ? kl_mse_sigmoid(n, h * w, in, t, y_c, d_c) : kl_mse(n, h * w, in, t, d_c);
+    want = sigmoid ? kl_mse_sigmoid(n, h * w, in, t, y_c, d_c, work_of(kl_loss_work(n, 1, h * w))) : kl_mse(n, h * w, in, t, d_c, work_of(kl_loss_work(n, 1, h * w)));
   else
-    want = sigmoid ? kl_dssim_sigmoid(n, h, w, in, t, y_c, d_c) : kl_dssim(n, h, w, in, t, d_c);
+    want = sigmoid ? kl_dssim_sigmoid(n, h, w, in, t, y_c, d_c, work_of(kl_loss_work(n, h, w))) : kl_dssim(n, h, w, in, t, d_c, work_of(kl_loss_work(n, h, w)));
   L.loss = loss, L.sigmoid = sigmoid, L.n = n, L.h = h, L.w = w, L.in = in, L.t = t, L.y = sigmoid ? y_g : NULL;
   L.d = d_g, L.value = &got;
   Out outs[] = {OUT(&got, 1), OUT(y_g, count), OUT(d_g, count)};
@@ -628,7 +629,7 @@ static void test_sumsq(size_t count) {
   char what[64];
   snprintf(what, sizeof what, "sumsq count=%zu", count);
   float *w = randoms(count, -2, 2);
-  double want = ko_sumsq(count, w), got = NAN;
+  double want = ko_sumsq(count, w, work_of(ko_sumsq_work(count))), got = NAN;
   T.count = (int64_t)count, T.w = w, T.out = &got;
   Out outs[] = {OUT(&got, 1)};
   deterministic(what, k_sumsq, cu_sumsq_plan((int64_t)count), outs, 1);
@@ -638,7 +639,7 @@ static void test_sumsq(size_t count) {
   if (count >= 6020) {
     want = 0;
     for (int r = 0; r < 3; r++)
-      want += ko_sumsq((size_t)ranges[r][1], w + ranges[r][0]);
+      want += ko_sumsq((size_t)ranges[r][1], w + ranges[r][0], work_of(ko_sumsq_work((size_t)ranges[r][1])));
     T.nranges = 3, T.ranges = ranges;
     snprintf(what, sizeof what, "l2_sumsq count=%zu", count);
     deterministic(what, k_l2_sumsq, cu_l2_sumsq_plan(3001 + (int64_t)count / 2), outs, 1);

@@ -27,6 +27,7 @@
 #include "kern.h"
 #include "ref.h"
 #include "testutil.h"
+#include "testwork.h"
 
 #include <float.h>
 #include <math.h>
@@ -171,6 +172,8 @@ static double *through(const T *t, const Pro *p) {
 static KIn kin(const T *t, const Pro *p) {
   return (KIn){.a = t->piece[0], .b = t->piece[1], .ca = t->ca, .pro_a = p->k[0], .pro_b = p->k[1]};
 }
+// Whether either piece has a prologue (what the kernels' workspaces are sized by).
+static bool has_pro(const Pro *p) { return p->k[0].scale || p->k[0].relu || p->k[1].scale || p->k[1].relu; }
 static KOut kout(const T *t, bool acc_a, bool acc_b) { return (KOut){.a = t->piece[0], .b = t->piece[1], .ca = t->ca, .acc_a = acc_a, .acc_b = acc_b}; }
 
 // The blocked output against want (+ the canonical `prev` of t where a piece accumulates); padding lanes must
@@ -226,15 +229,22 @@ static KOut kout_epi(const Run *r, const T *t) {
 }
 
 static void run_gather(const Run *r) {
-  (r->wino ? kw_gather : kc_gather)(r->g, kin(r->image, r->pro_i), r->wino ? r->ug : r->wg, r->bias_g,
-                                    kout_epi(r, r->grid));
+  if (r->wino)
+    kw_gather(r->g, kin(r->image, r->pro_i), r->ug, r->bias_g, kout_epi(r, r->grid), work_of(kw_conv_work(r->g, false)));
+  else
+    kc_gather(r->g, kin(r->image, r->pro_i), r->wg, r->bias_g, kout_epi(r, r->grid),
+              work_of(kc_conv_work(r->g, false, has_pro(r->pro_i))));
 }
 static void run_scatter(const Run *r) {
-  (r->wino ? kw_scatter : kc_scatter)(r->g, kin(r->grid, r->pro_g), r->wino ? r->us : r->ws, r->bias_i,
-                                      kout_epi(r, r->image));
+  if (r->wino)
+    kw_scatter(r->g, kin(r->grid, r->pro_g), r->us, r->bias_i, kout_epi(r, r->image), work_of(kw_conv_work(r->g, true)));
+  else
+    kc_scatter(r->g, kin(r->grid, r->pro_g), r->ws, r->bias_i, kout_epi(r, r->image),
+               work_of(kc_conv_work(r->g, true, has_pro(r->pro_g))));
 }
 static void run_wgrad(const Run *r) {
-  kc_wgrad(r->g, kin(r->grid, r->pro_g), kin(r->image, r->pro_i), r->dw, r->db, r->bias_of_grid);
+  kc_wgrad(r->g, kin(r->grid, r->pro_g), kin(r->image, r->pro_i), r->dw, r->db, r->bias_of_grid,
+           work_of(kc_wgrad_work(r->g, has_pro(r->pro_g), has_pro(r->pro_i))));
 }
 
 // Output pieces (and `extra`: dw, db or stats) are saved after the 1-thread run, restored to `start`, rerun on 2

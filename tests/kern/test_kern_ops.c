@@ -22,6 +22,7 @@
 #include "kern.h"
 #include "ref.h"
 #include "testutil.h"
+#include "testwork.h"
 
 #include <math.h>
 #include <omp.h>
@@ -225,10 +226,10 @@ static void test_norm(Shape s, int groups, int ca, bool relu, bool acc_a, bool a
   float *y = nan_filled(kb_elems(n, c, hw, 1)), *mean = falloc((size_t)nsets), *invstd = falloc((size_t)nsets);
   double *yr = dalloc(count), *mean_r = dalloc((size_t)nsets), *invstd_r = dalloc((size_t)nsets);
   if (groups) {
-    kn_gn_fwd(n, c, hw, groups, eps, xin, gamma_f, beta_f, mean, invstd, relu, y);
+    kn_gn_fwd(n, c, hw, groups, eps, xin, gamma_f, beta_f, mean, invstd, relu, y, work_of(kn_work(n, c, hw, groups, ca > 0)));
     ref_gn_fwd(n, c, hw, groups, eps, x, gamma, beta, yr, mean_r, invstd_r);
   } else {
-    kn_bn_train(n, c, hw, eps, momentum, xin, gamma_f, beta_f, rmean_f, rvar_f, mean, invstd, relu, y);
+    kn_bn_train(n, c, hw, eps, momentum, xin, gamma_f, beta_f, rmean_f, rvar_f, mean, invstd, relu, y, work_of(kn_work(n, c, hw, 0, ca > 0)));
     ref_bn_fwd_train(n, c, hw, eps, momentum, x, gamma, beta, rmean, rvar, yr, mean_r, invstd_r);
   }
   if (relu)
@@ -258,10 +259,10 @@ static void test_norm(Shape s, int groups, int ca, bool relu, bool acc_a, bool a
   float *dyb = blocked_of(n, c, hw, dy), *dgamma = falloc((size_t)c), *dbeta = falloc((size_t)c);
   KOut dx = kout_make(n, c, hw, ca, acc_a, acc_b, &base);
   if (groups) {
-    kn_gn_bwd(n, c, hw, groups, xin, gamma_f, beta_f, mean, invstd, relu, dyb, dgamma, dbeta, dx);
+    kn_gn_bwd(n, c, hw, groups, xin, gamma_f, beta_f, mean, invstd, relu, dyb, dgamma, dbeta, dx, work_of(kn_work(n, c, hw, groups, ca > 0)));
     ref_gn_bwd(n, c, hw, groups, x, gamma, mean_k, invstd_k, dym, dxr, dgr, dbr);
   } else {
-    kn_bn_bwd(n, c, hw, xin, gamma_f, beta_f, mean, invstd, relu, dyb, dgamma, dbeta, dx);
+    kn_bn_bwd(n, c, hw, xin, gamma_f, beta_f, mean, invstd, relu, dyb, dgamma, dbeta, dx, work_of(kn_work(n, c, hw, 0, ca > 0)));
     ref_bn_bwd(n, c, hw, x, gamma, mean_k, invstd_k, dym, dxr, dgr, dbr);
   }
   bool padding_ok;
@@ -278,7 +279,7 @@ static void test_norm(Shape s, int groups, int ca, bool relu, bool acc_a, bool a
 
   if (!groups) { // inference, with the running statistics just updated
     double *rm = to_double((size_t)c, rmean_f), *rv = to_double((size_t)c, rvar_f), *ye = dalloc(count);
-    kn_bn_eval(n, c, hw, eps, xin, gamma_f, beta_f, rmean_f, rvar_f, relu, y);
+    kn_bn_eval(n, c, hw, eps, xin, gamma_f, beta_f, rmean_f, rvar_f, relu, y, work_of(kn_work(n, c, hw, 0, ca > 0)));
     ref_bn_fwd_eval(n, c, hw, eps, x, gamma, beta, rm, rv, ye);
     if (relu)
       ref_relu_fwd(count, ye, ye);
@@ -351,10 +352,10 @@ static void test_bn_fused(Shape s, int ca) {
   for (int run = 0; run < 3; run++)
     for (int k = 0; k < 6; k++)
       o[run][k] = out + (size_t)(run * 6 + k) * (size_t)c;
-  kn_bn_stats(n, c, hw, eps, momentum, xin, gamma_f, beta_f, o[0][0], o[0][1], o[0][2], o[0][3], o[0][4], o[0][5]);
+  kn_bn_stats(n, c, hw, eps, momentum, xin, gamma_f, beta_f, o[0][0], o[0][1], o[0][2], o[0][3], o[0][4], o[0][5], work_of(kn_work(n, c, hw, 0, ca > 0)));
   kn_bn_from_sums(c, n * s.h, (int64_t)n * hw, stats, eps, momentum, gamma_f, beta_f, o[1][0], o[1][1], o[1][2],
-                  o[1][3], o[1][4], o[1][5]);
-  kn_bn_train(n, c, hw, eps, momentum, xin, gamma_f, beta_f, o[2][0], o[2][1], o[2][2], o[2][3], false, y);
+                  o[1][3], o[1][4], o[1][5], work_of(kn_work(0, c, 0, 0, false)));
+  kn_bn_train(n, c, hw, eps, momentum, xin, gamma_f, beta_f, o[2][0], o[2][1], o[2][2], o[2][3], false, y, work_of(kn_work(n, c, hw, 0, ca > 0)));
   CHECK(!memcmp(o[0][0], o[2][0], 4 * (size_t)c * sizeof(float)), "%s: kn_bn_stats differs from kn_bn_train", name);
   static const char *runs[] = {"stats", "from sums"}, *outs[] = {"running mean", "running var", "mean", "invstd"};
   const double *want[] = {rmean, rvar, mean_r, invstd_r};
@@ -562,14 +563,14 @@ static void test_mse(int n, int hw) {
   float *dy = nan_filled(count), *yo = nan_filled(count);
   char what[64];
 
-  double loss = kl_mse(n, hw, yf, tf, dy), loss_r = ref_mse(count, y, t, want);
+  double loss = kl_mse(n, hw, yf, tf, dy, work_of(kl_loss_work(n, 1, hw))), loss_r = ref_mse(count, y, t, want);
   snprintf(what, sizeof what, "mse n=%d hw=%d", n, hw);
   close_arrays(what, 1, &loss, &loss_r, 1e-12);
   snprintf(what, sizeof what, "mse n=%d hw=%d: dy", n, hw);
   close_f(what, count, dy, want, 1e-6);
-  CHECK(kl_mse(n, hw, yf, tf, NULL) == loss, "mse n=%d hw=%d without dy", n, hw);
+  CHECK(kl_mse(n, hw, yf, tf, NULL, work_of(kl_loss_work(n, 1, hw))) == loss, "mse n=%d hw=%d without dy", n, hw);
 
-  loss = kl_mse_sigmoid(n, hw, zf, tf, yo, dy);
+  loss = kl_mse_sigmoid(n, hw, zf, tf, yo, dy, work_of(kl_loss_work(n, 1, hw)));
   ref_sigmoid_fwd(count, z, ys);
   loss_r = ref_mse(count, ys, t, dys);
   ref_sigmoid_bwd(count, ys, dys, want);
@@ -605,14 +606,14 @@ static void test_dssim(int n, int h, int w) {
   float *dy = nan_filled(count), *yo = nan_filled(count);
   char what[64];
 
-  double loss = kl_dssim(n, h, w, yf, tf, dy), loss_r = ref_dssim(n, h, w, y, t, want);
+  double loss = kl_dssim(n, h, w, yf, tf, dy, work_of(kl_loss_work(n, h, w))), loss_r = ref_dssim(n, h, w, y, t, want);
   snprintf(what, sizeof what, "dssim n=%d %dx%d", n, h, w);
   close_arrays(what, 1, &loss, &loss_r, 1e-12);
   snprintf(what, sizeof what, "dssim n=%d %dx%d: dy", n, h, w);
   close_f(what, count, dy, want, 1e-6);
-  CHECK(kl_dssim(n, h, w, yf, tf, NULL) == loss, "dssim n=%d %dx%d without dy", n, h, w);
+  CHECK(kl_dssim(n, h, w, yf, tf, NULL, work_of(kl_loss_work(n, h, w))) == loss, "dssim n=%d %dx%d without dy", n, h, w);
 
-  loss = kl_dssim_sigmoid(n, h, w, zf, tf, yo, dy);
+  loss = kl_dssim_sigmoid(n, h, w, zf, tf, yo, dy, work_of(kl_loss_work(n, h, w)));
   ref_sigmoid_fwd(count, z, ys);
   loss_r = ref_dssim(n, h, w, ys, t, dys);
   ref_sigmoid_bwd(count, ys, dys, want);
@@ -709,9 +710,9 @@ static void test_optim(void) {
     sumsq += w[k] * w[k];
   }
   close_f("l2 grad", count, gf, g, 1e-6);
-  double got = ko_sumsq(count, wf);
+  double got = ko_sumsq(count, wf, work_of(ko_sumsq_work(count)));
   close_arrays("sumsq", 1, &got, &sumsq, 1e-12);
-  got = ko_sumsq(0, wf);
+  got = ko_sumsq(0, wf, work_of(ko_sumsq_work(0)));
   CHECK(got == 0, "sumsq of nothing");
   void *blocks[] = {w, g, wf, gf};
   for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++)
@@ -751,28 +752,28 @@ static void reductions(int threads, const float *x, const float *dy, const float
   }
   KIn in = {.a = x};
   float *mean = take(&next, DC), *invstd = take(&next, DC), *y = take(&next, DBIG);
-  kn_bn_train(DN, DC, DH * DW, 1e-3f, 0.9f, in, gamma, beta, rm, rv, mean, invstd, true, y);
+  kn_bn_train(DN, DC, DH * DW, 1e-3f, 0.9f, in, gamma, beta, rm, rv, mean, invstd, true, y, work_of(kn_work(DN, DC, DH * DW, 0, false)));
   float *st = take(&next, 6 * DC); // kn_bn_stats: running mean and var, mean, invstd, scale, shift
   for (int ch = 0; ch < DC; ch++) {
     st[ch] = 0;
     st[DC + ch] = 1;
   }
   kn_bn_stats(DN, DC, DH * DW, 1e-3f, 0.9f, in, gamma, beta, st, st + DC, st + 2 * DC, st + 3 * DC, st + 4 * DC,
-              st + 5 * DC);
+              st + 5 * DC, work_of(kn_work(DN, DC, DH * DW, 0, false)));
   float *dg = take(&next, DC), *db = take(&next, DC), *dx = take(&next, DBIG);
-  kn_bn_bwd(DN, DC, DH * DW, in, gamma, beta, mean, invstd, true, dy, dg, db, (KOut){.a = dx});
+  kn_bn_bwd(DN, DC, DH * DW, in, gamma, beta, mean, invstd, true, dy, dg, db, (KOut){.a = dx}, work_of(kn_work(DN, DC, DH * DW, 0, false)));
   float *gmean = take(&next, DN * DGROUPS), *ginvstd = take(&next, DN * DGROUPS), *gy = take(&next, DBIG);
-  kn_gn_fwd(DN, DC, DH * DW, DGROUPS, 1e-3f, in, gamma, beta, gmean, ginvstd, false, gy);
+  kn_gn_fwd(DN, DC, DH * DW, DGROUPS, 1e-3f, in, gamma, beta, gmean, ginvstd, false, gy, work_of(kn_work(DN, DC, DH * DW, DGROUPS, false)));
   float *gdg = take(&next, DC), *gdb = take(&next, DC), *gdx = take(&next, DBIG);
   kn_gn_bwd(DN, DC, DH * DW, DGROUPS, in, gamma, beta, gmean, ginvstd, false, dy, gdg, gdb,
-            (KOut){.a = gdx});
+            (KOut){.a = gdx}, work_of(kn_work(DN, DC, DH * DW, DGROUPS, false)));
   float *ys = take(&next, 2 * DSMALL), *dz = take(&next, 4 * DSMALL);
-  r->d[0] = kl_mse(DN, DH * DW, img, tgt, dz);
-  r->d[1] = kl_mse_sigmoid(DN, DH * DW, img, tgt, ys, dz + DSMALL);
-  r->d[2] = kl_dssim(DN, DH, DW, img, tgt, dz + 2 * DSMALL);
-  r->d[3] = kl_dssim_sigmoid(DN, DH, DW, img, tgt, ys + DSMALL, dz + 3 * DSMALL);
+  r->d[0] = kl_mse(DN, DH * DW, img, tgt, dz, work_of(kl_loss_work(DN, 1, DH * DW)));
+  r->d[1] = kl_mse_sigmoid(DN, DH * DW, img, tgt, ys, dz + DSMALL, work_of(kl_loss_work(DN, 1, DH * DW)));
+  r->d[2] = kl_dssim(DN, DH, DW, img, tgt, dz + 2 * DSMALL, work_of(kl_loss_work(DN, DH, DW)));
+  r->d[3] = kl_dssim_sigmoid(DN, DH, DW, img, tgt, ys + DSMALL, dz + 3 * DSMALL, work_of(kl_loss_work(DN, DH, DW)));
   kl_metrics(DN, DH, DW, img, tgt, r->d + 4, r->d + 4 + DN, r->d + 4 + 2 * DN);
-  r->d[4 + 3 * DN] = ko_sumsq(DBIG, x);
+  r->d[4 + 3 * DN] = ko_sumsq(DBIG, x, work_of(ko_sumsq_work(DBIG)));
 }
 
 static void test_determinism(void) {

@@ -156,8 +156,8 @@ CU_KERNEL(t7_bn_sums) {
   const float *beta = A.params + 9728; // [32]
   float *running_mean = A.params + 9760; // [32]
   float *running_var = A.params + 9792; // [32]
-  float *scale = (float *)(A.scratch + 134221824); // [32] f32
-  float *shift = (float *)(A.scratch + 134221952); // [32] f32
+  float *scale = (float *)(A.scratch + 134255232); // [32] f32
+  float *shift = (float *)(A.scratch + 134255360); // [32] f32
   float *mean = (float *)(A.scratch + 201475584); // [32] f32
   float *invstd = (float *)(A.scratch + 201475712); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
@@ -187,8 +187,8 @@ CU_KERNEL(t9_gather) {
   float *grid = (float *)(A.acts + 134217728); // [32,32,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 19040; // [32]
-  const float *scale_a = (const float *)(A.scratch + 134221824); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 134221952); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 134255232); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 134255360); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -511,8 +511,8 @@ CU_KERNEL(t25_bn_sums) {
   const float *beta = A.params + 124544; // [64]
   float *running_mean = A.params + 124608; // [64]
   float *running_var = A.params + 124672; // [64]
-  float *scale = (float *)(A.scratch + 67125248); // [64] f32
-  float *shift = (float *)(A.scratch + 67125504); // [64] f32
+  float *scale = (float *)(A.scratch + 67257472); // [64] f32
+  float *shift = (float *)(A.scratch + 67257728); // [64] f32
   float *mean = (float *)(A.scratch + 101255168); // [64] f32
   float *invstd = (float *)(A.scratch + 101255424); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
@@ -542,8 +542,8 @@ CU_KERNEL(t27_gather) {
   float *grid = (float *)(A.acts + 301989888); // [32,64,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 161600; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67125248); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67125504); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67257472); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67257728); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -632,10 +632,10 @@ CU_KERNEL(t32_bn_sums) {
   const float *beta = A.params + 202816; // [64]
   float *running_mean = A.params + 202880; // [64]
   float *running_var = A.params + 202944; // [64]
-  float *scale = (float *)(A.scratch + 67115008); // [64] f32
-  float *shift = (float *)(A.scratch + 67115264); // [64] f32
-  float *mean = (float *)(A.scratch + 67115520); // [64] f32
-  float *invstd = (float *)(A.scratch + 67115776); // [64] f32
+  float *scale = (float *)(A.scratch + 67123456); // [64] f32
+  float *shift = (float *)(A.scratch + 67123712); // [64] f32
+  float *mean = (float *)(A.scratch + 67123968); // [64] f32
+  float *invstd = (float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -664,8 +664,8 @@ CU_KERNEL(t34_gather_s0) {
   float *grid = (float *)(A.acts + 385875968); // [32,128,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 2097152); // [128,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 276736; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -701,10 +701,10 @@ CU_KERNEL(t35_bn_sums) {
   const float *beta = A.params + 276992; // [128]
   float *running_mean = A.params + 277120; // [128]
   float *running_var = A.params + 277248; // [128]
-  float *scale = (float *)(A.scratch + 67108864); // [128] f32
-  float *shift = (float *)(A.scratch + 67109376); // [128] f32
-  float *mean = (float *)(A.scratch + 67109888); // [128] f32
-  float *invstd = (float *)(A.scratch + 67110400); // [128] f32
+  float *scale = (float *)(A.scratch + 67117312); // [128] f32
+  float *shift = (float *)(A.scratch + 67117824); // [128] f32
+  float *mean = (float *)(A.scratch + 67118336); // [128] f32
+  float *invstd = (float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -732,8 +732,8 @@ CU_KERNEL(t37_gather) {
   float *grid = (float *)(A.acts + 301989888); // [32,128,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 424832; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -797,10 +797,10 @@ CU_KERNEL(t40_bn_sums) {
   const float *beta = A.params + 433408; // [128]
   float *running_mean = A.params + 433536; // [128]
   float *running_var = A.params + 433664; // [128]
-  float *scale = (float *)(A.scratch + 67110912); // [128] f32
-  float *shift = (float *)(A.scratch + 67111424); // [128] f32
-  float *mean = (float *)(A.scratch + 67111936); // [128] f32
-  float *invstd = (float *)(A.scratch + 67112448); // [128] f32
+  float *scale = (float *)(A.scratch + 67119360); // [128] f32
+  float *shift = (float *)(A.scratch + 67119872); // [128] f32
+  float *mean = (float *)(A.scratch + 67120384); // [128] f32
+  float *invstd = (float *)(A.scratch + 67120896); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -829,8 +829,8 @@ CU_KERNEL(t42_gather_s0) {
   float *grid = (float *)(A.acts + 419430400); // [32,128,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 581248; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67110912); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67111424); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67119360); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67119872); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -866,10 +866,10 @@ CU_KERNEL(t43_bn_sums) {
   const float *beta = A.params + 581504; // [128]
   float *running_mean = A.params + 581632; // [128]
   float *running_var = A.params + 581760; // [128]
-  float *scale = (float *)(A.scratch + 67112960); // [128] f32
-  float *shift = (float *)(A.scratch + 67113472); // [128] f32
-  float *mean = (float *)(A.scratch + 67113984); // [128] f32
-  float *invstd = (float *)(A.scratch + 67114496); // [128] f32
+  float *scale = (float *)(A.scratch + 67121408); // [128] f32
+  float *shift = (float *)(A.scratch + 67121920); // [128] f32
+  float *mean = (float *)(A.scratch + 67122432); // [128] f32
+  float *invstd = (float *)(A.scratch + 67122944); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -897,8 +897,8 @@ CU_KERNEL(t45_gather) {
   float *grid = (float *)(A.acts + 301989888); // [32,128,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 729344; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67112960); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67113472); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67121408); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67121920); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -1013,10 +1013,10 @@ CU_KERNEL(t52_bn_sums) {
   const float *beta = A.params + 967424; // [64]
   float *running_mean = A.params + 967488; // [64]
   float *running_var = A.params + 967552; // [64]
-  float *scale = (float *)(A.scratch + 67116032); // [64] f32
-  float *shift = (float *)(A.scratch + 67116288); // [64] f32
-  float *mean = (float *)(A.scratch + 67116544); // [64] f32
-  float *invstd = (float *)(A.scratch + 67116800); // [64] f32
+  float *scale = (float *)(A.scratch + 67124480); // [64] f32
+  float *shift = (float *)(A.scratch + 67124736); // [64] f32
+  float *mean = (float *)(A.scratch + 67124992); // [64] f32
+  float *invstd = (float *)(A.scratch + 67125248); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -1045,8 +1045,8 @@ CU_KERNEL(t54_scatter_s0) {
   float *image = (float *)(A.acts + 452984832); // [32,32,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [64,32,3,3] packed for scatter
   const float *bias = A.params + 986048; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67116288); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67124736); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1082,10 +1082,10 @@ CU_KERNEL(t55_bn_sums) {
   const float *beta = A.params + 986112; // [32]
   float *running_mean = A.params + 986144; // [32]
   float *running_var = A.params + 986176; // [32]
-  float *scale = (float *)(A.scratch + 67117056); // [32] f32
-  float *shift = (float *)(A.scratch + 67117184); // [32] f32
-  float *mean = (float *)(A.scratch + 67117312); // [32] f32
-  float *invstd = (float *)(A.scratch + 67117440); // [32] f32
+  float *scale = (float *)(A.scratch + 67125504); // [32] f32
+  float *shift = (float *)(A.scratch + 67125632); // [32] f32
+  float *mean = (float *)(A.scratch + 67125760); // [32] f32
+  float *invstd = (float *)(A.scratch + 67125888); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -1114,8 +1114,8 @@ CU_KERNEL(t57_scatter_s0) {
   float *image = (float *)(A.acts + 301989888); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [32,16,3,3] packed for scatter
   const float *bias = A.params + 990816; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67117056); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67117184); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67125504); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67125632); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1151,10 +1151,10 @@ CU_KERNEL(t58_bn_sums) {
   const float *beta = A.params + 990848; // [16]
   float *running_mean = A.params + 990864; // [16]
   float *running_var = A.params + 990880; // [16]
-  float *scale = (float *)(A.scratch + 1048576); // [16] f32
-  float *shift = (float *)(A.scratch + 1048640); // [16] f32
-  float *mean = (float *)(A.scratch + 67117568); // [16] f32
-  float *invstd = (float *)(A.scratch + 67117632); // [16] f32
+  float *scale = (float *)(A.scratch + 1048832); // [16] f32
+  float *shift = (float *)(A.scratch + 1048896); // [16] f32
+  float *mean = (float *)(A.scratch + 67126016); // [16] f32
+  float *invstd = (float *)(A.scratch + 67126080); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -1182,8 +1182,8 @@ CU_KERNEL(t60_gather) {
   float *grid = (float *)(A.acts + 490733568); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 991040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -1295,8 +1295,8 @@ CU_KERNEL(t63_wgrad_s0) {
   const float *image = (const float *)(A.acts + 301989888); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 990896; // [1,16,3,3]
   float *db = A.grads + 991040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1314,8 +1314,8 @@ CU_KERNEL(t63_wgrad_s1) {
   const float *image = (const float *)(A.acts + 301989888); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 990896; // [1,16,3,3]
   float *db = A.grads + 991040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1363,8 +1363,8 @@ CU_KERNEL(t66_bn_bwd_s0) {
   const float *beta = A.params + 990848; // [16]
   float *dgamma = A.grads + 990832; // [16]
   float *dbeta = A.grads + 990848; // [16]
-  const float *mean = (const float *)(A.scratch + 67117568); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67117632); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67126016); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67126080); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1387,8 +1387,8 @@ CU_KERNEL(t66_bn_bwd_s1) {
   const float *beta = A.params + 990848; // [16]
   float *dgamma = A.grads + 990832; // [16]
   float *dbeta = A.grads + 990848; // [16]
-  const float *mean = (const float *)(A.scratch + 67117568); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67117632); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67126016); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67126080); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1411,8 +1411,8 @@ CU_KERNEL(t66_bn_bwd_s2) {
   const float *beta = A.params + 990848; // [16]
   float *dgamma = A.grads + 990832; // [16]
   float *dbeta = A.grads + 990848; // [16]
-  const float *mean = (const float *)(A.scratch + 67117568); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67117632); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67126016); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67126080); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1429,8 +1429,8 @@ CU_KERNEL(t67_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 986208; // [32,16,3,3]
   float *db = A.grads + 990816; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67117056); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67117184); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67125504); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67125632); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1448,8 +1448,8 @@ CU_KERNEL(t67_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 986208; // [32,16,3,3]
   float *db = A.grads + 990816; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67117056); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67117184); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67125504); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67125632); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1497,8 +1497,8 @@ CU_KERNEL(t70_bn_bwd_s0) {
   const float *beta = A.params + 986112; // [32]
   float *dgamma = A.grads + 986080; // [32]
   float *dbeta = A.grads + 986112; // [32]
-  const float *mean = (const float *)(A.scratch + 67117312); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67117440); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67125760); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67125888); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1521,8 +1521,8 @@ CU_KERNEL(t70_bn_bwd_s1) {
   const float *beta = A.params + 986112; // [32]
   float *dgamma = A.grads + 986080; // [32]
   float *dbeta = A.grads + 986112; // [32]
-  const float *mean = (const float *)(A.scratch + 67117312); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67117440); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67125760); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67125888); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1545,8 +1545,8 @@ CU_KERNEL(t70_bn_bwd_s2) {
   const float *beta = A.params + 986112; // [32]
   float *dgamma = A.grads + 986080; // [32]
   float *dbeta = A.grads + 986112; // [32]
-  const float *mean = (const float *)(A.scratch + 67117312); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67117440); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67125760); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67125888); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1563,8 +1563,8 @@ CU_KERNEL(t71_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 16777216); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 967616; // [64,32,3,3]
   float *db = A.grads + 986048; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67116288); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67124736); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1582,8 +1582,8 @@ CU_KERNEL(t71_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 16777216); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 967616; // [64,32,3,3]
   float *db = A.grads + 986048; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67116288); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67124736); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1631,8 +1631,8 @@ CU_KERNEL(t74_bn_bwd_s0) {
   const float *beta = A.params + 967424; // [64]
   float *dgamma = A.grads + 967360; // [64]
   float *dbeta = A.grads + 967424; // [64]
-  const float *mean = (const float *)(A.scratch + 67116544); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67116800); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67124992); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67125248); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1655,8 +1655,8 @@ CU_KERNEL(t74_bn_bwd_s1) {
   const float *beta = A.params + 967424; // [64]
   float *dgamma = A.grads + 967360; // [64]
   float *dbeta = A.grads + 967424; // [64]
-  const float *mean = (const float *)(A.scratch + 67116544); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67116800); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67124992); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67125248); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1679,8 +1679,8 @@ CU_KERNEL(t74_bn_bwd_s2) {
   const float *beta = A.params + 967424; // [64]
   float *dgamma = A.grads + 967360; // [64]
   float *dbeta = A.grads + 967424; // [64]
-  const float *mean = (const float *)(A.scratch + 67116544); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67116800); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67124992); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67125248); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1859,8 +1859,8 @@ CU_KERNEL(t84_wgrad_s0) {
   const float *image = (const float *)(A.acts + 419430400); // [32,128,32,32] NCHW16c
   float *dw = A.grads + 581888; // [128,128,3,3]
   float *db = A.grads + 729344; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67112960); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67113472); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67121408); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67121920); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1878,8 +1878,8 @@ CU_KERNEL(t84_wgrad_s1) {
   const float *image = (const float *)(A.acts + 419430400); // [32,128,32,32] NCHW16c
   float *dw = A.grads + 581888; // [128,128,3,3]
   float *db = A.grads + 729344; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67112960); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67113472); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67121408); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67121920); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1927,8 +1927,8 @@ CU_KERNEL(t87_bn_bwd_s0) {
   const float *beta = A.params + 581504; // [128]
   float *dgamma = A.grads + 581376; // [128]
   float *dbeta = A.grads + 581504; // [128]
-  const float *mean = (const float *)(A.scratch + 67113984); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67114496); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67122432); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67122944); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1951,8 +1951,8 @@ CU_KERNEL(t87_bn_bwd_s1) {
   const float *beta = A.params + 581504; // [128]
   float *dgamma = A.grads + 581376; // [128]
   float *dbeta = A.grads + 581504; // [128]
-  const float *mean = (const float *)(A.scratch + 67113984); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67114496); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67122432); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67122944); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1975,8 +1975,8 @@ CU_KERNEL(t87_bn_bwd_s2) {
   const float *beta = A.params + 581504; // [128]
   float *dgamma = A.grads + 581376; // [128]
   float *dbeta = A.grads + 581504; // [128]
-  const float *mean = (const float *)(A.scratch + 67113984); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67114496); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67122432); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67122944); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1993,8 +1993,8 @@ CU_KERNEL(t88_wgrad_s0) {
   const float *image = (const float *)(A.acts + 402653184); // [32,128,32,32] NCHW16c
   float *dw = A.grads + 433792; // [128,128,3,3]
   float *db = A.grads + 581248; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67110912); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67111424); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67119360); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67119872); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2012,8 +2012,8 @@ CU_KERNEL(t88_wgrad_s1) {
   const float *image = (const float *)(A.acts + 402653184); // [32,128,32,32] NCHW16c
   float *dw = A.grads + 433792; // [128,128,3,3]
   float *db = A.grads + 581248; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67110912); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67111424); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67119360); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67119872); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2061,8 +2061,8 @@ CU_KERNEL(t91_bn_bwd_s0) {
   const float *beta = A.params + 433408; // [128]
   float *dgamma = A.grads + 433280; // [128]
   float *dbeta = A.grads + 433408; // [128]
-  const float *mean = (const float *)(A.scratch + 67111936); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67112448); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67120384); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67120896); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2085,8 +2085,8 @@ CU_KERNEL(t91_bn_bwd_s1) {
   const float *beta = A.params + 433408; // [128]
   float *dgamma = A.grads + 433280; // [128]
   float *dbeta = A.grads + 433408; // [128]
-  const float *mean = (const float *)(A.scratch + 67111936); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67112448); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67120384); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67120896); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2109,8 +2109,8 @@ CU_KERNEL(t91_bn_bwd_s2) {
   const float *beta = A.params + 433408; // [128]
   float *dgamma = A.grads + 433280; // [128]
   float *dbeta = A.grads + 433408; // [128]
-  const float *mean = (const float *)(A.scratch + 67111936); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67112448); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67120384); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67120896); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2181,8 +2181,8 @@ CU_KERNEL(t95_wgrad_s0) {
   const float *image = (const float *)(A.acts + 385875968); // [32,128,32,32] NCHW16c
   float *dw = A.grads + 277376; // [128,128,3,3]
   float *db = A.grads + 424832; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2200,8 +2200,8 @@ CU_KERNEL(t95_wgrad_s1) {
   const float *image = (const float *)(A.acts + 385875968); // [32,128,32,32] NCHW16c
   float *dw = A.grads + 277376; // [128,128,3,3]
   float *db = A.grads + 424832; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2249,8 +2249,8 @@ CU_KERNEL(t98_bn_bwd_s0) {
   const float *beta = A.params + 276992; // [128]
   float *dgamma = A.grads + 276864; // [128]
   float *dbeta = A.grads + 276992; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2273,8 +2273,8 @@ CU_KERNEL(t98_bn_bwd_s1) {
   const float *beta = A.params + 276992; // [128]
   float *dgamma = A.grads + 276864; // [128]
   float *dbeta = A.grads + 276992; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2297,8 +2297,8 @@ CU_KERNEL(t98_bn_bwd_s2) {
   const float *beta = A.params + 276992; // [128]
   float *dgamma = A.grads + 276864; // [128]
   float *dbeta = A.grads + 276992; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2315,8 +2315,8 @@ CU_KERNEL(t99_wgrad_s0) {
   const float *image = (const float *)(A.acts + 469762048); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 203008; // [128,64,3,3]
   float *db = A.grads + 276736; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2334,8 +2334,8 @@ CU_KERNEL(t99_wgrad_s1) {
   const float *image = (const float *)(A.acts + 469762048); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 203008; // [128,64,3,3]
   float *db = A.grads + 276736; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2383,8 +2383,8 @@ CU_KERNEL(t102_bn_bwd_s0) {
   const float *beta = A.params + 202816; // [64]
   float *dgamma = A.grads + 202752; // [64]
   float *dbeta = A.grads + 202816; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2407,8 +2407,8 @@ CU_KERNEL(t102_bn_bwd_s1) {
   const float *beta = A.params + 202816; // [64]
   float *dgamma = A.grads + 202752; // [64]
   float *dbeta = A.grads + 202816; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2431,8 +2431,8 @@ CU_KERNEL(t102_bn_bwd_s2) {
   const float *beta = A.params + 202816; // [64]
   float *dgamma = A.grads + 202752; // [64]
   float *dbeta = A.grads + 202816; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2557,8 +2557,8 @@ CU_KERNEL(t109_wgrad_s0) {
   const float *image = (const float *)(A.acts + 167772160); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 124736; // [64,64,3,3]
   float *db = A.grads + 161600; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67125248); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67125504); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67257472); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67257728); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2576,8 +2576,8 @@ CU_KERNEL(t109_wgrad_s1) {
   const float *image = (const float *)(A.acts + 167772160); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 124736; // [64,64,3,3]
   float *db = A.grads + 161600; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67125248); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67125504); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67257472); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67257728); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3255,8 +3255,8 @@ CU_KERNEL(t134_wgrad_s0) {
   const float *image = (const float *)(A.acts + 0); // [32,32,128,128] NCHW16c
   float *dw = A.grads + 9824; // [32,32,3,3]
   float *db = A.grads + 19040; // [32]
-  const float *scale_a = (const float *)(A.scratch + 134221824); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 134221952); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 134255232); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 134255360); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3274,8 +3274,8 @@ CU_KERNEL(t134_wgrad_s1) {
   const float *image = (const float *)(A.acts + 0); // [32,32,128,128] NCHW16c
   float *dw = A.grads + 9824; // [32,32,3,3]
   float *db = A.grads + 19040; // [32]
-  const float *scale_a = (const float *)(A.scratch + 134221824); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 134221952); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 134255232); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 134255360); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -4259,8 +4259,8 @@ CU_KERNEL(f50_bn_coeffs) {
   const float *beta = A.params + 967424; // [64]
   const float *running_mean = A.params + 967488; // [64]
   const float *running_var = A.params + 967552; // [64]
-  float *scale = (float *)(A.scratch + 73728); // [64] f32
-  float *shift = (float *)(A.scratch + 73984); // [64] f32
+  float *scale = (float *)(A.scratch + 74304); // [64] f32
+  float *shift = (float *)(A.scratch + 74560); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -4288,8 +4288,8 @@ CU_KERNEL(f52_scatter) {
   float *image = (float *)(A.acts + 33554432); // [32,32,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,32,3,3] packed for scatter
   const float *bias = A.params + 986048; // [32]
-  const float *scale_a = (const float *)(A.scratch + 73728); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 73984); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 74304); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 74560); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -4307,8 +4307,8 @@ CU_KERNEL(f53_bn_coeffs) {
   const float *beta = A.params + 986112; // [32]
   const float *running_mean = A.params + 986144; // [32]
   const float *running_var = A.params + 986176; // [32]
-  float *scale = (float *)(A.scratch + 18432); // [32] f32
-  float *shift = (float *)(A.scratch + 18560); // [32] f32
+  float *scale = (float *)(A.scratch + 18752); // [32] f32
+  float *shift = (float *)(A.scratch + 18880); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -4336,8 +4336,8 @@ CU_KERNEL(f55_scatter) {
   float *image = (float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [32,16,3,3] packed for scatter
   const float *bias = A.params + 990816; // [16]
-  const float *scale_a = (const float *)(A.scratch + 18432); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 18560); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 18752); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 18880); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -4355,8 +4355,8 @@ CU_KERNEL(f56_bn_coeffs) {
   const float *beta = A.params + 990848; // [16]
   const float *running_mean = A.params + 990864; // [16]
   const float *running_var = A.params + 990880; // [16]
-  float *scale = (float *)(A.scratch + 9216); // [16] f32
-  float *shift = (float *)(A.scratch + 9280); // [16] f32
+  float *scale = (float *)(A.scratch + 9408); // [16] f32
+  float *shift = (float *)(A.scratch + 9472); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -4373,8 +4373,8 @@ CU_KERNEL(f58_gather) {
   float *grid = (float *)(A.acts + 33554432); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 991040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 9216); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 9280); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 9408); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 9472); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));

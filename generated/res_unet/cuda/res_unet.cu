@@ -624,8 +624,8 @@ CU_KERNEL(t29_bn_sums) {
   const float *beta = A.params + 474112; // [32]
   float *running_mean = A.params + 474144; // [32]
   float *running_var = A.params + 474176; // [32]
-  float *scale = (float *)(A.scratch + 67108864); // [32] f32
-  float *shift = (float *)(A.scratch + 67108992); // [32] f32
+  float *scale = (float *)(A.scratch + 67117312); // [32] f32
+  float *shift = (float *)(A.scratch + 67117440); // [32] f32
   float *mean = (float *)(A.scratch + 67153408); // [32] f32
   float *invstd = (float *)(A.scratch + 67153536); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
@@ -657,8 +657,8 @@ CU_KERNEL(t31_scatter_s0) {
   float *image = (float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [64,16,3,3] packed for scatter
   const float *bias = A.params + 483424; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67108992); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67117440); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, grid_b, 32, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -694,10 +694,10 @@ CU_KERNEL(t32_bn_sums) {
   const float *beta = A.params + 483456; // [16]
   float *running_mean = A.params + 483472; // [16]
   float *running_var = A.params + 483488; // [16]
-  float *scale = (float *)(A.scratch + 1048576); // [16] f32
-  float *shift = (float *)(A.scratch + 1048640); // [16] f32
-  float *mean = (float *)(A.scratch + 67109120); // [16] f32
-  float *invstd = (float *)(A.scratch + 67109184); // [16] f32
+  float *scale = (float *)(A.scratch + 1048832); // [16] f32
+  float *shift = (float *)(A.scratch + 1048896); // [16] f32
+  float *mean = (float *)(A.scratch + 67117568); // [16] f32
+  float *invstd = (float *)(A.scratch + 67117632); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -725,8 +725,8 @@ CU_KERNEL(t34_gather) {
   float *grid = (float *)(A.acts + 117440512); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 483648; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -822,8 +822,8 @@ CU_KERNEL(t37_wgrad_s0) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 483504; // [1,16,3,3]
   float *db = A.grads + 483648; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -841,8 +841,8 @@ CU_KERNEL(t37_wgrad_s1) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 483504; // [1,16,3,3]
   float *db = A.grads + 483648; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -890,8 +890,8 @@ CU_KERNEL(t40_bn_bwd_s0) {
   const float *beta = A.params + 483456; // [16]
   float *dgamma = A.grads + 483440; // [16]
   float *dbeta = A.grads + 483456; // [16]
-  const float *mean = (const float *)(A.scratch + 67109120); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67109184); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67117568); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67117632); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -914,8 +914,8 @@ CU_KERNEL(t40_bn_bwd_s1) {
   const float *beta = A.params + 483456; // [16]
   float *dgamma = A.grads + 483440; // [16]
   float *dbeta = A.grads + 483456; // [16]
-  const float *mean = (const float *)(A.scratch + 67109120); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67109184); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67117568); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67117632); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -938,8 +938,8 @@ CU_KERNEL(t40_bn_bwd_s2) {
   const float *beta = A.params + 483456; // [16]
   float *dgamma = A.grads + 483440; // [16]
   float *dbeta = A.grads + 483456; // [16]
-  const float *mean = (const float *)(A.scratch + 67109120); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67109184); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67117568); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67117632); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -957,8 +957,8 @@ CU_KERNEL(t41_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 474208; // [64,16,3,3]
   float *db = A.grads + 483424; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67108992); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67117440); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, grid_b, 32, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -977,8 +977,8 @@ CU_KERNEL(t41_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 474208; // [64,16,3,3]
   float *db = A.grads + 483424; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67108992); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67117440); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, grid_b, 32, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -2314,8 +2314,8 @@ CU_KERNEL(f2_bn_coeffs) {
   const float *beta = A.params + 352; // [32]
   const float *running_mean = A.params + 384; // [32]
   const float *running_var = A.params + 416; // [32]
-  float *scale = (float *)(A.scratch + 73728); // [32] f32
-  float *shift = (float *)(A.scratch + 73856); // [32] f32
+  float *scale = (float *)(A.scratch + 74048); // [32] f32
+  float *shift = (float *)(A.scratch + 74176); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2343,8 +2343,8 @@ CU_KERNEL(f4_gather) {
   float *grid = (float *)(A.acts + 0); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,32,3,3] packed for gather
   const float *bias = A.params + 18880; // [64]
-  const float *scale_a = (const float *)(A.scratch + 73728); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 73856); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 74048); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 74176); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2525,8 +2525,8 @@ CU_KERNEL(f16_bn_coeffs) {
   const float *beta = A.params + 132672; // [64]
   const float *running_mean = A.params + 132736; // [64]
   const float *running_var = A.params + 132800; // [64]
-  float *scale = (float *)(A.scratch + 294912); // [64] f32
-  float *shift = (float *)(A.scratch + 295168); // [64] f32
+  float *scale = (float *)(A.scratch + 295488); // [64] f32
+  float *shift = (float *)(A.scratch + 295744); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2554,8 +2554,8 @@ CU_KERNEL(f18_gather) {
   float *grid = (float *)(A.acts + 0); // [32,128,16,16] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,64,3,3] packed for gather
   const float *bias = A.params + 206592; // [128]
-  const float *scale_a = (const float *)(A.scratch + 294912); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 295168); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 295488); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 295744); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2653,8 +2653,8 @@ CU_KERNEL(f26_bn_coeffs) {
   const float *beta = A.params + 436992; // [64]
   const float *running_mean = A.params + 437056; // [64]
   const float *running_var = A.params + 437120; // [64]
-  float *scale = (float *)(A.scratch + 147456); // [64] f32
-  float *shift = (float *)(A.scratch + 147712); // [64] f32
+  float *scale = (float *)(A.scratch + 148544); // [64] f32
+  float *shift = (float *)(A.scratch + 148800); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2683,8 +2683,8 @@ CU_KERNEL(f28_scatter) {
   float *image = (float *)(A.acts + 50331648); // [32,32,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,32,3,3] packed for scatter
   const float *bias = A.params + 474048; // [32]
-  const float *scale_a = (const float *)(A.scratch + 147456); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 147712); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 148544); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 148800); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, grid_b, 64, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2702,8 +2702,8 @@ CU_KERNEL(f29_bn_coeffs) {
   const float *beta = A.params + 474112; // [32]
   const float *running_mean = A.params + 474144; // [32]
   const float *running_var = A.params + 474176; // [32]
-  float *scale = (float *)(A.scratch + 36864); // [32] f32
-  float *shift = (float *)(A.scratch + 36992); // [32] f32
+  float *scale = (float *)(A.scratch + 37440); // [32] f32
+  float *shift = (float *)(A.scratch + 37568); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2732,8 +2732,8 @@ CU_KERNEL(f31_scatter) {
   float *image = (float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,16,3,3] packed for scatter
   const float *bias = A.params + 483424; // [16]
-  const float *scale_a = (const float *)(A.scratch + 36864); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 36992); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 37440); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 37568); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, grid_b, 32, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2751,8 +2751,8 @@ CU_KERNEL(f32_bn_coeffs) {
   const float *beta = A.params + 483456; // [16]
   const float *running_mean = A.params + 483472; // [16]
   const float *running_var = A.params + 483488; // [16]
-  float *scale = (float *)(A.scratch + 9216); // [16] f32
-  float *shift = (float *)(A.scratch + 9280); // [16] f32
+  float *scale = (float *)(A.scratch + 9408); // [16] f32
+  float *shift = (float *)(A.scratch + 9472); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2769,8 +2769,8 @@ CU_KERNEL(f34_gather) {
   float *grid = (float *)(A.acts + 33554432); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 483648; // [1]
-  const float *scale_a = (const float *)(A.scratch + 9216); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 9280); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 9408); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 9472); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));

@@ -58,10 +58,10 @@ CU_KERNEL(t2_bn_sums) {
   const float *beta = A.params + 352; // [32]
   float *running_mean = A.params + 384; // [32]
   float *running_var = A.params + 416; // [32]
-  float *scale = (float *)(A.scratch + 67116032); // [32] f32
-  float *shift = (float *)(A.scratch + 67116160); // [32] f32
-  float *mean = (float *)(A.scratch + 67116288); // [32] f32
-  float *invstd = (float *)(A.scratch + 67116416); // [32] f32
+  float *scale = (float *)(A.scratch + 67124480); // [32] f32
+  float *shift = (float *)(A.scratch + 67124608); // [32] f32
+  float *mean = (float *)(A.scratch + 67124736); // [32] f32
+  float *invstd = (float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -90,8 +90,8 @@ CU_KERNEL(t4_gather_s0) {
   float *grid = (float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [64,32,3,3] packed for gather
   const float *bias = A.params + 18880; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116160); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67124608); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -127,10 +127,10 @@ CU_KERNEL(t5_bn_sums) {
   const float *beta = A.params + 19008; // [64]
   float *running_mean = A.params + 19072; // [64]
   float *running_var = A.params + 19136; // [64]
-  float *scale = (float *)(A.scratch + 67110912); // [64] f32
-  float *shift = (float *)(A.scratch + 67111168); // [64] f32
-  float *mean = (float *)(A.scratch + 67111424); // [64] f32
-  float *invstd = (float *)(A.scratch + 67111680); // [64] f32
+  float *scale = (float *)(A.scratch + 67119360); // [64] f32
+  float *shift = (float *)(A.scratch + 67119616); // [64] f32
+  float *mean = (float *)(A.scratch + 67119872); // [64] f32
+  float *invstd = (float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -158,8 +158,8 @@ CU_KERNEL(t7_gather) {
   float *grid = (float *)(A.acts + 0); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 56064; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67110912); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67111168); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67119360); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67119616); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -223,10 +223,10 @@ CU_KERNEL(t10_bn_sums) {
   const float *beta = A.params + 58304; // [64]
   float *running_mean = A.params + 58368; // [64]
   float *running_var = A.params + 58432; // [64]
-  float *scale = (float *)(A.scratch + 67111936); // [64] f32
-  float *shift = (float *)(A.scratch + 67112192); // [64] f32
-  float *mean = (float *)(A.scratch + 67112448); // [64] f32
-  float *invstd = (float *)(A.scratch + 67112704); // [64] f32
+  float *scale = (float *)(A.scratch + 67120384); // [64] f32
+  float *shift = (float *)(A.scratch + 67120640); // [64] f32
+  float *mean = (float *)(A.scratch + 67120896); // [64] f32
+  float *invstd = (float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -255,8 +255,8 @@ CU_KERNEL(t12_gather_s0) {
   float *grid = (float *)(A.acts + 83886080); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 95360; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67111936); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67112192); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67120384); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67120640); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -292,10 +292,10 @@ CU_KERNEL(t13_bn_sums) {
   const float *beta = A.params + 95488; // [64]
   float *running_mean = A.params + 95552; // [64]
   float *running_var = A.params + 95616; // [64]
-  float *scale = (float *)(A.scratch + 67112960); // [64] f32
-  float *shift = (float *)(A.scratch + 67113216); // [64] f32
-  float *mean = (float *)(A.scratch + 67113472); // [64] f32
-  float *invstd = (float *)(A.scratch + 67113728); // [64] f32
+  float *scale = (float *)(A.scratch + 67121408); // [64] f32
+  float *shift = (float *)(A.scratch + 67121664); // [64] f32
+  float *mean = (float *)(A.scratch + 67121920); // [64] f32
+  float *invstd = (float *)(A.scratch + 67122176); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -326,8 +326,8 @@ CU_KERNEL(t15_gather_s0) {
   float *grid = (float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 132544; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67112960); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67113216); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67121408); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67121664); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, res, false));
@@ -364,10 +364,10 @@ CU_KERNEL(t16_bn_sums) {
   const float *beta = A.params + 132672; // [64]
   float *running_mean = A.params + 132736; // [64]
   float *running_var = A.params + 132800; // [64]
-  float *scale = (float *)(A.scratch + 67113984); // [64] f32
-  float *shift = (float *)(A.scratch + 67114240); // [64] f32
-  float *mean = (float *)(A.scratch + 67114496); // [64] f32
-  float *invstd = (float *)(A.scratch + 67114752); // [64] f32
+  float *scale = (float *)(A.scratch + 67122432); // [64] f32
+  float *shift = (float *)(A.scratch + 67122688); // [64] f32
+  float *mean = (float *)(A.scratch + 67122944); // [64] f32
+  float *invstd = (float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -396,8 +396,8 @@ CU_KERNEL(t18_gather_s0) {
   float *grid = (float *)(A.acts + 109051904); // [32,128,16,16] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [128,64,3,3] packed for gather
   const float *bias = A.params + 206592; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67113984); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67114240); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67122432); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67122688); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -433,10 +433,10 @@ CU_KERNEL(t19_bn_sums) {
   const float *beta = A.params + 206848; // [128]
   float *running_mean = A.params + 206976; // [128]
   float *running_var = A.params + 207104; // [128]
-  float *scale = (float *)(A.scratch + 67108864); // [128] f32
-  float *shift = (float *)(A.scratch + 67109376); // [128] f32
-  float *mean = (float *)(A.scratch + 67109888); // [128] f32
-  float *invstd = (float *)(A.scratch + 67110400); // [128] f32
+  float *scale = (float *)(A.scratch + 67117312); // [128] f32
+  float *shift = (float *)(A.scratch + 67117824); // [128] f32
+  float *mean = (float *)(A.scratch + 67118336); // [128] f32
+  float *invstd = (float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -464,8 +464,8 @@ CU_KERNEL(t21_gather) {
   float *grid = (float *)(A.acts + 0); // [32,128,16,16] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 354688; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -554,10 +554,10 @@ CU_KERNEL(t26_bn_sums) {
   const float *beta = A.params + 436992; // [64]
   float *running_mean = A.params + 437056; // [64]
   float *running_var = A.params + 437120; // [64]
-  float *scale = (float *)(A.scratch + 67115008); // [64] f32
-  float *shift = (float *)(A.scratch + 67115264); // [64] f32
-  float *mean = (float *)(A.scratch + 67115520); // [64] f32
-  float *invstd = (float *)(A.scratch + 67115776); // [64] f32
+  float *scale = (float *)(A.scratch + 67123456); // [64] f32
+  float *shift = (float *)(A.scratch + 67123712); // [64] f32
+  float *mean = (float *)(A.scratch + 67123968); // [64] f32
+  float *invstd = (float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -586,8 +586,8 @@ CU_KERNEL(t28_scatter_s0) {
   float *image = (float *)(A.acts + 50331648); // [32,32,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [64,32,3,3] packed for scatter
   const float *bias = A.params + 455616; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -623,10 +623,10 @@ CU_KERNEL(t29_bn_sums) {
   const float *beta = A.params + 455680; // [32]
   float *running_mean = A.params + 455712; // [32]
   float *running_var = A.params + 455744; // [32]
-  float *scale = (float *)(A.scratch + 67116544); // [32] f32
-  float *shift = (float *)(A.scratch + 67116672); // [32] f32
-  float *mean = (float *)(A.scratch + 67116800); // [32] f32
-  float *invstd = (float *)(A.scratch + 67116928); // [32] f32
+  float *scale = (float *)(A.scratch + 67124992); // [32] f32
+  float *shift = (float *)(A.scratch + 67125120); // [32] f32
+  float *mean = (float *)(A.scratch + 67125248); // [32] f32
+  float *invstd = (float *)(A.scratch + 67125376); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -655,8 +655,8 @@ CU_KERNEL(t31_scatter_s0) {
   float *image = (float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [32,16,3,3] packed for scatter
   const float *bias = A.params + 460384; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67116544); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116672); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124992); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67125120); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -692,10 +692,10 @@ CU_KERNEL(t32_bn_sums) {
   const float *beta = A.params + 460416; // [16]
   float *running_mean = A.params + 460432; // [16]
   float *running_var = A.params + 460448; // [16]
-  float *scale = (float *)(A.scratch + 1048576); // [16] f32
-  float *shift = (float *)(A.scratch + 1048640); // [16] f32
-  float *mean = (float *)(A.scratch + 67117056); // [16] f32
-  float *invstd = (float *)(A.scratch + 67117120); // [16] f32
+  float *scale = (float *)(A.scratch + 1048832); // [16] f32
+  float *shift = (float *)(A.scratch + 1048896); // [16] f32
+  float *mean = (float *)(A.scratch + 67125504); // [16] f32
+  float *invstd = (float *)(A.scratch + 67125568); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -723,8 +723,8 @@ CU_KERNEL(t34_gather) {
   float *grid = (float *)(A.acts + 117440512); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 460608; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -820,8 +820,8 @@ CU_KERNEL(t37_wgrad_s0) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 460464; // [1,16,3,3]
   float *db = A.grads + 460608; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -839,8 +839,8 @@ CU_KERNEL(t37_wgrad_s1) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 460464; // [1,16,3,3]
   float *db = A.grads + 460608; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -888,8 +888,8 @@ CU_KERNEL(t40_bn_bwd_s0) {
   const float *beta = A.params + 460416; // [16]
   float *dgamma = A.grads + 460400; // [16]
   float *dbeta = A.grads + 460416; // [16]
-  const float *mean = (const float *)(A.scratch + 67117056); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67117120); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67125504); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67125568); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -912,8 +912,8 @@ CU_KERNEL(t40_bn_bwd_s1) {
   const float *beta = A.params + 460416; // [16]
   float *dgamma = A.grads + 460400; // [16]
   float *dbeta = A.grads + 460416; // [16]
-  const float *mean = (const float *)(A.scratch + 67117056); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67117120); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67125504); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67125568); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -936,8 +936,8 @@ CU_KERNEL(t40_bn_bwd_s2) {
   const float *beta = A.params + 460416; // [16]
   float *dgamma = A.grads + 460400; // [16]
   float *dbeta = A.grads + 460416; // [16]
-  const float *mean = (const float *)(A.scratch + 67117056); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67117120); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67125504); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67125568); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -954,8 +954,8 @@ CU_KERNEL(t41_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 455776; // [32,16,3,3]
   float *db = A.grads + 460384; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67116544); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116672); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124992); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67125120); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -973,8 +973,8 @@ CU_KERNEL(t41_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 455776; // [32,16,3,3]
   float *db = A.grads + 460384; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67116544); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116672); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124992); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67125120); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1022,8 +1022,8 @@ CU_KERNEL(t44_bn_bwd_s0) {
   const float *beta = A.params + 455680; // [32]
   float *dgamma = A.grads + 455648; // [32]
   float *dbeta = A.grads + 455680; // [32]
-  const float *mean = (const float *)(A.scratch + 67116800); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116928); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67125248); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67125376); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1046,8 +1046,8 @@ CU_KERNEL(t44_bn_bwd_s1) {
   const float *beta = A.params + 455680; // [32]
   float *dgamma = A.grads + 455648; // [32]
   float *dbeta = A.grads + 455680; // [32]
-  const float *mean = (const float *)(A.scratch + 67116800); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116928); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67125248); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67125376); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1070,8 +1070,8 @@ CU_KERNEL(t44_bn_bwd_s2) {
   const float *beta = A.params + 455680; // [32]
   float *dgamma = A.grads + 455648; // [32]
   float *dbeta = A.grads + 455680; // [32]
-  const float *mean = (const float *)(A.scratch + 67116800); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116928); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67125248); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67125376); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1088,8 +1088,8 @@ CU_KERNEL(t45_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 16777216); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 437184; // [64,32,3,3]
   float *db = A.grads + 455616; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1107,8 +1107,8 @@ CU_KERNEL(t45_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 16777216); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 437184; // [64,32,3,3]
   float *db = A.grads + 455616; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1156,8 +1156,8 @@ CU_KERNEL(t48_bn_bwd_s0) {
   const float *beta = A.params + 436992; // [64]
   float *dgamma = A.grads + 436928; // [64]
   float *dbeta = A.grads + 436992; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1180,8 +1180,8 @@ CU_KERNEL(t48_bn_bwd_s1) {
   const float *beta = A.params + 436992; // [64]
   float *dgamma = A.grads + 436928; // [64]
   float *dbeta = A.grads + 436992; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1204,8 +1204,8 @@ CU_KERNEL(t48_bn_bwd_s2) {
   const float *beta = A.params + 436992; // [64]
   float *dgamma = A.grads + 436928; // [64]
   float *dbeta = A.grads + 436992; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1330,8 +1330,8 @@ CU_KERNEL(t55_wgrad_s0) {
   const float *image = (const float *)(A.acts + 109051904); // [32,128,16,16] NCHW16c
   float *dw = A.grads + 207232; // [128,128,3,3]
   float *db = A.grads + 354688; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1349,8 +1349,8 @@ CU_KERNEL(t55_wgrad_s1) {
   const float *image = (const float *)(A.acts + 109051904); // [32,128,16,16] NCHW16c
   float *dw = A.grads + 207232; // [128,128,3,3]
   float *db = A.grads + 354688; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1398,8 +1398,8 @@ CU_KERNEL(t58_bn_bwd_s0) {
   const float *beta = A.params + 206848; // [128]
   float *dgamma = A.grads + 206720; // [128]
   float *dbeta = A.grads + 206848; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1422,8 +1422,8 @@ CU_KERNEL(t58_bn_bwd_s1) {
   const float *beta = A.params + 206848; // [128]
   float *dgamma = A.grads + 206720; // [128]
   float *dbeta = A.grads + 206848; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1446,8 +1446,8 @@ CU_KERNEL(t58_bn_bwd_s2) {
   const float *beta = A.params + 206848; // [128]
   float *dgamma = A.grads + 206720; // [128]
   float *dbeta = A.grads + 206848; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1464,8 +1464,8 @@ CU_KERNEL(t59_wgrad_s0) {
   const float *image = (const float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 132864; // [128,64,3,3]
   float *db = A.grads + 206592; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67113984); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67114240); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67122432); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67122688); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1483,8 +1483,8 @@ CU_KERNEL(t59_wgrad_s1) {
   const float *image = (const float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 132864; // [128,64,3,3]
   float *db = A.grads + 206592; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67113984); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67114240); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67122432); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67122688); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1532,8 +1532,8 @@ CU_KERNEL(t62_bn_bwd_s0) {
   const float *beta = A.params + 132672; // [64]
   float *dgamma = A.grads + 132608; // [64]
   float *dbeta = A.grads + 132672; // [64]
-  const float *mean = (const float *)(A.scratch + 67114496); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114752); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122944); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -1556,8 +1556,8 @@ CU_KERNEL(t62_bn_bwd_s1) {
   const float *beta = A.params + 132672; // [64]
   float *dgamma = A.grads + 132608; // [64]
   float *dbeta = A.grads + 132672; // [64]
-  const float *mean = (const float *)(A.scratch + 67114496); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114752); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122944); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -1580,8 +1580,8 @@ CU_KERNEL(t62_bn_bwd_s2) {
   const float *beta = A.params + 132672; // [64]
   float *dgamma = A.grads + 132608; // [64]
   float *dbeta = A.grads + 132672; // [64]
-  const float *mean = (const float *)(A.scratch + 67114496); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114752); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122944); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -1607,8 +1607,8 @@ CU_KERNEL(t64_wgrad_s0) {
   const float *image = (const float *)(A.acts + 83886080); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 95680; // [64,64,3,3]
   float *db = A.grads + 132544; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67112960); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67113216); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67121408); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67121664); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1626,8 +1626,8 @@ CU_KERNEL(t64_wgrad_s1) {
   const float *image = (const float *)(A.acts + 83886080); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 95680; // [64,64,3,3]
   float *db = A.grads + 132544; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67112960); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67113216); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67121408); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67121664); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1675,8 +1675,8 @@ CU_KERNEL(t67_bn_bwd_s0) {
   const float *beta = A.params + 95488; // [64]
   float *dgamma = A.grads + 95424; // [64]
   float *dbeta = A.grads + 95488; // [64]
-  const float *mean = (const float *)(A.scratch + 67113472); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67113728); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67121920); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67122176); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1699,8 +1699,8 @@ CU_KERNEL(t67_bn_bwd_s1) {
   const float *beta = A.params + 95488; // [64]
   float *dgamma = A.grads + 95424; // [64]
   float *dbeta = A.grads + 95488; // [64]
-  const float *mean = (const float *)(A.scratch + 67113472); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67113728); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67121920); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67122176); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1723,8 +1723,8 @@ CU_KERNEL(t67_bn_bwd_s2) {
   const float *beta = A.params + 95488; // [64]
   float *dgamma = A.grads + 95424; // [64]
   float *dbeta = A.grads + 95488; // [64]
-  const float *mean = (const float *)(A.scratch + 67113472); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67113728); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67121920); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67122176); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1741,8 +1741,8 @@ CU_KERNEL(t68_wgrad_s0) {
   const float *image = (const float *)(A.acts + 75497472); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 58496; // [64,64,3,3]
   float *db = A.grads + 95360; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67111936); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67112192); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67120384); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67120640); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1760,8 +1760,8 @@ CU_KERNEL(t68_wgrad_s1) {
   const float *image = (const float *)(A.acts + 75497472); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 58496; // [64,64,3,3]
   float *db = A.grads + 95360; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67111936); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67112192); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67120384); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67120640); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1809,8 +1809,8 @@ CU_KERNEL(t71_bn_bwd_s0) {
   const float *beta = A.params + 58304; // [64]
   float *dgamma = A.grads + 58240; // [64]
   float *dbeta = A.grads + 58304; // [64]
-  const float *mean = (const float *)(A.scratch + 67112448); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67112704); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -1833,8 +1833,8 @@ CU_KERNEL(t71_bn_bwd_s1) {
   const float *beta = A.params + 58304; // [64]
   float *dgamma = A.grads + 58240; // [64]
   float *dbeta = A.grads + 58304; // [64]
-  const float *mean = (const float *)(A.scratch + 67112448); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67112704); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -1857,8 +1857,8 @@ CU_KERNEL(t71_bn_bwd_s2) {
   const float *beta = A.params + 58304; // [64]
   float *dgamma = A.grads + 58240; // [64]
   float *dbeta = A.grads + 58304; // [64]
-  const float *mean = (const float *)(A.scratch + 67112448); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67112704); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -1929,8 +1929,8 @@ CU_KERNEL(t75_wgrad_s0) {
   const float *image = (const float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 19200; // [64,64,3,3]
   float *db = A.grads + 56064; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67110912); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67111168); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67119360); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67119616); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1948,8 +1948,8 @@ CU_KERNEL(t75_wgrad_s1) {
   const float *image = (const float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 19200; // [64,64,3,3]
   float *db = A.grads + 56064; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67110912); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67111168); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67119360); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67119616); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1997,8 +1997,8 @@ CU_KERNEL(t78_bn_bwd_s0) {
   const float *beta = A.params + 19008; // [64]
   float *dgamma = A.grads + 18944; // [64]
   float *dbeta = A.grads + 19008; // [64]
-  const float *mean = (const float *)(A.scratch + 67111424); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111680); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119872); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2021,8 +2021,8 @@ CU_KERNEL(t78_bn_bwd_s1) {
   const float *beta = A.params + 19008; // [64]
   float *dgamma = A.grads + 18944; // [64]
   float *dbeta = A.grads + 19008; // [64]
-  const float *mean = (const float *)(A.scratch + 67111424); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111680); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119872); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2045,8 +2045,8 @@ CU_KERNEL(t78_bn_bwd_s2) {
   const float *beta = A.params + 19008; // [64]
   float *dgamma = A.grads + 18944; // [64]
   float *dbeta = A.grads + 19008; // [64]
-  const float *mean = (const float *)(A.scratch + 67111424); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111680); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119872); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2063,8 +2063,8 @@ CU_KERNEL(t79_wgrad_s0) {
   const float *image = (const float *)(A.acts + 33554432); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 448; // [64,32,3,3]
   float *db = A.grads + 18880; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116160); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67124608); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2082,8 +2082,8 @@ CU_KERNEL(t79_wgrad_s1) {
   const float *image = (const float *)(A.acts + 33554432); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 448; // [64,32,3,3]
   float *db = A.grads + 18880; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116160); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67124608); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2131,8 +2131,8 @@ CU_KERNEL(t82_bn_bwd_s0) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 67116288); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116416); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67124736); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2155,8 +2155,8 @@ CU_KERNEL(t82_bn_bwd_s1) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 67116288); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116416); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67124736); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2179,8 +2179,8 @@ CU_KERNEL(t82_bn_bwd_s2) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 67116288); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116416); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67124736); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, true, false, NULL, false));
 }
@@ -2306,8 +2306,8 @@ CU_KERNEL(f2_bn_coeffs) {
   const float *beta = A.params + 352; // [32]
   const float *running_mean = A.params + 384; // [32]
   const float *running_var = A.params + 416; // [32]
-  float *scale = (float *)(A.scratch + 73728); // [32] f32
-  float *shift = (float *)(A.scratch + 73856); // [32] f32
+  float *scale = (float *)(A.scratch + 74048); // [32] f32
+  float *shift = (float *)(A.scratch + 74176); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2335,8 +2335,8 @@ CU_KERNEL(f4_gather) {
   float *grid = (float *)(A.acts + 16777216); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,32,3,3] packed for gather
   const float *bias = A.params + 18880; // [64]
-  const float *scale_a = (const float *)(A.scratch + 73728); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 73856); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 74048); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 74176); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2517,8 +2517,8 @@ CU_KERNEL(f16_bn_coeffs) {
   const float *beta = A.params + 132672; // [64]
   const float *running_mean = A.params + 132736; // [64]
   const float *running_var = A.params + 132800; // [64]
-  float *scale = (float *)(A.scratch + 294912); // [64] f32
-  float *shift = (float *)(A.scratch + 295168); // [64] f32
+  float *scale = (float *)(A.scratch + 295488); // [64] f32
+  float *shift = (float *)(A.scratch + 295744); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2546,8 +2546,8 @@ CU_KERNEL(f18_gather) {
   float *grid = (float *)(A.acts + 0); // [32,128,16,16] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,64,3,3] packed for gather
   const float *bias = A.params + 206592; // [128]
-  const float *scale_a = (const float *)(A.scratch + 294912); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 295168); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 295488); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 295744); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2645,8 +2645,8 @@ CU_KERNEL(f26_bn_coeffs) {
   const float *beta = A.params + 436992; // [64]
   const float *running_mean = A.params + 437056; // [64]
   const float *running_var = A.params + 437120; // [64]
-  float *scale = (float *)(A.scratch + 73728); // [64] f32
-  float *shift = (float *)(A.scratch + 73984); // [64] f32
+  float *scale = (float *)(A.scratch + 74304); // [64] f32
+  float *shift = (float *)(A.scratch + 74560); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2674,8 +2674,8 @@ CU_KERNEL(f28_scatter) {
   float *image = (float *)(A.acts + 33554432); // [32,32,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,32,3,3] packed for scatter
   const float *bias = A.params + 455616; // [32]
-  const float *scale_a = (const float *)(A.scratch + 73728); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 73984); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 74304); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 74560); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2693,8 +2693,8 @@ CU_KERNEL(f29_bn_coeffs) {
   const float *beta = A.params + 455680; // [32]
   const float *running_mean = A.params + 455712; // [32]
   const float *running_var = A.params + 455744; // [32]
-  float *scale = (float *)(A.scratch + 18432); // [32] f32
-  float *shift = (float *)(A.scratch + 18560); // [32] f32
+  float *scale = (float *)(A.scratch + 18752); // [32] f32
+  float *shift = (float *)(A.scratch + 18880); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2722,8 +2722,8 @@ CU_KERNEL(f31_scatter) {
   float *image = (float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [32,16,3,3] packed for scatter
   const float *bias = A.params + 460384; // [16]
-  const float *scale_a = (const float *)(A.scratch + 18432); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 18560); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 18752); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 18880); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2741,8 +2741,8 @@ CU_KERNEL(f32_bn_coeffs) {
   const float *beta = A.params + 460416; // [16]
   const float *running_mean = A.params + 460432; // [16]
   const float *running_var = A.params + 460448; // [16]
-  float *scale = (float *)(A.scratch + 9216); // [16] f32
-  float *shift = (float *)(A.scratch + 9280); // [16] f32
+  float *scale = (float *)(A.scratch + 9408); // [16] f32
+  float *shift = (float *)(A.scratch + 9472); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2759,8 +2759,8 @@ CU_KERNEL(f34_gather) {
   float *grid = (float *)(A.acts + 33554432); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 460608; // [1]
-  const float *scale_a = (const float *)(A.scratch + 9216); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 9280); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 9408); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 9472); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));

@@ -12,7 +12,7 @@
 //   grads    1842496
 //   optim    3684928
 //   acts     119537664
-//   scratch  67117184
+//   scratch  67125632
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.weight                     [32,1,3,3]       0
 //   conv1.bias                       [32]             288

@@ -84,10 +84,10 @@ CU_KERNEL(t4_bn_sums) {
   const float *beta = A.params + 18880; // [64]
   float *running_mean = A.params + 18944; // [64]
   float *running_var = A.params + 19008; // [64]
-  float *scale = (float *)(A.scratch + 67111936); // [64] f32
-  float *shift = (float *)(A.scratch + 67112192); // [64] f32
-  float *mean = (float *)(A.scratch + 67112448); // [64] f32
-  float *invstd = (float *)(A.scratch + 67112704); // [64] f32
+  float *scale = (float *)(A.scratch + 67120384); // [64] f32
+  float *shift = (float *)(A.scratch + 67120640); // [64] f32
+  float *mean = (float *)(A.scratch + 67120896); // [64] f32
+  float *invstd = (float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -115,8 +115,8 @@ CU_KERNEL(t6_gather) {
   float *grid = (float *)(A.acts + 75497472); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 55936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67111936); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67112192); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67120384); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67120640); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -138,8 +138,8 @@ CU_KERNEL(t7_bn_train_s0) {
   const float *beta = A.params + 56064; // [64]
   float *running_mean = A.params + 56128; // [64]
   float *running_var = A.params + 56192; // [64]
-  float *mean = (float *)(A.scratch + 67112960); // [64] f32
-  float *invstd = (float *)(A.scratch + 67113216); // [64] f32
+  float *mean = (float *)(A.scratch + 67121408); // [64] f32
+  float *invstd = (float *)(A.scratch + 67121664); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -160,8 +160,8 @@ CU_KERNEL(t7_bn_train_s1) {
   const float *beta = A.params + 56064; // [64]
   float *running_mean = A.params + 56128; // [64]
   float *running_var = A.params + 56192; // [64]
-  float *mean = (float *)(A.scratch + 67112960); // [64] f32
-  float *invstd = (float *)(A.scratch + 67113216); // [64] f32
+  float *mean = (float *)(A.scratch + 67121408); // [64] f32
+  float *invstd = (float *)(A.scratch + 67121664); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -182,8 +182,8 @@ CU_KERNEL(t7_bn_train_s2) {
   const float *beta = A.params + 56064; // [64]
   float *running_mean = A.params + 56128; // [64]
   float *running_var = A.params + 56192; // [64]
-  float *mean = (float *)(A.scratch + 67112960); // [64] f32
-  float *invstd = (float *)(A.scratch + 67113216); // [64] f32
+  float *mean = (float *)(A.scratch + 67121408); // [64] f32
+  float *invstd = (float *)(A.scratch + 67121664); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(2, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -271,10 +271,10 @@ CU_KERNEL(t12_bn_sums) {
   const float *beta = A.params + 95360; // [64]
   float *running_mean = A.params + 95424; // [64]
   float *running_var = A.params + 95488; // [64]
-  float *scale = (float *)(A.scratch + 67113472); // [64] f32
-  float *shift = (float *)(A.scratch + 67113728); // [64] f32
-  float *mean = (float *)(A.scratch + 67113984); // [64] f32
-  float *invstd = (float *)(A.scratch + 67114240); // [64] f32
+  float *scale = (float *)(A.scratch + 67121920); // [64] f32
+  float *shift = (float *)(A.scratch + 67122176); // [64] f32
+  float *mean = (float *)(A.scratch + 67122432); // [64] f32
+  float *invstd = (float *)(A.scratch + 67122688); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -302,8 +302,8 @@ CU_KERNEL(t14_gather) {
   float *grid = (float *)(A.acts + 100663296); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 132416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67113472); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67113728); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67121920); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67122176); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -325,8 +325,8 @@ CU_KERNEL(t15_bn_train_s0) {
   const float *beta = A.params + 132544; // [64]
   float *running_mean = A.params + 132608; // [64]
   float *running_var = A.params + 132672; // [64]
-  float *mean = (float *)(A.scratch + 67114496); // [64] f32
-  float *invstd = (float *)(A.scratch + 67114752); // [64] f32
+  float *mean = (float *)(A.scratch + 67122944); // [64] f32
+  float *invstd = (float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -347,8 +347,8 @@ CU_KERNEL(t15_bn_train_s1) {
   const float *beta = A.params + 132544; // [64]
   float *running_mean = A.params + 132608; // [64]
   float *running_var = A.params + 132672; // [64]
-  float *mean = (float *)(A.scratch + 67114496); // [64] f32
-  float *invstd = (float *)(A.scratch + 67114752); // [64] f32
+  float *mean = (float *)(A.scratch + 67122944); // [64] f32
+  float *invstd = (float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -369,8 +369,8 @@ CU_KERNEL(t15_bn_train_s2) {
   const float *beta = A.params + 132544; // [64]
   float *running_mean = A.params + 132608; // [64]
   float *running_var = A.params + 132672; // [64]
-  float *mean = (float *)(A.scratch + 67114496); // [64] f32
-  float *invstd = (float *)(A.scratch + 67114752); // [64] f32
+  float *mean = (float *)(A.scratch + 67122944); // [64] f32
+  float *invstd = (float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(2, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -441,10 +441,10 @@ CU_KERNEL(t19_bn_sums) {
   const float *beta = A.params + 206720; // [128]
   float *running_mean = A.params + 206848; // [128]
   float *running_var = A.params + 206976; // [128]
-  float *scale = (float *)(A.scratch + 67108864); // [128] f32
-  float *shift = (float *)(A.scratch + 67109376); // [128] f32
-  float *mean = (float *)(A.scratch + 67109888); // [128] f32
-  float *invstd = (float *)(A.scratch + 67110400); // [128] f32
+  float *scale = (float *)(A.scratch + 67117312); // [128] f32
+  float *shift = (float *)(A.scratch + 67117824); // [128] f32
+  float *mean = (float *)(A.scratch + 67118336); // [128] f32
+  float *invstd = (float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -472,8 +472,8 @@ CU_KERNEL(t21_gather) {
   float *grid = (float *)(A.acts + 130023424); // [32,128,16,16] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,128,3,3] packed for gather (Winograd)
   const float *bias = A.params + 354560; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -495,8 +495,8 @@ CU_KERNEL(t22_bn_train_s0) {
   const float *beta = A.params + 354816; // [128]
   float *running_mean = A.params + 354944; // [128]
   float *running_var = A.params + 355072; // [128]
-  float *mean = (float *)(A.scratch + 67110912); // [128] f32
-  float *invstd = (float *)(A.scratch + 67111424); // [128] f32
+  float *mean = (float *)(A.scratch + 67119360); // [128] f32
+  float *invstd = (float *)(A.scratch + 67119872); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_train(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -517,8 +517,8 @@ CU_KERNEL(t22_bn_train_s1) {
   const float *beta = A.params + 354816; // [128]
   float *running_mean = A.params + 354944; // [128]
   float *running_var = A.params + 355072; // [128]
-  float *mean = (float *)(A.scratch + 67110912); // [128] f32
-  float *invstd = (float *)(A.scratch + 67111424); // [128] f32
+  float *mean = (float *)(A.scratch + 67119360); // [128] f32
+  float *invstd = (float *)(A.scratch + 67119872); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_train(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -539,8 +539,8 @@ CU_KERNEL(t22_bn_train_s2) {
   const float *beta = A.params + 354816; // [128]
   float *running_mean = A.params + 354944; // [128]
   float *running_var = A.params + 355072; // [128]
-  float *mean = (float *)(A.scratch + 67110912); // [128] f32
-  float *invstd = (float *)(A.scratch + 67111424); // [128] f32
+  float *mean = (float *)(A.scratch + 67119360); // [128] f32
+  float *invstd = (float *)(A.scratch + 67119872); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_train(2, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -628,10 +628,10 @@ CU_KERNEL(t27_bn_sums) {
   const float *beta = A.params + 437376; // [64]
   float *running_mean = A.params + 437440; // [64]
   float *running_var = A.params + 437504; // [64]
-  float *scale = (float *)(A.scratch + 67115008); // [64] f32
-  float *shift = (float *)(A.scratch + 67115264); // [64] f32
-  float *mean = (float *)(A.scratch + 67115520); // [64] f32
-  float *invstd = (float *)(A.scratch + 67115776); // [64] f32
+  float *scale = (float *)(A.scratch + 67123456); // [64] f32
+  float *shift = (float *)(A.scratch + 67123712); // [64] f32
+  float *mean = (float *)(A.scratch + 67123968); // [64] f32
+  float *invstd = (float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_from_sums(C, N * 32, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -660,8 +660,8 @@ CU_KERNEL(t29_scatter_s0) {
   float *image = (float *)(A.acts + 50331648); // [32,32,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [64,32,3,3] packed for scatter
   const float *bias = A.params + 456000; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -697,10 +697,10 @@ CU_KERNEL(t30_bn_sums) {
   const float *beta = A.params + 456064; // [32]
   float *running_mean = A.params + 456096; // [32]
   float *running_var = A.params + 456128; // [32]
-  float *scale = (float *)(A.scratch + 67116032); // [32] f32
-  float *shift = (float *)(A.scratch + 67116160); // [32] f32
-  float *mean = (float *)(A.scratch + 67116288); // [32] f32
-  float *invstd = (float *)(A.scratch + 67116416); // [32] f32
+  float *scale = (float *)(A.scratch + 67124480); // [32] f32
+  float *shift = (float *)(A.scratch + 67124608); // [32] f32
+  float *mean = (float *)(A.scratch + 67124736); // [32] f32
+  float *invstd = (float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_from_sums(C, N * 64, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -729,8 +729,8 @@ CU_KERNEL(t32_scatter_s0) {
   float *image = (float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 1048576); // [32,16,3,3] packed for scatter
   const float *bias = A.params + 460768; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116160); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67124608); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -766,10 +766,10 @@ CU_KERNEL(t33_bn_sums) {
   const float *beta = A.params + 460800; // [16]
   float *running_mean = A.params + 460816; // [16]
   float *running_var = A.params + 460832; // [16]
-  float *scale = (float *)(A.scratch + 1048576); // [16] f32
-  float *shift = (float *)(A.scratch + 1048640); // [16] f32
-  float *mean = (float *)(A.scratch + 67116544); // [16] f32
-  float *invstd = (float *)(A.scratch + 67116608); // [16] f32
+  float *scale = (float *)(A.scratch + 1048832); // [16] f32
+  float *shift = (float *)(A.scratch + 1048896); // [16] f32
+  float *mean = (float *)(A.scratch + 67124992); // [16] f32
+  float *invstd = (float *)(A.scratch + 67125056); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -797,8 +797,8 @@ CU_KERNEL(t35_gather) {
   float *grid = (float *)(A.acts + 138412032); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 460992; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -894,8 +894,8 @@ CU_KERNEL(t38_wgrad_s0) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 460848; // [1,16,3,3]
   float *db = A.grads + 460992; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -913,8 +913,8 @@ CU_KERNEL(t38_wgrad_s1) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 460848; // [1,16,3,3]
   float *db = A.grads + 460992; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -962,8 +962,8 @@ CU_KERNEL(t41_bn_bwd_s0) {
   const float *beta = A.params + 460800; // [16]
   float *dgamma = A.grads + 460784; // [16]
   float *dbeta = A.grads + 460800; // [16]
-  const float *mean = (const float *)(A.scratch + 67116544); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67116608); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67124992); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67125056); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -986,8 +986,8 @@ CU_KERNEL(t41_bn_bwd_s1) {
   const float *beta = A.params + 460800; // [16]
   float *dgamma = A.grads + 460784; // [16]
   float *dbeta = A.grads + 460800; // [16]
-  const float *mean = (const float *)(A.scratch + 67116544); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67116608); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67124992); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67125056); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1010,8 +1010,8 @@ CU_KERNEL(t41_bn_bwd_s2) {
   const float *beta = A.params + 460800; // [16]
   float *dgamma = A.grads + 460784; // [16]
   float *dbeta = A.grads + 460800; // [16]
-  const float *mean = (const float *)(A.scratch + 67116544); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67116608); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67124992); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67125056); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1028,8 +1028,8 @@ CU_KERNEL(t42_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 456160; // [32,16,3,3]
   float *db = A.grads + 460768; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116160); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67124608); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1047,8 +1047,8 @@ CU_KERNEL(t42_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 456160; // [32,16,3,3]
   float *db = A.grads + 460768; // [16]
-  const float *scale_a = (const float *)(A.scratch + 67116032); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 67116160); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 67124480); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 67124608); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1096,8 +1096,8 @@ CU_KERNEL(t45_bn_bwd_s0) {
   const float *beta = A.params + 456064; // [32]
   float *dgamma = A.grads + 456032; // [32]
   float *dbeta = A.grads + 456064; // [32]
-  const float *mean = (const float *)(A.scratch + 67116288); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116416); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67124736); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1120,8 +1120,8 @@ CU_KERNEL(t45_bn_bwd_s1) {
   const float *beta = A.params + 456064; // [32]
   float *dgamma = A.grads + 456032; // [32]
   float *dbeta = A.grads + 456064; // [32]
-  const float *mean = (const float *)(A.scratch + 67116288); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116416); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67124736); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1144,8 +1144,8 @@ CU_KERNEL(t45_bn_bwd_s2) {
   const float *beta = A.params + 456064; // [32]
   float *dgamma = A.grads + 456032; // [32]
   float *dbeta = A.grads + 456064; // [32]
-  const float *mean = (const float *)(A.scratch + 67116288); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67116416); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67124736); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67124864); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1162,8 +1162,8 @@ CU_KERNEL(t46_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 16777216); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 437568; // [64,32,3,3]
   float *db = A.grads + 456000; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1181,8 +1181,8 @@ CU_KERNEL(t46_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 16777216); // [32,32,64,64] NCHW16c
   float *dw = A.grads + 437568; // [64,32,3,3]
   float *db = A.grads + 456000; // [32]
-  const float *scale_a = (const float *)(A.scratch + 67115008); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67115264); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67123456); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67123712); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1230,8 +1230,8 @@ CU_KERNEL(t49_bn_bwd_s0) {
   const float *beta = A.params + 437376; // [64]
   float *dgamma = A.grads + 437312; // [64]
   float *dbeta = A.grads + 437376; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1254,8 +1254,8 @@ CU_KERNEL(t49_bn_bwd_s1) {
   const float *beta = A.params + 437376; // [64]
   float *dgamma = A.grads + 437312; // [64]
   float *dbeta = A.grads + 437376; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1278,8 +1278,8 @@ CU_KERNEL(t49_bn_bwd_s2) {
   const float *beta = A.params + 437376; // [64]
   float *dgamma = A.grads + 437312; // [64]
   float *dbeta = A.grads + 437376; // [64]
-  const float *mean = (const float *)(A.scratch + 67115520); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67115776); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67123968); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67124224); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1421,8 +1421,8 @@ CU_KERNEL(t57_bn_bwd_s0) {
   const float *beta = A.params + 354816; // [128]
   float *dgamma = A.grads + 354688; // [128]
   float *dbeta = A.grads + 354816; // [128]
-  const float *mean = (const float *)(A.scratch + 67110912); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67111424); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67119360); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67119872); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1445,8 +1445,8 @@ CU_KERNEL(t57_bn_bwd_s1) {
   const float *beta = A.params + 354816; // [128]
   float *dgamma = A.grads + 354688; // [128]
   float *dbeta = A.grads + 354816; // [128]
-  const float *mean = (const float *)(A.scratch + 67110912); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67111424); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67119360); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67119872); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1469,8 +1469,8 @@ CU_KERNEL(t57_bn_bwd_s2) {
   const float *beta = A.params + 354816; // [128]
   float *dgamma = A.grads + 354688; // [128]
   float *dbeta = A.grads + 354816; // [128]
-  const float *mean = (const float *)(A.scratch + 67110912); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67111424); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67119360); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67119872); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1487,8 +1487,8 @@ CU_KERNEL(t58_wgrad_s0) {
   const float *image = (const float *)(A.acts + 125829120); // [32,128,16,16] NCHW16c
   float *dw = A.grads + 207104; // [128,128,3,3]
   float *db = A.grads + 354560; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1506,8 +1506,8 @@ CU_KERNEL(t58_wgrad_s1) {
   const float *image = (const float *)(A.acts + 125829120); // [32,128,16,16] NCHW16c
   float *dw = A.grads + 207104; // [128,128,3,3]
   float *db = A.grads + 354560; // [128]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1555,8 +1555,8 @@ CU_KERNEL(t61_bn_bwd_s0) {
   const float *beta = A.params + 206720; // [128]
   float *dgamma = A.grads + 206592; // [128]
   float *dbeta = A.grads + 206720; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1579,8 +1579,8 @@ CU_KERNEL(t61_bn_bwd_s1) {
   const float *beta = A.params + 206720; // [128]
   float *dgamma = A.grads + 206592; // [128]
   float *dbeta = A.grads + 206720; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1603,8 +1603,8 @@ CU_KERNEL(t61_bn_bwd_s2) {
   const float *beta = A.params + 206720; // [128]
   float *dgamma = A.grads + 206592; // [128]
   float *dbeta = A.grads + 206720; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1701,8 +1701,8 @@ CU_KERNEL(t67_bn_bwd_s0) {
   const float *beta = A.params + 132544; // [64]
   float *dgamma = A.grads + 132480; // [64]
   float *dbeta = A.grads + 132544; // [64]
-  const float *mean = (const float *)(A.scratch + 67114496); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114752); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122944); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1725,8 +1725,8 @@ CU_KERNEL(t67_bn_bwd_s1) {
   const float *beta = A.params + 132544; // [64]
   float *dgamma = A.grads + 132480; // [64]
   float *dbeta = A.grads + 132544; // [64]
-  const float *mean = (const float *)(A.scratch + 67114496); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114752); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122944); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1749,8 +1749,8 @@ CU_KERNEL(t67_bn_bwd_s2) {
   const float *beta = A.params + 132544; // [64]
   float *dgamma = A.grads + 132480; // [64]
   float *dbeta = A.grads + 132544; // [64]
-  const float *mean = (const float *)(A.scratch + 67114496); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114752); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122944); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67123200); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1767,8 +1767,8 @@ CU_KERNEL(t68_wgrad_s0) {
   const float *image = (const float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 95552; // [64,64,3,3]
   float *db = A.grads + 132416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67113472); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67113728); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67121920); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67122176); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1786,8 +1786,8 @@ CU_KERNEL(t68_wgrad_s1) {
   const float *image = (const float *)(A.acts + 92274688); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 95552; // [64,64,3,3]
   float *db = A.grads + 132416; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67113472); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67113728); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67121920); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67122176); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -1835,8 +1835,8 @@ CU_KERNEL(t71_bn_bwd_s0) {
   const float *beta = A.params + 95360; // [64]
   float *dgamma = A.grads + 95296; // [64]
   float *dbeta = A.grads + 95360; // [64]
-  const float *mean = (const float *)(A.scratch + 67113984); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114240); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122432); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67122688); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1859,8 +1859,8 @@ CU_KERNEL(t71_bn_bwd_s1) {
   const float *beta = A.params + 95360; // [64]
   float *dgamma = A.grads + 95296; // [64]
   float *dbeta = A.grads + 95360; // [64]
-  const float *mean = (const float *)(A.scratch + 67113984); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114240); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122432); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67122688); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1883,8 +1883,8 @@ CU_KERNEL(t71_bn_bwd_s2) {
   const float *beta = A.params + 95360; // [64]
   float *dgamma = A.grads + 95296; // [64]
   float *dbeta = A.grads + 95360; // [64]
-  const float *mean = (const float *)(A.scratch + 67113984); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67114240); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67122432); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67122688); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2026,8 +2026,8 @@ CU_KERNEL(t79_bn_bwd_s0) {
   const float *beta = A.params + 56064; // [64]
   float *dgamma = A.grads + 56000; // [64]
   float *dbeta = A.grads + 56064; // [64]
-  const float *mean = (const float *)(A.scratch + 67112960); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67113216); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67121408); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121664); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2050,8 +2050,8 @@ CU_KERNEL(t79_bn_bwd_s1) {
   const float *beta = A.params + 56064; // [64]
   float *dgamma = A.grads + 56000; // [64]
   float *dbeta = A.grads + 56064; // [64]
-  const float *mean = (const float *)(A.scratch + 67112960); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67113216); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67121408); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121664); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2074,8 +2074,8 @@ CU_KERNEL(t79_bn_bwd_s2) {
   const float *beta = A.params + 56064; // [64]
   float *dgamma = A.grads + 56000; // [64]
   float *dbeta = A.grads + 56064; // [64]
-  const float *mean = (const float *)(A.scratch + 67112960); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67113216); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67121408); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121664); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2092,8 +2092,8 @@ CU_KERNEL(t80_wgrad_s0) {
   const float *image = (const float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 19072; // [64,64,3,3]
   float *db = A.grads + 55936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67111936); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67112192); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67120384); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67120640); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2111,8 +2111,8 @@ CU_KERNEL(t80_wgrad_s1) {
   const float *image = (const float *)(A.acts + 67108864); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 19072; // [64,64,3,3]
   float *db = A.grads + 55936; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67111936); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67112192); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 67120384); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 67120640); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2160,8 +2160,8 @@ CU_KERNEL(t83_bn_bwd_s0) {
   const float *beta = A.params + 18880; // [64]
   float *dgamma = A.grads + 18816; // [64]
   float *dbeta = A.grads + 18880; // [64]
-  const float *mean = (const float *)(A.scratch + 67112448); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67112704); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2184,8 +2184,8 @@ CU_KERNEL(t83_bn_bwd_s1) {
   const float *beta = A.params + 18880; // [64]
   float *dgamma = A.grads + 18816; // [64]
   float *dbeta = A.grads + 18880; // [64]
-  const float *mean = (const float *)(A.scratch + 67112448); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67112704); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2208,8 +2208,8 @@ CU_KERNEL(t83_bn_bwd_s2) {
   const float *beta = A.params + 18880; // [64]
   float *dgamma = A.grads + 18816; // [64]
   float *dbeta = A.grads + 18880; // [64]
-  const float *mean = (const float *)(A.scratch + 67112448); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67112704); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67121152); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -2692,8 +2692,8 @@ CU_KERNEL(f27_bn_coeffs) {
   const float *beta = A.params + 437376; // [64]
   const float *running_mean = A.params + 437440; // [64]
   const float *running_var = A.params + 437504; // [64]
-  float *scale = (float *)(A.scratch + 73728); // [64] f32
-  float *shift = (float *)(A.scratch + 73984); // [64] f32
+  float *scale = (float *)(A.scratch + 74304); // [64] f32
+  float *shift = (float *)(A.scratch + 74560); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2721,8 +2721,8 @@ CU_KERNEL(f29_scatter) {
   float *image = (float *)(A.acts + 33554432); // [32,32,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,32,3,3] packed for scatter
   const float *bias = A.params + 456000; // [32]
-  const float *scale_a = (const float *)(A.scratch + 73728); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 73984); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 74304); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 74560); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 32, 32, 32, 64, 64, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2740,8 +2740,8 @@ CU_KERNEL(f30_bn_coeffs) {
   const float *beta = A.params + 456064; // [32]
   const float *running_mean = A.params + 456096; // [32]
   const float *running_var = A.params + 456128; // [32]
-  float *scale = (float *)(A.scratch + 18432); // [32] f32
-  float *shift = (float *)(A.scratch + 18560); // [32] f32
+  float *scale = (float *)(A.scratch + 18752); // [32] f32
+  float *shift = (float *)(A.scratch + 18880); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2769,8 +2769,8 @@ CU_KERNEL(f32_scatter) {
   float *image = (float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [32,16,3,3] packed for scatter
   const float *bias = A.params + 460768; // [16]
-  const float *scale_a = (const float *)(A.scratch + 18432); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 18560); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 18752); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 18880); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 64, 64, 16, 128, 128, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -2788,8 +2788,8 @@ CU_KERNEL(f33_bn_coeffs) {
   const float *beta = A.params + 460800; // [16]
   const float *running_mean = A.params + 460816; // [16]
   const float *running_var = A.params + 460832; // [16]
-  float *scale = (float *)(A.scratch + 9216); // [16] f32
-  float *shift = (float *)(A.scratch + 9280); // [16] f32
+  float *scale = (float *)(A.scratch + 9408); // [16] f32
+  float *shift = (float *)(A.scratch + 9472); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -2806,8 +2806,8 @@ CU_KERNEL(f35_gather) {
   float *grid = (float *)(A.acts + 33554432); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 460992; // [1]
-  const float *scale_a = (const float *)(A.scratch + 9216); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 9280); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 9408); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 9472); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));

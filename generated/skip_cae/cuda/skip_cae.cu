@@ -45,8 +45,8 @@ CU_KERNEL(t2_bn_train_s0) {
   const float *beta = A.params + 352; // [32]
   float *running_mean = A.params + 384; // [32]
   float *running_var = A.params + 416; // [32]
-  float *mean = (float *)(A.scratch + 67111936); // [32] f32
-  float *invstd = (float *)(A.scratch + 67112064); // [32] f32
+  float *mean = (float *)(A.scratch + 67120384); // [32] f32
+  float *invstd = (float *)(A.scratch + 67120512); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_train(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -67,8 +67,8 @@ CU_KERNEL(t2_bn_train_s1) {
   const float *beta = A.params + 352; // [32]
   float *running_mean = A.params + 384; // [32]
   float *running_var = A.params + 416; // [32]
-  float *mean = (float *)(A.scratch + 67111936); // [32] f32
-  float *invstd = (float *)(A.scratch + 67112064); // [32] f32
+  float *mean = (float *)(A.scratch + 67120384); // [32] f32
+  float *invstd = (float *)(A.scratch + 67120512); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_train(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -89,8 +89,8 @@ CU_KERNEL(t2_bn_train_s2) {
   const float *beta = A.params + 352; // [32]
   float *running_mean = A.params + 384; // [32]
   float *running_var = A.params + 416; // [32]
-  float *mean = (float *)(A.scratch + 67111936); // [32] f32
-  float *invstd = (float *)(A.scratch + 67112064); // [32] f32
+  float *mean = (float *)(A.scratch + 67120384); // [32] f32
+  float *invstd = (float *)(A.scratch + 67120512); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_train(2, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -146,8 +146,8 @@ CU_KERNEL(t6_bn_train_s0) {
   const float *beta = A.params + 19008; // [64]
   float *running_mean = A.params + 19072; // [64]
   float *running_var = A.params + 19136; // [64]
-  float *mean = (float *)(A.scratch + 67110912); // [64] f32
-  float *invstd = (float *)(A.scratch + 67111168); // [64] f32
+  float *mean = (float *)(A.scratch + 67119360); // [64] f32
+  float *invstd = (float *)(A.scratch + 67119616); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -168,8 +168,8 @@ CU_KERNEL(t6_bn_train_s1) {
   const float *beta = A.params + 19008; // [64]
   float *running_mean = A.params + 19072; // [64]
   float *running_var = A.params + 19136; // [64]
-  float *mean = (float *)(A.scratch + 67110912); // [64] f32
-  float *invstd = (float *)(A.scratch + 67111168); // [64] f32
+  float *mean = (float *)(A.scratch + 67119360); // [64] f32
+  float *invstd = (float *)(A.scratch + 67119616); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -190,8 +190,8 @@ CU_KERNEL(t6_bn_train_s2) {
   const float *beta = A.params + 19008; // [64]
   float *running_mean = A.params + 19072; // [64]
   float *running_var = A.params + 19136; // [64]
-  float *mean = (float *)(A.scratch + 67110912); // [64] f32
-  float *invstd = (float *)(A.scratch + 67111168); // [64] f32
+  float *mean = (float *)(A.scratch + 67119360); // [64] f32
+  float *invstd = (float *)(A.scratch + 67119616); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(2, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -260,10 +260,10 @@ CU_KERNEL(t10_bn_sums) {
   const float *beta = A.params + 93184; // [128]
   float *running_mean = A.params + 93312; // [128]
   float *running_var = A.params + 93440; // [128]
-  float *scale = (float *)(A.scratch + 67108864); // [128] f32
-  float *shift = (float *)(A.scratch + 67109376); // [128] f32
-  float *mean = (float *)(A.scratch + 67109888); // [128] f32
-  float *invstd = (float *)(A.scratch + 67110400); // [128] f32
+  float *scale = (float *)(A.scratch + 67117312); // [128] f32
+  float *shift = (float *)(A.scratch + 67117824); // [128] f32
+  float *mean = (float *)(A.scratch + 67118336); // [128] f32
+  float *invstd = (float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_from_sums(C, N * 16, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -291,8 +291,8 @@ CU_KERNEL(t12_scatter) {
   float *image = (float *)(A.acts + 117440512); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,64,3,3] packed for scatter
   const float *bias = A.params + 167296; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -314,8 +314,8 @@ CU_KERNEL(t13_bn_train_s0) {
   const float *beta = A.params + 167424; // [64]
   float *running_mean = A.params + 167488; // [64]
   float *running_var = A.params + 167552; // [64]
-  float *mean = (float *)(A.scratch + 67111424); // [64] f32
-  float *invstd = (float *)(A.scratch + 67111680); // [64] f32
+  float *mean = (float *)(A.scratch + 67119872); // [64] f32
+  float *invstd = (float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -336,8 +336,8 @@ CU_KERNEL(t13_bn_train_s1) {
   const float *beta = A.params + 167424; // [64]
   float *running_mean = A.params + 167488; // [64]
   float *running_var = A.params + 167552; // [64]
-  float *mean = (float *)(A.scratch + 67111424); // [64] f32
-  float *invstd = (float *)(A.scratch + 67111680); // [64] f32
+  float *mean = (float *)(A.scratch + 67119872); // [64] f32
+  float *invstd = (float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -358,8 +358,8 @@ CU_KERNEL(t13_bn_train_s2) {
   const float *beta = A.params + 167424; // [64]
   float *running_mean = A.params + 167488; // [64]
   float *running_var = A.params + 167552; // [64]
-  float *mean = (float *)(A.scratch + 67111424); // [64] f32
-  float *invstd = (float *)(A.scratch + 67111680); // [64] f32
+  float *mean = (float *)(A.scratch + 67119872); // [64] f32
+  float *invstd = (float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_train(2, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -417,8 +417,8 @@ CU_KERNEL(t17_bn_train_s0) {
   const float *beta = A.params + 186112; // [32]
   float *running_mean = A.params + 186144; // [32]
   float *running_var = A.params + 186176; // [32]
-  float *mean = (float *)(A.scratch + 67112192); // [32] f32
-  float *invstd = (float *)(A.scratch + 67112320); // [32] f32
+  float *mean = (float *)(A.scratch + 67120640); // [32] f32
+  float *invstd = (float *)(A.scratch + 67120768); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_train(0, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -439,8 +439,8 @@ CU_KERNEL(t17_bn_train_s1) {
   const float *beta = A.params + 186112; // [32]
   float *running_mean = A.params + 186144; // [32]
   float *running_var = A.params + 186176; // [32]
-  float *mean = (float *)(A.scratch + 67112192); // [32] f32
-  float *invstd = (float *)(A.scratch + 67112320); // [32] f32
+  float *mean = (float *)(A.scratch + 67120640); // [32] f32
+  float *invstd = (float *)(A.scratch + 67120768); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_train(1, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -461,8 +461,8 @@ CU_KERNEL(t17_bn_train_s2) {
   const float *beta = A.params + 186112; // [32]
   float *running_mean = A.params + 186144; // [32]
   float *running_var = A.params + 186176; // [32]
-  float *mean = (float *)(A.scratch + 67112192); // [32] f32
-  float *invstd = (float *)(A.scratch + 67112320); // [32] f32
+  float *mean = (float *)(A.scratch + 67120640); // [32] f32
+  float *invstd = (float *)(A.scratch + 67120768); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_train(2, A.work, N, C, HW, 0.001f, 0.99f, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, running_mean, running_var, mean, invstd, false, y);
 }
@@ -533,10 +533,10 @@ CU_KERNEL(t21_bn_sums) {
   const float *beta = A.params + 190848; // [16]
   float *running_mean = A.params + 190864; // [16]
   float *running_var = A.params + 190880; // [16]
-  float *scale = (float *)(A.scratch + 1048576); // [16] f32
-  float *shift = (float *)(A.scratch + 1048640); // [16] f32
-  float *mean = (float *)(A.scratch + 67112448); // [16] f32
-  float *invstd = (float *)(A.scratch + 67112512); // [16] f32
+  float *scale = (float *)(A.scratch + 1048832); // [16] f32
+  float *shift = (float *)(A.scratch + 1048896); // [16] f32
+  float *mean = (float *)(A.scratch + 67120896); // [16] f32
+  float *invstd = (float *)(A.scratch + 67120960); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_from_sums(C, N * 128, (int64_t)N * HW, sums, 0.001f, 0.99f, gamma, beta, running_mean, running_var, mean, invstd, scale, shift);
 }
@@ -564,8 +564,8 @@ CU_KERNEL(t23_gather) {
   float *grid = (float *)(A.acts + 138412032); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 191040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -647,8 +647,8 @@ CU_KERNEL(t26_wgrad_s0) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 190896; // [1,16,3,3]
   float *db = A.grads + 191040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -666,8 +666,8 @@ CU_KERNEL(t26_wgrad_s1) {
   const float *image = (const float *)(A.acts + 0); // [32,16,128,128] NCHW16c
   float *dw = A.grads + 190896; // [1,16,3,3]
   float *db = A.grads + 191040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 1048576); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 1048640); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 1048832); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 1048896); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -715,8 +715,8 @@ CU_KERNEL(t29_bn_bwd_s0) {
   const float *beta = A.params + 190848; // [16]
   float *dgamma = A.grads + 190832; // [16]
   float *dbeta = A.grads + 190848; // [16]
-  const float *mean = (const float *)(A.scratch + 67112448); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67112512); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67120960); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -739,8 +739,8 @@ CU_KERNEL(t29_bn_bwd_s1) {
   const float *beta = A.params + 190848; // [16]
   float *dgamma = A.grads + 190832; // [16]
   float *dbeta = A.grads + 190848; // [16]
-  const float *mean = (const float *)(A.scratch + 67112448); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67112512); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67120960); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -763,8 +763,8 @@ CU_KERNEL(t29_bn_bwd_s2) {
   const float *beta = A.params + 190848; // [16]
   float *dgamma = A.grads + 190832; // [16]
   float *dbeta = A.grads + 190848; // [16]
-  const float *mean = (const float *)(A.scratch + 67112448); // [16] f32
-  const float *invstd = (const float *)(A.scratch + 67112512); // [16] f32
+  const float *mean = (const float *)(A.scratch + 67120896); // [16] f32
+  const float *invstd = (const float *)(A.scratch + 67120960); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -861,8 +861,8 @@ CU_KERNEL(t35_bn_bwd_s0) {
   const float *beta = A.params + 186112; // [32]
   float *dgamma = A.grads + 186080; // [32]
   float *dbeta = A.grads + 186112; // [32]
-  const float *mean = (const float *)(A.scratch + 67112192); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67112320); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67120640); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67120768); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -885,8 +885,8 @@ CU_KERNEL(t35_bn_bwd_s1) {
   const float *beta = A.params + 186112; // [32]
   float *dgamma = A.grads + 186080; // [32]
   float *dbeta = A.grads + 186112; // [32]
-  const float *mean = (const float *)(A.scratch + 67112192); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67112320); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67120640); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67120768); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -909,8 +909,8 @@ CU_KERNEL(t35_bn_bwd_s2) {
   const float *beta = A.params + 186112; // [32]
   float *dgamma = A.grads + 186080; // [32]
   float *dbeta = A.grads + 186112; // [32]
-  const float *mean = (const float *)(A.scratch + 67112192); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67112320); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67120640); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67120768); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1007,8 +1007,8 @@ CU_KERNEL(t41_bn_bwd_s0) {
   const float *beta = A.params + 167424; // [64]
   float *dgamma = A.grads + 167360; // [64]
   float *dbeta = A.grads + 167424; // [64]
-  const float *mean = (const float *)(A.scratch + 67111424); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111680); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119872); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1031,8 +1031,8 @@ CU_KERNEL(t41_bn_bwd_s1) {
   const float *beta = A.params + 167424; // [64]
   float *dgamma = A.grads + 167360; // [64]
   float *dbeta = A.grads + 167424; // [64]
-  const float *mean = (const float *)(A.scratch + 67111424); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111680); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119872); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1055,8 +1055,8 @@ CU_KERNEL(t41_bn_bwd_s2) {
   const float *beta = A.params + 167424; // [64]
   float *dgamma = A.grads + 167360; // [64]
   float *dbeta = A.grads + 167424; // [64]
-  const float *mean = (const float *)(A.scratch + 67111424); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111680); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119872); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67120128); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1073,8 +1073,8 @@ CU_KERNEL(t42_wgrad_s0) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 93568; // [128,64,3,3]
   float *db = A.grads + 167296; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1092,8 +1092,8 @@ CU_KERNEL(t42_wgrad_s1) {
   const float *image = (const float *)(A.scratch + 33554432); // [32,64,32,32] NCHW16c
   float *dw = A.grads + 93568; // [128,64,3,3]
   float *db = A.grads + 167296; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67108864); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 67109376); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 67117312); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 67117824); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), cu_in(image, NULL, 0, CU_NO_PRO, CU_NO_PRO), dw, db, false);
@@ -1141,8 +1141,8 @@ CU_KERNEL(t45_bn_bwd_s0) {
   const float *beta = A.params + 93184; // [128]
   float *dgamma = A.grads + 93056; // [128]
   float *dbeta = A.grads + 93184; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1165,8 +1165,8 @@ CU_KERNEL(t45_bn_bwd_s1) {
   const float *beta = A.params + 93184; // [128]
   float *dgamma = A.grads + 93056; // [128]
   float *dbeta = A.grads + 93184; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1189,8 +1189,8 @@ CU_KERNEL(t45_bn_bwd_s2) {
   const float *beta = A.params + 93184; // [128]
   float *dgamma = A.grads + 93056; // [128]
   float *dbeta = A.grads + 93184; // [128]
-  const float *mean = (const float *)(A.scratch + 67109888); // [128] f32
-  const float *invstd = (const float *)(A.scratch + 67110400); // [128] f32
+  const float *mean = (const float *)(A.scratch + 67118336); // [128] f32
+  const float *invstd = (const float *)(A.scratch + 67118848); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, true, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1278,8 +1278,8 @@ CU_KERNEL(t50_bn_bwd_s0) {
   const float *beta = A.params + 19008; // [64]
   float *dgamma = A.grads + 18944; // [64]
   float *dbeta = A.grads + 19008; // [64]
-  const float *mean = (const float *)(A.scratch + 67110912); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111168); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119360); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67119616); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1302,8 +1302,8 @@ CU_KERNEL(t50_bn_bwd_s1) {
   const float *beta = A.params + 19008; // [64]
   float *dgamma = A.grads + 18944; // [64]
   float *dbeta = A.grads + 19008; // [64]
-  const float *mean = (const float *)(A.scratch + 67110912); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111168); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119360); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67119616); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1326,8 +1326,8 @@ CU_KERNEL(t50_bn_bwd_s2) {
   const float *beta = A.params + 19008; // [64]
   float *dgamma = A.grads + 18944; // [64]
   float *dbeta = A.grads + 19008; // [64]
-  const float *mean = (const float *)(A.scratch + 67110912); // [64] f32
-  const float *invstd = (const float *)(A.scratch + 67111168); // [64] f32
+  const float *mean = (const float *)(A.scratch + 67119360); // [64] f32
+  const float *invstd = (const float *)(A.scratch + 67119616); // [64] f32
   enum { N = 32, C = 64, HW = 32 * 32 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1415,8 +1415,8 @@ CU_KERNEL(t55_bn_bwd_s0) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 67111936); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67112064); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67120384); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67120512); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(0, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1439,8 +1439,8 @@ CU_KERNEL(t55_bn_bwd_s1) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 67111936); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67112064); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67120384); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67120512); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(1, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1463,8 +1463,8 @@ CU_KERNEL(t55_bn_bwd_s2) {
   const float *beta = A.params + 352; // [32]
   float *dgamma = A.grads + 320; // [32]
   float *dbeta = A.grads + 352; // [32]
-  const float *mean = (const float *)(A.scratch + 67111936); // [32] f32
-  const float *invstd = (const float *)(A.scratch + 67112064); // [32] f32
+  const float *mean = (const float *)(A.scratch + 67120384); // [32] f32
+  const float *invstd = (const float *)(A.scratch + 67120512); // [32] f32
   enum { N = 32, C = 32, HW = 64 * 64 };
   cu_bn_bwd(2, A.work, N, C, HW, cu_in(x, NULL, 0, CU_NO_PRO, CU_NO_PRO), gamma, beta, mean, invstd, false, dy, dgamma, dbeta, cu_out(dx, NULL, 0, false, false, NULL, false));
 }
@@ -1656,8 +1656,8 @@ CU_KERNEL(f10_bn_coeffs) {
   const float *beta = A.params + 93184; // [128]
   const float *running_mean = A.params + 93312; // [128]
   const float *running_var = A.params + 93440; // [128]
-  float *scale = (float *)(A.scratch + 294912); // [128] f32
-  float *shift = (float *)(A.scratch + 295424); // [128] f32
+  float *scale = (float *)(A.scratch + 296000); // [128] f32
+  float *shift = (float *)(A.scratch + 296512); // [128] f32
   enum { N = 32, C = 128, HW = 16 * 16 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -1674,8 +1674,8 @@ CU_KERNEL(f12_scatter) {
   float *image = (float *)(A.acts + 8388608); // [32,64,32,32] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [128,64,3,3] packed for scatter
   const float *bias = A.params + 167296; // [64]
-  const float *scale_a = (const float *)(A.scratch + 294912); // [128] f32
-  const float *shift_a = (const float *)(A.scratch + 295424); // [128] f32
+  const float *scale_a = (const float *)(A.scratch + 296000); // [128] f32
+  const float *shift_a = (const float *)(A.scratch + 296512); // [128] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 128, 16, 16, 64, 32, 32, 3, 2, 0, 0};
   cu_scatter(&g, cu_in(grid, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(image, NULL, 0, false, false, NULL, false));
@@ -1792,8 +1792,8 @@ CU_KERNEL(f21_bn_coeffs) {
   const float *beta = A.params + 190848; // [16]
   const float *running_mean = A.params + 190864; // [16]
   const float *running_var = A.params + 190880; // [16]
-  float *scale = (float *)(A.scratch + 9216); // [16] f32
-  float *shift = (float *)(A.scratch + 9280); // [16] f32
+  float *scale = (float *)(A.scratch + 9408); // [16] f32
+  float *shift = (float *)(A.scratch + 9472); // [16] f32
   enum { N = 32, C = 16, HW = 128 * 128 };
   cu_bn_eval_coeffs(C, 0.001f, gamma, beta, running_mean, running_var, scale, shift);
 }
@@ -1810,8 +1810,8 @@ CU_KERNEL(f23_gather) {
   float *grid = (float *)(A.acts + 33554432); // [32,1,128,128] plain
   const float *wp = (const float *)(A.scratch + 0); // [1,16,3,3] packed for gather
   const float *bias = A.params + 191040; // [1]
-  const float *scale_a = (const float *)(A.scratch + 9216); // [16] f32
-  const float *shift_a = (const float *)(A.scratch + 9280); // [16] f32
+  const float *scale_a = (const float *)(A.scratch + 9408); // [16] f32
+  const float *shift_a = (const float *)(A.scratch + 9472); // [16] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 1, 128, 128, 16, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
