@@ -318,18 +318,38 @@ static inline void store1(const Row *r, float *o, size_t at, float y) {
     r->stat[0] += *o, r->stat[KB] += (double)*o * *o;
 }
 
-INLINE void store_block(const Row *r, float *o, size_t at, const vf acc[NV]) {
-  for (int v = 0; v < NV; v++) {
-    vf y = acc[v] + vld(r->bias + v * VW);
-    if (r->res)
-      y += vld(r->res + at + v * VW);
-    if (r->relu)
-      y = vmax0(y);
-    vst(o + v * VW, r->acc ? vld(o + v * VW) + y : y);
+// A vector's values in double: the batch-norm sums, summed per lane as the scalar code sums them.
+typedef double vd __attribute__((vector_size(2 * sizeof(vf))));
+
+// Stores the blocks of a tile's m pixels. Their sums stay in registers, each lane summed in pixel order as
+// before: 2 vector conversions, adds and multiplies a pixel instead of 32 scalar double operations.
+INLINE void store_blocks(const Row *r, int ocol0, const vf acc[RT][NV], int m) {
+  vd sum[NV], sq[NV];
+  const bool stat = r->stat != NULL;
+  if (stat)
+    for (int v = 0; v < NV; v++)
+      memcpy(&sum[v], r->stat + v * VW, sizeof sum[v]), memcpy(&sq[v], r->stat + KB + v * VW, sizeof sq[v]);
+  for (int p = 0; p < m; p++) {
+    const size_t at = (size_t)(ocol0 + p * r->ostep) * KB;
+    float *o = r->out + at;
+    for (int v = 0; v < NV; v++) {
+      vf y = acc[p][v] + vld(r->bias + v * VW);
+      if (r->res)
+        y += vld(r->res + at + v * VW);
+      if (r->relu)
+        y = vmax0(y);
+      if (r->acc)
+        y = vld(o + v * VW) + y;
+      vst(o + v * VW, y);
+      if (stat) {
+        vd e = __builtin_convertvector(y, vd);
+        sum[v] += e, sq[v] += e * e;
+      }
+    }
   }
-  if (r->stat)
-    for (int l = 0; l < KB; l++)
-      r->stat[l] += o[l], r->stat[KB + l] += (double)o[l] * o[l];
+  if (stat)
+    for (int v = 0; v < NV; v++)
+      memcpy(r->stat + v * VW, &sum[v], sizeof sum[v]), memcpy(r->stat + KB + v * VW, &sq[v], sizeof sq[v]);
 }
 
 // Output pixels ocol0 + p*ostep (p < m <= R) of the row, whose taps read input columns col0 + p*istep + off[t].
@@ -350,22 +370,22 @@ INLINE void tile(const Row *r, int col0, int ocol0, int m, const int R, const in
     else
       bcast_block(r, acc, b, plane, block_channels(r->ic, b), col0, m, R, inside, istep, 0, KB);
   }
-  for (int p = 0; p < m; p++) {
-    const size_t at = (size_t)(ocol0 + p * r->ostep) * (size_t)r->ops;
-    float *o = r->out + at;
-    if (r->ops == 1) { // a plain output: lane 0, or a reduce tile's lanes summed in a fixed order
-      float y = acc[p][0][0];
-      if (reduce) {
-        vf s = acc[p][0];
-        for (int v = 1; v < NV; v++)
-          s += acc[p][v];
-        y = s[0];
-        for (int l = 1; l < VW; l++)
-          y += s[l];
-      }
-      store1(r, o, at, y);
-    } else
-      store_block(r, o, at, acc[p]);
+  if (r->ops == KB) {
+    store_blocks(r, ocol0, acc, m);
+    return;
+  }
+  for (int p = 0; p < m; p++) { // a plain output: lane 0, or a reduce tile's lanes summed in a fixed order
+    const size_t at = (size_t)(ocol0 + p * r->ostep);
+    float y = acc[p][0][0];
+    if (reduce) {
+      vf s = acc[p][0];
+      for (int v = 1; v < NV; v++)
+        s += acc[p][v];
+      y = s[0];
+      for (int l = 1; l < VW; l++)
+        y += s[l];
+    }
+    store1(r, r->out + at, at, y);
   }
 }
 
