@@ -348,14 +348,14 @@ static inline void store1(const Row *r, const Dst *d, size_t at, float y) {
 
 // Stores a tile's m pixels of output block d. Their sums stay in registers, each lane summed in pixel order:
 // 2 vector conversions, adds and multiplies a pixel instead of 32 scalar double operations.
-INLINE void store_blocks(const Row *r, const Dst *d, int ocol0, const vf acc[RT][NV], int m, const int R) {
+INLINE void store_blocks(const Row *r, const Dst *d, int ocol0, const vf acc[RT][NV], int m) {
   enum { H = VW / 2 }; // lanes of a vd
-  vd sum[2 * NV], sq[2 * NV];
+  vd sum[2 * NV] = {0}, sq[2 * NV] = {0}; // zeros only quiet maybe-uninitialized: read only when stat
   const bool stat = d->stat != NULL;
   if (stat)
     for (int h = 0; h < 2 * NV; h++)
       memcpy(&sum[h], d->stat + h * H, sizeof sum[h]), memcpy(&sq[h], d->stat + KB + h * H, sizeof sq[h]);
-  for (int p = 0; p < R && p < m; p++) { // R bounds it, so that acc stays in registers
+  for (int p = 0; p < m; p++) {
     const size_t at = (size_t)(ocol0 + p * r->ostep) * KB;
     float *o = d->out + at;
     for (int v = 0; v < NV; v++) {
@@ -380,6 +380,31 @@ INLINE void store_blocks(const Row *r, const Dst *d, int ocol0, const vf acc[RT]
       memcpy(d->stat + h * H, &sum[h], sizeof sum[h]), memcpy(d->stat + KB + h * H, &sq[h], sizeof sq[h]);
 }
 
+// The epilogue of a tile's m pixels and nb output blocks. One function for all tiles, which pass their
+// accumulators in memory: inlined, each tile would get a copy of its loops for every combination of the
+// epilogue's flags (the compiler unswitches them), which made this file slow to compile.
+NOINLINE void store_tile(const Row *r, int ocol0, int m, int nb, bool reduce, const vf acc[OB][RT][NV]) {
+  for (int d = 0; d < nb; d++) {
+    const Dst *o = &r->d[d];
+    if (o->ops == KB) {
+      store_blocks(r, o, ocol0, acc[d], m);
+      continue;
+    }
+    for (int p = 0; p < m; p++) { // plain: lane 0, or a reduce tile's lanes summed in a fixed order
+      float y = acc[d][p][0][0];
+      if (reduce) {
+        vf s = acc[d][p][0];
+        for (int v = 1; v < NV; v++)
+          s += acc[d][p][v];
+        y = s[0];
+        for (int l = 1; l < VW; l++)
+          y += s[l];
+      }
+      store1(r, o, (size_t)(ocol0 + p * r->ostep), y);
+    }
+  }
+}
+
 // Output pixels ocol0 + p*ostep (p < m <= R) of the row's NB output blocks, whose taps read input columns
 // col0 + p*istep + off[t].
 INLINE void tile(const Row *r, int col0, int ocol0, int m, const int R, const int NB, const int inside,
@@ -400,25 +425,7 @@ INLINE void tile(const Row *r, int col0, int ocol0, int m, const int R, const in
     else
       bcast_block(r, acc, b, plane, block_channels(r->ic, b), col0, m, R, NB, inside, istep, 0, KB);
   }
-  for (int d = 0; d < NB; d++) {
-    const Dst *o = &r->d[d];
-    if (o->ops == KB) {
-      store_blocks(r, o, ocol0, acc[d], m, R);
-      continue;
-    }
-    for (int p = 0; p < R && p < m; p++) { // plain: lane 0, or a reduce tile's lanes summed in a fixed order
-      float y = acc[d][p][0][0];
-      if (reduce) {
-        vf s = acc[d][p][0];
-        for (int v = 1; v < NV; v++)
-          s += acc[d][p][v];
-        y = s[0];
-        for (int l = 1; l < VW; l++)
-          y += s[l];
-      }
-      store1(r, o, (size_t)(ocol0 + p * r->ostep), y);
-    }
-  }
+  store_tile(r, ocol0, m, NB, reduce, acc);
 }
 
 // Tiles of R pixels and NB output blocks (reduce tiles: one output); those inside the input get code
