@@ -1,11 +1,12 @@
 // kern_conv.c: fp32 convolution and transposed convolution on blocked
 // tensors (see kern.h). Direct convolution with register tiles: an output
 // block's 16 channels are a vector, an input channel's value at a pixel is
-// broadcast, and a tile of up to RT output pixels of one row accumulates in
-// registers over every input channel and tap before it is stored once. Taps
-// that fall outside the input read a block of zeros, so edge tiles run the
-// same code; tiles are balanced along a row, and those wholly inside the input
-// get code specialised for their stride.
+// broadcast, and a tile of up to RT output pixels of one row and OB output
+// blocks (each broadcast feeds OB FMAs) accumulates in registers over every
+// input channel and tap before it is stored once. Taps that fall outside the
+// input read a block of zeros, so edge tiles run the same code; tiles are
+// balanced along a row, each width has its own code, and tiles wholly inside
+// the input get code specialised for their stride.
 //
 //   gather   output pixel j of a grid row reads image columns j*stride + c - pad_left.
 //   scatter  the adjoint without zero insertion: the image columns of one phase
@@ -37,34 +38,50 @@
 // Native vectors and the tile sizes their register files allow. A block is NV
 // vectors. GCC contracts a*b+c only with -ffp-contract=fast, which ISO C mode
 // turns off, hence the FMA intrinsics.
-//   RT:   output pixels per gather/scatter tile (RT*NV accumulators, NV weights, 1 broadcast);
+//   RT:   output pixels per gather/scatter tile, OB: output blocks per tile (OB*RT*NV accumulators, OB*NV
+//         weights, 1 broadcast);
 //   WACC: wgrad accumulators, in blocks (WACC*NV registers).
 #if defined(__AVX512F__)
 #include <immintrin.h>
 typedef float vf __attribute__((vector_size(64)));
-enum { VW = 16, RT = 12, WACC = 24 };
+enum { VW = 16, RT = 12, OB = 2, WACC = 24 };
 static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
 static inline vf vbc(float x) { return (vf)_mm512_set1_ps(x); }
 static inline vf vmax0(vf a) { return (vf)_mm512_max_ps((__m512)a, _mm512_setzero_ps()); }
+typedef double vd __attribute__((vector_size(64)));
+static inline void vcvt(vf a, vd *lo, vd *hi) {
+  *lo = (vd)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)a));
+  *hi = (vd)_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd((__m512)a), 1)));
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 typedef float vf __attribute__((vector_size(32)));
-enum { VW = 8, RT = 6, WACC = 6 };
+enum { VW = 8, RT = 6, OB = 1, WACC = 6 };
 static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
 static inline vf vbc(float x) { return (vf)_mm256_set1_ps(x); }
 static inline vf vmax0(vf a) { return (vf)_mm256_max_ps((__m256)a, _mm256_setzero_ps()); }
+typedef double vd __attribute__((vector_size(32)));
+static inline void vcvt(vf a, vd *lo, vd *hi) {
+  *lo = (vd)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)a));
+  *hi = (vd)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)a, 1));
+}
 #else
 typedef float vf __attribute__((vector_size(16)));
-enum { VW = 4, RT = 2, WACC = 3 };
+enum { VW = 4, RT = 2, OB = 1, WACC = 3 };
 static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf vbc(float x) { return (vf){x, x, x, x}; }
 typedef int vi __attribute__((vector_size(16)));
 static inline vf vmax0(vf a) { return (vf)((vi)(a > 0) & (vi)a); }
+typedef double vd __attribute__((vector_size(16)));
+static inline void vcvt(vf a, vd *lo, vd *hi) { *lo = (vd){a[0], a[1]}, *hi = (vd){a[2], a[3]}; }
 #endif
-// vmax0: max(a, 0) per lane, with NaN -> 0 like the scalar !(y > 0) ? 0 : y.
+// vmax0: max(a, 0) per lane, with NaN -> 0 like the scalar !(y > 0) ? 0 : y. vd: VW/2 doubles, and vcvt a
+// vector's lanes in double, lower and upper half (GCC compiles generic double vectors of a whole vector's
+// lanes, and their conversion, very slowly).
 enum { NV = KB / VW, KMAX = 16 }; // KMAX: the largest kernel size (tap lists live on the stack)
 
 #define INLINE static inline __attribute__((always_inline))
+#define NOINLINE static __attribute__((noinline))
 
 // memcpy keeps loads and stores free of alignment and aliasing assumptions; it compiles to vmovups.
 INLINE vf vld(const float *p) {
@@ -201,23 +218,30 @@ static Cache cache_new(float *buf) {
 
 // ---- gather and scatter: one output row in tiles of RT pixels ---------------------------------
 
-// What the tiles of one output row share.
+// One output block of a row: its weights, where it writes, its bias and epilogue.
+typedef struct Dst {
+  const float *w;   // packed weights of the output block: [in channel (or block)][k][k][16]
+  float *out;       // the output row
+  int ops;          // output pixel stride (16, or 1 when plain)
+  bool acc;         // add to the output instead of assigning it
+  float bias[KB];   // of the output block's channels, 0 past them
+  const float *res; // epilogue: the residual's row (NULL: none), laid out as out
+  double *stat;     // epilogue: [2][16] sums and sums of squares of the values stored (NULL: none)
+} Dst;
+
+// What the tiles of one output row share: its input, taps and up to OB output blocks.
 typedef struct Row {
   KIn in;
   const BlockPro *pro;         // the input blocks' prologues (NULL: none); blocks that have one are read
   const float *cache;          // from their copies in Cache.buf
   int ic, ih, iw, n;           // input channels and size; the image of the batch
-  const float *w;              // packed weights of the output block: [in channel (or block)][k][k][16]
   int k;
   int nra, ra[KMAX], rr[KMAX]; // row taps: weight row, input row
   int nt, wc[KMAX], off[KMAX]; // column taps: weight column, input column relative to a pixel's base
-  float *out;                  // the output row
-  int ops, ostep;              // output pixel stride (16, or 1 when plain); columns between tile pixels
-  bool acc;                    // add to the output instead of assigning it
-  float bias[KB];              // of the output block's channels, 0 past them
-  const float *res;            // epilogue: the residual's row (NULL: none), laid out as out
+  int ostep;                   // output columns between tile pixels
   bool relu;                   // epilogue: relu before the store
-  double *stat;                // epilogue: [2][16] sums and sums of squares of the values stored (NULL: none)
+  int nd;                      // output blocks
+  Dst d[OB];
 } Row;
 
 // Row tap ia of input block b (pixel stride PS) in `plane`, or its prologue'd copy.
@@ -250,37 +274,40 @@ static void cache_rows(Row *r, Cache *c) {
 
 static const float zeros[KB]; // read in place of taps that fall outside the input
 
-// The input pixels that the R tile pixels read through column tap t of a row: zeros where a tap falls
-// outside the input or a pixel is past m. `inside` tiles are known to be full and inside.
+// The input pixels that the R tile pixels read through column tap t of a row, zeros where a tap falls
+// outside the input or a pixel is past m. `inside` tiles are full and wholly inside: pixel p reads at a
+// constant offset from the first, so the broadcasts of a tile address from one base register.
 INLINE void tap_pixels(const Row *r, const float *row, int t, int col0, int m, const float *xp[RT], const int R,
                        const int inside, const int istep, const int PS) {
+  const float *base = row + (ptrdiff_t)(col0 + r->off[t]) * PS;
   for (int p = 0; p < R; p++) {
     int col = col0 + p * istep + r->off[t];
-    xp[p] = inside || (p < m && col >= 0 && col < r->iw) ? row + (ptrdiff_t)col * PS : zeros;
+    xp[p] = inside || (p < m && col >= 0 && col < r->iw) ? base + p * istep * PS : zeros;
   }
 }
 
-// Accumulates input block b (pixel stride PS) into a tile by broadcasts: each input channel's value times the
-// output block's weight vector. In reduce tiles only plain (1-channel) blocks come here; their weights are
-// per block, and only lane 0 of them is nonzero.
-INLINE void bcast_block(const Row *r, vf acc[RT][NV], int b, const float *plane, int nq, int col0, int m, const int R,
-                        const int inside, const int istep, const int reduce, const int PS) {
-  const int k = r->k;
+// Accumulates input block b (pixel stride PS) into a tile of NB output blocks by broadcasts: each input
+// channel's value times each output block's weight vector, so that a broadcast feeds NB*NV FMAs. In reduce
+// tiles only plain (1-channel) blocks come here; their weights are per block, and only lane 0 is nonzero.
+INLINE void bcast_block(const Row *r, vf acc[OB][RT][NV], int b, const float *plane, int nq, int col0, int m,
+                        const int R, const int NB, const int inside, const int istep, const int reduce, const int PS) {
+  const size_t k = (size_t)r->k, wq = k * k * KB; // floats between the weights of consecutive input channels
   for (int ia = 0; ia < r->nra; ia++) {
     const float *row = in_row(r, plane, b, ia, PS);
     for (int t = 0; t < r->nt; t++) {
       const float *xp[RT];
       tap_pixels(r, row, t, col0, m, xp, R, inside, istep, PS);
+      const size_t tap = (((reduce ? (size_t)b : (size_t)b * KB) * k + (size_t)r->ra[ia]) * k + (size_t)r->wc[t]) * KB;
       for (int q = 0; q < nq; q++) {
-        size_t wi = reduce ? (size_t)b : (size_t)b * KB + (size_t)q;
-        const float *wt = r->w + ((wi * (size_t)k + (size_t)r->ra[ia]) * (size_t)k + (size_t)r->wc[t]) * KB;
-        vf wv[NV];
-        for (int v = 0; v < NV; v++)
-          wv[v] = vld(wt + v * VW);
+        vf wv[OB][NV];
+        for (int d = 0; d < NB; d++)
+          for (int v = 0; v < NV; v++)
+            wv[d][v] = vld(r->d[d].w + tap + (size_t)q * wq + v * VW);
         for (int p = 0; p < R; p++) {
           vf x = vbc(xp[p][q]);
-          for (int v = 0; v < NV; v++)
-            acc[p][v] = vfma(x, wv[v], acc[p][v]);
+          for (int d = 0; d < NB; d++)
+            for (int v = 0; v < NV; v++)
+              acc[d][p][v] = vfma(x, wv[d][v], acc[d][p][v]);
         }
       }
     }
@@ -296,7 +323,7 @@ INLINE void reduce_block(const Row *r, vf acc[RT][NV], int b, const float *plane
     for (int t = 0; t < r->nt; t++) {
       const float *xp[RT];
       tap_pixels(r, row, t, col0, m, xp, R, inside, istep, KB);
-      const float *wt = r->w + (((size_t)b * (size_t)k + (size_t)r->ra[ia]) * (size_t)k + (size_t)r->wc[t]) * KB;
+      const float *wt = r->d[0].w + (((size_t)b * (size_t)k + (size_t)r->ra[ia]) * (size_t)k + (size_t)r->wc[t]) * KB;
       vf wv[NV];
       for (int v = 0; v < NV; v++)
         wv[v] = vld(wt + v * VW);
@@ -309,117 +336,175 @@ INLINE void reduce_block(const Row *r, vf acc[RT][NV], int b, const float *plane
 
 // The epilogue of an output pixel at offset `at` of the row: v = acc + bias (+ res), relu, then assigned or
 // added; the row's sums are of the value stored (old + v when adding), as the next batch norm sees it.
-static inline void store1(const Row *r, float *o, size_t at, float y) {
-  y += r->bias[0];
-  if (r->res)
-    y += r->res[at];
+static inline void store1(const Row *r, const Dst *d, size_t at, float y) {
+  float *o = d->out + at;
+  y += d->bias[0];
+  if (d->res)
+    y += d->res[at];
   if (r->relu && !(y > 0))
     y = 0;
-  *o = r->acc ? *o + y : y;
-  if (r->stat)
-    r->stat[0] += *o, r->stat[KB] += (double)*o * *o;
+  *o = d->acc ? *o + y : y;
+  if (d->stat)
+    d->stat[0] += *o, d->stat[KB] += (double)*o * *o;
 }
 
-INLINE void store_block(const Row *r, float *o, size_t at, const vf acc[NV]) {
-  for (int v = 0; v < NV; v++) {
-    vf y = acc[v] + vld(r->bias + v * VW);
-    if (r->res)
-      y += vld(r->res + at + v * VW);
-    if (r->relu)
-      y = vmax0(y);
-    vst(o + v * VW, r->acc ? vld(o + v * VW) + y : y);
+// Stores a tile's m pixels of output block d. Their sums stay in registers, each lane summed in pixel order:
+// 2 vector conversions, adds and multiplies a pixel instead of 32 scalar double operations.
+INLINE void store_blocks(const Row *r, const Dst *d, int ocol0, const vf acc[RT][NV], int m) {
+  enum { H = VW / 2 }; // lanes of a vd
+  vd sum[2 * NV] = {0}, sq[2 * NV] = {0}; // zeros only quiet maybe-uninitialized: read only when stat
+  const bool stat = d->stat != NULL;
+  if (stat)
+    for (int h = 0; h < 2 * NV; h++)
+      memcpy(&sum[h], d->stat + h * H, sizeof sum[h]), memcpy(&sq[h], d->stat + KB + h * H, sizeof sq[h]);
+  for (int p = 0; p < m; p++) {
+    const size_t at = (size_t)(ocol0 + p * r->ostep) * KB;
+    float *o = d->out + at;
+    for (int v = 0; v < NV; v++) {
+      vf y = acc[p][v] + vld(d->bias + v * VW);
+      if (d->res)
+        y += vld(d->res + at + v * VW);
+      if (r->relu)
+        y = vmax0(y);
+      if (d->acc)
+        y = vld(o + v * VW) + y;
+      vst(o + v * VW, y);
+      if (stat) {
+        vd lo, hi;
+        vcvt(y, &lo, &hi);
+        sum[2 * v] += lo, sq[2 * v] += lo * lo;
+        sum[2 * v + 1] += hi, sq[2 * v + 1] += hi * hi;
+      }
+    }
   }
-  if (r->stat)
-    for (int l = 0; l < KB; l++)
-      r->stat[l] += o[l], r->stat[KB + l] += (double)o[l] * o[l];
+  if (stat)
+    for (int h = 0; h < 2 * NV; h++)
+      memcpy(d->stat + h * H, &sum[h], sizeof sum[h]), memcpy(d->stat + KB + h * H, &sq[h], sizeof sq[h]);
 }
 
-// Output pixels ocol0 + p*ostep (p < m <= R) of the row, whose taps read input columns col0 + p*istep + off[t].
-INLINE void tile(const Row *r, int col0, int ocol0, int m, const int R, const int inside, const int istep,
-                 const int reduce) {
-  vf acc[RT][NV];
-  for (int p = 0; p < R; p++)
-    for (int v = 0; v < NV; v++)
-      acc[p][v] = (vf){0};
+// The epilogue of a tile's m pixels and nb output blocks. One function for all tiles, which pass their
+// accumulators in memory: inlined, each tile would get a copy of its loops for every combination of the
+// epilogue's flags (the compiler unswitches them), which made this file slow to compile.
+NOINLINE void store_tile(const Row *r, int ocol0, int m, int nb, bool reduce, const vf acc[OB][RT][NV]) {
+  for (int d = 0; d < nb; d++) {
+    const Dst *o = &r->d[d];
+    if (o->ops == KB) {
+      store_blocks(r, o, ocol0, acc[d], m);
+      continue;
+    }
+    for (int p = 0; p < m; p++) { // plain: lane 0, or a reduce tile's lanes summed in a fixed order
+      float y = acc[d][p][0][0];
+      if (reduce) {
+        vf s = acc[d][p][0];
+        for (int v = 1; v < NV; v++)
+          s += acc[d][p][v];
+        y = s[0];
+        for (int l = 1; l < VW; l++)
+          y += s[l];
+      }
+      store1(r, o, (size_t)(ocol0 + p * r->ostep), y);
+    }
+  }
+}
+
+// Output pixels ocol0 + p*ostep (p < m <= R) of the row's NB output blocks, whose taps read input columns
+// col0 + p*istep + off[t].
+INLINE void tile(const Row *r, int col0, int ocol0, int m, const int R, const int NB, const int inside,
+                 const int istep, const int reduce) {
+  vf acc[OB][RT][NV];
+  for (int d = 0; d < NB; d++)
+    for (int p = 0; p < R; p++)
+      for (int v = 0; v < NV; v++)
+        acc[d][p][v] = (vf){0};
   const size_t hw = (size_t)r->ih * (size_t)r->iw;
   for (int b = 0; b < kb_blocks(r->ic); b++) {
     int ps;
     const float *plane = in_plane(r->in, r->ic, r->n, b, hw, &ps);
     if (ps == 1)
-      bcast_block(r, acc, b, plane, 1, col0, m, R, inside, istep, reduce, 1);
+      bcast_block(r, acc, b, plane, 1, col0, m, R, NB, inside, istep, reduce, 1);
     else if (reduce)
-      reduce_block(r, acc, b, plane, col0, m, R, inside, istep);
+      reduce_block(r, acc[0], b, plane, col0, m, R, inside, istep);
     else
-      bcast_block(r, acc, b, plane, block_channels(r->ic, b), col0, m, R, inside, istep, 0, KB);
+      bcast_block(r, acc, b, plane, block_channels(r->ic, b), col0, m, R, NB, inside, istep, 0, KB);
   }
-  for (int p = 0; p < m; p++) {
-    const size_t at = (size_t)(ocol0 + p * r->ostep) * (size_t)r->ops;
-    float *o = r->out + at;
-    if (r->ops == 1) { // a plain output: lane 0, or a reduce tile's lanes summed in a fixed order
-      float y = acc[p][0][0];
-      if (reduce) {
-        vf s = acc[p][0];
-        for (int v = 1; v < NV; v++)
-          s += acc[p][v];
-        y = s[0];
-        for (int l = 1; l < VW; l++)
-          y += s[l];
-      }
-      store1(r, o, at, y);
-    } else
-      store_block(r, o, at, acc[p]);
-  }
+  store_tile(r, ocol0, m, NB, reduce, acc);
 }
 
-// Tiles of RT or RT-1 pixels get their own code, specialised for stride 1 and 2 where they lie inside the
-// input; smaller ones (short rows) run as partial RT tiles.
-INLINE void tile_r(const Row *r, int col0, int ocol0, int m, bool inside, int istep, const int reduce, const int R) {
-  if (inside && m == R && istep == 1)
-    tile(r, col0, ocol0, m, R, 1, 1, reduce);
-  else if (inside && m == R && istep == 2)
-    tile(r, col0, ocol0, m, R, 1, 2, reduce);
+// Tiles of R pixels and NB output blocks (reduce tiles: one output); those inside the input get code
+// specialised for stride 1 and, but for reduce tiles (1-channel outputs, rarely strided), stride 2.
+INLINE void tile_r(const Row *r, int col0, int ocol0, int m, bool inside, int istep, const int reduce, const int R,
+                   const int NB) {
+  if (inside && istep == 1)
+    tile(r, col0, ocol0, m, R, NB, 1, 1, reduce);
+  else if (inside && istep == 2 && !reduce)
+    tile(r, col0, ocol0, m, R, NB, 1, 2, reduce);
   else
-    tile(r, col0, ocol0, m, R, 0, istep, reduce);
+    tile(r, col0, ocol0, m, R, NB, 0, istep, reduce);
 }
+
+// Rows wider than RT split into tiles of more than RT/2 pixels, and each of those widths RT - i has its own
+// code, so that no tile of them computes pixels it does not store; narrower rows run as partial RT tiles.
+// One function per width and kind keeps functions small enough for the compiler's time.
+typedef void TileFn(const Row *r, int col0, int ocol0, int m, bool inside, int istep);
+#define TILE_OF(I)                                                                                               \
+  enum { R_##I = RT - (I) > 0 ? RT - (I) : 1 };                                                                  \
+  NOINLINE void tile_reduce_##I(const Row *r, int col0, int ocol0, int m, bool inside, int istep) {             \
+    tile_r(r, col0, ocol0, m, inside, istep, 1, R_##I, 1);                                                       \
+  }                                                                                                              \
+  NOINLINE void tile_one_##I(const Row *r, int col0, int ocol0, int m, bool inside, int istep) {                \
+    tile_r(r, col0, ocol0, m, inside, istep, 0, R_##I, 1);                                                       \
+  }                                                                                                              \
+  NOINLINE void tile_ob_##I(const Row *r, int col0, int ocol0, int m, bool inside, int istep) {                 \
+    tile_r(r, col0, ocol0, m, inside, istep, 0, R_##I, OB);                                                      \
+  }
+TILE_OF(0)
+TILE_OF(1)
+TILE_OF(2)
+TILE_OF(3)
+TILE_OF(4)
+TILE_OF(5)
+#undef TILE_OF
+// [kind: reduce, one block, OB blocks][RT - width]
+static TileFn *const tiles_of[3][6] = {
+    {tile_reduce_0, tile_reduce_1, tile_reduce_2, tile_reduce_3, tile_reduce_4, tile_reduce_5},
+    {tile_one_0, tile_one_1, tile_one_2, tile_one_3, tile_one_4, tile_one_5},
+    {tile_ob_0, tile_ob_1, tile_ob_2, tile_ob_3, tile_ob_4, tile_ob_5}};
+_Static_assert(6 >= (RT + 1) / 2, "a tile function per width over RT/2");
 
 static void tile_any(const Row *r, int col0, int ocol0, int m, bool inside, int istep, bool reduce) {
-  if (m == RT - 1 && reduce)
-    tile_r(r, col0, ocol0, m, inside, istep, 1, RT - 1);
-  else if (m == RT - 1)
-    tile_r(r, col0, ocol0, m, inside, istep, 0, RT - 1);
-  else if (reduce)
-    tile_r(r, col0, ocol0, m, inside, istep, 1, RT);
-  else
-    tile_r(r, col0, ocol0, m, inside, istep, 0, RT);
+  const int kind = reduce ? 0 : r->nd == OB ? 2 : 1;
+  if (2 * m > RT)
+    tiles_of[kind][RT - m](r, col0, ocol0, m, inside, istep);
+  else // partial tiles: tiles_of[kind][0] computes RT pixels, so it must not take them as inside
+    tiles_of[kind][0](r, col0, ocol0, m, false, istep);
 }
 
 // A row of `cols` tile pixels split into the fewest tiles of balanced sizes (at most RT, differing by 1).
 static int tile_start(int cols, int tiles, int i) { return (int)((long)cols * i / tiles); }
 
-// The output block's part of a Row: where it writes, its bias and epilogue; stat: the row's sums, zeroed.
-static void row_output(Row *r, KOut out, int oc, int oh, int ow, int n, int ob, int orow, const float *bias,
+// Output block ob's part of a Row: its weights, where it writes, its bias and epilogue; stat: its sums, zeroed.
+static void row_output(Dst *d, KOut out, int oc, int oh, int ow, int n, int ob, int orow, const float *bias,
                        bool reduce, double stat[2 * KB]) {
   bool acc;
-  float *plane = out_plane(out, oc, n, ob, (size_t)oh * (size_t)ow, &r->ops, &acc);
-  r->out = plane + (size_t)orow * (size_t)ow * (size_t)r->ops;
-  r->acc = acc;
+  float *plane = out_plane(out, oc, n, ob, (size_t)oh * (size_t)ow, &d->ops, &acc);
+  d->out = plane + (size_t)orow * (size_t)ow * (size_t)d->ops;
+  d->acc = acc;
   for (int l = 0; l < KB; l++)
-    r->bias[l] = bias && (reduce ? l == 0 : ob * KB + l < oc) ? bias[reduce ? 0 : ob * KB + l] : 0.0f;
-  r->res = out.res ? out.res + (r->out - out.a) : NULL; // a single piece: the same offset
-  r->relu = out.relu;
+    d->bias[l] = bias && (reduce ? l == 0 : ob * KB + l < oc) ? bias[reduce ? 0 : ob * KB + l] : 0.0f;
+  d->res = out.res ? out.res + (d->out - out.a) : NULL; // a single piece: the same offset
   memset(stat, 0, 2 * KB * sizeof *stat);
-  r->stat = out.stats ? stat : NULL;
+  d->stat = out.stats ? stat : NULL;
 }
 
-// The row's sums into the output's stats, [image][row][sum, sum of squares][channel]: the output block's 16
+// Block ob's sums into the output's stats, [image][row][sum, sum of squares][channel]: the block's 16
 // channels (for a plain output, channel 0 and 15 zeros).
-static void row_stats(const Row *r, KOut out, int oc, int oh, int n, int ob, int orow) {
-  if (!r->stat)
+static void row_stats(const Dst *d, KOut out, int oc, int oh, int n, int ob, int orow) {
+  if (!d->stat)
     return;
   const size_t width = (size_t)KB * (size_t)kb_blocks(oc), at = ((size_t)n * (size_t)oh + (size_t)orow) * 2 * width;
   for (int l = 0; l < KB; l++) {
-    out.stats[at + (size_t)ob * KB + (size_t)l] = r->stat[l];
-    out.stats[at + width + (size_t)ob * KB + (size_t)l] = r->stat[KB + l];
+    out.stats[at + (size_t)ob * KB + (size_t)l] = d->stat[l];
+    out.stats[at + width + (size_t)ob * KB + (size_t)l] = d->stat[KB + l];
   }
 }
 
@@ -492,15 +577,18 @@ static void conv_rows(const KConv *g, bool scatter, KIn in, const float *wp, con
     Cache cache = cache_new((float *)kwork_mine(work, cache_bytes));
 #pragma omp for collapse(3) schedule(static)
     for (int n = 0; n < g->n; n++)
-      for (int ob = 0; ob < nob; ob++)
+      for (int og = 0; og < (nob + OB - 1) / OB; og++)
         for (int row = 0; row < oh; row++) {
           Row r = {.in = in, .pro = pro, .ic = ic, .ih = ih, .iw = iw, .n = n, .k = g->k,
-                   .ostep = scatter ? g->stride : 1};
-          double stat[2 * KB];
-          r.w = wp + (reduce ? 0 : (size_t)ob * wob);
-          row_output(&r, out, oc, oh, ow, n, ob, row, bias, reduce, stat);
+                   .ostep = scatter ? g->stride : 1, .relu = out.relu, .nd = imin(OB, nob - og * OB)};
+          double stat[OB][2 * KB];
+          for (int d = 0; d < r.nd; d++) {
+            r.d[d].w = wp + (reduce ? 0 : (size_t)(og * OB + d) * wob);
+            row_output(&r.d[d], out, oc, oh, ow, n, og * OB + d, row, bias, reduce, stat[d]);
+          }
           (scatter ? scatter_row : gather_row)(&r, &cache, g, row, reduce);
-          row_stats(&r, out, oc, oh, n, ob, row);
+          for (int d = 0; d < r.nd; d++)
+            row_stats(&r.d[d], out, oc, oh, n, og * OB + d, row);
         }
   }
 }
