@@ -30,97 +30,26 @@
 // accumulators as they are stored.
 #include "kern.h"
 
+#include "kern_blocks.h"
+#include "kern_simd.h"
+
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-// Native vectors and the tile sizes their register files allow. A block is NV
-// vectors. GCC contracts a*b+c only with -ffp-contract=fast, which ISO C mode
-// turns off, hence the FMA intrinsics.
+// The tile sizes the build's register file allows (kern_simd.h's vectors; a block is NV of them):
 //   RT:   output pixels per gather/scatter tile, OB: output blocks per tile (OB*RT*NV accumulators, OB*NV
 //         weights, 1 broadcast);
 //   WACC: wgrad accumulators, in blocks (WACC*NV registers).
-#if defined(__AVX512F__)
-#include <immintrin.h>
-typedef float vf __attribute__((vector_size(64)));
-enum { VW = 16, RT = 12, OB = 2, WACC = 24 };
-static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
-static inline vf vbc(float x) { return (vf)_mm512_set1_ps(x); }
-static inline vf vmax0(vf a) { return (vf)_mm512_max_ps((__m512)a, _mm512_setzero_ps()); }
-typedef double vd __attribute__((vector_size(64)));
-static inline void vcvt(vf a, vd *lo, vd *hi) {
-  *lo = (vd)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)a));
-  *hi = (vd)_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd((__m512)a), 1)));
-}
-#elif defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-typedef float vf __attribute__((vector_size(32)));
-enum { VW = 8, RT = 6, OB = 1, WACC = 6 };
-static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
-static inline vf vbc(float x) { return (vf)_mm256_set1_ps(x); }
-static inline vf vmax0(vf a) { return (vf)_mm256_max_ps((__m256)a, _mm256_setzero_ps()); }
-typedef double vd __attribute__((vector_size(32)));
-static inline void vcvt(vf a, vd *lo, vd *hi) {
-  *lo = (vd)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)a));
-  *hi = (vd)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)a, 1));
-}
-#else
-typedef float vf __attribute__((vector_size(16)));
-enum { VW = 4, RT = 2, OB = 1, WACC = 3 };
-static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
-static inline vf vbc(float x) { return (vf){x, x, x, x}; }
-typedef int vi __attribute__((vector_size(16)));
-static inline vf vmax0(vf a) { return (vf)((vi)(a > 0) & (vi)a); }
-typedef double vd __attribute__((vector_size(16)));
-static inline void vcvt(vf a, vd *lo, vd *hi) { *lo = (vd){a[0], a[1]}, *hi = (vd){a[2], a[3]}; }
-#endif
-// vmax0: max(a, 0) per lane, with NaN -> 0 like the scalar !(y > 0) ? 0 : y. vd: VW/2 doubles, and vcvt a
-// vector's lanes in double, lower and upper half (GCC compiles generic double vectors of a whole vector's
-// lanes, and their conversion, very slowly).
-enum { NV = KB / VW, KMAX = 16 }; // KMAX: the largest kernel size (tap lists live on the stack)
+enum { RT = VW == 16 ? 12 : VW == 8 ? 6 : 2, OB = VW == 16 ? 2 : 1, WACC = VW == 16 ? 24 : VW == 8 ? 6 : 3 };
+enum { KMAX = 16 }; // the largest kernel size (tap lists live on the stack)
 
-#define INLINE static inline __attribute__((always_inline))
 #define NOINLINE static __attribute__((noinline))
-
-// memcpy keeps loads and stores free of alignment and aliasing assumptions; it compiles to vmovups.
-INLINE vf vld(const float *p) {
-  vf v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-INLINE void vst(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 static int mod(int a, int m) { return ((a % m) + m) % m; }
-
-// ---- blocked tensors split in two pieces ---------------------------------------------------
-
-// Offset of block cb of image n in a tensor of pc channels, and its pixel stride (16, or 1 when plain).
-static size_t plane_at(int pc, int n, int cb, size_t hw, int *ps) {
-  *ps = pc == 1 ? 1 : KB;
-  return ((size_t)n * (size_t)kb_blocks(pc) + (size_t)cb) * hw * (size_t)*ps;
-}
-
-static const float *in_plane(KIn t, int c, int n, int cb, size_t hw, int *ps) {
-  if (!t.b)
-    return t.a + plane_at(c, n, cb, hw, ps);
-  int nba = t.ca / KB;
-  return cb < nba ? t.a + plane_at(t.ca, n, cb, hw, ps) : t.b + plane_at(c - t.ca, n, cb - nba, hw, ps);
-}
-
-static float *out_plane(KOut t, int c, int n, int cb, size_t hw, int *ps, bool *acc) {
-  if (!t.b) {
-    *acc = t.acc_a;
-    return t.a + plane_at(c, n, cb, hw, ps);
-  }
-  int nba = t.ca / KB;
-  *acc = cb < nba ? t.acc_a : t.acc_b;
-  return cb < nba ? t.a + plane_at(t.ca, n, cb, hw, ps) : t.b + plane_at(c - t.ca, n, cb - nba, hw, ps);
-}
-
-static int block_channels(int c, int cb) { return imin(KB, c - cb * KB); }
 
 // Rows keep their taps in arrays of KMAX.
 static void check_k(const KConv *g) {
@@ -140,35 +69,14 @@ static void check_out(KOut o) {
 
 // ---- prologues -----------------------------------------------------------------------------------
 
-// The prologue of one input block, its coefficients zero past the piece's channels so that padding
-// lanes stay 0 (they are 0, and 0 * 0 + 0 = 0). on: the block has a prologue.
-typedef struct BlockPro {
-  float s[KB], b[KB];
-  bool on, relu;
-} BlockPro;
-_Static_assert(sizeof(BlockPro) == KC_PRO_BYTES, "kern_work.h sizes BlockPro");
-
-static bool has_pro(KPro p) { return p.scale || p.relu; }
-
 // Per-block prologues of a tensor of c channels, written at `at` (kc_pros_bytes(c) of the workspace), or
 // NULL when neither piece has one.
 static BlockPro *block_pros(KIn t, int c, void *at) {
   if (!has_pro(t.pro_a) && !(t.b && has_pro(t.pro_b)))
     return NULL;
-  const int nb = kb_blocks(c), nba = t.b ? t.ca / KB : nb;
   BlockPro *bp = at;
-  memset(bp, 0, (size_t)nb * sizeof *bp);
-  for (int cb = 0; cb < nb; cb++) {
-    const KPro p = cb < nba ? t.pro_a : t.pro_b;
-    const int first = cb < nba ? 0 : t.ca; // the piece's first channel
-    bp[cb].on = has_pro(p);
-    bp[cb].relu = p.relu;
-    for (int l = 0; l < block_channels(c, cb); l++) {
-      const int ch = cb * KB + l - first;
-      bp[cb].s[l] = p.scale ? p.scale[ch] : 1.0f;
-      bp[cb].b[l] = p.scale ? p.shift[ch] : 0.0f;
-    }
-  }
+  for (int cb = 0; cb < kb_blocks(c); cb++)
+    bp[cb] = block_pro(t, c, cb);
   return bp;
 }
 

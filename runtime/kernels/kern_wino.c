@@ -19,14 +19,13 @@
 // packs those and both directions run one kernel.
 #include "kern.h"
 
+#include "kern_blocks.h"
 #include "kern_simd.h"
 
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef double vd __attribute__((vector_size(64)));
-typedef float vf8 __attribute__((vector_size(32)));
 
 // The GEMM's register tile: WRT tiles x WOB output blocks of accumulators.
 // (Macros, not enums: the switch below instantiates the tiles the build has registers for.)
@@ -85,37 +84,6 @@ typedef struct Chunk {
   size_t vxs, mxs;     // out blocks at a time), xi planes vxs and mxs floats apart (kern_work.h's kw_chunk)
 } Chunk;
 
-// An input block's prologue, zero past the piece's channels so that padding lanes stay 0.
-typedef struct Pro {
-  float s[KB], b[KB];
-  bool on, relu;
-} Pro;
-
-static Pro block_pro(KIn t, int c, int cb) {
-  const int nba = t.b ? t.ca / KB : kb_blocks(c), first = cb < nba ? 0 : t.ca;
-  const KPro p = cb < nba ? t.pro_a : t.pro_b;
-  Pro r = {.on = p.scale || p.relu, .relu = p.relu};
-  for (int l = 0; l < KB; l++) {
-    const int ch = cb * KB + l;
-    r.s[l] = ch < c ? (p.scale ? p.scale[ch - first] : 1.0f) : 0.0f;
-    r.b[l] = ch < c && p.scale ? p.shift[ch - first] : 0.0f;
-  }
-  return r;
-}
-
-static size_t block_at(int c, int n, int cb, size_t hw) { return ((size_t)n * (size_t)kb_blocks(c) + (size_t)cb) * hw * KB; }
-
-static const float *in_block(KIn t, int c, int n, int cb, size_t hw) {
-  const int nba = t.b ? t.ca / KB : kb_blocks(c);
-  return cb < nba ? t.a + block_at(t.b ? t.ca : c, n, cb, hw) : t.b + block_at(c - t.ca, n, cb - nba, hw);
-}
-
-static float *out_block(KOut t, int c, int n, int cb, size_t hw, bool *acc) {
-  const int nba = t.b ? t.ca / KB : kb_blocks(c);
-  *acc = cb < nba ? t.acc_a : t.acc_b;
-  return cb < nba ? t.a + block_at(t.b ? t.ca : c, n, cb, hw) : t.b + block_at(c - t.ca, n, cb - nba, hw);
-}
-
 // B^T x for the 6 values x[0], x[s], ..., x[5s] in place (one lane-wise vector each).
 INLINE void bt6(vf *x, int s) {
   vf d0 = x[0], d1 = x[s], d2 = x[2 * s], d3 = x[3 * s], d4 = x[4 * s], d5 = x[5 * s];
@@ -141,7 +109,7 @@ INLINE void at6(const vf *x, int xs, vf *y, int s) {
 // V of input block b for tile t: the 6x6 patch at (y0, x0) = (4 tr - 1, 4 tc - 1) through the prologue
 // (PRO: 0 none, 1 affine, 2 affine and relu), zero outside the image. The fields a loop needs are locals:
 // vst's memcpy may alias anything, so the compiler would reload them after every store.
-INLINE void tile_in(const Chunk *c, const float *plane, const Pro *p, int b, int t, int y0, int x0, const int inside,
+INLINE void tile_in(const Chunk *c, const float *plane, const BlockPro *p, int b, int t, int y0, int x0, const int inside,
                     const int PRO) {
   const int h = c->h, w = c->w;
   const size_t vxs = c->vxs;
@@ -176,7 +144,7 @@ INLINE void tile_in(const Chunk *c, const float *plane, const Pro *p, int b, int
   }
 }
 
-INLINE void block_in(const Chunk *c, const float *plane, const Pro *p, int b, const int PRO) {
+INLINE void block_in(const Chunk *c, const float *plane, const BlockPro *p, int b, const int PRO) {
   for (int t = 0; t < c->tiles; t++) {
     const int y0 = (c->tr0 + t / c->tx) * 4 - 1, x0 = t % c->tx * 4 - 1;
     if (y0 >= 0 && y0 + 6 <= c->h && x0 >= 0 && x0 + 6 <= c->w)
@@ -189,8 +157,9 @@ INLINE void block_in(const Chunk *c, const float *plane, const Pro *p, int b, co
 static void chunk_in(const Chunk *c) {
   const size_t hw = (size_t)c->h * (size_t)c->w;
   for (int b = 0; b < kb_blocks(c->ic); b++) {
-    const float *plane = in_block(c->in, c->ic, c->n, b, hw);
-    const Pro p = block_pro(c->in, c->ic, b);
+    int ps; // 16: the pieces are blocked (kw_fits)
+    const float *plane = in_plane(c->in, c->ic, c->n, b, hw, &ps);
+    const BlockPro p = block_pro(c->in, c->ic, b);
     if (!p.on)
       block_in(c, plane, &p, b, 0);
     else if (!p.relu)
@@ -268,7 +237,8 @@ static void chunk_out(const Chunk *c, int ob, int o, const float *bias) {
   const int ob_n = kb_blocks(c->oc);
   const size_t hw = (size_t)c->h * (size_t)c->w;
   bool acc;
-  float *plane = out_block(c->out, c->oc, c->n, ob, hw, &acc);
+  int ps;
+  float *plane = out_plane(c->out, c->oc, c->n, ob, hw, &ps, &acc);
   const float *res = c->out.res ? c->out.res + (plane - c->out.a) : NULL; // a single piece: the same offset
   float bl[KB];
   for (int l = 0; l < KB; l++)
@@ -313,17 +283,16 @@ static void chunk_out(const Chunk *c, int ob, int o, const float *bias) {
   }
   if (!c->out.stats)
     return;
-  // Each row's sums of the values stored, left to right, in double (stats' layout: kern_types.h), 8
-  // lanes per vector: each lane's order is that of a scalar loop.
+  // Each row's sums of the values stored, left to right, in double (stats' layout: kern_types.h), in
+  // double vectors: each lane's order is that of a scalar loop.
   const size_t width = (size_t)KB * (size_t)ob_n;
   for (int r = c->tr0 * 4; r < c->tr1 * 4 && r < c->h; r++) {
-    vd s[2] = {{0}}, s2[2] = {{0}};
+    vd s[2 * NV] = {{0}}, s2[2 * NV] = {{0}};
     for (int x = 0; x < c->w; x++)
-      for (int hf = 0; hf < 2; hf++) {
-        vf8 o;
-        memcpy(&o, plane + ((size_t)r * (size_t)c->w + (size_t)x) * KB + hf * 8, sizeof o);
-        const vd d = __builtin_convertvector(o, vd);
-        s[hf] += d, s2[hf] += d * d;
+      for (int v = 0; v < NV; v++) {
+        vd lo, hi;
+        vcvt(vld(plane + ((size_t)r * (size_t)c->w + (size_t)x) * KB + v * VW), &lo, &hi);
+        s[2 * v] += lo, s[2 * v + 1] += hi, s2[2 * v] += lo * lo, s2[2 * v + 1] += hi * hi;
       }
     double *st = c->out.stats + ((size_t)c->n * (size_t)c->h + (size_t)r) * 2 * width + (size_t)ob * KB;
     memcpy(st, s, sizeof s);
