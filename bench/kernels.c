@@ -107,10 +107,11 @@ static void *ours_new(const Data *d, char *why, size_t size) {
   // The kernel's workspace, made here so that the timed runs do not allocate.
   const bool conv = p->op == OP_CONV;
   const bool scatter = problem_kernel(p) == KERNEL_SCATTER;
-  o->work = kwork_alloc(problem_kernel(p) == KERNEL_WGRAD
-                         ? kc_wgrad_work(g, side_pro(conv ? &p->dy : &p->in), side_pro(conv ? &p->in : &p->dy))
-                         : p->wino ? kw_conv_work(g, scatter)
-                                   : kc_conv_work(g, scatter, side_pro(&p->in)));
+  const bool wgrad = problem_kernel(p) == KERNEL_WGRAD;
+  o->work = kwork_alloc(wgrad && p->wino ? kw_wgrad_work(g)
+                        : wgrad   ? kc_wgrad_work(g, side_pro(conv ? &p->dy : &p->in), side_pro(conv ? &p->in : &p->dy))
+                        : p->wino ? kw_conv_work(g, scatter)
+                                  : kc_conv_work(g, scatter, side_pro(&p->in)));
   if (problem_kernel(p) == KERNEL_WGRAD) {
     to_pieces(g->n, out, p->dy.cat, d->dy, o->dy);
     o->kdy = kin(&p->dy, o->dy, d->dy_scale, d->dy_shift);
@@ -153,7 +154,7 @@ static void ours_run(void *arg) {
   case KERNEL_WGRAD: {
     // conv's grid is dy and its image x; convT's the reverse.
     const bool conv = o->p.op == OP_CONV;
-    kc_wgrad(g, conv ? o->kdy : o->kin, conv ? o->kin : o->kdy, o->dw, o->db, conv, o->work);
+    (o->p.wino ? kw_wgrad : kc_wgrad)(g, conv ? o->kdy : o->kin, conv ? o->kin : o->kdy, o->dw, o->db, conv, o->work);
     break;
   }
   }
@@ -367,10 +368,10 @@ static void run_problem(const Options *o, const Found *f) {
 
 // ---- caec tune: both of caec's algorithms where Winograd fits --------------------------------------
 
-// Whether the Winograd kernels compute p: a gather or scatter of their geometry whose pieces are blocked.
+// Whether the Winograd kernels compute p: a problem of their geometry whose pieces are blocked.
 static bool wino_fits(const Problem *p) {
   const Shape in = problem_input(p), out = problem_output(p);
-  return problem_kernel(p) != KERNEL_WGRAD && kw_fits(&p->g) && (!p->in.cat || in.c - p->in.cat > 1) &&
+  return kw_fits(&p->g) && (!p->in.cat || in.c - p->in.cat > 1) && (!p->dy.cat || out.c - p->dy.cat > 1) &&
          (!p->out_cat || out.c - p->out_cat > 1);
 }
 

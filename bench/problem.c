@@ -300,7 +300,9 @@ static bool parse_call(const char *s, Op op, KConv g, Problem *p) {
   const char *args[8];
   *p = (Problem){.op = op, .g = g};
   const char *gather = strstr(s, "kc_gather("), *scatter = strstr(s, "kc_scatter("), *wgrad = strstr(s, "kc_wgrad(");
-  p->wino = !gather && !scatter && ((gather = strstr(s, "kw_gather(")) || (scatter = strstr(s, "kw_scatter(")));
+  p->wino = !gather && !scatter && !wgrad &&
+            ((gather = strstr(s, "kw_gather(")) || (scatter = strstr(s, "kw_scatter(")) ||
+             (wgrad = strstr(s, "kw_wgrad(")));
   const char *call = gather ? gather : scatter ? scatter : wgrad;
   int n = call ? call_args(strchr(call, '('), buf, sizeof buf, args, 8) : -1;
   if (wgrad && n == 7) {

@@ -198,7 +198,7 @@ static int packed(Builder *b, int i, int scatter) {
     KConv geom = conv_geom(b->g, b->s->batch, i);
     // Room for both layouts when the C kernels transform the weights: the CUDA back end, which shares
     // the plan, packs them for its direct kernels.
-    const ConvVariant v = conv_variant(b->s, i, scatter);
+    const ConvVariant v = conv_variant(b->s, i, scatter ? K_PACK_SCATTER : K_PACK_GATHER);
     size_t direct = kc_packed_floats(&geom), wino = kw_packed_floats(&geom);
     int64_t floats = (int64_t)(v == CV_WINO && wino > direct ? wino : direct);
     b->pack[scatter][i] = new_buf(b, buf_ident(b->arena, scatter ? "ws_" : "wg_", n->name),
@@ -348,7 +348,7 @@ static void lower_conv(Builder *b, int i) {
   int w = packed(b, i, n->op == OP_CONVT);
   Kern *k = node_kern(b, i, n->op == OP_CONV ? K_GATHER : K_SCATTER);
   k->p[KP_W] = w;
-  k->variant = conv_variant(b->s, i, n->op == OP_CONVT);
+  k->variant = conv_variant(b->s, i, k->kind);
   k->p[KP_BIAS] = param_of(b, i, P_BIAS, 0);
   read_through(k, k->in);
   int add = b->s->fused[i].res_add;
@@ -418,13 +418,14 @@ static void adjoint_conv(Builder *b, int i, View dy) {
   k->p[KP_W] = param_of(b, i, P_WEIGHT, AR_GRADS);
   k->p[KP_BIAS] = param_of(b, i, P_BIAS, AR_GRADS);
   k->grid_bias = !convt;
+  k->variant = conv_variant(b->s, i, K_WGRAD);
   if (!b->needs[graph_resolve(b->g, n->in[0])])
     return; // the first layer: nothing needs the gradient of the model's input
   int w = packed(b, i, !convt);
   k = kern(b, convt ? K_GATHER : K_SCATTER, i, arena_printf(b->arena, "%s (%s) data gradient", n->name, op_name(n->op)));
   k->in = dy;
   k->p[KP_W] = w;
-  k->variant = conv_variant(b->s, i, !convt);
+  k->variant = conv_variant(b->s, i, k->kind);
   input_grad(b, k, i, 0);
 }
 

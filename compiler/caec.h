@@ -433,7 +433,7 @@ typedef struct Kern {
   int param;         // K_UPDATE: the parameter
   int piece;         // K_CONCAT / K_SPLIT: channel offset of the piece
   OpKind act;        // K_ACT / K_ACT_BWD: the activation
-  ConvVariant variant; // K_PACK_*, K_GATHER, K_SCATTER: the algorithm of the C back end
+  ConvVariant variant; // K_PACK_*, K_GATHER, K_SCATTER, K_WGRAD: the algorithm of the C back end
 } Kern;
 
 typedef enum { PROG_TRAIN, PROG_FORWARD, PROG_COUNT } ProgId;
@@ -482,7 +482,7 @@ Step *build_step(Arena *a, const Graph *g, int batch, bool conv_direct, const Tu
 KConv conv_geom(const Graph *g, int batch, int node); // conv or convT node as kern.h's grid and image
 
 // costmodel.c: the algorithm of node's gather or scatter kernel (and of its packed weights).
-ConvVariant conv_variant(const Step *s, int node, bool scatter);
+ConvVariant conv_variant(const Step *s, int node, KernKind kind); // K_PACK_*, K_GATHER, K_SCATTER, K_WGRAD
 
 // tuning.c
 const char *conv_variant_name(ConvVariant v); // "direct", "winograd"

@@ -4,8 +4,8 @@
 //             register-tiled kernels reach (kern_conv.c);
 //   winograd  F(4x4, 3x3) (kern_wino.c): per 4x4 tile a GEMM of 36 x (in
 //             channels x out channels, both padded to 16) at the share of peak
-//             its register tile reaches, plus the input and output transforms,
-//             a fixed cost per tile and channel block.
+//             its register tile reaches, plus the transforms of both sides, a
+//             fixed cost per tile and channel block.
 // The constants are kern_wino.c's and kern_conv.c's measured costs on an AMD
 // Zen 4 core (bench/kernels). Where Winograd does not apply, or the build asks
 // for direct kernels only, the answer is direct; where a tuning file of this
@@ -13,12 +13,11 @@
 // direct kernels.
 #include "caec.h"
 
-enum {
-  DIRECT_PERCENT = 70, // of the FMA peak: direct kernels on 3x3 layers
-  GEMM_PERCENT = 90,   // of the FMA peak: Winograd's GEMM
-  IN_CYCLES = 600,     // input transform, per tile and input block (with the prologue)
-  OUT_CYCLES = 400,    // output transform, per tile and output block (with the epilogue)
-};
+// Per pass: forward, data gradient (gather and scatter), weight gradient.
+static const struct {
+  int direct_percent, gemm_percent; // of the FMA peak: the direct kernel; Winograd's GEMM
+  int in_cycles, out_cycles;        // Winograd's transforms per tile and block of its two sides
+} costs[3] = {{70, 90, 600, 400}, {70, 90, 600, 400}, {90, 75, 600, 600}};
 
 // The channels of a conv's input pieces fit Winograd when none is plain (1 channel).
 static bool pieces_blocked(const Graph *g, int node) {
@@ -31,22 +30,24 @@ static bool pieces_blocked(const Graph *g, int node) {
   return true;
 }
 
-ConvVariant conv_variant(const Step *s, int node, bool scatter) {
+ConvVariant conv_variant(const Step *s, int node, KernKind kind) {
   const KConv k = conv_geom(s->g, s->batch, node);
   if (s->conv_direct || !kw_fits(&k) || !pieces_blocked(s->g, node))
     return CV_DIRECT;
   // The pass: a conv's gather and a convT's scatter are the forward, the others the data gradient.
-  const bool convt = s->g->nodes[node].op == OP_CONVT;
+  const bool convt = s->g->nodes[node].op == OP_CONVT, scatter = kind == K_SCATTER || kind == K_PACK_SCATTER;
+  const int pass = kind == K_WGRAD ? 2 : scatter == convt ? 0 : 1;
   char name[160];
-  kc_problem_name(name, sizeof name, convt, scatter == convt ? 0 : 1, &k);
+  kc_problem_name(name, sizeof name, convt, pass, &k);
   ConvVariant tuned;
   if (tuning_find(s->tuning, name, &tuned))
     return tuned;
   const int oc = scatter ? k.ic : k.gc, ic = scatter ? k.gc : k.ic, h = k.gh, w = k.gw;
   const double macs = (double)k.n * h * w * oc * ic * 9;
-  const double direct = macs / KB * 100 / DIRECT_PERCENT;
+  const double direct = macs / KB * 100 / costs[pass].direct_percent;
   const double tiles = (double)k.n * ((h + 3) / 4) * ((w + 3) / 4);
-  const double wino = tiles * 36 * kb_blocks(ic) * kb_blocks(oc) * KB * 100 / GEMM_PERCENT +
-                      tiles * (kb_blocks(ic) * (double)IN_CYCLES + kb_blocks(oc) * (double)OUT_CYCLES);
+  const double wino = tiles * 36 * kb_blocks(ic) * kb_blocks(oc) * KB * 100 / costs[pass].gemm_percent +
+                      tiles * (kb_blocks(ic) * (double)costs[pass].in_cycles +
+                               kb_blocks(oc) * (double)costs[pass].out_cycles);
   return wino < direct ? CV_WINO : CV_DIRECT;
 }

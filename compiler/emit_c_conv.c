@@ -62,7 +62,7 @@ CuPlan emit_conv(const Emit *e, const Kern *k) {
     fprintf(out, "%s);\n", emit_work(e, k));
     break;
   default: // K_WGRAD
-    emit_call(e, "kc_wgrad", true);
+    emit_call(e, wino ? "kw_wgrad" : "kc_wgrad", true);
     fprintf(out, "&g, ");
     emit_kin(e, k->in, "grid");
     fprintf(out, ", ");

@@ -34,7 +34,8 @@ static KWorkSize kern_work(const Step *s, const Kern *k) {
   }
   case K_WGRAD: {
     KConv geom = conv_geom(g, s->batch, k->node);
-    return kc_wgrad_work(&geom, has_prologue(k->in), has_prologue(k->in2));
+    return k->variant == CV_WINO ? kw_wgrad_work(&geom)
+                                 : kc_wgrad_work(&geom, has_prologue(k->in), has_prologue(k->in2));
   }
   case K_BN_SUMS:
     return kn_work(0, n->shape.c, 0, 0, false);

@@ -996,7 +996,7 @@ static void t83_scatter(KThreads th, const float *restrict grid, float *restrict
 static void t84_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv2 weights
@@ -1043,7 +1043,7 @@ static void t87_bn_bwd(KThreads th, const float *restrict x, const float *restri
 static void t88_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko2.h.conv1 weights
@@ -1120,7 +1120,7 @@ static void t94_scatter(KThreads th, const float *restrict grid, float *restrict
 static void t95_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 128, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv2 weights
@@ -1167,7 +1167,7 @@ static void t98_bn_bwd(KThreads th, const float *restrict x, const float *restri
 static void t99_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level3.res_myronenko1.h.conv1 weights
@@ -1274,7 +1274,7 @@ static void t108_scatter(KThreads th, const float *restrict grid, float *restric
 static void t109_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv2 weights
@@ -1321,7 +1321,7 @@ static void t112_bn_bwd(KThreads th, const float *restrict x, const float *restr
 static void t113_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko2.h.conv1 weights
@@ -1398,7 +1398,7 @@ static void t119_scatter(KThreads th, const float *restrict grid, float *restric
 static void t120_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv2 weights
@@ -1445,7 +1445,7 @@ static void t123_bn_bwd(KThreads th, const float *restrict x, const float *restr
 static void t124_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 64, 64, 32, 64, 64, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level2.res_myronenko1.h.conv1 weights
@@ -1552,7 +1552,7 @@ static void t133_scatter(KThreads th, const float *restrict grid, float *restric
 static void t134_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv2 weights
@@ -1599,7 +1599,7 @@ static void t137_bn_bwd(KThreads th, const float *restrict x, const float *restr
 static void t138_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:36: level1.h.conv1 weights
@@ -2797,8 +2797,8 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *wg_level1_h_conv1 = (float *)(s->scratch + 2097152); // [32,32,3,3] packed for gather (Winograd)
   double *sums_level1_h_conv1 = (double *)(s->scratch + 0); // [4096,2,32] f64
   float *a_level1_h_conv1 = (float *)(s->acts + 0); // [32,32,128,128] NCHW16c
-  float *scale_level1_h_bn2 = (float *)(s->scratch + 134255232); // [32] f32
-  float *shift_level1_h_bn2 = (float *)(s->scratch + 134255360); // [32] f32
+  float *scale_level1_h_bn2 = (float *)(s->scratch + 143807616); // [32] f32
+  float *shift_level1_h_bn2 = (float *)(s->scratch + 143807744); // [32] f32
   float *mean_level1_h_bn2 = (float *)(s->scratch + 201475584); // [32] f32
   float *invstd_level1_h_bn2 = (float *)(s->scratch + 201475712); // [32] f32
   float *wg_level1_h_conv2 = (float *)(s->scratch + 0); // [32,32,3,3] packed for gather (Winograd)
@@ -2831,8 +2831,8 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   float *wg_level2_res_myronenko2_h_conv1 = (float *)(s->scratch + 2097152); // [64,64,3,3] packed for gather (Winograd)
   double *sums_level2_res_myronenko2_h_conv1 = (double *)(s->scratch + 0); // [2048,2,64] f64
   float *a_level2_res_myronenko2_h_conv1 = (float *)(s->acts + 167772160); // [32,64,64,64] NCHW16c
-  float *scale_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67257472); // [64] f32
-  float *shift_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 67257728); // [64] f32
+  float *scale_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 72423040); // [64] f32
+  float *shift_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 72423296); // [64] f32
   float *mean_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 101255168); // [64] f32
   float *invstd_level2_res_myronenko2_h_bn2 = (float *)(s->scratch + 101255424); // [64] f32
   float *wg_level2_res_myronenko2_h_conv2 = (float *)(s->scratch + 0); // [64,64,3,3] packed for gather (Winograd)
@@ -2979,31 +2979,31 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   unsigned char *work_wgrad_output_up1_convT = (unsigned char *)(s->scratch + 0); // [296576] bytes
   unsigned char *work_wgrad_latent = (unsigned char *)(s->scratch + 0); // [592000] bytes
   unsigned char *work_wgrad_level3_res_myronenko2_shortcut = (unsigned char *)(s->scratch + 16777216); // [67712] bytes
-  unsigned char *work_wgrad_level3_res_myronenko2_h_conv2 = (unsigned char *)(s->scratch + 33554432); // [592000] bytes
+  unsigned char *work_wgrad_level3_res_myronenko2_h_conv2 = (unsigned char *)(s->scratch + 33554432); // [4725376] bytes
   unsigned char *work_bn_bwd_level3_res_myronenko2_h_bn2 = (unsigned char *)(s->scratch + 50331648); // [67584] bytes
-  unsigned char *work_wgrad_level3_res_myronenko2_h_conv1 = (unsigned char *)(s->scratch + 33554432); // [592000] bytes
+  unsigned char *work_wgrad_level3_res_myronenko2_h_conv1 = (unsigned char *)(s->scratch + 33554432); // [4725376] bytes
   unsigned char *work_bn_bwd_level3_res_myronenko2_h_bn1 = (unsigned char *)(s->scratch + 0); // [67584] bytes
   unsigned char *work_wgrad_level3_res_myronenko1_shortcut = (unsigned char *)(s->scratch + 0); // [34432] bytes
-  unsigned char *work_wgrad_level3_res_myronenko1_h_conv2 = (unsigned char *)(s->scratch + 0); // [592000] bytes
+  unsigned char *work_wgrad_level3_res_myronenko1_h_conv2 = (unsigned char *)(s->scratch + 0); // [4725376] bytes
   unsigned char *work_bn_bwd_level3_res_myronenko1_h_bn2 = (unsigned char *)(s->scratch + 41943040); // [67584] bytes
-  unsigned char *work_wgrad_level3_res_myronenko1_h_conv1 = (unsigned char *)(s->scratch + 0); // [296576] bytes
+  unsigned char *work_wgrad_level3_res_myronenko1_h_conv1 = (unsigned char *)(s->scratch + 0); // [2955392] bytes
   unsigned char *work_bn_bwd_level3_res_myronenko1_h_bn1 = (unsigned char *)(s->scratch + 8388608); // [33792] bytes
   unsigned char *work_wgrad_level3_conv = (unsigned char *)(s->scratch + 0); // [148608] bytes
   unsigned char *work_wgrad_level2_res_myronenko2_shortcut = (unsigned char *)(s->scratch + 33554432); // [17536] bytes
-  unsigned char *work_wgrad_level2_res_myronenko2_h_conv2 = (unsigned char *)(s->scratch + 67108864); // [148608] bytes
+  unsigned char *work_wgrad_level2_res_myronenko2_h_conv2 = (unsigned char *)(s->scratch + 67108864); // [5314176] bytes
   unsigned char *work_bn_bwd_level2_res_myronenko2_h_bn2 = (unsigned char *)(s->scratch + 100663296); // [33792] bytes
-  unsigned char *work_wgrad_level2_res_myronenko2_h_conv1 = (unsigned char *)(s->scratch + 67108864); // [148608] bytes
+  unsigned char *work_wgrad_level2_res_myronenko2_h_conv1 = (unsigned char *)(s->scratch + 67108864); // [5314176] bytes
   unsigned char *work_bn_bwd_level2_res_myronenko2_h_bn1 = (unsigned char *)(s->scratch + 0); // [33792] bytes
   unsigned char *work_wgrad_level2_res_myronenko1_shortcut = (unsigned char *)(s->scratch + 0); // [9088] bytes
-  unsigned char *work_wgrad_level2_res_myronenko1_h_conv2 = (unsigned char *)(s->scratch + 0); // [148608] bytes
+  unsigned char *work_wgrad_level2_res_myronenko1_h_conv2 = (unsigned char *)(s->scratch + 0); // [5314176] bytes
   unsigned char *work_bn_bwd_level2_res_myronenko1_h_bn2 = (unsigned char *)(s->scratch + 83886080); // [33792] bytes
-  unsigned char *work_wgrad_level2_res_myronenko1_h_conv1 = (unsigned char *)(s->scratch + 0); // [74624] bytes
+  unsigned char *work_wgrad_level2_res_myronenko1_h_conv1 = (unsigned char *)(s->scratch + 0); // [3839360] bytes
   unsigned char *work_bn_bwd_level2_res_myronenko1_h_bn1 = (unsigned char *)(s->scratch + 16777216); // [16896] bytes
   unsigned char *work_wgrad_level2_conv = (unsigned char *)(s->scratch + 0); // [37504] bytes
   unsigned char *work_wgrad_level1_shortcut = (unsigned char *)(s->scratch + 67108864); // [4736] bytes
-  unsigned char *work_wgrad_level1_h_conv2 = (unsigned char *)(s->scratch + 134217728); // [37504] bytes
+  unsigned char *work_wgrad_level1_h_conv2 = (unsigned char *)(s->scratch + 134217728); // [9589888] bytes
   unsigned char *work_bn_bwd_level1_h_bn2 = (unsigned char *)(s->scratch + 201326592); // [16896] bytes
-  unsigned char *work_wgrad_level1_h_conv1 = (unsigned char *)(s->scratch + 134217728); // [37504] bytes
+  unsigned char *work_wgrad_level1_h_conv1 = (unsigned char *)(s->scratch + 134217728); // [9589888] bytes
   unsigned char *work_bn_bwd_level1_h_bn1 = (unsigned char *)(s->scratch + 0); // [16896] bytes
   unsigned char *work_wgrad_conv1_conv = (unsigned char *)(s->scratch + 67108864); // [18944] bytes
   double loss = 0;
@@ -3581,7 +3581,7 @@ const CaecModel myronenko_model = {
     .nparams = 98,
     .params = params,
     .arena_bytes = {3964224, 3964224, 7928384, 492830720, 201475840},
-    .thread_work_bytes = 2097216,
+    .thread_work_bytes = 1563520,
     .flops = 3221733376,
     .defaults = {CAEC_MSE, CAEC_RMSPROP, 0.001, 0.90000000000000002, 9.9999999999999995e-08, 0.90000000000000002, 0.999, 0.90000000000000002, 0, true, false, 0},
     .schedule = {100, true, 20, -1, true, 0.20000000000000001, 9.9999999999999995e-08, 4, -1},

@@ -13,7 +13,7 @@
 //   optim    7928384
 //   acts     492830720
 //   scratch  201475840
-// The kernels' workspace per thread (bytes): 2097216
+// The kernels' workspace per thread (bytes): 1563520
 // Parameters: name, shape, offset in floats into params (and grads).
 //   conv1.conv.weight                [32,1,3,3]       0
 //   conv1.conv.bias                  [32]             288

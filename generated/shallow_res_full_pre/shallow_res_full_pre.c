@@ -671,7 +671,7 @@ static void t54_scatter(KThreads th, const float *restrict grid, float *restrict
 static void t55_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: latent.h.conv2 weights
@@ -772,7 +772,7 @@ static void t63_copy(const float *restrict dy, float *restrict dx) {
 static void t64_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb2.h.conv2 weights
@@ -819,7 +819,7 @@ static void t67_bn_bwd(KThreads th, const float *restrict x, const float *restri
 static void t68_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:23: rb2.h.conv1 weights
@@ -896,7 +896,7 @@ static void t74_scatter(KThreads th, const float *restrict grid, float *restrict
 static void t75_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:24: rb1.h.conv2 weights
@@ -1850,16 +1850,16 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   unsigned char *work_bn_bwd_output_up1_bn = (unsigned char *)(s->scratch + 16777216); // [33792] bytes
   unsigned char *work_wgrad_output_up1_convT = (unsigned char *)(s->scratch + 0); // [296576] bytes
   unsigned char *work_wgrad_latent_shortcut = (unsigned char *)(s->scratch + 0); // [34432] bytes
-  unsigned char *work_wgrad_latent_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [592000] bytes
+  unsigned char *work_wgrad_latent_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [2955904] bytes
   unsigned char *work_bn_bwd_latent_h_bn2 = (unsigned char *)(s->scratch + 12582912); // [67584] bytes
   unsigned char *work_wgrad_latent_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [296576] bytes
   unsigned char *work_bn_bwd_latent_h_bn1 = (unsigned char *)(s->scratch + 16777216); // [33792] bytes
-  unsigned char *work_wgrad_rb2_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [148608] bytes
+  unsigned char *work_wgrad_rb2_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [1775232] bytes
   unsigned char *work_bn_bwd_rb2_h_bn2 = (unsigned char *)(s->scratch + 25165824); // [33792] bytes
-  unsigned char *work_wgrad_rb2_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [148608] bytes
+  unsigned char *work_wgrad_rb2_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [1775232] bytes
   unsigned char *work_bn_bwd_rb2_h_bn1 = (unsigned char *)(s->scratch + 0); // [33792] bytes
   unsigned char *work_wgrad_rb1_shortcut = (unsigned char *)(s->scratch + 0); // [9088] bytes
-  unsigned char *work_wgrad_rb1_h_conv2 = (unsigned char *)(s->scratch + 25165824); // [148608] bytes
+  unsigned char *work_wgrad_rb1_h_conv2 = (unsigned char *)(s->scratch + 25165824); // [1775232] bytes
   unsigned char *work_bn_bwd_rb1_h_bn2 = (unsigned char *)(s->scratch + 16777216); // [33792] bytes
   unsigned char *work_wgrad_rb1_h_conv1 = (unsigned char *)(s->scratch + 16777216); // [74624] bytes
   unsigned char *work_bn_bwd_rb1_h_bn1 = (unsigned char *)(s->scratch + 33554432); // [16896] bytes

@@ -689,7 +689,7 @@ static void t57_bn_bwd(KThreads th, const float *restrict x, const float *restri
 static void t58_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 128, 16, 16, 128, 16, 16, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: latent.h.conv2 weights
@@ -796,7 +796,7 @@ static void t67_bn_bwd(KThreads th, const float *restrict x, const float *restri
 static void t68_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb2.h.conv2 weights
@@ -841,7 +841,7 @@ static void t71_bn_bwd(KThreads th, const float *restrict x, const float *restri
 static void t72_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:10: rb2.h.conv1 weights
@@ -926,7 +926,7 @@ static void t79_bn_bwd(KThreads th, const float *restrict x, const float *restri
 static void t80_wgrad(KThreads th, const float *restrict grid, const float *restrict image, float *restrict dw, float *restrict db, const float *restrict scale_a, const float *restrict shift_a, unsigned char *restrict work) {
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   static const KConv g = {32, 64, 32, 32, 64, 32, 32, 3, 1, 1, 1};
-  kc_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
+  kw_wgrad(&g, (KIn){.a = grid}, (KIn){.a = image, .pro_a = {scale_a, shift_a, true}}, dw, db, true, (KWork){work, th});
 }
 
 // models/lib/seed_blocks.cae:11: rb1.h.conv2 weights
@@ -1817,16 +1817,16 @@ static double train_step(CaecState *s, const CaecHyper *h, const float *restrict
   unsigned char *work_wgrad_output_up1_convT = (unsigned char *)(s->scratch + 0); // [296576] bytes
   unsigned char *work_wgrad_latent_shortcut = (unsigned char *)(s->scratch + 0); // [34432] bytes
   unsigned char *work_bn_bwd_latent_h_bn2 = (unsigned char *)(s->scratch + 16777216); // [67584] bytes
-  unsigned char *work_wgrad_latent_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [592000] bytes
+  unsigned char *work_wgrad_latent_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [2955904] bytes
   unsigned char *work_bn_bwd_latent_h_bn1 = (unsigned char *)(s->scratch + 16777216); // [67584] bytes
   unsigned char *work_wgrad_latent_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [296576] bytes
   unsigned char *work_bn_bwd_rb2_h_bn2 = (unsigned char *)(s->scratch + 25165824); // [33792] bytes
-  unsigned char *work_wgrad_rb2_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [148608] bytes
+  unsigned char *work_wgrad_rb2_h_conv2 = (unsigned char *)(s->scratch + 8388608); // [1775232] bytes
   unsigned char *work_bn_bwd_rb2_h_bn1 = (unsigned char *)(s->scratch + 25165824); // [33792] bytes
-  unsigned char *work_wgrad_rb2_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [148608] bytes
+  unsigned char *work_wgrad_rb2_h_conv1 = (unsigned char *)(s->scratch + 8388608); // [1775232] bytes
   unsigned char *work_wgrad_rb1_shortcut = (unsigned char *)(s->scratch + 0); // [9088] bytes
   unsigned char *work_bn_bwd_rb1_h_bn2 = (unsigned char *)(s->scratch + 33554432); // [33792] bytes
-  unsigned char *work_wgrad_rb1_h_conv2 = (unsigned char *)(s->scratch + 16777216); // [148608] bytes
+  unsigned char *work_wgrad_rb1_h_conv2 = (unsigned char *)(s->scratch + 16777216); // [1775232] bytes
   unsigned char *work_bn_bwd_rb1_h_bn1 = (unsigned char *)(s->scratch + 33554432); // [33792] bytes
   unsigned char *work_wgrad_rb1_h_conv1 = (unsigned char *)(s->scratch + 16777216); // [74624] bytes
   unsigned char *work_wgrad_conv1 = (unsigned char *)(s->scratch + 16777216); // [18944] bytes

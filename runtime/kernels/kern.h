@@ -70,6 +70,9 @@ void kw_pack_gather(const KConv *g, const float *w, float *u);
 void kw_pack_scatter(const KConv *g, const float *w, float *u);
 void kw_gather(const KConv *g, KIn image, const float *u, const float *bias, KOut grid, KWork work);
 void kw_scatter(const KConv *g, KIn grid, const float *u, const float *bias, KOut image, KWork work);
+// dw [gc][ic][3][3] = sum grid * image (assigned) and db as kc_wgrad, by F(4x4, 3x3)'s adjoint; work sized
+// by kw_wgrad_work.
+void kw_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid, KWork work);
 
 // ---- kern_norm.c: batch norm and group norm ----------------------------------------
 //

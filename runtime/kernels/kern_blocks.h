@@ -58,4 +58,9 @@ static inline BlockPro block_pro(KIn t, int c, int cb) {
   return bp;
 }
 
+// kern_conv.c: db = the per-channel sums of x (n images of c channels, h x w) through its blocks'
+// prologues (pro, NULL: none; copy: a row of w blocked pixels of the calling thread), each summed in
+// double by one thread in a fixed order. Called by a parallel region's every thread (an omp for).
+void kc_bias_rows(KIn x, int n, int c, int h, int w, const BlockPro *pro, float *copy, float *db);
+
 #endif

@@ -696,6 +696,35 @@ INLINE void wg_task(const WG *t, const int KC) {
     wg_grid(t, KC, 1, 1, 1);
 }
 
+void kc_bias_rows(KIn x, int n, int c, int h, int w, const BlockPro *pro, float *copy, float *db) {
+#pragma omp for schedule(static)
+  for (int cb = 0; cb < kb_blocks(c); cb++) {
+    double sum[KB] = {0};
+    for (int i = 0; i < n; i++) {
+      int ps;
+      const float *plane = in_plane(x, c, i, cb, (size_t)h * w, &ps);
+      for (int y = 0; y < h; y++) {
+        const float *row = plane + (size_t)y * w * ps;
+        if (pro && pro[cb].on)
+          pro_run(&pro[cb], row, copy, (size_t)w, ps), row = copy;
+        vf rs[NV] = {0};
+        for (int j = 0; j < w; j++) {
+          const float *px = row + (size_t)j * ps;
+          if (ps == KB)
+            for (int v = 0; v < NV; v++)
+              rs[v] += vld(px + v * VW);
+          else
+            rs[0][0] += *px;
+        }
+        for (int l = 0; l < KB; l++)
+          sum[l] += rs[l / VW][l % VW];
+      }
+    }
+    for (int l = 0; l < block_channels(c, cb); l++)
+      db[cb * KB + l] = (float)sum[l];
+  }
+}
+
 void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid, KWork work) {
   const int k = g->k, gcb = kb_blocks(g->gc), icb = kb_blocks(g->ic);
   // Column taps per task: all k where their accumulators fit, else one.
@@ -750,38 +779,8 @@ void kc_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bi
         for (int tap = 0; tap < k * k; tap++)
           dw[((size_t)o * g->ic + q) * k * k + tap] =
               buf[(((size_t)(o / KB) * icb * KB + q) * k * k + tap) * KB + o % KB];
-    if (db) {
-      const KIn x = bias_of_grid ? grid : image;
-      const BlockPro *pro = bias_of_grid ? gpro : ipro;
-      const int c = bias_of_grid ? g->gc : g->ic, h = bias_of_grid ? g->gh : g->ih, w = bias_of_grid ? g->gw : g->iw;
-#pragma omp for schedule(static)
-      for (int cb = 0; cb < kb_blocks(c); cb++) {
-        double sum[KB] = {0};
-        // A prologue'd row, in the thread's copies of that tensor, which the tasks are done with.
-        float *copy = pro && pro[cb].on ? (bias_of_grid ? gcp : icp).buf : NULL;
-        for (int n = 0; n < g->n; n++) {
-          int ps;
-          const float *plane = in_plane(x, c, n, cb, (size_t)h * w, &ps);
-          for (int i = 0; i < h; i++) {
-            const float *row = plane + (size_t)i * w * ps;
-            if (copy)
-              pro_run(&pro[cb], row, copy, (size_t)w, ps), row = copy;
-            vf rs[NV] = {0};
-            for (int j = 0; j < w; j++) {
-              const float *px = row + (size_t)j * ps;
-              if (ps == KB)
-                for (int v = 0; v < NV; v++)
-                  rs[v] += vld(px + v * VW);
-              else
-                rs[0][0] += *px;
-            }
-            for (int l = 0; l < KB; l++)
-              sum[l] += rs[l / VW][l % VW];
-          }
-        }
-        for (int l = 0; l < block_channels(c, cb); l++)
-          db[cb * KB + l] = (float)sum[l];
-      }
-    }
+    if (db) // a prologue'd row in the thread's copies of that tensor, which the tasks are done with
+      kc_bias_rows(bias_of_grid ? grid : image, g->n, bias_of_grid ? g->gc : g->ic, bias_of_grid ? g->gh : g->ih,
+                   bias_of_grid ? g->gw : g->iw, bias_of_grid ? gpro : ipro, (bias_of_grid ? gcp : icp).buf, db);
   }
 }

@@ -45,9 +45,11 @@ _Static_assert(WOB <= KW_OBS, "kern_work.h sizes M for KW_OBS out blocks");
 // U [xi][out block][in channel, padded to blocks][16 out lanes] (kw_packed_floats), for the out and in
 // channels of the direction: gather reads the image (in = ic), scatter the grid (in = gc) with w turned
 // 180 degrees.
+// G, of U = G w G^T (6 x 3).
+static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                               {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+
 static void pack(const KConv *g, const float *w, float *u, bool scatter) {
-  static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
   const int oc = scatter ? g->ic : g->gc, inc = scatter ? g->gc : g->ic;
   const int ob_n = kb_blocks(oc), inp = kb_blocks(inc) * KB;
   for (int o = 0; o < ob_n * KB; o++)
@@ -56,7 +58,8 @@ static void pack(const KConv *g, const float *w, float *u, bool scatter) {
       if (o < oc && q < inc)
         for (int a = 0; a < 3; a++)
           for (int b = 0; b < 3; b++)
-            t[a][b] = scatter ? w[((size_t)q * g->ic + o) * 9 + (2 - a) * 3 + (2 - b)] : w[((size_t)o * g->ic + q) * 9 + a * 3 + b];
+            t[a][b] = scatter ? w[((size_t)q * g->ic + o) * 9 + (2 - a) * 3 + (2 - b)]
+                              : w[((size_t)o * g->ic + q) * 9 + a * 3 + b];
       for (int i = 0; i < 6; i++)
         for (int b = 0; b < 3; b++)
           gt[i][b] = G[i][0] * t[0][b] + G[i][1] * t[1][b] + G[i][2] * t[2][b];
@@ -109,8 +112,8 @@ INLINE void at6(const vf *x, int xs, vf *y, int s) {
 // V of input block b for tile t: the 6x6 patch at (y0, x0) = (4 tr - 1, 4 tc - 1) through the prologue
 // (PRO: 0 none, 1 affine, 2 affine and relu), zero outside the image. The fields a loop needs are locals:
 // vst's memcpy may alias anything, so the compiler would reload them after every store.
-INLINE void tile_in(const Chunk *c, const float *plane, const BlockPro *p, int b, int t, int y0, int x0, const int inside,
-                    const int PRO) {
+INLINE void tile_in(const Chunk *c, const float *plane, const BlockPro *p, int b, int t, int y0, int x0,
+                    const int inside, const int PRO) {
   const int h = c->h, w = c->w;
   const size_t vxs = c->vxs;
   // The patch rows [i0, i1) and columns [j0, j1) that lie inside.
@@ -154,18 +157,22 @@ INLINE void block_in(const Chunk *c, const float *plane, const BlockPro *p, int 
   }
 }
 
+// V of input block b (`plane`, prologue p) for every tile of the chunk.
+static void chunk_in_block(const Chunk *c, const float *plane, const BlockPro *p, int b) {
+  if (!p->on)
+    block_in(c, plane, p, b, 0);
+  else if (!p->relu)
+    block_in(c, plane, p, b, 1);
+  else
+    block_in(c, plane, p, b, 2);
+}
+
 static void chunk_in(const Chunk *c) {
   const size_t hw = (size_t)c->h * (size_t)c->w;
   for (int b = 0; b < kb_blocks(c->ic); b++) {
     int ps; // 16: the pieces are blocked (kw_fits)
-    const float *plane = in_plane(c->in, c->ic, c->n, b, hw, &ps);
     const BlockPro p = block_pro(c->in, c->ic, b);
-    if (!p.on)
-      block_in(c, plane, &p, b, 0);
-    else if (!p.relu)
-      block_in(c, plane, &p, b, 1);
-    else
-      block_in(c, plane, &p, b, 2);
+    chunk_in_block(c, in_plane(c->in, c->ic, c->n, b, hw, &ps), &p, b);
   }
 }
 
@@ -338,4 +345,139 @@ void kw_gather(const KConv *g, KIn image, const float *u, const float *bias, KOu
 
 void kw_scatter(const KConv *g, KIn grid, const float *u, const float *bias, KOut image, KWork work) {
   wino(g, true, grid, u, bias, image, work);
+}
+
+// ---- the weight gradient ---------------------------------------------------------------------------
+//
+// As Y = A^T [U (.) V] A with U = G w G^T, the weight gradient is dw = G^T W^ G with
+// W^ = sum over tiles of V (.) (A dY A^T): V of the image's 6x6 patches as in the forward, T = A dY A^T of
+// the grid's 4x4 tiles. Image by image, the threads transform the image's tiles (a block each), then each
+// adds a fixed share of W^'s (xi, image block, grid block) units over the image's tiles in order, so every
+// entry is summed by one thread, images then tiles in order, for any thread count.
+
+// A y for 4 values y[0], y[ys], .. into 6 at t[0], t[s], ...
+INLINE void a4(const vf *y, int ys, vf *t, int s) {
+  const vf y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+  const vf q02 = vfma(vbc(4.0f), y2, y0), q13 = vfma(vbc(4.0f), y3, y1);
+  t[0] = y0;
+  t[s] = (y0 + y2) + (y1 + y3);
+  t[2 * s] = (y0 + y2) - (y1 + y3);
+  t[3 * s] = vfma(vbc(2.0f), q13, q02);
+  t[4 * s] = vfma(vbc(-2.0f), q13, q02);
+  t[5 * s] = y3;
+}
+
+// T of grid block ob for every tile of the image (c->m, planes c->mxs apart), through its prologue.
+static void block_dy(const Chunk *c, const float *plane, const BlockPro *p, int ob) {
+  const int h = c->h, w = c->w;
+  for (int t = 0; t < c->tiles; t++) {
+    const int y0 = t / c->tx * 4, x0 = t % c->tx * 4;
+    float *mt = c->m + ((size_t)ob * (size_t)c->tiles + (size_t)t) * KB;
+    for (int v = 0; v < NV; v++) {
+      vf y[16], a[24], d[36];
+      const vf s = vld(p->s + v * VW), sh = vld(p->b + v * VW);
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+          vf e = (vf){0};
+          if (y0 + i < h && x0 + j < w) {
+            e = vld(plane + ((size_t)(y0 + i) * (size_t)w + (size_t)(x0 + j)) * KB + v * VW);
+            e = p->on ? vfma(e, s, sh) : e;
+            e = p->on && p->relu ? vmax0(e) : e;
+          }
+          y[i * 4 + j] = e;
+        }
+      for (int j = 0; j < 4; j++) // columns: 4 rows into 6
+        a4(y + j, 4, a + j, 4);
+      for (int i = 0; i < 6; i++) // rows: 4 columns into 6
+        a4(a + i * 4, 1, d + i * 6, 1);
+      for (int xi = 0; xi < XI; xi++)
+        vst(mt + (size_t)xi * c->mxs + v * VW, d[xi]);
+    }
+  }
+}
+
+// W^[xi][ib's 16 channels][ob][16] += sum over the image's tiles of V[xi][ib][t][q] * T[xi][ob][t].
+static void wgrad_unit(const Chunk *c, float *what, int xi, int ib, int ob) {
+  const int ob_n = kb_blocks(c->oc), tiles = c->tiles;
+  float *wq = what + (((size_t)xi * (size_t)kb_blocks(c->ic) + (size_t)ib) * KB * (size_t)ob_n + (size_t)ob) * KB;
+  const size_t qs = (size_t)ob_n * KB; // floats between W^'s rows of two image channels
+  const float *vb = c->v + (size_t)xi * c->vxs + (size_t)ib * (size_t)tiles * KB;
+  const float *tb = c->m + (size_t)xi * c->mxs + (size_t)ob * (size_t)tiles * KB;
+  vf acc[KB][NV];
+  for (int q = 0; q < KB; q++)
+    for (int v = 0; v < NV; v++)
+      acc[q][v] = vld(wq + (size_t)q * qs + v * VW);
+  for (int t = 0; t < tiles; t++) {
+    vf y[NV];
+    for (int v = 0; v < NV; v++)
+      y[v] = vld(tb + (size_t)t * KB + v * VW);
+#pragma GCC unroll 16
+    for (int q = 0; q < KB; q++) {
+      const vf x = vbc(vb[(size_t)t * KB + q]);
+      for (int v = 0; v < NV; v++)
+        acc[q][v] = vfma(x, y[v], acc[q][v]);
+    }
+  }
+  for (int q = 0; q < KB; q++)
+    for (int v = 0; v < NV; v++)
+      vst(wq + (size_t)q * qs + v * VW, acc[q][v]);
+}
+
+void kw_wgrad(const KConv *g, KIn grid, KIn image, float *dw, float *db, bool bias_of_grid, KWork work) {
+  if (!kw_fits(g) || (image.b && g->ic - image.ca < 2) || (grid.b && g->gc - grid.ca < 2)) {
+    fputs("kern_wino: not a same-size 3x3 stride-1 blocked convolution\n", stderr);
+    abort();
+  }
+  const int ib_n = kb_blocks(g->ic), ob_n = kb_blocks(g->gc), tx = (g->gw + 3) / 4, tiles = tx * ((g->gh + 3) / 4);
+  const size_t what_floats = (size_t)XI * (size_t)ib_n * KB * (size_t)ob_n * KB;
+  const size_t vxs = kw_xi_stride(ib_n, tiles), mxs = kw_xi_stride(ob_n, tiles), hw = (size_t)g->gh * g->gw;
+  float *what = work.shared, *v = (float *)((unsigned char *)work.shared + kwork_round(what_floats * 4));
+  unsigned char *pros = (unsigned char *)v + kwork_round((size_t)XI * (vxs + mxs) * 4);
+  BlockPro *gpro = (BlockPro *)pros, *ipro = (BlockPro *)(pros + kc_pros_bytes(g->gc));
+  for (int b = 0; b < ob_n; b++)
+    gpro[b] = block_pro(grid, g->gc, b);
+  for (int b = 0; b < ib_n; b++)
+    ipro[b] = block_pro(image, g->ic, b);
+  memset(what, 0, what_floats * 4);
+  const int units = XI * ib_n * ob_n;
+#pragma omp parallel num_threads(kwork_team(work))
+  {
+    float *row = (float *)kwork_mine(work, kw_wgrad_work(g).thread);
+    for (int n = 0; n < g->n; n++) {
+      const Chunk c = {.in = image, .ic = g->ic, .oc = g->gc, .h = g->gh, .w = g->gw, .n = n, .tx = tx, .tr0 = 0,
+                       .tr1 = (g->gh + 3) / 4, .tiles = tiles, .v = v, .m = v + XI * vxs, .vxs = vxs, .mxs = mxs};
+#pragma omp for schedule(static)
+      for (int b = 0; b < ib_n + ob_n; b++) {
+        int ps; // 16: blocked
+        if (b < ib_n)
+          chunk_in_block(&c, in_plane(image, g->ic, n, b, hw, &ps), &ipro[b], b);
+        else
+          block_dy(&c, in_plane(grid, g->gc, n, b - ib_n, hw, &ps), &gpro[b - ib_n], b - ib_n);
+      }
+#pragma omp for schedule(static)
+      for (int u = 0; u < units; u++) // (xi, ib, ob), ob fastest: a thread's units share V's planes
+        wgrad_unit(&c, what, u / (ib_n * ob_n), u / ob_n % ib_n, u % ob_n);
+    }
+    // dw = G^T W^ G per channel pair, in double.
+#pragma omp for schedule(static)
+    for (int o = 0; o < g->gc; o++)
+      for (int q = 0; q < g->ic; q++) {
+        double m[6][6], t[6][3];
+        for (int xi = 0; xi < XI; xi++)
+          m[xi / 6][xi % 6] =
+              what[(((size_t)xi * ib_n * KB + (size_t)q) * (size_t)ob_n + (size_t)(o / KB)) * KB + o % KB];
+        for (int i = 0; i < 6; i++)
+          for (int b = 0; b < 3; b++)
+            t[i][b] = m[i][0] * G[0][b] + m[i][1] * G[1][b] + m[i][2] * G[2][b] + m[i][3] * G[3][b] +
+                      m[i][4] * G[4][b] + m[i][5] * G[5][b];
+        for (int a = 0; a < 3; a++)
+          for (int b = 0; b < 3; b++)
+            dw[((size_t)o * g->ic + q) * 9 + a * 3 + b] =
+                (float)(G[0][a] * t[0][b] + G[1][a] * t[1][b] + G[2][a] * t[2][b] + G[3][a] * t[3][b] +
+                        G[4][a] * t[4][b] + G[5][a] * t[5][b]);
+      }
+    if (db)
+      kc_bias_rows(bias_of_grid ? grid : image, g->n, bias_of_grid ? g->gc : g->ic, g->gh, g->gw,
+                   bias_of_grid ? gpro : ipro, row, db);
+  }
 }

@@ -89,6 +89,17 @@ static inline KWorkSize kw_conv_work(const KConv *g, bool scatter) {
   return (KWorkSize){0, kwork_round((size_t)36 * (c.vxs + c.mxs) * 4)};
 }
 
+// kern_wino.c's weight gradient of g: shared, W^ [36][in channels, padded][out blocks][16], one image's
+// V [36][image blocks][tiles][16] and T [36][grid blocks][tiles][16] (planes kw_xi_stride apart), and the
+// grid's and image's prologues; per thread a row of the bias's tensor through its prologue.
+static inline KWorkSize kw_wgrad_work(const KConv *g) {
+  const int tiles = (g->gw + 3) / 4 * ((g->gh + 3) / 4), gb = kb_blocks(g->gc), ib = kb_blocks(g->ic);
+  const size_t what = (size_t)36 * (size_t)ib * KB * (size_t)gb * KB * 4;
+  const size_t vt = (size_t)36 * (kw_xi_stride(ib, tiles) + kw_xi_stride(gb, tiles)) * 4;
+  return (KWorkSize){kwork_round(what) + kwork_round(vt) + kc_pros_bytes(g->gc) + kc_pros_bytes(g->ic),
+                     kwork_round((size_t)(g->gw > g->iw ? g->gw : g->iw) * KB * 4)};
+}
+
 // Any norm kernel of kern_norm.c on n images of c channels of hw pixels (groups: 0 for batch norm; n and hw
 // 0 for kn_bn_from_sums), two_pieces when x or dx is a concatenation: the per-plane partials [2][n*c]
 // (double) and the per-set or per-channel values [2][max(c, sets)] (double), shared; per thread the

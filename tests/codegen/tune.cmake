@@ -1,8 +1,8 @@
 # caec tune, then caec compile --tuning with its file: tune must find the
 # model's Winograd-capable convolutions and write a file that build reads, and
 # build must follow the file's winners. The file is rewritten to name direct,
-# then Winograd, for every problem, and the emitted source must call kc_* or
-# kw_* accordingly. Variables: CAEC, CAE, DIR.
+# then Winograd, for every problem, then Winograd for the forward ones only, and
+# the emitted source must call kc_* or kw_* accordingly. Variables: CAEC, CAE, DIR.
 file(REMOVE_RECURSE ${DIR})
 file(MAKE_DIRECTORY ${DIR})
 execute_process(COMMAND ${CAEC} tune --batch 3 --min-seconds 0 ${CAE} -o ${DIR}/t.tune RESULT_VARIABLE rc)
@@ -30,7 +30,7 @@ foreach(winner direct winograd)
   endif()
   file(GLOB src ${DIR}/${winner}/*.c)
   file(READ ${src} code)
-  string(REGEX MATCHALL "  kw_(gather|scatter)\\(" wino "${code}")
+  string(REGEX MATCHALL "  kw_(gather|scatter|wgrad)\\(" wino "${code}")
   list(LENGTH wino n)
   if(winner STREQUAL "direct" AND NOT n EQUAL 0)
     message(FATAL_ERROR "with every problem tuned direct, the source still calls ${n} Winograd kernels")
@@ -38,3 +38,19 @@ foreach(winner direct winograd)
     message(FATAL_ERROR "with ${problems} problems tuned Winograd, the source calls only ${n} Winograd kernels")
   endif()
 endforeach()
+# Forward problems Winograd, the gradients direct: the names carry the pass (ops.cae's Winograd-capable
+# layers are convs, whose forward is a gather and data gradient a scatter).
+string(REGEX REPLACE "(\n[a-z_0-9]+) (direct|winograd) " "\\1 direct " mixed "${text}")
+string(REGEX REPLACE "(\nconv_fwd_[a-z_0-9]+) direct " "\\1 winograd " mixed "${mixed}")
+file(WRITE ${DIR}/mixed.tune "${mixed}")
+execute_process(COMMAND ${CAEC} compile --batch 3 --tuning ${DIR}/mixed.tune ${CAE} -o ${DIR}/mixed RESULT_VARIABLE rc)
+file(GLOB src ${DIR}/mixed/*.c)
+file(READ ${src} code)
+string(REGEX MATCHALL "  kw_gather\\(" fwd "${code}")
+string(REGEX MATCHALL "  kw_(scatter|wgrad)\\(" grads "${code}")
+list(LENGTH fwd nf)
+list(LENGTH grads ng)
+if(NOT rc EQUAL 0 OR nf EQUAL 0 OR NOT ng EQUAL 0)
+  message(FATAL_ERROR "with the forward problems tuned Winograd and the rest direct: ${nf} Winograd forward "
+                      "and ${ng} Winograd gradient kernels (rc ${rc})")
+endif()

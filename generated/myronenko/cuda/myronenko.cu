@@ -156,8 +156,8 @@ CU_KERNEL(t7_bn_sums) {
   const float *beta = A.params + 9728; // [32]
   float *running_mean = A.params + 9760; // [32]
   float *running_var = A.params + 9792; // [32]
-  float *scale = (float *)(A.scratch + 134255232); // [32] f32
-  float *shift = (float *)(A.scratch + 134255360); // [32] f32
+  float *scale = (float *)(A.scratch + 143807616); // [32] f32
+  float *shift = (float *)(A.scratch + 143807744); // [32] f32
   float *mean = (float *)(A.scratch + 201475584); // [32] f32
   float *invstd = (float *)(A.scratch + 201475712); // [32] f32
   enum { N = 32, C = 32, HW = 128 * 128 };
@@ -187,8 +187,8 @@ CU_KERNEL(t9_gather) {
   float *grid = (float *)(A.acts + 134217728); // [32,32,128,128] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [32,32,3,3] packed for gather (Winograd)
   const float *bias = A.params + 19040; // [32]
-  const float *scale_a = (const float *)(A.scratch + 134255232); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 134255360); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 143807616); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 143807744); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -511,8 +511,8 @@ CU_KERNEL(t25_bn_sums) {
   const float *beta = A.params + 124544; // [64]
   float *running_mean = A.params + 124608; // [64]
   float *running_var = A.params + 124672; // [64]
-  float *scale = (float *)(A.scratch + 67257472); // [64] f32
-  float *shift = (float *)(A.scratch + 67257728); // [64] f32
+  float *scale = (float *)(A.scratch + 72423040); // [64] f32
+  float *shift = (float *)(A.scratch + 72423296); // [64] f32
   float *mean = (float *)(A.scratch + 101255168); // [64] f32
   float *invstd = (float *)(A.scratch + 101255424); // [64] f32
   enum { N = 32, C = 64, HW = 64 * 64 };
@@ -542,8 +542,8 @@ CU_KERNEL(t27_gather) {
   float *grid = (float *)(A.acts + 301989888); // [32,64,64,64] NCHW16c
   const float *wp = (const float *)(A.scratch + 0); // [64,64,3,3] packed for gather (Winograd)
   const float *bias = A.params + 161600; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67257472); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67257728); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 72423040); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 72423296); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_gather(&g, cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), wp, bias, cu_out(grid, NULL, 0, false, false, NULL, false));
@@ -2557,8 +2557,8 @@ CU_KERNEL(t109_wgrad_s0) {
   const float *image = (const float *)(A.acts + 167772160); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 124736; // [64,64,3,3]
   float *db = A.grads + 161600; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67257472); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67257728); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 72423040); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 72423296); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -2576,8 +2576,8 @@ CU_KERNEL(t109_wgrad_s1) {
   const float *image = (const float *)(A.acts + 167772160); // [32,64,64,64] NCHW16c
   float *dw = A.grads + 124736; // [64,64,3,3]
   float *db = A.grads + 161600; // [64]
-  const float *scale_a = (const float *)(A.scratch + 67257472); // [64] f32
-  const float *shift_a = (const float *)(A.scratch + 67257728); // [64] f32
+  const float *scale_a = (const float *)(A.scratch + 72423040); // [64] f32
+  const float *shift_a = (const float *)(A.scratch + 72423296); // [64] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 64, 64, 64, 64, 64, 64, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3255,8 +3255,8 @@ CU_KERNEL(t134_wgrad_s0) {
   const float *image = (const float *)(A.acts + 0); // [32,32,128,128] NCHW16c
   float *dw = A.grads + 9824; // [32,32,3,3]
   float *db = A.grads + 19040; // [32]
-  const float *scale_a = (const float *)(A.scratch + 134255232); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 134255360); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 143807616); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 143807744); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_wgrad(0, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
@@ -3274,8 +3274,8 @@ CU_KERNEL(t134_wgrad_s1) {
   const float *image = (const float *)(A.acts + 0); // [32,32,128,128] NCHW16c
   float *dw = A.grads + 9824; // [32,32,3,3]
   float *db = A.grads + 19040; // [32]
-  const float *scale_a = (const float *)(A.scratch + 134255232); // [32] f32
-  const float *shift_a = (const float *)(A.scratch + 134255360); // [32] f32
+  const float *scale_a = (const float *)(A.scratch + 143807616); // [32] f32
+  const float *shift_a = (const float *)(A.scratch + 143807744); // [32] f32
   // n; grid c, h, w; image c, h, w; k, stride, pad top, pad left
   const KConv g = {32, 32, 128, 128, 32, 128, 128, 3, 1, 1, 1};
   cu_wgrad(1, A.work, &g, cu_in(grid, NULL, 0, CU_NO_PRO, CU_NO_PRO), cu_in(image, NULL, 0, cu_pro(scale_a, shift_a, true), CU_NO_PRO), dw, db, true);
