@@ -49,7 +49,8 @@ static const Command commands[] = {
      cmd_graph},
     {"compile", NULL, "emit a model's trainer as C or CUDA source", NULL, cmd_compile}, // these have their own help
     {"build", NULL, "compile a model into a trainer executable", NULL, cmd_build},
-    // tools of their own (compiler/tools/), so that caec links neither the kernels nor libpng and GSL
+    // tools of their own (compiler/tools/; caec-tune is bench's kernels program), so that caec links
+    // neither the kernels nor libpng and GSL
     {"interp", NULL, "run a model on the reference interpreter", NULL, NULL},
     {"compare", NULL, "paired t-tests between two evaluated runs", NULL, NULL},
     {"experiment", NULL, "train, evaluate and compare the seed's configurations", NULL, NULL},
