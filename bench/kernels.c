@@ -388,22 +388,22 @@ int tune_problems(const FoundList *list, const Protocol *protocol, int check_bat
       k++;
     if (k == n)
       memset(&out[n], 0, sizeof *out), snprintf(out[n++].name, NAME_BYTES, "%s", name);
-    for (int wino = 0; wino < 2; wino++) {
-      Problem p = f->p;
-      p.wino = wino;
-      const Problem small = problem_at_batch(&p, p.g.n < check_batch ? p.g.n : check_batch);
-      Data d = data_new(&small, 1);
-      Ref ref = ref_new(&d);
-      const Check c = check(&impls[CAEC], &d, &ref, false);
-      ref_free(&ref), data_free(&d);
-      if (!c.ok)
-        return -1; // check() said why
-      Data big = data_new(&p, 2);
+    // One problem's data and reference serve both algorithms (ours_new reads the algorithm from p.wino).
+    const Problem small = problem_at_batch(&f->p, f->p.g.n < check_batch ? f->p.g.n : check_batch);
+    Data d = data_new(&small, 1), big = data_new(&f->p, 2);
+    Ref ref = ref_new(&d);
+    bool ok = true;
+    for (int wino = 0; wino < 2 && ok; wino++) {
+      d.p.wino = big.p.wino = wino;
+      ok = check(&impls[CAEC], &d, &ref, false).ok; // check() says why not
       char why[256];
-      void *state = ours_new(&big, why, sizeof why);
-      out[k].ms[wino] += 1e3 * bench_time(protocol, ours_run, state).min * f->count;
-      ours_free(state), data_free(&big);
+      void *state = ok ? ours_new(&big, why, sizeof why) : NULL;
+      if (state)
+        out[k].ms[wino] += 1e3 * bench_time(protocol, ours_run, state).min * f->count, ours_free(state);
     }
+    ref_free(&ref), data_free(&d), data_free(&big);
+    if (!ok)
+      return -1;
   }
   return n;
 }
