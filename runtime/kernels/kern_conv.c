@@ -80,23 +80,18 @@ static BlockPro *block_pros(KIn t, int c, void *at) {
   return bp;
 }
 
-// y = the prologue of `count` pixels x of a block with pixel stride PS (KB, or 1 when plain). Every kernel
-// reads prologue'd values through this one function, so all see the same bits. A plain pixel takes lane 0
-// of the same vector FMA.
+// y = the prologue of `count` pixels x of a block with pixel stride PS (KB, or 1 when plain), by kern_simd.h's
+// vpro. A plain pixel takes lane 0 of the same vector FMA.
 INLINE void pro_pixels(const BlockPro *p, const float *x, float *y, size_t count, const int PS, const int relu) {
   vf s[NV], b[NV];
   for (int v = 0; v < NV; v++)
     s[v] = PS == KB ? vld(p->s + v * VW) : vbc(p->s[0]), b[v] = PS == KB ? vld(p->b + v * VW) : vbc(p->b[0]);
   for (size_t px = 0; px < count; px++) {
     if (PS == KB)
-      for (int v = 0; v < NV; v++) {
-        vf t = vfma(vld(x + px * KB + v * VW), s[v], b[v]);
-        vst(y + px * KB + v * VW, relu ? vmax0(t) : t);
-      }
-    else {
-      vf t = vfma(vbc(x[px]), s[0], b[0]);
-      y[px] = (relu ? vmax0(t) : t)[0];
-    }
+      for (int v = 0; v < NV; v++)
+        vst(y + px * KB + v * VW, vpro(vld(x + px * KB + v * VW), s[v], b[v], true, relu));
+    else
+      y[px] = vpro(vbc(x[px]), s[0], b[0], true, relu)[0];
   }
 }
 

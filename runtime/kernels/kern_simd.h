@@ -58,4 +58,11 @@ INLINE vf vld(const float *p) {
 }
 INLINE void vst(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
+// A block prologue on a vector (kern_blocks.h's BlockPro): x * scale + shift when on, then relu when asked.
+// Every convolution kernel applies prologues through this one function, so all see the same bits.
+INLINE vf vpro(vf x, vf scale, vf shift, bool on, bool relu) {
+  x = on ? vfma(x, scale, shift) : x;
+  return on && relu ? vmax0(x) : x;
+}
+
 #endif

@@ -131,8 +131,7 @@ INLINE void tile_in(const Chunk *c, const float *plane, const BlockPro *p, int b
         vf e = (vf){0};
         if (inside || (i >= i0 && i < i1 && j >= j0 && j < j1)) {
           e = vld(pt + ((ptrdiff_t)i * w + j) * KB + v * VW);
-          e = PRO ? vfma(e, s, sh) : e;
-          e = PRO == 2 ? vmax0(e) : e;
+          e = vpro(e, s, sh, PRO > 0, PRO == 2);
         }
         d[i * 6 + j] = e;
       }
@@ -381,8 +380,7 @@ static void block_dy(const Chunk *c, const float *plane, const BlockPro *p, int 
           vf e = (vf){0};
           if (y0 + i < h && x0 + j < w) {
             e = vld(plane + ((size_t)(y0 + i) * (size_t)w + (size_t)(x0 + j)) * KB + v * VW);
-            e = p->on ? vfma(e, s, sh) : e;
-            e = p->on && p->relu ? vmax0(e) : e;
+            e = vpro(e, s, sh, p->on, p->relu);
           }
           y[i * 4 + j] = e;
         }
